@@ -1,0 +1,1 @@
+"""Stage 2: catalog the packages in a pinned image with Syft or Trivy."""

@@ -1,0 +1,77 @@
+"""Tollgate's package model: the same shape whichever engine produced it."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class PackageType(StrEnum):
+    DEB = "deb"
+    APK = "apk"
+    RPM = "rpm"
+    PYTHON = "python"
+    NPM = "npm"
+    GO = "go"
+    JAVA = "java"
+    GEM = "gem"
+    CARGO = "cargo"
+    NUGET = "nuget"
+    PHP = "php"
+    BINARY = "binary"
+    OTHER = "other"
+
+    @property
+    def is_os(self) -> bool:
+        return self in (PackageType.DEB, PackageType.APK, PackageType.RPM)
+
+
+class Location(_Frozen):
+    path: str
+    layer: str | None = None  # diff_id of the layer that introduced the file
+
+
+class Distro(_Frozen):
+    id: str  # os-release ID: debian, alpine, ubuntu, rhel, ...
+    version_id: str = ""  # os-release VERSION_ID: 12, 3.19.1, 22.04
+    codename: str = ""
+
+
+class Package(_Frozen):
+    name: str
+    version: str
+    type: PackageType
+    purl: str | None = None
+    licenses: tuple[str, ...] = ()
+    cpes: tuple[str, ...] = ()
+    locations: tuple[Location, ...] = ()
+    source_name: str | None = None  # OS packages: the source package advisories name
+    source_version: str | None = None
+
+    @property
+    def key(self) -> str:
+        """Stable identity within one image."""
+        return self.purl or f"{self.type}:{self.name}@{self.version}"
+
+
+class ImageSubject(_Frozen):
+    """The image an SBOM or report describes."""
+
+    reference: str
+    digest: str
+    platform: str
+
+
+class Catalog(_Frozen):
+    """Everything an engine found in one image, sorted by package key."""
+
+    image: ImageSubject
+    distro: Distro | None = None
+    packages: tuple[Package, ...]
+    engine: str
+    engine_version: str

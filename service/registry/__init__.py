@@ -1,0 +1,1 @@
+"""Tollgate's own OCI distribution client."""

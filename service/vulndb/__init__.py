@@ -1,0 +1,1 @@
+"""Stage 4: Tollgate's own vulnerability database and matching."""

@@ -1,0 +1,67 @@
+"""Findings: one per (vulnerability, package), the same shape whatever matched it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Severity(StrEnum):
+    UNKNOWN = "unknown"
+    NEGLIGIBLE = "negligible"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+    def at_least(self, other: Severity) -> bool:
+        return self.rank >= other.rank
+
+
+_RANK = {s: i for i, s in enumerate(Severity)}
+
+
+class PackageRef(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    version: str
+    type: str
+    purl: str | None = None
+
+
+class Suppression(BaseModel):
+    """The VEX statement that suppressed a finding."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    status: str  # not_affected | fixed
+    justification: str | None = None
+    statement: str  # document id / author that made it
+
+
+class Finding(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str  # CVE id when there is one
+    aliases: tuple[str, ...] = ()
+    severity: Severity = Severity.UNKNOWN
+    cvss_score: float | None = None
+    cvss_vector: str | None = None
+    package: PackageRef
+    fixed_versions: tuple[str, ...] = ()
+    fix_available: bool = False
+    fix_published: datetime | None = None  # when the fix was first known (policy grace periods)
+    source: str  # tollgate-osv, tollgate-alpine-secdb, trivy, ...
+    summary: str = ""
+    suppressed_by: Suppression | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.id, self.package.purl or f"{self.package.type}:{self.package.name}@{self.package.version}")
