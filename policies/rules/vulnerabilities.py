@@ -1,0 +1,55 @@
+"""The severity gate: how many findings at or above a severity / CVSS score an image may have."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from policies.decision import RuleResult
+from policies.model import SeverityGateRule
+from policies.rules.base import RuleContext, as_utc, listing, outcome, skipped, unscanned_reason
+from service.vulndb.model import Finding
+
+
+def check_severity_gate(rule: SeverityGateRule, context: RuleContext) -> RuleResult:
+    expected = _expectation(rule)
+    reason = unscanned_reason(context)
+    if reason is not None:
+        return skipped(rule, expected=expected, reason=reason)
+    counted = [f for f in context.findings if _counts(rule, f, context.now)]
+    fired = len(counted) > rule.max_count
+    names = sorted({f"{f.id} ({f.severity}) in {f.package.name}" for f in counted})
+    actual = f"{len(counted)} matching finding(s)" + (f": {listing(names)}" if names else "")
+    message = (
+        f"{len(counted)} finding(s) exceed the limit of {rule.max_count}: upgrade the packages "
+        "named, or allowlist accepted findings with a reason and an expiry"
+        if fired
+        else "within the limit"
+    )
+    return outcome(rule, fired=fired, expected=expected, actual=actual, message=message)
+
+
+def _counts(rule: SeverityGateRule, finding: Finding, now: datetime) -> bool:
+    if rule.severity is not None and not finding.severity.at_least(rule.severity):
+        return False
+    if rule.min_cvss is not None and (
+        finding.cvss_score is None or finding.cvss_score < rule.min_cvss
+    ):
+        return False
+    if rule.fixable_only and not finding.fix_available:
+        return False
+    if rule.grace_days and finding.fix_available and finding.fix_published is not None:
+        return now - as_utc(finding.fix_published) >= timedelta(days=rule.grace_days)
+    return True
+
+
+def _expectation(rule: SeverityGateRule) -> str:
+    thresholds = []
+    if rule.severity is not None:
+        thresholds.append(f"severity >= {rule.severity}")
+    if rule.min_cvss is not None:
+        thresholds.append(f"CVSS >= {rule.min_cvss}")
+    if rule.fixable_only:
+        thresholds.append("fix available")
+    if rule.grace_days:
+        thresholds.append(f"fixes published {rule.grace_days}+ days ago")
+    return f"at most {rule.max_count} finding(s) with " + " and ".join(thresholds)

@@ -1,0 +1,74 @@
+"""What a policy is evaluated against: one image, its facts, packages, findings and signatures.
+
+Everything here is already typed and verified by earlier pipeline stages; the engine
+does no I/O. :meth:`EvaluationInput.from_pinned` builds one from a fetched image.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from policies.model import ScanState
+from service.catalog.model import Catalog
+from service.image.model import ImageConfig, PinnedImage
+from service.vulndb.model import Finding
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SignatureStatus(_Frozen):
+    """Verified facts only: the keys whose signatures verified (ids or fingerprints)
+    and the predicate types of the attestations that verified."""
+
+    signed_by: tuple[str, ...] = ()
+    attestations: tuple[str, ...] = ()
+
+
+class EvaluationInput(_Frozen):
+    """One image as the policy engine sees it.
+
+    ``digest`` is the resolved manifest digest; ``pinned_by_digest`` says whether the
+    user named the image by digest (``app@sha256:…``) rather than by tag alone.
+    ``catalog`` is None and ``findings`` empty unless ``scan`` is ``scanned``.
+    """
+
+    reference: str
+    registry: str = ""
+    repository: str = ""
+    tag: str | None = None
+    digest: str
+    pinned_by_digest: bool = False
+    config: ImageConfig = ImageConfig()
+    size: int | None = None
+    scan: ScanState = ScanState.SCANNED
+    catalog: Catalog | None = None
+    findings: tuple[Finding, ...] = ()
+    signatures: SignatureStatus = SignatureStatus()
+
+    @classmethod
+    def from_pinned(
+        cls,
+        image: PinnedImage,
+        *,
+        scan: ScanState,
+        catalog: Catalog | None = None,
+        findings: tuple[Finding, ...] = (),
+        signatures: SignatureStatus | None = None,
+    ) -> EvaluationInput:
+        ref = image.reference
+        return cls(
+            reference=image.display_name,
+            registry=ref.registry or "",
+            repository=ref.repository or "",
+            tag=ref.tag,
+            digest=image.digest,
+            pinned_by_digest=ref.digest is not None,
+            config=image.config,
+            size=image.size,
+            scan=scan,
+            catalog=catalog,
+            findings=findings,
+            signatures=signatures or SignatureStatus(),
+        )

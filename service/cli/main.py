@@ -1,0 +1,173 @@
+"""``tollgate``: entry point. Commands stay thin: parse, call the core, print.
+
+Exit status: 0 success (policy pass or warn), 1 policy block, 2 error.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+
+from policies.decision import Outcome
+from policies.model import ScanState
+from policies.subject import EvaluationInput
+from service.cli import db, policy, signing
+from service.cli.output import StderrProgress, write_output
+from service.errors import TollgateError
+from service.gate import DEFAULT_BUNDLE, PolicyGate
+from service.image.manifest import parse_platform
+from service.image.reference import parse_reference
+from service.report import build_report, report_json, report_table
+from service.sbom import SbomFormat, render
+from service.settings import get_settings
+from service.store.database import make_engine
+from service.store.policies import PolicyStore
+from service.wiring import sbom_orchestrator, scan_orchestrator
+
+app = typer.Typer(
+    name="tollgate",
+    help="Container supply-chain gate: pull, catalog, SBOM, match, sign, decide.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+app.add_typer(signing.app)
+app.add_typer(db.app, name="db", help="Vulnerability database: update feeds, show status.")
+app.add_typer(policy.app, name="policy", help="Policies: list, show, apply, evaluate.")
+
+
+class Engine(StrEnum):
+    syft = "syft"
+    trivy = "trivy"
+
+
+_state = {"verbose": False}
+
+ImageArg = Annotated[
+    str,
+    typer.Argument(
+        help="registry ref (host/repo:tag, name@sha256:…, alpine:3.19), "
+        "oci-dir:PATH[:TAG], oci-archive:FILE, docker-archive:FILE"
+    ),
+]
+PlatformOpt = Annotated[
+    str | None, typer.Option(help="os/arch[/variant] to pick from an index (default linux/amd64)")
+]
+OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="file (default stdout)")]
+EngineOpt = Annotated[Engine | None, typer.Option(help="catalog engine (default: syft)")]
+
+
+@app.callback()
+def _main(
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="log and show tracebacks")
+    ] = False,
+) -> None:
+    _state["verbose"] = verbose
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@app.command()
+def sbom(
+    image: ImageArg,
+    format: Annotated[SbomFormat, typer.Option("--format", "-f")] = SbomFormat.CYCLONEDX_JSON,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="file (default stdout)")
+    ] = None,
+    engine: EngineOpt = None,
+    platform: PlatformOpt = None,
+    all_platforms: Annotated[
+        bool, typer.Option(help="one SBOM per platform of an index; needs --output")
+    ] = False,
+) -> None:
+    """Write a schema-valid CycloneDX 1.6 or SPDX 2.3 SBOM of IMAGE."""
+    settings = get_settings()
+    ref = parse_reference(image)
+    with sbom_orchestrator(settings) as orchestrator:
+        name = engine.value if engine else None
+        if all_platforms:
+            if output is None:
+                raise typer.BadParameter(
+                    "--all-platforms writes one file per platform: give --output"
+                )
+            for outcome in orchestrator.catalog_all_platforms(ref, engine=name):
+                suffix = str(outcome.image.platform).replace("/", "-")
+                target = output.with_name(f"{output.stem}.{suffix}{output.suffix}")
+                write_output(render(outcome.catalog, format), target)
+                typer.echo(f"wrote {target}", err=True)
+            return
+        wanted = parse_platform(platform) if platform else None
+        outcome = orchestrator.catalog(ref, platform=wanted, engine=name, progress=StderrProgress())
+        write_output(render(outcome.catalog, format), output)
+
+
+class ReportFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+@app.command()
+def scan(
+    image: ImageArg,
+    format: Annotated[ReportFormat, typer.Option("--format", "-f")] = ReportFormat.table,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="file (default stdout)")
+    ] = None,
+    policy: Annotated[
+        str, typer.Option(help="stored policy bundle to decide with")
+    ] = DEFAULT_BUNDLE,
+    engine: EngineOpt = None,
+    platform: PlatformOpt = None,
+) -> None:
+    """Catalog, match and decide: exit 0 on pass or warn, 1 on block, 2 on error (a CI gate)."""
+    settings = get_settings()
+    ref = parse_reference(image)
+    database = make_engine(settings.sqlalchemy_url)
+    gate = PolicyGate(PolicyStore(database))
+    with scan_orchestrator(settings, database) as orchestrator:
+        wanted = parse_platform(platform) if platform else None
+        name = engine.value if engine else None
+        outcome = orchestrator.scan(ref, platform=wanted, engine=name, progress=StderrProgress())
+    subject = EvaluationInput.from_pinned(
+        outcome.image,
+        scan=ScanState.SCANNED,
+        catalog=outcome.catalog,
+        findings=tuple(outcome.findings),
+    )
+    decision = gate.decide(subject, policy)
+    report = build_report(outcome.catalog, outcome.findings, decision, outcome.timings.as_dict())
+    write_output(
+        report_json(report) if format is ReportFormat.json else report_table(report), output
+    )
+    if decision.outcome is Outcome.BLOCK:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    """Console-script entry point: every TollgateError is one line on stderr and exit 2."""
+    try:
+        status = app(standalone_mode=False)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(2)
+    except TollgateError as error:
+        if _state["verbose"]:
+            logging.getLogger(__name__).exception("failed")
+        sys.stderr.write(f"tollgate: error: {error}\n")
+        sys.exit(2)
+    except (typer.Abort, KeyboardInterrupt):
+        sys.stderr.write("tollgate: aborted\n")
+        sys.exit(130)
+    sys.exit(status if isinstance(status, int) else 0)

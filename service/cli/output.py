@@ -1,0 +1,40 @@
+"""Writing command output: atomically to a file (never a partial file) or to stdout."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+
+def write_output(text: str, output: Path | None) -> None:
+    if output is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, output)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class StderrProgress:
+    """Pull progress on stderr, one line per finished blob plus a running total on a TTY."""
+
+    def __init__(self) -> None:
+        self._tty = sys.stderr.isatty()
+        self._done: set[str] = set()
+
+    def __call__(self, digest: str, done: int, total: int) -> None:
+        short = digest.rsplit(":", maxsplit=1)[-1][:12]
+        if done >= total and digest not in self._done:
+            self._done.add(digest)
+            sys.stderr.write(f"pulled {short} ({total / 1e6:.1f} MB)\n")
+        elif self._tty:
+            sys.stderr.write(f"\rpulling {short} {done / 1e6:.1f}/{total / 1e6:.1f} MB")
+        sys.stderr.flush()

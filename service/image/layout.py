@@ -1,0 +1,123 @@
+"""OCI image layouts: read one (``oci-dir:``) and write the per-image layout engines scan.
+
+``<cache>/images/<manifest-hex>/`` holds ``oci-layout``, an ``index.json`` naming exactly
+that manifest (with its platform) and ``blobs`` -> a relative symlink to the shared
+``<cache>/blobs``, so no blob is ever stored twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from service.errors import ImageError, NotFoundError
+from service.image.cache import BlobCache
+from service.image.manifest import MAX_MANIFEST_SIZE, OCI_INDEX, Descriptor, ImageIndex
+from service.image.model import Platform
+from service.registry.digest import digest_hex
+
+logger = logging.getLogger(__name__)
+
+OCI_LAYOUT_FILE = "oci-layout"
+OCI_LAYOUT_VERSION = "1.0.0"
+REF_NAME = "org.opencontainers.image.ref.name"
+
+
+class LayoutReader:
+    """An existing OCI image layout directory, read in place (blobs verified by callers)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        marker = root / OCI_LAYOUT_FILE
+        try:
+            version = json.loads(marker.read_bytes()).get("imageLayoutVersion")
+        except (OSError, ValueError, AttributeError) as exc:
+            raise ImageError(
+                f"{root} is not an OCI image layout (no readable {OCI_LAYOUT_FILE} file)",
+                hint="point oci-dir: at a directory written by skopeo, buildah or umoci",
+            ) from exc
+        if version != OCI_LAYOUT_VERSION:
+            raise ImageError(f"{root}: unsupported OCI layout version {version!r}")
+
+    def index(self) -> ImageIndex:
+        path = self.root / "index.json"
+        try:
+            document = json.loads(path.read_bytes())
+            return ImageIndex(media_type=OCI_INDEX, manifests=document.get("manifests", ()))
+        except (OSError, ValueError, AttributeError, ValidationError) as exc:
+            raise ImageError(f"{path} is missing or malformed: {exc}") from exc
+
+    def resolve(self, tag: str | None) -> Descriptor:
+        """The top-level descriptor named ``tag`` (ref.name), or the only one when untagged."""
+        entries = self.index().manifests
+        if tag is not None:
+            named = [e for e in entries if e.annotations.get(REF_NAME) == tag]
+            if not named:
+                raise NotFoundError(
+                    f"tag {tag!r} not found in OCI layout {self.root}",
+                    hint=f"available tags: {_tags(entries)}",
+                )
+            return named[0]
+        if len(entries) != 1:
+            raise ImageError(
+                f"OCI layout {self.root} holds {len(entries)} images; say which one",
+                hint=f"use oci-dir:{self.root}:TAG with one of: {_tags(entries)}",
+            )
+        return entries[0]
+
+    def blob_path(self, digest: str) -> Path:
+        path = self.root / "blobs" / "sha256" / digest_hex(digest)
+        if not path.is_file():
+            raise ImageError(
+                f"OCI layout {self.root} lacks blob {digest}: the layout is incomplete"
+            )
+        return path
+
+    def read_blob(self, digest: str, max_size: int = MAX_MANIFEST_SIZE) -> bytes:
+        path = self.blob_path(digest)
+        if path.stat().st_size > max_size:
+            raise ImageError(f"blob {digest} in {self.root} is larger than {max_size} bytes")
+        return path.read_bytes()
+
+
+def _tags(entries: tuple[Descriptor, ...]) -> str:
+    names = sorted(e.annotations[REF_NAME] for e in entries if REF_NAME in e.annotations)
+    return ", ".join(names) or "none"
+
+
+def write_image_layout(cache: BlobCache, manifest: Descriptor, platform: Platform) -> Path:
+    """Create (once) ``<cache>/images/<hex>/`` naming exactly ``manifest``; returns its path."""
+    target = cache.images_dir / digest_hex(manifest.digest)
+    if (target / "index.json").is_file():
+        return target
+    entry: dict[str, object] = {
+        "mediaType": manifest.media_type,
+        "digest": manifest.digest,
+        "size": manifest.size,
+        "platform": platform.model_dump(exclude_none=True),
+    }
+    index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [entry]}
+    staging = Path(tempfile.mkdtemp(prefix=".layout-", dir=cache.images_dir))
+    try:
+        staging.chmod(0o755)
+        layout_marker = {"imageLayoutVersion": OCI_LAYOUT_VERSION}
+        (staging / OCI_LAYOUT_FILE).write_text(json.dumps(layout_marker))
+        (staging / "index.json").write_text(json.dumps(index, indent=2))
+        os.symlink(os.path.relpath(cache.root / "blobs", target), staging / "blobs")
+        os.rename(staging, target)
+    except OSError:
+        if not (target / "index.json").is_file():  # not simply a concurrent writer winning
+            raise
+    finally:
+        with contextlib.suppress(OSError):
+            for child in staging.iterdir():
+                child.unlink()
+            staging.rmdir()
+    logger.debug("image layout for %s at %s", manifest.digest, target)
+    return target

@@ -1,0 +1,63 @@
+"""Build one :class:`RegistryClient` per registry host from settings and credentials."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import httpx
+
+from service.image.cache import BlobCache, ProgressCallback
+from service.registry.client import RegistryClient
+from service.registry.credentials import CredentialStore
+from service.registry.interface import Registry
+from service.settings import Settings
+
+
+class PullRegistry(Registry, Protocol):
+    """The Registry contract plus streaming large blobs into the cache."""
+
+    def fetch_blob_to(
+        self,
+        repository: str,
+        digest: str,
+        cache: BlobCache,
+        progress: ProgressCallback | None = None,
+        *,
+        size: int | None = None,
+    ) -> Path: ...
+
+
+class RegistryClientFactory:
+    """``factory(host)`` -> the (reused) client for that host; ``close()`` releases them."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        credentials: CredentialStore,
+        *,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._settings = settings
+        self._credentials = credentials
+        self._transport = transport
+        self._clients: dict[str, RegistryClient] = {}
+
+    def __call__(self, host: str) -> RegistryClient:
+        client = self._clients.get(host)
+        if client is None:
+            client = RegistryClient(
+                host,
+                credentials=self._credentials.lookup(host),
+                insecure_registries=self._settings.insecure_registries,
+                timeout=self._settings.registry_timeout,
+                retries=self._settings.registry_retries,
+                transport=self._transport,
+            )
+            self._clients[host] = client
+        return client
+
+    def close(self) -> None:
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()

@@ -1,0 +1,175 @@
+"""The scan orchestrator: reference -> pinned image -> catalog -> findings -> decision.
+
+It receives every collaborator (image fetcher, engines, caches, stores, policy)
+and builds none of them, so the CLI, the embedded service and Celery workers
+run exactly this code. See :mod:`service.wiring` for the composition root.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from service.catalog.cache import CatalogCache
+from service.catalog.interface import Cataloger
+from service.catalog.model import Catalog, ImageSubject
+from service.errors import ConfigurationError
+from service.image.model import ImageReference, PinnedImage, Platform
+from service.vulndb.model import Finding
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int], None]
+
+
+class ImageSource(Protocol):
+    """What the orchestrator needs from stage 1 (``service.image.fetcher``)."""
+
+    def fetch(
+        self,
+        ref: ImageReference,
+        platform: Platform | None = None,
+        progress: Progress | None = None,
+    ) -> PinnedImage: ...
+
+    def fetch_all_platforms(self, ref: ImageReference) -> list[PinnedImage]: ...
+
+
+class FindingMatcher(Protocol):
+    def __call__(self, catalog: Catalog) -> list[Finding]: ...
+
+
+class CatalogSink(Protocol):
+    """Where scanned catalogs and their findings are recorded (``CatalogStore``)."""
+
+    def save(self, catalog: Catalog) -> None: ...
+
+
+@dataclass
+class Timings:
+    fetch: float = 0.0
+    catalog: float = 0.0
+    match: float = 0.0
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: round(v, 4) for k, v in vars(self).items()}
+
+
+@dataclass(frozen=True)
+class CatalogOutcome:
+    catalog: Catalog
+    image: PinnedImage
+    cached: bool
+    timings: Timings
+
+
+@dataclass(frozen=True)
+class ScanOutcome:
+    catalog: Catalog
+    findings: list[Finding]
+    image: PinnedImage
+    cached: bool
+    timings: Timings = field(default_factory=Timings)
+
+
+class Orchestrator:
+    def __init__(
+        self,
+        *,
+        source: ImageSource,
+        catalogers: Mapping[str, Cataloger],
+        default_engine: str,
+        cache: CatalogCache,
+        matcher: FindingMatcher | None = None,
+        sink: CatalogSink | None = None,
+    ) -> None:
+        self._source = source
+        self._catalogers = catalogers
+        self._default_engine = default_engine
+        self._cache = cache
+        self._matcher = matcher
+        self._sink = sink
+
+    def cataloger(self, engine: str | None) -> Cataloger:
+        name = engine or self._default_engine
+        try:
+            return self._catalogers[name]
+        except KeyError:
+            raise ConfigurationError(
+                f"unknown engine {name!r}",
+                hint=f"choose one of {', '.join(sorted(self._catalogers))}",
+            ) from None
+
+    def catalog(
+        self,
+        ref: ImageReference,
+        *,
+        platform: Platform | None = None,
+        engine: str | None = None,
+        progress: Progress | None = None,
+    ) -> CatalogOutcome:
+        """Catalog ``ref``; an unchanged digest already catalogued is served from cache.
+
+        The image is always resolved and pinned (blobs already in the blob
+        cache are not downloaded again), so the result names what is there now.
+        """
+        cataloger = self.cataloger(engine)
+        timings = Timings()
+        started = time.perf_counter()
+        image = self._source.fetch(ref, platform, progress)
+        timings.fetch = time.perf_counter() - started
+        return self._catalog_pinned(image, cataloger, timings)
+
+    def catalog_all_platforms(
+        self, ref: ImageReference, *, engine: str | None = None
+    ) -> list[CatalogOutcome]:
+        """One catalog per runnable platform of an index (one for a plain image)."""
+        cataloger = self.cataloger(engine)
+        return [
+            self._catalog_pinned(image, cataloger, Timings())
+            for image in self._source.fetch_all_platforms(ref)
+        ]
+
+    def _catalog_pinned(
+        self, image: PinnedImage, cataloger: Cataloger, timings: Timings
+    ) -> CatalogOutcome:
+        version = cataloger.version()
+        platform_name = str(image.platform)
+        cached = self._cache.get(image.digest, platform_name, cataloger.name, version)
+        if cached is not None:
+            log.info("catalog of %s served from cache", image.digest)
+            subject = ImageSubject(
+                reference=image.display_name, digest=image.digest, platform=platform_name
+            )
+            return CatalogOutcome(
+                cached.model_copy(update={"image": subject}), image, True, timings
+            )
+        started = time.perf_counter()
+        catalog = cataloger.catalog(image)
+        timings.catalog = time.perf_counter() - started
+        self._cache.put(catalog, platform_name)
+        return CatalogOutcome(catalog, image, False, timings)
+
+    def scan(
+        self,
+        ref: ImageReference,
+        *,
+        platform: Platform | None = None,
+        engine: str | None = None,
+        progress: Progress | None = None,
+    ) -> ScanOutcome:
+        """Catalog, store and match: the whole pipeline up to the policy decision."""
+        outcome = self.catalog(ref, platform=platform, engine=engine, progress=progress)
+        if self._sink is not None:
+            self._sink.save(outcome.catalog)
+        findings: list[Finding] = []
+        if self._matcher is not None:
+            started = time.perf_counter()
+            findings = self._matcher(outcome.catalog)
+            outcome.timings.match = time.perf_counter() - started
+        return ScanOutcome(
+            outcome.catalog, findings, outcome.image, outcome.cached, outcome.timings
+        )

@@ -1,0 +1,1 @@
+"""Cosign-compatible keys, signatures and attestations stored in OCI registries."""

@@ -1,0 +1,168 @@
+"""Stored policy bundles (every applied version is kept) and the decisions made with them.
+
+``apply`` stores a new version of a bundle and never rewrites an old one, so a decision
+(which names bundle, version and policy) can always be explained with the exact rules
+that produced it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Index, Text, UniqueConstraint, func
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlmodel import Column, Field, SQLModel, col, select
+
+from policies.decision import Decision
+from policies.model import Bundle
+from service.errors import NotFoundError, PolicyError
+from service.store.database import session_scope
+
+logger = logging.getLogger(__name__)
+
+
+class PolicyRecord(SQLModel, table=True):
+    __tablename__ = "policy_version"
+    __table_args__ = (UniqueConstraint("name", "version", name="uq_policy_version_name_version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True)
+    version: int
+    created_at: datetime
+    author: str
+    document: str = Field(sa_column=Column(Text, nullable=False))  # Bundle JSON
+
+
+class DecisionRecord(SQLModel, table=True):
+    __tablename__ = "policy_decision"
+    __table_args__ = (
+        Index("ix_policy_decision_digest", "digest"),
+        Index("ix_policy_decision_created_at", "created_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    digest: str
+    reference: str
+    bundle: str | None
+    bundle_version: int | None
+    policy: str
+    outcome: str
+    created_at: datetime  # the evaluation time
+    results: str = Field(sa_column=Column(Text, nullable=False))  # Decision JSON
+
+
+@dataclass(frozen=True)
+class PolicyVersion:
+    name: str
+    version: int
+    created_at: datetime
+    author: str
+
+
+class PolicyStore:
+    """Bundles and decisions in the Tollgate database (``service.store.database``)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def apply(self, bundle: Bundle, *, author: str, now: datetime) -> Bundle:
+        """Store ``bundle`` as the next version of its name; returns it with that version."""
+        try:
+            with session_scope(self._engine) as session:
+                current = session.exec(
+                    select(func.max(PolicyRecord.version)).where(
+                        col(PolicyRecord.name) == bundle.name
+                    )
+                ).one()
+                version = (current or 0) + 1
+                stored = bundle.model_copy(update={"version": version})
+                session.add(
+                    PolicyRecord(
+                        name=stored.name,
+                        version=version,
+                        created_at=now,
+                        author=author,
+                        document=stored.model_dump_json(),
+                    )
+                )
+        except IntegrityError as error:
+            raise PolicyError(
+                f"policy {bundle.name!r} was applied concurrently", hint="apply it again"
+            ) from error
+        except SQLAlchemyError as error:
+            raise _unavailable(error) from error
+        logger.info("stored policy bundle %s version %s by %s", stored.name, stored.version, author)
+        return stored
+
+    def get(self, name: str, version: int | None = None) -> Bundle:
+        """The bundle ``name`` at ``version`` (latest when None)."""
+        query = select(PolicyRecord.document).where(col(PolicyRecord.name) == name)
+        query = (
+            query.where(col(PolicyRecord.version) == version)
+            if version is not None
+            else query.order_by(col(PolicyRecord.version).desc()).limit(1)
+        )
+        try:
+            with session_scope(self._engine) as session:
+                document = session.exec(query).first()
+        except SQLAlchemyError as error:
+            raise _unavailable(error) from error
+        if document is None:
+            which = f"version {version} of " if version is not None else ""
+            raise NotFoundError(
+                f"no {which}policy {name!r} is stored",
+                hint="list them with `tollgate policy list`, add one with `tollgate policy apply`",
+            )
+        return Bundle.model_validate_json(document)
+
+    def versions(self) -> list[PolicyVersion]:
+        """Every stored version, by name then version."""
+        query = select(
+            PolicyRecord.name, PolicyRecord.version, PolicyRecord.created_at, PolicyRecord.author
+        ).order_by(col(PolicyRecord.name), col(PolicyRecord.version))
+        try:
+            with session_scope(self._engine) as session:
+                return [PolicyVersion(*row) for row in session.exec(query)]
+        except SQLAlchemyError as error:
+            raise _unavailable(error) from error
+
+    def record(self, decision: Decision) -> None:
+        try:
+            with session_scope(self._engine) as session:
+                session.add(
+                    DecisionRecord(
+                        digest=decision.digest,
+                        reference=decision.image,
+                        bundle=decision.bundle,
+                        bundle_version=decision.bundle_version,
+                        policy=decision.policy,
+                        outcome=decision.outcome.value,
+                        created_at=decision.evaluated_at,
+                        results=decision.model_dump_json(),
+                    )
+                )
+        except SQLAlchemyError as error:
+            raise _unavailable(error) from error
+
+    def decisions(self, digest: str) -> list[Decision]:
+        """Every decision recorded for ``digest``, oldest first."""
+        query = (
+            select(DecisionRecord.results)
+            .where(col(DecisionRecord.digest) == digest)
+            .order_by(col(DecisionRecord.created_at), col(DecisionRecord.id))
+        )
+        try:
+            with session_scope(self._engine) as session:
+                return [Decision.model_validate_json(row) for row in session.exec(query)]
+        except SQLAlchemyError as error:
+            raise _unavailable(error) from error
+
+
+def _unavailable(error: SQLAlchemyError) -> PolicyError:
+    return PolicyError(
+        f"the policy store failed: {type(error).__name__}",
+        hint="check TOLLGATE_DATABASE_URL and that the database is reachable",
+    )

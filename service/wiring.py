@@ -1,0 +1,69 @@
+"""Composition root: the one place that builds Tollgate's collaborators from settings.
+
+The CLI, the embedded service and Celery workers all get their orchestrator
+here, so they share one code path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
+
+from sqlalchemy.engine import Engine
+
+from service.catalog.cache import CatalogCache
+from service.catalog.interface import Cataloger
+from service.catalog.syft import SyftCataloger
+from service.catalog.trivy import TrivyCataloger
+from service.image.cache import BlobCache
+from service.image.fetcher import ImageFetcher
+from service.registry.credentials import CredentialStore
+from service.registry.factory import RegistryClientFactory
+from service.scanning import Orchestrator
+from service.settings import Settings
+from service.store.catalogs import CatalogStore
+from service.store.database import make_engine
+from service.vulndb.matcher import match
+from service.vulndb.store import VulnStore
+
+
+def catalogers(settings: Settings) -> dict[str, Cataloger]:
+    return {"syft": SyftCataloger(settings), "trivy": TrivyCataloger(settings)}
+
+
+@contextmanager
+def image_fetcher(settings: Settings) -> Iterator[ImageFetcher]:
+    registries = RegistryClientFactory(settings, CredentialStore.from_settings(settings))
+    try:
+        yield ImageFetcher(BlobCache(settings.blob_cache_dir), registries, settings)
+    finally:
+        registries.close()
+
+
+@contextmanager
+def sbom_orchestrator(settings: Settings) -> Iterator[Orchestrator]:
+    """Fetch and catalog only: no database is touched (``tollgate sbom``)."""
+    with image_fetcher(settings) as fetcher:
+        yield Orchestrator(
+            source=fetcher,
+            catalogers=catalogers(settings),
+            default_engine=settings.engine,
+            cache=CatalogCache(settings.blob_cache_dir),
+        )
+
+
+@contextmanager
+def scan_orchestrator(settings: Settings, engine: Engine | None = None) -> Iterator[Orchestrator]:
+    """The whole pipeline: catalogs are stored and matched against the vulnerability DB."""
+    engine = engine or make_engine(settings.sqlalchemy_url)
+    vulns = VulnStore(engine)
+    with image_fetcher(settings) as fetcher:
+        yield Orchestrator(
+            source=fetcher,
+            catalogers=catalogers(settings),
+            default_engine=settings.engine,
+            cache=CatalogCache(settings.blob_cache_dir),
+            matcher=partial(match, db=vulns),
+            sink=CatalogStore(engine),
+        )

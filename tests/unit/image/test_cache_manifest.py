@@ -1,0 +1,95 @@
+"""The blob cache's atomic, verified writes; manifest/config parsing; platform matching."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+
+from service.errors import DigestMismatchError, ImageError, UnsupportedMediaTypeError
+from service.image.cache import BlobCache
+from service.image.manifest import (
+    OCI_INDEX,
+    ImageIndex,
+    parse_image_config,
+    parse_manifest,
+    parse_platform,
+    select_platform,
+)
+from service.image.model import Platform
+from tests.unit.registry.fakes import build_image, build_index, sha
+
+
+def test_concurrent_writers_of_one_blob_both_succeed(tmp_path: Path) -> None:
+    data = b"layer" * 100_000
+    caches = [BlobCache(tmp_path) for _ in range(4)]
+    threads = [threading.Thread(target=cache.put_bytes, args=(data,)) for cache in caches]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert caches[0].path(sha(data)).read_bytes() == data
+    assert [p.name for p in caches[0].blobs_dir.iterdir()] == [sha(data).removeprefix("sha256:")]
+
+
+def test_wrong_content_is_never_published(tmp_path: Path) -> None:
+    cache = BlobCache(tmp_path)
+    with pytest.raises(DigestMismatchError, match="tampered"):
+        cache.put_bytes(b"evil", expected=sha(b"good"))
+    assert list(cache.blobs_dir.iterdir()) == []
+
+
+def test_index_platform_selection_and_listing() -> None:
+    images = [
+        build_image({"a": b"1"}),
+        build_image({"a": b"2"}, arch="arm64", variant="v8"),
+        build_image({"a": b"3"}, arch="arm", variant="v6"),
+    ]
+    index = parse_manifest(build_index(images), OCI_INDEX)
+    assert isinstance(index, ImageIndex)
+    pick = lambda text: select_platform(index, parse_platform(text), "img").digest  # noqa: E731
+    assert pick("linux/arm64") == images[1].digest
+    assert pick("linux/aarch64/v8") == images[1].digest
+    assert pick("linux/x86_64") == images[0].digest
+    assert pick("linux/arm/v7") == images[2].digest  # v7 runs v6 images
+    with pytest.raises(ImageError, match="linux/amd64, linux/arm64/v8, linux/arm/v6"):
+        pick("windows/amd64")
+
+
+def test_config_is_parsed_into_typed_fields() -> None:
+    raw = {
+        "os": "linux",
+        "architecture": "arm64",
+        "variant": "v8",
+        "created": "2024-01-01T00:00:00Z",
+        "config": {
+            "User": "1000",
+            "Env": ["A=1"],
+            "Entrypoint": ["/app"],
+            "Cmd": None,
+            "Labels": {"k": "v"},
+            "Healthcheck": {"Test": ["CMD", "true"]},
+        },
+        "rootfs": {"type": "layers", "diff_ids": [sha(b"x")]},
+        "history": [{"created_by": "RUN x", "empty_layer": True}],
+    }
+    config, platform = parse_image_config(json.dumps(raw).encode())
+    assert platform == Platform(os="linux", architecture="arm64", variant="v8")
+    assert (config.user, config.env, config.entrypoint, config.cmd) == (
+        "1000",
+        ("A=1",),
+        ("/app",),
+        (),
+    )
+    assert config.labels == {"k": "v"} and config.healthcheck == ("CMD", "true")
+    assert config.diff_ids == (sha(b"x"),) and config.history[0].empty_layer
+
+
+def test_unknown_layer_media_type_is_unsupported() -> None:
+    image = build_image({"a": b"b"})
+    document = json.loads(image.manifest)
+    document["layers"][0]["mediaType"] = "application/vnd.example.weird"
+    with pytest.raises(UnsupportedMediaTypeError, match="weird"):
+        parse_manifest(json.dumps(document).encode(), document["mediaType"])
