@@ -8,6 +8,7 @@ run exactly this code. See :mod:`service.wiring` for the composition root.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from service.catalog.interface import Cataloger
 from service.catalog.model import Catalog, ImageSubject
 from service.errors import ConfigurationError
 from service.image.model import ImageReference, PinnedImage, Platform
+from service.sbom import SbomFormat, render
 from service.vulndb.model import Finding
 
 log = logging.getLogger(__name__)
@@ -85,13 +87,16 @@ class Orchestrator:
         cache: CatalogCache,
         matcher: FindingMatcher | None = None,
         sink: CatalogSink | None = None,
+        overlap: Callable[[], None] | None = None,
     ) -> None:
+        """``overlap`` is CPU work (e.g. imports) to run while an engine subprocess runs."""
         self._source = source
         self._catalogers = catalogers
         self._default_engine = default_engine
         self._cache = cache
         self._matcher = matcher
         self._sink = sink
+        self._overlap = overlap
 
     def cataloger(self, engine: str | None) -> Cataloger:
         name = engine or self._default_engine
@@ -148,10 +153,27 @@ class Orchestrator:
                 cached.model_copy(update={"image": subject}), image, True, timings
             )
         started = time.perf_counter()
-        catalog = cataloger.catalog(image)
+        helper = None
+        if self._overlap is not None:
+            helper = threading.Thread(target=self._overlap, name="overlap", daemon=True)
+            helper.start()
+        try:
+            catalog = cataloger.catalog(image)
+        finally:
+            if helper is not None:
+                helper.join()
         timings.catalog = time.perf_counter() - started
         self._cache.put(catalog, platform_name)
         return CatalogOutcome(catalog, image, False, timings)
+
+    def sbom(self, outcome: CatalogOutcome, fmt: SbomFormat) -> str:
+        """The SBOM of a catalog; an identical one rendered before is served from cache."""
+        cached = self._cache.get_document(outcome.catalog, fmt.value)
+        if cached is not None:
+            return cached
+        text = render(outcome.catalog, fmt, created=outcome.image.config.created)
+        self._cache.put_document(outcome.catalog, fmt.value, text)
+        return text
 
     def scan(
         self,

@@ -1,7 +1,8 @@
 """Composition root: the one place that builds Tollgate's collaborators from settings.
 
 The CLI, the embedded service and Celery workers all get their orchestrator
-here, so they share one code path.
+here, so they share one code path. Database modules load only for the full
+pipeline, so ``tollgate sbom`` never pays for them.
 """
 
 from __future__ import annotations
@@ -9,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
-
-from sqlalchemy.engine import Engine
+from typing import TYPE_CHECKING
 
 from service.catalog.cache import CatalogCache
 from service.catalog.interface import Cataloger
@@ -20,12 +20,12 @@ from service.image.cache import BlobCache
 from service.image.fetcher import ImageFetcher
 from service.registry.credentials import CredentialStore
 from service.registry.factory import RegistryClientFactory
+from service.sbom import preload
 from service.scanning import Orchestrator
 from service.settings import Settings
-from service.store.catalogs import CatalogStore
-from service.store.database import make_engine
-from service.vulndb.matcher import match
-from service.vulndb.store import VulnStore
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 
 def catalogers(settings: Settings) -> dict[str, Cataloger]:
@@ -50,12 +50,18 @@ def sbom_orchestrator(settings: Settings) -> Iterator[Orchestrator]:
             catalogers=catalogers(settings),
             default_engine=settings.engine,
             cache=CatalogCache(settings.blob_cache_dir),
+            overlap=preload,
         )
 
 
 @contextmanager
 def scan_orchestrator(settings: Settings, engine: Engine | None = None) -> Iterator[Orchestrator]:
     """The whole pipeline: catalogs are stored and matched against the vulnerability DB."""
+    from service.store.catalogs import CatalogStore
+    from service.store.database import make_engine
+    from service.vulndb.matcher import match
+    from service.vulndb.store import VulnStore
+
     engine = engine or make_engine(settings.sqlalchemy_url)
     vulns = VulnStore(engine)
     with image_fetcher(settings) as fetcher:

@@ -1,37 +1,56 @@
 """``tollgate``: entry point. Commands stay thin: parse, call the core, print.
 
 Exit status: 0 success (policy pass or warn), 1 policy block, 2 error.
+Command groups and heavy libraries load only when the command needs them, so
+a cached answer costs little more than Python's start-up.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
-import click
 import typer
+from typer.core import TyperGroup
 
-from policies.decision import Outcome
-from policies.model import ScanState
-from policies.subject import EvaluationInput
-from service.cli import db, policy, signing
-from service.cli.output import StderrProgress, write_output
 from service.errors import TollgateError
-from service.gate import DEFAULT_BUNDLE, PolicyGate
-from service.image.manifest import parse_platform
-from service.image.reference import parse_reference
-from service.report import build_report, report_json, report_table
-from service.sbom import SbomFormat, render
-from service.settings import get_settings
-from service.store.database import make_engine
-from service.store.policies import PolicyStore
-from service.wiring import sbom_orchestrator, scan_orchestrator
+from service.sbom import SbomFormat
+
+# command name -> (module holding a Typer `app`, command inside it or None for the group)
+_LAZY: dict[str, tuple[str, str | None]] = {
+    "db": ("service.cli.db", None),
+    "policy": ("service.cli.policy", None),
+    "key": ("service.cli.signing", "key"),
+    "sign": ("service.cli.signing", "sign"),
+    "verify": ("service.cli.signing", "verify"),
+    "attest": ("service.cli.signing", "attest"),
+    "verify-attestation": ("service.cli.signing", "verify-attestation"),
+}
+
+
+class _LazyGroup(TyperGroup):
+    def list_commands(self, ctx: typer.Context) -> list[str]:
+        return [*super().list_commands(ctx), *_LAZY]
+
+    def get_command(self, ctx: typer.Context, cmd_name: str) -> Any:
+        if cmd_name not in _LAZY:
+            return super().get_command(ctx, cmd_name)
+        module, inner = _LAZY[cmd_name]
+        group = typer.main.get_command(importlib.import_module(module).app)
+        if inner is None:
+            group.name = cmd_name
+            return group
+        assert isinstance(group, TyperGroup)
+        return group.get_command(ctx, inner)
+
 
 app = typer.Typer(
     name="tollgate",
+    cls=_LazyGroup,
     help="Container supply-chain gate: pull, catalog, SBOM, match, sign, decide.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -39,14 +58,14 @@ app = typer.Typer(
 )
 
 
-app.add_typer(signing.app)
-app.add_typer(db.app, name="db", help="Vulnerability database: update feeds, show status.")
-app.add_typer(policy.app, name="policy", help="Policies: list, show, apply, evaluate.")
-
-
 class Engine(StrEnum):
     syft = "syft"
     trivy = "trivy"
+
+
+class ReportFormat(StrEnum):
+    table = "table"
+    json = "json"
 
 
 _state = {"verbose": False}
@@ -83,9 +102,7 @@ def _main(
 def sbom(
     image: ImageArg,
     format: Annotated[SbomFormat, typer.Option("--format", "-f")] = SbomFormat.CYCLONEDX_JSON,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="file (default stdout)")
-    ] = None,
+    output: OutputOpt = None,
     engine: EngineOpt = None,
     platform: PlatformOpt = None,
     all_platforms: Annotated[
@@ -93,45 +110,53 @@ def sbom(
     ] = False,
 ) -> None:
     """Write a schema-valid CycloneDX 1.6 or SPDX 2.3 SBOM of IMAGE."""
-    settings = get_settings()
+    from service.cli.output import StderrProgress, write_output
+    from service.image.manifest import parse_platform
+    from service.image.reference import parse_reference
+    from service.settings import get_settings
+    from service.wiring import sbom_orchestrator
+
+    if all_platforms and output is None:
+        raise typer.BadParameter("--all-platforms writes one file per platform: give --output")
     ref = parse_reference(image)
-    with sbom_orchestrator(settings) as orchestrator:
-        name = engine.value if engine else None
+    name = engine.value if engine else None
+    with sbom_orchestrator(get_settings()) as orchestrator:
         if all_platforms:
-            if output is None:
-                raise typer.BadParameter(
-                    "--all-platforms writes one file per platform: give --output"
-                )
+            assert output is not None
             for outcome in orchestrator.catalog_all_platforms(ref, engine=name):
                 suffix = str(outcome.image.platform).replace("/", "-")
                 target = output.with_name(f"{output.stem}.{suffix}{output.suffix}")
-                write_output(render(outcome.catalog, format), target)
+                write_output(orchestrator.sbom(outcome, format), target)
                 typer.echo(f"wrote {target}", err=True)
             return
         wanted = parse_platform(platform) if platform else None
         outcome = orchestrator.catalog(ref, platform=wanted, engine=name, progress=StderrProgress())
-        write_output(render(outcome.catalog, format), output)
-
-
-class ReportFormat(StrEnum):
-    table = "table"
-    json = "json"
+        write_output(orchestrator.sbom(outcome, format), output)
 
 
 @app.command()
 def scan(
     image: ImageArg,
     format: Annotated[ReportFormat, typer.Option("--format", "-f")] = ReportFormat.table,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="file (default stdout)")
-    ] = None,
-    policy: Annotated[
-        str, typer.Option(help="stored policy bundle to decide with")
-    ] = DEFAULT_BUNDLE,
+    output: OutputOpt = None,
+    policy: Annotated[str, typer.Option(help="stored policy bundle")] = "default",
     engine: EngineOpt = None,
     platform: PlatformOpt = None,
 ) -> None:
     """Catalog, match and decide: exit 0 on pass or warn, 1 on block, 2 on error (a CI gate)."""
+    from policies.decision import Outcome
+    from policies.model import ScanState
+    from policies.subject import EvaluationInput
+    from service.cli.output import StderrProgress, write_output
+    from service.gate import PolicyGate
+    from service.image.manifest import parse_platform
+    from service.image.reference import parse_reference
+    from service.report import build_report, report_json, report_table
+    from service.settings import get_settings
+    from service.store.database import make_engine
+    from service.store.policies import PolicyStore
+    from service.wiring import scan_orchestrator
+
     settings = get_settings()
     ref = parse_reference(image)
     database = make_engine(settings.sqlalchemy_url)
@@ -148,9 +173,8 @@ def scan(
     )
     decision = gate.decide(subject, policy)
     report = build_report(outcome.catalog, outcome.findings, decision, outcome.timings.as_dict())
-    write_output(
-        report_json(report) if format is ReportFormat.json else report_table(report), output
-    )
+    text = report_json(report) if format is ReportFormat.json else report_table(report)
+    write_output(text, output)
     if decision.outcome is Outcome.BLOCK:
         raise typer.Exit(1)
 
@@ -158,16 +182,9 @@ def scan(
 def main() -> None:
     """Console-script entry point: every TollgateError is one line on stderr and exit 2."""
     try:
-        status = app(standalone_mode=False)
-    except click.ClickException as error:
-        error.show()
-        sys.exit(2)
+        app()  # usage errors exit 2, typer.Exit(n) exits n
     except TollgateError as error:
         if _state["verbose"]:
             logging.getLogger(__name__).exception("failed")
         sys.stderr.write(f"tollgate: error: {error}\n")
         sys.exit(2)
-    except (typer.Abort, KeyboardInterrupt):
-        sys.stderr.write("tollgate: aborted\n")
-        sys.exit(130)
-    sys.exit(status if isinstance(status, int) else 0)

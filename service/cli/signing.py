@@ -26,6 +26,7 @@ from service.registry.factory import RegistryClientFactory
 from service.registry.interface import Registry
 from service.settings import get_settings
 from service.signing.attestation import build_predicate, predicate_type_uri
+from service.signing.keyless import KeylessPolicy, KeylessVerifier
 from service.signing.keys import (
     load_private_key,
     load_public_key,
@@ -34,7 +35,7 @@ from service.signing.keys import (
 )
 from service.signing.signer import attest_image, sign_image
 from service.signing.store import AttachmentStore
-from service.signing.verify import ImageVerifier
+from service.signing.verify import ImageVerifier, Verified
 
 # (image digest, cosign --type) -> predicate bytes, or None when nothing is stored.
 PredicateSource = Callable[[str, str], bytes | None]
@@ -142,17 +143,54 @@ def sign(
         typer.echo(f"{state} for {resolved.name}@{resolved.digest}", err=True)
 
 
-@app.command("verify")
-def verify(image: str, key: KeyOption) -> None:
-    """Verify IMAGE's cosign signatures with a public key; print the verified payloads."""
-    with _errors_exit():
+def _image_verifier_check(
+    key: Path | None, identity: str | None, issuer: str | None, trusted_root: Path | None
+) -> Callable[[ImageVerifier, ResolvedImage], Verified]:
+    """How ``verify`` checks: with a public key, or keyless against identity + trusted root."""
+    keyless = (identity, issuer, trusted_root)
+    if key is not None:
+        if any(value is not None for value in keyless):
+            raise SigningError("pass either --key or the keyless options, not both")
         public = load_public_key(_read(key, "public key"))
+        return lambda verifier, image: verifier.verify_signatures(
+            image.repository, image.digest, public
+        )
+    if identity is None or issuer is None or trusted_root is None:
+        raise SigningError(
+            "nothing to verify against",
+            hint="pass --key cosign.pub, or --certificate-identity, "
+            "--certificate-oidc-issuer and --trusted-root",
+        )
+    checker = KeylessVerifier(KeylessPolicy(trusted_root, identity, issuer))
+    return lambda verifier, image: verifier.verify_signatures_keyless(
+        image.repository, image.digest, checker
+    )
+
+
+@app.command("verify")
+def verify(
+    image: str,
+    key: Annotated[Path | None, typer.Option("--key", help="the signer's cosign.pub")] = None,
+    certificate_identity: Annotated[
+        str | None, typer.Option("--certificate-identity", help="keyless: expected signer")
+    ] = None,
+    certificate_oidc_issuer: Annotated[
+        str | None, typer.Option("--certificate-oidc-issuer", help="keyless: expected issuer")
+    ] = None,
+    trusted_root: Annotated[
+        Path | None, typer.Option("--trusted-root", help="keyless: Sigstore trusted_root.json")
+    ] = None,
+) -> None:
+    """Verify IMAGE's signatures (public key or keyless); print the verified payloads."""
+    with _errors_exit():
+        check = _image_verifier_check(
+            key, certificate_identity, certificate_oidc_issuer, trusted_root
+        )
         with _resolve(image) as resolved:
-            verified = ImageVerifier(resolved.registry).verify_signatures(
-                resolved.repository, resolved.digest, public
-            )
+            verified = check(ImageVerifier(resolved.registry), resolved)
         typer.echo(f"Verification for {resolved.name}@{resolved.digest} --", err=True)
-        typer.echo("  - The signatures were verified against the specified public key", err=True)
+        against = "the specified public key" if key else "the certificate identity and trusted root"
+        typer.echo(f"  - The signatures were verified against {against}", err=True)
         _print_json(verified.documents)
 
 

@@ -339,7 +339,7 @@ class RegistryClient:
                 delay = min(self._backoff * 2 ** (number - 1), _MAX_BACKOFF_S)
                 if isinstance(exc, _RetryableStatus):
                     delay = max(delay, exc.retry_after)
-                logger.warning("%s failed (%s); retry %d in %.1fs", what, exc, number, delay)
+                logger.info("%s failed (%s); retry %d in %.1fs", what, exc, number, delay)
                 self._sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 

@@ -1,0 +1,80 @@
+"""The cataloger contract: an engine that lists the packages in a pinned image."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from pathlib import Path
+
+from service.catalog.model import Catalog, Package
+from service.image.model import PinnedImage
+
+log = logging.getLogger(__name__)
+
+
+class Cataloger(ABC):
+    """Lists the packages of an image. One implementation module per engine.
+
+    Implementations raise :class:`service.errors.EngineError` subclasses: not
+    installed, timed out, failed, or printed something unreadable.
+    """
+
+    name: str
+
+    def __init__(self, memo_dir: Path | None = None) -> None:
+        self._version: str | None = None
+        self._memo_dir = memo_dir
+
+    def version(self) -> str:
+        """The engine's version: asked once per binary (path, size, mtime), then remembered."""
+        if self._version is None:
+            self._version = self._remembered_version()
+        return self._version
+
+    def _remembered_version(self) -> str:
+        if self._memo_dir is None:
+            return self._read_version()
+        binary = Path(self._binary())
+        stat = binary.stat()
+        identity = f"{binary.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+        memo = self._memo_dir / f"{self.name}-{hashlib.sha256(identity.encode()).hexdigest()[:24]}"
+        try:
+            return memo.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            pass
+        version = self._read_version()
+        try:
+            memo.parent.mkdir(parents=True, exist_ok=True)
+            memo.write_text(version, encoding="utf-8")
+        except OSError as error:
+            log.debug("cannot remember %s version: %s", self.name, error)
+        return version
+
+    @abstractmethod
+    def _binary(self) -> str:
+        """Path of the engine binary (raises EngineNotFoundError when absent)."""
+
+    @abstractmethod
+    def _read_version(self) -> str:
+        """Ask the engine for its version."""
+
+    @abstractmethod
+    def catalog(self, image: PinnedImage) -> Catalog:
+        """Scan ``image.layout`` (an OCI layout naming exactly ``image.digest``)."""
+
+
+def sorted_packages(packages: Iterable[Package]) -> tuple[Package, ...]:
+    """Packages in the catalog's canonical order: by key, then by where they were found."""
+    return tuple(
+        sorted(
+            packages,
+            key=lambda p: (
+                p.key,
+                p.name,
+                p.version,
+                [(loc.path, loc.layer or "") for loc in p.locations],
+            ),
+        )
+    )

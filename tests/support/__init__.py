@@ -1,0 +1,1 @@
+"""Test infrastructure: a real local registry, OCI layout builders and real test images."""
