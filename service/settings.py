@@ -50,13 +50,39 @@ class Settings(BaseSettings):
     # Vulnerability database
     db_max_age_hours: float = 48.0
 
+    # Scan service (API, workers, notifications)
+    notify_urls: list[str] = Field(default_factory=list)  # scan/policy/new-vuln events
+    notify_secret: SecretStr | None = None  # HMAC-SHA256 key for X-Tollgate-Signature
+    scan_lease_seconds: float = 60.0  # a running scan without heartbeat for this long is retaken
+    scan_soft_time_limit: float = 900.0
+    scan_time_limit: float = 960.0
+    embedded_workers: int = 2  # thread pool size when no broker is configured
+    recovery_interval_seconds: float = 60.0  # re-dispatch of stranded scans
+    db_update_interval_hours: float = 6.0
+    broker_visibility_timeout: float = 3600.0
+    scan_retries: int = 5  # attempts after transient errors (registry down, timeouts)
+    scan_retry_backoff: float = 2.0  # seconds, doubled per attempt (capped at 60)
+
+    # Kubernetes admission (``/api/v1/admission``)
+    admission_mode: Literal["enforce", "warn"] = "enforce"  # warn: never deny, only warn
+    admission_unknown_image: Literal["block", "allow-and-queue", "scan"] = "block"
+    admission_exempt_namespaces: list[str] = Field(default_factory=lambda: ["kube-system"])
+    admission_bundle: str = "default"  # the policy bundle admission decides with
+    admission_tag_ttl_seconds: float = 30.0  # how long a tag -> digest resolution is reused
+    admission_scan_budget_seconds: float = 7.0  # keep below the webhook timeoutSeconds (10)
+    admission_fail_open: bool = False  # admit when Tollgate cannot decide (default: deny)
+
+    # Signing (the service's own cosign key, encrypted at rest; see service/signing/keyring.py)
+    signing_key: Path | None = None  # an encrypted cosign.key
+    signing_key_password: SecretStr | None = None  # its password ("" is a valid empty one)
+
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
-        if self.environment == "production":
-            if self.webhook_secret is None or len(self.webhook_secret.get_secret_value()) < 16:
-                raise ConfigurationError(
-                    "TOLLGATE_WEBHOOK_SECRET must be set (16+ characters) in production"
-                )
+        secret = self.webhook_secret.get_secret_value() if self.webhook_secret else ""
+        if self.environment == "production" and len(secret) < 16:
+            raise ConfigurationError(
+                "TOLLGATE_WEBHOOK_SECRET must be set (16+ characters) in production"
+            )
         return self
 
     @property

@@ -29,6 +29,10 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "verify": ("service.cli.signing", "verify"),
     "attest": ("service.cli.signing", "attest"),
     "verify-attestation": ("service.cli.signing", "verify-attestation"),
+    "serve": ("service.cli.service", "serve"),
+    "worker": ("service.cli.service", "worker"),
+    "beat": ("service.cli.service", "beat"),
+    "token": ("service.cli.service", "token"),
 }
 
 

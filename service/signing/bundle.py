@@ -1,24 +1,23 @@
 """Sigstore bundles stored by cosign 3 as OCI 1.1 referrers, verified by key or keyless.
 
 Bundles are parsed with ``sigstore-models``; key-signed bundles (DSSE or message
-signature) are checked here with the given key, keyless ones with sigstore-python's
-verifier against a configured trusted root and an expected identity.
+signature) are checked here with the given key; keyless ones in :mod:`keyless`.
 """
 
 from __future__ import annotations
 
 import base64
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import sigstore_models.bundle.v1 as bundle_v1
 from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import ValidationError
 from sigstore_models import intoto
 
-from service.errors import TollgateError, VerificationError
+from service.errors import ImageError, TollgateError, VerificationError
 from service.registry.interface import Registry
 from service.signing import ecdsa
 from service.signing.cosign_layout import Limits, parse_layers
@@ -27,17 +26,8 @@ from service.signing.payload import Statement, parse_statement
 
 logger = logging.getLogger(__name__)
 
-BUNDLE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
+BUNDLE_MEDIA_TYPE: Final = "application/vnd.dev.sigstore.bundle.v0.3+json"
 COSIGN_SIGN_PREDICATE_TYPE = "https://sigstore.dev/cosign/sign/v1"
-
-
-@dataclass(frozen=True)
-class KeylessPolicy:
-    """Who must have signed: a trusted root (Fulcio/Rekor/TSA) and the certificate identity."""
-
-    trusted_root: Path
-    identity: str
-    issuer: str
 
 
 @dataclass(frozen=True)
@@ -48,36 +38,56 @@ class VerifiedBundle:
 
 def fetch_bundles(
     registry: Registry, repository: str, image_digest: str, limits: Limits
-) -> list[bytes]:
-    """The raw bundle documents referring to ``image_digest`` (Referrers API or fallback tag)."""
-    referrers = registry.get_referrers(repository, image_digest, artifact_type=BUNDLE_MEDIA_TYPE)
+) -> tuple[list[bytes], list[str]]:
+    """The bundle documents referring to ``image_digest`` and why others could not be read.
+
+    Referrers come from the Referrers API or the ``sha256-<hex>`` fallback index; more
+    than ``limits.max_layers`` of them, or an unreadable index, is a VerificationError.
+    """
+    try:
+        referrers = registry.get_referrers(
+            repository, image_digest, artifact_type=BUNDLE_MEDIA_TYPE
+        )
+    except ImageError as exc:
+        raise VerificationError(f"cannot list the bundles of {image_digest}: {exc}") from exc
     if len(referrers) > limits.max_layers:
         raise VerificationError(
             f"{len(referrers)} bundles refer to {image_digest}, over the limit of "
             f"{limits.max_layers}; refusing to verify them"
         )
     bundles: list[bytes] = []
+    failures: list[str] = []
     for referrer in referrers:
         digest = referrer.get("digest")
         if not isinstance(digest, str):
+            failures.append("bundle: a referrer descriptor has no digest")
             continue
-        manifest = registry.get_manifest(repository, digest)
-        for layer in parse_layers(manifest.content, limits):
-            if layer.media_type == BUNDLE_MEDIA_TYPE:
-                bundles.append(
-                    registry.get_blob(repository, layer.digest, max_size=limits.max_payload_bytes)
-                )
-    return bundles
+        try:
+            bundles.extend(_bundle_layers(registry, repository, digest, limits))
+        except TollgateError as exc:
+            failures.append(f"bundle {digest}: {exc}")
+    return bundles, failures
 
 
-def _parse(raw: bytes) -> bundle_v1.Bundle:
+def _bundle_layers(
+    registry: Registry, repository: str, manifest_digest: str, limits: Limits
+) -> list[bytes]:
+    manifest = registry.get_manifest(repository, manifest_digest)
+    return [
+        registry.get_blob(repository, layer.digest, max_size=limits.max_payload_bytes)
+        for layer in parse_layers(manifest.content, limits)
+        if layer.media_type == BUNDLE_MEDIA_TYPE
+    ]
+
+
+def parse_bundle(raw: bytes) -> bundle_v1.Bundle:
     try:
         return bundle_v1.Bundle.model_validate_json(raw)
     except (ValidationError, ValueError) as exc:
         raise VerificationError("the Sigstore bundle is malformed") from exc
 
 
-def _check_subject(statement: Statement, image_digest: str) -> Statement:
+def check_subject(statement: Statement, image_digest: str) -> Statement:
     if image_digest not in statement.subject_digests:
         raise VerificationError(
             f"the bundle's statement is about {', '.join(statement.subject_digests) or 'nothing'}, "
@@ -96,11 +106,11 @@ def verify_bundle_with_key(
     raw: bytes, key: ec.EllipticCurvePublicKey, image_digest: str
 ) -> VerifiedBundle:
     """Verify a key-signed bundle (no certificate) over ``image_digest``."""
-    bundle = _parse(raw)
+    bundle = parse_bundle(raw)
     if bundle.dsse_envelope is not None:
         envelope = _envelope(bundle.dsse_envelope)
         envelope.verify(key)
-        return VerifiedBundle(_check_subject(parse_statement(envelope.payload), image_digest), None)
+        return VerifiedBundle(check_subject(parse_statement(envelope.payload), image_digest), None)
     if bundle.message_signature is None:
         raise VerificationError("the Sigstore bundle holds neither a DSSE envelope nor a signature")
     digest = bundle.message_signature.message_digest
@@ -118,35 +128,15 @@ def verify_bundle_with_key(
     return VerifiedBundle(None, signed)
 
 
-def verify_bundle_keyless(raw: bytes, policy: KeylessPolicy, image_digest: str) -> VerifiedBundle:
-    """Verify a Fulcio-certificate bundle: chain, transparency log, identity, then subject."""
-    from sigstore.errors import Error as SigstoreError
-    from sigstore.models import Bundle, TrustedRoot
-    from sigstore.verify import Verifier
-    from sigstore.verify.policy import Identity
-
-    try:
-        bundle = Bundle.from_json(raw)
-        verifier = Verifier(trusted_root=TrustedRoot.from_file(str(policy.trusted_root)))
-        identity = Identity(identity=policy.identity, issuer=policy.issuer)
-        payload_type, payload = verifier.verify_dsse(bundle, identity)
-    except SigstoreError as exc:
-        raise VerificationError(f"keyless verification failed: {exc}") from exc
-    except (ValueError, TypeError) as exc:
-        raise VerificationError(f"the keyless bundle could not be read: {exc}") from exc
-    logger.info("keyless bundle verified for %s (%s)", policy.identity, payload_type)
-    return VerifiedBundle(_check_subject(parse_statement(payload), image_digest), None)
-
-
 def verify_any(
-    raws: list[bytes], image_digest: str, key: ec.EllipticCurvePublicKey
+    raws: list[bytes], verify_one: Callable[[bytes], VerifiedBundle]
 ) -> tuple[list[VerifiedBundle], list[str]]:
-    """Key-verify every bundle; the verified ones and the reasons the others failed."""
+    """Verify every bundle with ``verify_one``; the verified ones and why the others failed."""
     verified: list[VerifiedBundle] = []
     failures: list[str] = []
     for raw in raws:
         try:
-            verified.append(verify_bundle_with_key(raw, key, image_digest))
+            verified.append(verify_one(raw))
         except TollgateError as exc:
             failures.append(f"bundle: {exc}")
     return verified, failures

@@ -36,6 +36,8 @@ class AttachmentStore:
             manifest = self._registry.get_manifest(repository, tag, accept=[OCI_MANIFEST])
         except ManifestUnknownError:
             return []
+        except ImageError as exc:  # oversized, wrong media type, digest mismatch
+            raise VerificationError(f"cannot read {repository}:{tag}: {exc}") from exc
         return parse_layers(manifest.content, self.limits)
 
     def payload(self, repository: str, layer: LayerDescriptor) -> bytes:

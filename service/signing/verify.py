@@ -27,6 +27,7 @@ from service.signing.cosign_layout import (
     Limits,
 )
 from service.signing.dsse import IN_TOTO_PAYLOAD_TYPE, parse_envelope
+from service.signing.keyless import KeylessVerifier
 from service.signing.payload import parse_simple_signing, parse_statement
 from service.signing.store import AttachmentStore
 
@@ -119,24 +120,25 @@ class ImageVerifier:
         *,
         repository: str,
         image_digest: str,
-        key: ec.EllipticCurvePublicKey,
         found: tuple[list[dict[str, Any]], list[str], list[str]],
+        verify_bundle: Callable[[bytes], bundle.VerifiedBundle],
         keep: Callable[[bundle.VerifiedBundle], bool],
     ) -> Verified:
         documents, sources, failures = found
-        raws = bundle.fetch_bundles(self._registry, repository, image_digest, self._store.limits)
-        verified_bundles, bundle_failures = bundle.verify_any(raws, image_digest, key)
+        raws, fetch_failures = bundle.fetch_bundles(
+            self._registry, repository, image_digest, self._store.limits
+        )
+        verified_bundles, bundle_failures = bundle.verify_any(raws, verify_bundle)
         for item in verified_bundles:
-            document = bundle.statement_json(item)
             if keep(item):
-                documents.append(document)
+                documents.append(bundle.statement_json(item))
                 sources.append("bundle")
-        failures += bundle_failures
+        failures += fetch_failures + bundle_failures
         if not documents:
             detail = "; ".join(failures) if failures else f"no {what} found"
             raise VerificationError(
                 f"no valid {what} for {repository}@{image_digest}: {detail}",
-                hint="check the image reference and that you pass the signer's public key",
+                hint="check the image reference and the key or identity you verify against",
             )
         logger.info("%d %s(s) verified for %s@%s", len(documents), what, repository, image_digest)
         return Verified(tuple(documents), tuple(sources))
@@ -154,8 +156,25 @@ class ImageVerifier:
             "signature",
             repository=repository,
             image_digest=image_digest,
-            key=key,
             found=found,
+            verify_bundle=lambda raw: bundle.verify_bundle_with_key(raw, key, image_digest),
+            keep=bundle.is_image_signature,
+        )
+
+    def verify_signatures_keyless(
+        self, repository: str, image_digest: str, verifier: KeylessVerifier
+    ) -> Verified:
+        """Keyless image signatures: cosign 3 bundles whose certificate matches the policy.
+
+        Legacy cosign 2 keyless ``.sig`` layers (certificate + Rekor bundle annotations)
+        are not read.
+        """
+        return self._finish(
+            "keyless signature",
+            repository=repository,
+            image_digest=image_digest,
+            found=([], [], []),
+            verify_bundle=lambda raw: verifier.verify(raw, image_digest),
             keep=bundle.is_image_signature,
         )
 
@@ -178,8 +197,8 @@ class ImageVerifier:
             "attestation",
             repository=repository,
             image_digest=image_digest,
-            key=key,
             found=found,
+            verify_bundle=lambda raw: bundle.verify_bundle_with_key(raw, key, image_digest),
             keep=lambda item: (
                 item.statement is not None
                 and predicate_type in (None, item.statement.predicate_type)

@@ -23,6 +23,7 @@ from service.signing.cosign_layout import (
 from service.signing.dsse import pae, parse_envelope
 from service.signing.keys import load_public_key
 from tests.support.registry import LocalRegistry
+from tests.unit.signing.bundles import push_test_image
 
 pytestmark = pytest.mark.integration
 
@@ -37,20 +38,6 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
-
-
-def _push_image(client: RegistryClient) -> str:
-    config = b'{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'
-    config_digest = client.put_blob(REPO, config)
-    manifest = json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": len(config)},
-            "layers": [],
-        }
-    ).encode()
-    return client.put_manifest(REPO, "1.0", manifest, OCI_MANIFEST)
 
 
 def _layers(client: RegistryClient, tag: str) -> tuple[dict[str, object], list[dict[str, object]]]:
@@ -75,7 +62,7 @@ def test_generate_sign_attest_verify(registry: LocalRegistry, env: None, tmp_pat
 def _round_trip(
     runner: CliRunner, client: RegistryClient, registry: LocalRegistry, tmp_path: Path
 ) -> None:
-    digest = _push_image(client)
+    digest = push_test_image(client, REPO, "1.0")
     image = f"{registry.host}/{REPO}:1.0"
     name = f"{registry.host}/{REPO}"
     hex_digest = digest.removeprefix("sha256:")

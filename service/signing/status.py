@@ -1,0 +1,60 @@
+"""What the policy engine needs to know about an image's signatures: verified facts only."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from policies.subject import SignatureStatus
+from service.errors import InvalidReferenceError, VerificationError
+from service.image.model import ImageReference
+from service.registry.interface import Registry
+from service.signing.attestation import predicate_type_uri
+from service.signing.cosign_layout import Limits
+from service.signing.verify import ImageVerifier
+
+logger = logging.getLogger(__name__)
+
+
+def signature_status(
+    registry: Registry,
+    ref: ImageReference,
+    digest: str,
+    public_keys: Mapping[str, ec.EllipticCurvePublicKey],
+    attestation_types: Iterable[str],
+    *,
+    limits: Limits | None = None,
+) -> SignatureStatus:
+    """The ids of ``public_keys`` whose signatures of ``digest`` verify, and which of
+    ``attestation_types`` (cosign ``--type`` names or predicate type URIs, reported as
+    URIs) have an attestation verified by any of those keys.
+
+    A signature or attestation that fails verification is simply not counted (logged at
+    INFO); registry errors (unreachable, unauthorized) propagate.
+    """
+    if not ref.repository:
+        raise InvalidReferenceError(
+            "signatures live next to registry images", hint="pass a registry image reference"
+        )
+    repository = ref.repository
+    wanted = {predicate_type_uri(name) for name in attestation_types}
+    verifier = ImageVerifier(registry, limits)
+    signed_by: list[str] = []
+    attested: set[str] = set()
+    for key_id, key in sorted(public_keys.items()):
+        try:
+            verifier.verify_signatures(repository, digest, key)
+            signed_by.append(key_id)
+        except VerificationError as exc:
+            logger.info("no signature by key %s on %s@%s: %s", key_id, repository, digest, exc)
+        if not wanted - attested:
+            continue
+        try:
+            verified = verifier.verify_attestations(repository, digest, key)
+        except VerificationError as exc:
+            logger.info("no attestation by key %s on %s@%s: %s", key_id, repository, digest, exc)
+            continue
+        attested |= wanted & {str(doc.get("predicateType")) for doc in verified.documents}
+    return SignatureStatus(signed_by=tuple(signed_by), attestations=tuple(sorted(attested)))
