@@ -13,7 +13,7 @@ install: $(PY)
 
 # Build the offline demo image from the test fixtures and scan it.
 demo: install
-	$(PY) -m benchmarks.demo_image
+	$(PY) -m scripts.demo
 
 test: install
 	$(VENV)/bin/pytest -q

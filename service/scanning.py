@@ -45,9 +45,12 @@ class FindingMatcher(Protocol):
 
 
 class CatalogSink(Protocol):
-    """Where scanned catalogs and their findings are recorded (``CatalogStore``)."""
+    """Where scanned catalogs and their current findings are recorded, so that
+    re-evaluation after a database update reports only what changed."""
 
     def save(self, catalog: Catalog) -> None: ...
+
+    def record(self, digest: str, findings: list[Finding]) -> None: ...
 
 
 @dataclass
@@ -192,6 +195,8 @@ class Orchestrator:
             started = time.perf_counter()
             findings = self._matcher(outcome.catalog)
             outcome.timings.match = time.perf_counter() - started
+            if self._sink is not None:
+                self._sink.record(outcome.catalog.image.digest, findings)
         return ScanOutcome(
             outcome.catalog, findings, outcome.image, outcome.cached, outcome.timings
         )

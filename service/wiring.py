@@ -27,6 +27,11 @@ from service.settings import Settings
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
+    from service.catalog.model import Catalog
+    from service.store.catalogs import CatalogStore
+    from service.vulndb.model import Finding
+    from service.vulndb.store import VulnStore
+
 
 def catalogers(settings: Settings) -> dict[str, Cataloger]:
     return {"syft": SyftCataloger(settings), "trivy": TrivyCataloger(settings)}
@@ -54,6 +59,20 @@ def sbom_orchestrator(settings: Settings) -> Iterator[Orchestrator]:
         )
 
 
+class _CatalogRecords:
+    """Stored catalogs plus their findings at the vulnerability database's revision."""
+
+    def __init__(self, catalogs: CatalogStore, vulns: VulnStore) -> None:
+        self._catalogs = catalogs
+        self._vulns = vulns
+
+    def save(self, catalog: Catalog) -> None:
+        self._catalogs.save(catalog)
+
+    def record(self, digest: str, findings: list[Finding]) -> None:
+        self._catalogs.record_findings({digest: findings}, self._vulns.revision())
+
+
 @contextmanager
 def scan_orchestrator(settings: Settings, engine: Engine | None = None) -> Iterator[Orchestrator]:
     """The whole pipeline: catalogs are stored and matched against the vulnerability DB."""
@@ -71,5 +90,5 @@ def scan_orchestrator(settings: Settings, engine: Engine | None = None) -> Itera
             default_engine=settings.engine,
             cache=CatalogCache(settings.blob_cache_dir),
             matcher=partial(match, db=vulns),
-            sink=CatalogStore(engine),
+            sink=_CatalogRecords(CatalogStore(engine), vulns),
         )

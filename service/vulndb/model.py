@@ -64,4 +64,5 @@ class Finding(BaseModel):
 
     @property
     def key(self) -> tuple[str, str]:
-        return (self.id, self.package.purl or f"{self.package.type}:{self.package.name}@{self.package.version}")
+        package = self.package
+        return (self.id, package.purl or f"{package.type}:{package.name}@{package.version}")

@@ -1,0 +1,140 @@
+"""Vulnerability DB benchmarks on the real data in ../shared/vulndata (prints numbers).
+
+PYTHONPATH=. .venv/bin/python benchmarks/bench_vulndb.py [--catalogs 1000] [--db URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import random
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from service.catalog.model import Catalog, ImageSubject, Package, PackageType
+from service.store.catalogs import CatalogStore
+from service.store.database import make_engine
+from service.vulndb.feeds.osv import OSVFeed
+from service.vulndb.matcher import match
+from service.vulndb.reevaluate import reevaluate
+from service.vulndb.store import VulnStore
+
+VULNDATA = Path(__file__).resolve().parents[2] / "shared" / "vulndata"
+if not VULNDATA.exists():
+    VULNDATA = Path("/work/shared/vulndata")
+TYPES = {"PyPI": PackageType.PYTHON, "Go": PackageType.GO}
+
+
+def package_pool() -> list[Package]:
+    """Real (name, version) pairs named by the advisories, plus their fixed versions."""
+    pool: dict[tuple[str, str], Package] = {}
+    for ecosystem in ("PyPI", "Go"):
+        for path in sorted((VULNDATA / "osv" / ecosystem).glob("*.json")):
+            for affected in json.loads(path.read_text()).get("affected", []):
+                name = affected["package"]["name"]
+                versions = list(affected.get("versions", []))[:3]
+                for rng in (r for r in affected.get("ranges", []) if r["type"] != "GIT"):
+                    versions += [v for e in rng["events"] for v in e.values() if v != "0"][:2]
+                for version in versions:
+                    pool[(name, version)] = Package(
+                        name=name, version=version, type=TYPES[ecosystem]
+                    )
+    return list(pool.values())
+
+
+def clean_pool(size: int) -> list[Package]:
+    """Packages no advisory names (most packages of a real image)."""
+    return [
+        Package(
+            name=f"bench-clean-{i}",
+            version=f"1.{i % 7}.{i % 11}",
+            type=PackageType.PYTHON if i % 2 else PackageType.GO,
+        )
+        for i in range(size)
+    ]
+
+
+def catalog(packages: list[Package], index: int) -> Catalog:
+    unique = {p.key: p for p in packages}
+    return Catalog(
+        image=ImageSubject(
+            reference=f"bench.test/app:{index}",
+            digest=f"sha256:{index:064x}",
+            platform="linux/amd64",
+        ),
+        packages=tuple(sorted(unique.values(), key=lambda p: p.key)),
+        engine="bench",
+        engine_version="0",
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--catalogs", type=int, default=1000)
+    parser.add_argument(
+        "--packages",
+        type=int,
+        default=500,
+        help="packages in the matched catalog (1/5 named by advisories)",
+    )
+    parser.add_argument("--db", default=None, help="database URL (default: SQLite in a temp dir)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = make_engine(args.db or f"sqlite:///{Path(tmp) / 'bench.sqlite'}")
+        db = VulnStore(engine)
+        start = time.perf_counter()
+        results = [db.import_feed(OSVFeed(e, str(VULNDATA / "osv" / e))) for e in ("PyPI", "Go")]
+        records = sum(r.added + r.withdrawn for r in results)
+        print(f"import PyPI+Go: {records} records in {time.perf_counter() - start:.2f} s")
+        start = time.perf_counter()
+        db.import_feed(OSVFeed("PyPI", str(VULNDATA / "osv" / "PyPI")))
+        print(f"re-import PyPI (unchanged): {time.perf_counter() - start:.2f} s")
+
+        logging.disable(logging.WARNING)  # unparseable versions in the pool are logged
+        rng = random.Random(42)
+        pool, clean = package_pool(), clean_pool(5000)
+        vulnerable = rng.sample(pool, args.packages // 5)
+        big = catalog(vulnerable + rng.sample(clean, args.packages - len(vulnerable)), 0)
+        start = time.perf_counter()
+        findings = match(big, db)
+        cold = (time.perf_counter() - start) * 1e3
+        print(
+            f"match {len(big.packages)} packages, cold: {cold:.1f} ms"
+            f" ({len(findings)} findings)"
+        )
+        warm = []
+        for _ in range(20):
+            start = time.perf_counter()
+            match(big, db)
+            warm.append(time.perf_counter() - start)
+        print(
+            f"match {len(big.packages)} packages, warm: median {statistics.median(warm) * 1e3:.1f}"
+            f" ms, max {max(warm) * 1e3:.1f} ms"
+        )
+
+        catalogs = CatalogStore(engine)
+        for index in range(1, args.catalogs + 1):
+            size = rng.randint(50, 400)
+            catalogs.save(catalog(rng.sample(pool, size // 5) + rng.sample(clean, size), index))
+        start = time.perf_counter()
+        first = reevaluate(catalogs, db)
+        print(
+            f"re-evaluate {first.images} catalogs (first, all findings new): "
+            f"{time.perf_counter() - start:.2f} s"
+        )
+        db.import_feed(OSVFeed("PyPI", str(VULNDATA / "osv" / "PyPI-GHSA")))
+        fresh = VulnStore(engine)  # a new process after `db update`: empty caches
+        start = time.perf_counter()
+        second = reevaluate(catalogs, fresh)
+        print(
+            f"re-evaluate {second.images} catalogs after an update (cold cache): "
+            f"{time.perf_counter() - start:.2f} s, {second.images_gained} gained, "
+            f"{second.images_lost} lost"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Persistence: the SQL engine and the stores built on it."""

@@ -1,0 +1,75 @@
+"""Which advisory ecosystem and package name a catalog package is looked up under."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from packageurl import PackageURL
+
+from service.catalog.model import Distro, Package, PackageType
+from service.vulndb.versions import base_ecosystem
+
+logger = logging.getLogger(__name__)
+
+_LANGUAGE_ECOSYSTEMS = {
+    PackageType.PYTHON: "PyPI",
+    PackageType.NPM: "npm",
+    PackageType.GO: "Go",
+    PackageType.JAVA: "Maven",
+    PackageType.CARGO: "crates.io",
+    PackageType.GEM: "RubyGems",
+    PackageType.NUGET: "NuGet",
+}
+
+_PEP503 = re.compile(r"[-_.]+")
+
+
+def normalize_name(ecosystem: str, name: str) -> str:
+    """The name advisories and packages are compared by (PEP 503 for PyPI)."""
+    base = base_ecosystem(ecosystem)
+    if base == "PyPI":
+        return _PEP503.sub("-", name).lower()
+    if base in ("NuGet", "Maven"):
+        return name.lower()
+    return name
+
+
+def distro_ecosystem(distro: Distro | None) -> str | None:
+    """``debian 12`` → ``Debian:12``; ``alpine 3.11.6`` → ``Alpine:v3.11``."""
+    if distro is None or not distro.version_id:
+        return None
+    version = distro.version_id
+    if distro.id == "debian":
+        return f"Debian:{version.split('.')[0]}"
+    if distro.id == "ubuntu":
+        return f"Ubuntu:{version}"
+    if distro.id == "alpine":
+        return "Alpine:v" + ".".join(version.split(".")[:2])
+    return None
+
+
+def _maven_name(package: Package) -> str:
+    if package.purl:
+        purl = PackageURL.from_string(package.purl)
+        if purl.namespace:
+            return f"{purl.namespace}:{purl.name}"
+    return package.name
+
+
+def lookup_key(package: Package, distro: Distro | None) -> tuple[str, str, str] | None:
+    """``(ecosystem, normalised name, version)`` to match, or None when unsupported.
+
+    OS packages are looked up by their source package in the distro release.
+    """
+    if package.type.is_os:
+        ecosystem = distro_ecosystem(distro)
+        if ecosystem is None:
+            return None
+        name = package.source_name or package.name
+        return ecosystem, name, package.source_version or package.version
+    ecosystem = _LANGUAGE_ECOSYSTEMS.get(package.type)
+    if ecosystem is None:
+        return None
+    name = _maven_name(package) if package.type is PackageType.JAVA else package.name
+    return ecosystem, normalize_name(ecosystem, name), package.version

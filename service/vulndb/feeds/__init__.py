@@ -1,0 +1,1 @@
+"""Vulnerability feed importers: each turns one upstream format into VulnRecords."""

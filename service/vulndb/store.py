@@ -1,0 +1,291 @@
+"""The vulnerability database: advisories in SQL, indexed by (ecosystem, package).
+
+One import of a feed runs in ONE transaction (a failure leaves the previous
+data in use) and is incremental: a record is rewritten only when its content
+changed and it is not older (by ``modified``) than the stored one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Index, Text, delete, func, insert
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Column, Field, Session, SQLModel, col, select
+
+from service.errors import VulnDBError
+from service.store.database import session_scope
+from service.vulndb.feeds.base import Feed
+from service.vulndb.records import Advisory, SkippedRecord, VulnRecord
+
+logger = logging.getLogger(__name__)
+
+_CHUNK = 500
+PackageKey = tuple[str, str]  # (ecosystem, normalised package name)
+
+
+class VulnRecordRow(SQLModel, table=True):
+    __tablename__ = "vuln_record"
+
+    source: str = Field(primary_key=True)
+    record_id: str = Field(primary_key=True)
+    modified: datetime | None = None
+    digest: str
+    withdrawn: bool = False
+
+
+class AdvisoryRow(SQLModel, table=True):
+    __tablename__ = "vuln_advisory"
+    __table_args__ = (
+        Index("ix_vuln_advisory_package", "ecosystem", "package"),
+        Index("ix_vuln_advisory_record", "source", "record_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str
+    record_id: str
+    ecosystem: str
+    package: str
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class FeedStateRow(SQLModel, table=True):
+    __tablename__ = "vuln_feed_state"
+
+    source: str = Field(primary_key=True)
+    revision: int
+    updated_at: datetime
+    records: int
+    skipped: int
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    source: str
+    added: int
+    updated: int
+    unchanged: int
+    withdrawn: int
+    skipped: int
+    revision: int
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.withdrawn)
+
+
+@dataclass(frozen=True)
+class SourceStatus:
+    source: str
+    updated_at: datetime
+    records: int
+    skipped: int
+
+
+@dataclass(frozen=True)
+class DBStatus:
+    advisories_per_ecosystem: dict[str, int]
+    sources: tuple[SourceStatus, ...]
+    revision: int
+
+    @property
+    def last_update(self) -> datetime | None:
+        return max((s.updated_at for s in self.sources), default=None)
+
+    def age_hours(self, now: datetime | None = None) -> float | None:
+        if self.last_update is None:
+            return None
+        return ((now or datetime.now(UTC)) - self.last_update).total_seconds() / 3600
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """SQLite drops tzinfo; every stored time is UTC."""
+    return value.replace(tzinfo=UTC) if value and value.tzinfo is None else value
+
+
+class VulnStore:
+    """Imports feeds and answers "which advisories name these packages" (cached per revision)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._cache: dict[PackageKey, tuple[Advisory, ...]] = {}
+        self._cache_revision = -1
+
+    # --- import -----------------------------------------------------------------------
+
+    def import_feed(self, feed: Feed) -> ImportResult:
+        try:
+            with session_scope(self.engine) as session:
+                return self._import(session, feed)
+        except SQLAlchemyError as error:
+            raise VulnDBError(
+                f"importing {feed.source} failed; the previous data is kept",
+                hint="check the database connection and retry",
+            ) from error
+
+    def _import(self, session: Session, feed: Feed) -> ImportResult:
+        existing = {
+            row.record_id: (row.modified, row.digest)
+            for row in session.execute(
+                select(
+                    col(VulnRecordRow.record_id),
+                    col(VulnRecordRow.modified),
+                    col(VulnRecordRow.digest),
+                ).where(col(VulnRecordRow.source) == feed.source)
+            )
+        }
+        seen: set[str] = set()
+        changed: list[VulnRecord] = []
+        counts = {"added": 0, "updated": 0, "unchanged": 0, "withdrawn": 0, "skipped": 0}
+        for item in feed.records():
+            if isinstance(item, SkippedRecord) or item.id in seen:
+                reason = item.reason if isinstance(item, SkippedRecord) else "duplicate id"
+                logger.warning(
+                    "%s: skipped record %s: %s",
+                    feed.source,
+                    item.ref if isinstance(item, SkippedRecord) else item.id,
+                    reason,
+                )
+                counts["skipped"] += 1
+                continue
+            seen.add(item.id)
+            previous = existing.get(item.id)
+            if previous is not None and _is_current(previous, item):
+                counts["unchanged"] += 1
+                continue
+            changed.append(item)
+            counts["withdrawn" if item.withdrawn else "updated" if previous else "added"] += 1
+        self._write(
+            session, feed.source, changed, replace=[r.id for r in changed if r.id in existing]
+        )
+        revision = int(session.scalar(select(func.max(col(FeedStateRow.revision)))) or 0) + 1
+        state = session.get(FeedStateRow, feed.source) or FeedStateRow(
+            source=feed.source, revision=0, updated_at=datetime.now(UTC), records=0, skipped=0
+        )
+        state.revision, state.updated_at = revision, datetime.now(UTC)
+        state.records = len(existing.keys() | seen)
+        state.skipped = counts["skipped"]
+        session.add(state)
+        result = ImportResult(source=feed.source, revision=revision, **counts)
+        logger.info("imported %s: %s", feed.source, result)
+        return result
+
+    @staticmethod
+    def _write(
+        session: Session, source: str, records: Sequence[VulnRecord], replace: Sequence[str]
+    ) -> None:
+        for start in range(0, len(replace), _CHUNK):
+            ids = replace[start : start + _CHUNK]
+            session.execute(
+                delete(AdvisoryRow).where(
+                    col(AdvisoryRow.source) == source, col(AdvisoryRow.record_id).in_(ids)
+                )
+            )
+            session.execute(
+                delete(VulnRecordRow).where(
+                    col(VulnRecordRow.source) == source, col(VulnRecordRow.record_id).in_(ids)
+                )
+            )
+        for start in range(0, len(records), _CHUNK):
+            chunk = records[start : start + _CHUNK]
+            session.execute(
+                insert(VulnRecordRow),
+                [
+                    {
+                        "source": source,
+                        "record_id": r.id,
+                        "modified": r.modified,
+                        "digest": r.digest,
+                        "withdrawn": r.withdrawn,
+                    }
+                    for r in chunk
+                ],
+            )
+            rows = [
+                {
+                    "source": source,
+                    "record_id": r.id,
+                    "ecosystem": a.ecosystem,
+                    "package": a.package,
+                    "payload": a.model_dump_json(),
+                }
+                for r in chunk
+                for a in r.advisories
+            ]
+            if rows:
+                session.execute(insert(AdvisoryRow), rows)
+
+    # --- lookup -----------------------------------------------------------------------
+
+    def revision(self) -> int:
+        with Session(self.engine) as session:
+            return int(session.scalar(select(func.max(col(FeedStateRow.revision)))) or 0)
+
+    def advisories(self, keys: Iterable[PackageKey]) -> dict[PackageKey, tuple[Advisory, ...]]:
+        """Advisories naming each (ecosystem, package); parsed ranges are cached with them."""
+        revision = self.revision()
+        if revision != self._cache_revision:
+            self._cache, self._cache_revision = {}, revision
+        wanted = set(keys)
+        missing = wanted - self._cache.keys()
+        if missing:
+            self._load(missing)
+        return {key: self._cache[key] for key in wanted}
+
+    def _load(self, keys: Collection[PackageKey]) -> None:
+        by_ecosystem: dict[str, list[str]] = defaultdict(list)
+        for ecosystem, package in keys:
+            by_ecosystem[ecosystem].append(package)
+        found: dict[PackageKey, list[Advisory]] = defaultdict(list)
+        with Session(self.engine) as session:
+            for ecosystem, packages in by_ecosystem.items():
+                for start in range(0, len(packages), _CHUNK):
+                    rows = session.execute(
+                        select(col(AdvisoryRow.payload)).where(
+                            col(AdvisoryRow.ecosystem) == ecosystem,
+                            col(AdvisoryRow.package).in_(packages[start : start + _CHUNK]),
+                        )
+                    )
+                    for (payload,) in rows:
+                        advisory = Advisory.model_validate_json(payload)
+                        found[(advisory.ecosystem, advisory.package)].append(advisory)
+        for key in keys:
+            self._cache[key] = tuple(found.get(key, ()))
+
+    # --- status -----------------------------------------------------------------------
+
+    def status(self) -> DBStatus:
+        with Session(self.engine) as session:
+            per_ecosystem = {
+                ecosystem: int(count)
+                for ecosystem, count in session.execute(
+                    select(col(AdvisoryRow.ecosystem), func.count())
+                    .group_by(col(AdvisoryRow.ecosystem))
+                    .order_by(col(AdvisoryRow.ecosystem))
+                )
+            }
+            states = session.scalars(select(FeedStateRow).order_by(col(FeedStateRow.source))).all()
+            sources = tuple(
+                SourceStatus(
+                    source=s.source,
+                    updated_at=_aware(s.updated_at) or s.updated_at,
+                    records=s.records,
+                    skipped=s.skipped,
+                )
+                for s in states
+            )
+            revision = max((s.revision for s in states), default=0)
+        return DBStatus(advisories_per_ecosystem=per_ecosystem, sources=sources, revision=revision)
+
+
+def _is_current(previous: tuple[datetime | None, str], record: VulnRecord) -> bool:
+    stored_modified, stored_digest = previous
+    if stored_digest == record.digest:
+        return True
+    stored_modified, incoming = _aware(stored_modified), _aware(record.modified)
+    return stored_modified is not None and incoming is not None and incoming < stored_modified
