@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import partial
 from typing import TYPE_CHECKING
 
 from service.catalog.cache import CatalogCache
@@ -78,7 +77,7 @@ def scan_orchestrator(settings: Settings, engine: Engine | None = None) -> Itera
     """The whole pipeline: catalogs are stored and matched against the vulnerability DB."""
     from service.store.catalogs import CatalogStore
     from service.store.database import make_engine
-    from service.vulndb.matcher import match
+    from service.vulndb.matcher import Matcher
     from service.vulndb.store import VulnStore
 
     engine = engine or make_engine(settings.sqlalchemy_url)
@@ -89,6 +88,6 @@ def scan_orchestrator(settings: Settings, engine: Engine | None = None) -> Itera
             catalogers=catalogers(settings),
             default_engine=settings.engine,
             cache=CatalogCache(settings.blob_cache_dir),
-            matcher=partial(match, db=vulns),
+            matcher=Matcher(vulns).match,
             sink=_CatalogRecords(CatalogStore(engine), vulns),
         )

@@ -47,6 +47,12 @@ def check_healthcheck(rule: HealthcheckRule, context: RuleContext) -> RuleResult
 
 def check_reference(rule: ReferenceRule, context: RuleContext) -> RuleResult:
     subject = context.subject
+    if not subject.registry:
+        return skipped(
+            rule,
+            expected="a registry reference",
+            reason="a local layout or archive is not deployed by reference",
+        )
     problems = []
     if rule.forbid_latest and not subject.pinned_by_digest and subject.tag in (None, "latest"):
         problems.append("referenced by the mutable tag 'latest'")

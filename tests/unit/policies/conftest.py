@@ -31,6 +31,9 @@ class MemoryAdvisories:
         for advisory in advisories:
             self._by_key.setdefault((advisory.ecosystem, advisory.package), []).append(advisory)
 
+    def revision(self) -> int:
+        return 0
+
     def advisories(self, keys: Iterable[PackageKey]) -> Mapping[PackageKey, tuple[Advisory, ...]]:
         return {key: tuple(self._by_key[key]) for key in keys if key in self._by_key}
 
