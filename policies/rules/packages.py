@@ -5,7 +5,7 @@ from __future__ import annotations
 from fnmatch import fnmatchcase
 from functools import lru_cache
 
-from license_expression import (  # type: ignore[import-untyped]
+from license_expression import (
     AND,
     OR,
     ExpressionError,

@@ -37,10 +37,10 @@ _LAZY: dict[str, tuple[str, str | None]] = {
 
 
 class _LazyGroup(TyperGroup):
-    def list_commands(self, ctx: typer.Context) -> list[str]:
+    def list_commands(self, ctx: typer.Context) -> list[str]:  # type: ignore[override]
         return [*super().list_commands(ctx), *_LAZY]
 
-    def get_command(self, ctx: typer.Context, cmd_name: str) -> Any:
+    def get_command(self, ctx: typer.Context, cmd_name: str) -> Any:  # type: ignore[override]
         if cmd_name not in _LAZY:
             return super().get_command(ctx, cmd_name)
         module, inner = _LAZY[cmd_name]

@@ -1,0 +1,135 @@
+"""The decision stage (bundle seeding, recorded decisions) and the scan report shapes."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from policies.decision import Outcome
+from policies.model import ScanState
+from policies.subject import EvaluationInput
+from service.catalog.model import Catalog, ImageSubject, Package, PackageType
+from service.cli.output import write_output
+from service.errors import NotFoundError
+from service.gate import PolicyGate, shipped_bundle
+from service.report import build_report, report_json, report_table
+from service.store.database import make_engine
+from service.store.policies import PolicyStore
+from tests.unit.workers.fakes import fake_match
+
+NOW = datetime(2026, 11, 28, tzinfo=UTC)
+
+
+def _catalog() -> Catalog:
+    return Catalog(
+        image=ImageSubject(
+            reference="r/app:1", digest="sha256:" + "b" * 64, platform="linux/amd64"
+        ),
+        packages=(
+            Package(
+                name="openssl",
+                version="1.0",
+                type=PackageType.DEB,
+                purl="pkg:deb/debian/openssl@1.0",
+            ),
+        ),
+        engine="fake",
+        engine_version="1",
+    )
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> PolicyStore:
+    return PolicyStore(make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}"))
+
+
+def test_shipped_bundles_load() -> None:
+    assert shipped_bundle("default") is not None
+    assert shipped_bundle("strict") is not None
+    assert shipped_bundle("no-such-bundle") is None
+
+
+def test_default_bundle_is_seeded_once_and_decisions_are_recorded(store: PolicyStore) -> None:
+    gate = PolicyGate(store, clock=lambda: NOW)
+    catalog = _catalog()
+    subject = EvaluationInput(
+        reference="r/app:1",
+        registry="r",
+        repository="app",
+        tag="1",
+        digest=catalog.image.digest,
+        catalog=catalog,
+        findings=tuple(fake_match(catalog)),
+        scan=ScanState.SCANNED,
+    )
+    first = gate.decide(subject)
+    second = gate.decide(subject)
+    assert [v.version for v in store.versions()] == [1]
+    assert first.outcome is Outcome.BLOCK  # a critical finding with a fix, no fix date known
+    assert [d.outcome for d in store.decisions(catalog.image.digest)] == [
+        first.outcome,
+        second.outcome,
+    ]
+
+
+def test_an_unknown_bundle_is_not_found(store: PolicyStore) -> None:
+    with pytest.raises(NotFoundError):
+        PolicyGate(store).bundle("no-such-bundle")
+
+
+def test_json_report_has_the_documented_fields() -> None:
+    catalog = _catalog()
+    report = json.loads(
+        report_json(build_report(catalog, fake_match(catalog), None, {"fetch": 0.1}))
+    )
+    assert set(report["image"]) == {"reference", "digest", "platform"}
+    assert report["packages"] == [
+        {"name": "openssl", "version": "1.0", "type": "deb", "purl": "pkg:deb/debian/openssl@1.0"}
+    ]
+    finding = report["vulnerabilities"][0]
+    for field in (
+        "id",
+        "aliases",
+        "severity",
+        "cvss_score",
+        "package",
+        "fixed_versions",
+        "fix_available",
+        "source",
+    ):
+        assert field in finding
+    assert set(finding["package"]) >= {"name", "version", "type", "purl"}
+
+
+def test_table_report_lists_findings_by_severity() -> None:
+    catalog = _catalog()
+    table = report_table(build_report(catalog, fake_match(catalog), None, {}))
+    lines = table.splitlines()
+    assert "findings  1 critical, 1 high" in table
+    row = {
+        vuln: next(i for i, line in enumerate(lines) if vuln in line)
+        for vuln in ("CVE-2024-0001", "CVE-2024-0002")
+    }
+    assert row["CVE-2024-0001"] < row["CVE-2024-0002"]
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_output_file_is_never_partial(tmp_path: Path) -> None:
+    target = tmp_path / "out.json"
+    write_output("{}", target)
+    assert target.read_text() == "{}"
+    assert target.stat().st_mode & 0o777 == 0o666 & ~_umask()
+
+    with pytest.raises(TypeError):
+        write_output(None, tmp_path / "other.json")  # type: ignore[arg-type]
+    assert not (tmp_path / "other.json").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json"]
