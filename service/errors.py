@@ -105,3 +105,13 @@ class PolicyError(TollgateError):
 
 class AuthError(TollgateError):
     """An API caller is not authenticated or lacks the scope."""
+
+
+class StoreUnavailableError(TollgateError):
+    """The service database could not be read or written: retry later."""
+
+    transient = True
+
+
+class ScopeError(AuthError):
+    """Authenticated, but the token lacks the scope the endpoint needs (HTTP 403)."""

@@ -76,6 +76,10 @@ class Settings(BaseSettings):
     signing_key: Path | None = None  # an encrypted cosign.key
     signing_key_password: SecretStr | None = None  # its password ("" is a valid empty one)
 
+    # Scan service: the end of every scan (policy decision, then the service's signature)
+    policy_bundle: str = "default"  # the stored bundle every scan is decided with
+    sign_repositories: list[str] = Field(default_factory=list)  # globs; empty: sign nothing
+
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
         secret = self.webhook_secret.get_secret_value() if self.webhook_secret else ""

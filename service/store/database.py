@@ -2,18 +2,30 @@
 
 SQLite runs in WAL mode with a busy timeout so the API, workers and CLI can
 share one file; PostgreSQL is used through ``postgresql+psycopg://`` URLs.
+
+The schema is owned by the Alembic migrations in ``service/store/migrations``:
+:func:`make_engine` upgrades the database to the latest revision, under a lock
+(a PostgreSQL advisory lock, or a lock file next to the SQLite database) so that
+processes starting together migrate once.
 """
 
 from __future__ import annotations
 
+import fcntl
+import importlib
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
-from sqlalchemy.engine import Engine, make_url
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import event, inspect, text
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, SQLModel, create_engine
 
@@ -23,6 +35,19 @@ from service.settings import Settings, get_settings
 logger = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+MIGRATIONS = Path(__file__).with_name("migrations")
+MIGRATION_LOCK_KEY = 0x7011_6A7E  # pg_advisory_xact_lock key: "tollgate migrate"
+
+# Every module that defines tables: Alembic compares the models against the migrations.
+TABLE_MODULES = (
+    "service.store.catalogs",
+    "service.store.images",
+    "service.store.policies",
+    "service.store.scans",
+    "service.store.tokens",
+    "service.store.webhook_events",
+    "service.vulndb.store",
+)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -34,8 +59,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_engine(url: str, **options: Any) -> Engine:
-    """An engine for ``url`` with Tollgate's connection settings; tables are created."""
+def make_engine(url: str, *, migrate: bool = True, **options: Any) -> Engine:
+    """An engine for ``url`` with Tollgate's connection settings, migrated to the latest
+    schema unless ``migrate`` is False."""
     try:
         parsed = make_url(url)
     except Exception as error:  # sqlalchemy raises ArgumentError or ValueError subclasses
@@ -50,22 +76,75 @@ def make_engine(url: str, **options: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
         engine = create_engine(url, pool_pre_ping=True, **options)
-    create_tables(engine)
+    if migrate:
+        migrate_to_head(engine)
     return engine
 
 
-def create_tables(engine: Engine) -> None:
-    # Importing the table modules registers them on SQLModel.metadata.
-    from service.store import catalogs, images, scans, tokens, webhook_events  # noqa: F401
-    from service.vulndb import store  # noqa: F401
+def import_table_modules() -> None:
+    """Register every table on ``SQLModel.metadata``."""
+    for name in TABLE_MODULES:
+        importlib.import_module(name)
 
+
+def alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+@cache
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def current_revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def migrate_to_head(engine: Engine) -> None:
+    """Bring the schema to the latest migration (a no-op read when it is there already)."""
     try:
-        SQLModel.metadata.create_all(engine)
+        with engine.connect() as connection:
+            if current_revision(connection) == head_revision():
+                return
+        with _migration_lock(engine), engine.begin() as connection:
+            if engine.dialect.name == "postgresql":
+                connection.execute(text(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"))
+            _upgrade(connection)
     except SQLAlchemyError as error:
         raise VulnDBError(
-            f"could not create tables in {engine.url.render_as_string(hide_password=True)}",
+            f"could not migrate {engine.url.render_as_string(hide_password=True)}",
             hint="check TOLLGATE_DATABASE_URL and that the database is reachable",
         ) from error
+
+
+def _upgrade(connection: Connection) -> None:
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    if current_revision(connection) is None and inspect(connection).get_table_names():
+        # A database created before migrations existed: add what is missing, then adopt it.
+        logger.info("adopting an unversioned database at revision %s", head_revision())
+        import_table_modules()
+        SQLModel.metadata.create_all(connection)
+        command.stamp(config, "head")
+        return
+    command.upgrade(config, "head")
+
+
+@contextmanager
+def _migration_lock(engine: Engine) -> Iterator[None]:
+    """Serialise migrations of one SQLite file across processes (PostgreSQL locks itself)."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        yield
+        return
+    with open(f"{database}.migrate.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @contextmanager

@@ -1,0 +1,1 @@
+"""Kubernetes admission: parse AdmissionReviews, find a workload's images, decide, pin."""

@@ -1,0 +1,1 @@
+"""The HTTP API (FastAPI): scans, images, webhooks, Harbor adapter, dashboard, health."""

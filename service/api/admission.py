@@ -1,0 +1,117 @@
+"""``/api/v1/admission``: the Kubernetes validating and mutating admission webhooks.
+
+Both answer an ``admission.k8s.io/v1`` AdmissionReview with the same ``uid``; the
+mutating one adds a JSON Patch pinning every admitted tag to its digest. The admission
+collaborators (resolver, stored verdicts, controller) are built once when the app
+starts and kept on ``app.state.admission``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+
+from service.admission.controller import AdmissionController, AdmissionSettings
+from service.admission.patch import pin_patch
+from service.admission.resolver import DigestResolver
+from service.admission.review import AdmissionReview, AdmissionReviewResponse, respond
+from service.admission.scans import QueuedScans
+from service.admission.stored import DecisionLog, StoredVerdicts
+from service.api.context import ServiceContext, require
+from service.auth.tokens import Scope
+from service.gate import PolicyGate
+from service.image.manifest import parse_platform
+from service.registry.credentials import CredentialStore
+from service.registry.factory import RegistryClientFactory
+
+# An admission answer must come well within the webhook's timeout: fail fast, do not retry.
+ADMISSION_REGISTRY_TIMEOUT_S = 2.0
+
+
+@dataclass
+class AdmissionParts:
+    controller: AdmissionController
+    resolver: DigestResolver
+    verdicts: StoredVerdicts
+    decisions: DecisionLog
+    gate: PolicyGate
+
+
+def build_parts(context: ServiceContext, registries: RegistryClientFactory) -> AdmissionParts:
+    settings = context.settings
+    resolver = DigestResolver(
+        registries,
+        ttl=settings.admission_tag_ttl_seconds,
+        platform=parse_platform(settings.platform),
+    )
+    gate, decisions = PolicyGate(context.policies), DecisionLog(context.engine)
+    verdicts = StoredVerdicts(
+        gate, decisions, context.catalogs, context.scans, bundle=settings.admission_bundle
+    )
+    controller = AdmissionController(
+        resolver,
+        verdicts,
+        QueuedScans(context.submitter, context.scans),
+        AdmissionSettings.of(settings),
+    )
+    return AdmissionParts(controller, resolver, verdicts, decisions, gate)
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    context: ServiceContext = app.state.context
+    settings = context.settings.model_copy(
+        update={
+            "registry_timeout": min(
+                context.settings.registry_timeout, ADMISSION_REGISTRY_TIMEOUT_S
+            ),
+            "registry_retries": 0,
+        }
+    )
+    registries = RegistryClientFactory(settings, CredentialStore.from_settings(settings))
+    app.state.admission = build_parts(context, registries)
+    try:
+        yield
+    finally:
+        registries.close()
+
+
+def get_parts(request: Request) -> AdmissionParts:
+    parts: AdmissionParts = request.app.state.admission
+    return parts
+
+
+Parts = Annotated[AdmissionParts, Depends(get_parts)]
+
+router = APIRouter(
+    prefix="/api/v1/admission",
+    tags=["admission"],
+    dependencies=[Depends(require(Scope.WEBHOOK))],
+    lifespan=_lifespan,
+)
+
+
+@router.post("", response_model=AdmissionReviewResponse, response_model_exclude_none=True)
+def validate(review: AdmissionReview, parts: Parts) -> AdmissionReviewResponse:
+    """Admit or deny: ``status.message`` names each image and the rules that blocked it."""
+    result = parts.controller.review(review.request)
+    return respond(
+        review.request, allowed=result.allowed, message=result.message, warnings=result.warnings
+    )
+
+
+@router.post("/mutate", response_model=AdmissionReviewResponse, response_model_exclude_none=True)
+def mutate(review: AdmissionReview, parts: Parts) -> AdmissionReviewResponse:
+    """As the validating webhook, plus a JSON Patch pinning each admitted tag to its digest."""
+    result = parts.controller.review(review.request)
+    return respond(
+        review.request,
+        allowed=result.allowed,
+        message=result.message,
+        warnings=result.warnings,
+        patch=pin_patch(result),
+    )

@@ -1,0 +1,151 @@
+"""``/api/v1/images``: scanned images, their SBOMs and vulnerabilities."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response
+from pydantic import BaseModel
+
+from policies.decision import Decision, RuleResult
+from policies.subject import SignatureStatus
+from service.api.context import ServiceContext, get_context, require
+from service.auth.tokens import Scope
+from service.sbom import SbomFormat, render
+from service.store.images import ImageFilter, ImageSummary
+from service.vulndb.model import Finding, Severity
+
+router = APIRouter(
+    prefix="/api/v1/images", tags=["images"], dependencies=[Depends(require(Scope.READ))]
+)
+
+Context = Annotated[ServiceContext, Depends(get_context)]
+Limit = Annotated[int, Query(ge=1, le=500)]
+Offset = Annotated[int, Query(ge=0)]
+
+
+class ImageView(BaseModel):
+    digest: str
+    reference: str
+    registry: str
+    repository: str
+    platform: str
+    first_seen: datetime
+    scanned_at: datetime
+    last_scan_id: str | None
+    packages: int
+    severities: dict[str, int]
+    fixable: int
+    policy: str | None
+    scan_state: str
+    signatures: SignatureStatus
+
+    @classmethod
+    def of(cls, image: ImageSummary) -> ImageView:
+        return cls(
+            digest=image.digest,
+            reference=image.reference,
+            registry=image.registry,
+            repository=image.repository,
+            platform=image.platform,
+            first_seen=image.first_seen,
+            scanned_at=image.scanned_at,
+            last_scan_id=image.last_scan_id,
+            packages=image.packages,
+            severities=image.severities,
+            fixable=image.fixable,
+            policy=image.policy_outcome,
+            scan_state=image.scan_state,
+            signatures=image.signatures,
+        )
+
+
+class ImagePage(BaseModel):
+    items: list[ImageView]
+    total: int
+    limit: int
+    offset: int
+
+
+class ImageDetail(ImageView):
+    """The latest policy decision in full, and the rules that fired in it."""
+
+    decision: Decision | None
+    fired_rules: list[RuleResult]
+
+
+class FindingPage(BaseModel):
+    items: list[Finding]
+    total: int
+    limit: int
+    offset: int
+
+
+@router.get("", response_model=ImagePage)
+def list_images(
+    context: Context,
+    *,
+    repository: str | None = None,
+    severity: Severity | None = None,
+    policy: str | None = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> ImagePage:
+    """Images, most recently scanned first.
+
+    ``severity`` keeps images with a finding at or above it.
+    """
+    where = ImageFilter(repository=repository, min_severity=severity, policy_outcome=policy)
+    items, total = context.images.page(where, limit=limit, offset=offset)
+    return ImagePage(
+        items=[ImageView.of(i) for i in items], total=total, limit=limit, offset=offset
+    )
+
+
+@router.get("/{digest}", response_model=ImageDetail)
+def get_image(digest: str, context: Context) -> ImageDetail:
+    image = context.images.get(digest)
+    decisions = context.policies.decisions(digest)
+    latest = decisions[-1] if decisions else None
+    return ImageDetail(
+        **ImageView.of(image).model_dump(),
+        decision=latest,
+        fired_rules=list(latest.fired) if latest else [],
+    )
+
+
+@router.get("/{digest}/sbom")
+def get_sbom(
+    digest: str,
+    context: Context,
+    format: SbomFormat = SbomFormat.CYCLONEDX_JSON,
+) -> Response:
+    catalog = context.catalogs.get(digest)
+    return Response(render(catalog, format), media_type=format.media_type)
+
+
+@router.get("/{digest}/vulnerabilities", response_model=FindingPage)
+def get_vulnerabilities(
+    digest: str,
+    context: Context,
+    *,
+    severity: Severity | None = None,
+    fixable: bool | None = None,
+    include_suppressed: bool = False,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> FindingPage:
+    """Findings of one image, worst first; ``severity`` keeps findings at or above it."""
+    context.images.get(digest)
+    findings = [
+        f
+        for f in context.catalogs.findings(digest)
+        if (severity is None or f.severity.at_least(severity))
+        and (fixable is None or f.fix_available == fixable)
+        and (include_suppressed or f.suppressed_by is None)
+    ]
+    findings.sort(key=lambda f: (-f.severity.rank, f.id, f.package.name))
+    return FindingPage(
+        items=findings[offset : offset + limit], total=len(findings), limit=limit, offset=offset
+    )

@@ -1,0 +1,1 @@
+"""API authentication: bearer tokens with scopes."""

@@ -1,0 +1,1 @@
+"""Outgoing notifications: HMAC-signed webhook POSTs."""

@@ -1,0 +1,413 @@
+"""Scanned images, denormalised for the API and dashboard.
+
+Each image row carries its severity counts, fixable count, latest policy outcome and
+the service key's signature status, so listing and summarising 10,000 images reads one
+narrow table. ``image_vuln`` holds (digest, vulnerability) pairs indexed by vulnerability
+id, and ``vuln_summary`` keeps how many images each vulnerability affects, updated
+incrementally on every write.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Index, delete, func, insert, update
+from sqlalchemy import select as sql_select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Field, Session, SQLModel, col, select
+
+from policies.subject import SignatureStatus
+from service.errors import NotFoundError, StoreUnavailableError
+from service.vulndb.model import Finding, Severity
+
+logger = logging.getLogger(__name__)
+
+SEVERITIES = tuple(reversed(Severity))  # critical first
+
+
+class ImageRow(SQLModel, table=True):
+    __tablename__ = "image"
+    __table_args__ = (
+        Index("ix_image_repository", "repository"),
+        Index("ix_image_max_severity", "max_severity"),
+        Index("ix_image_policy_outcome", "policy_outcome"),
+        Index("ix_image_scanned_at", "scanned_at"),
+    )
+
+    digest: str = Field(primary_key=True)
+    reference: str
+    registry_host: str  # ``registry`` is reserved by SQLAlchemy's declarative base
+    repository: str
+    platform: str
+    first_seen: datetime
+    scanned_at: datetime
+    last_scan_id: str | None = None
+    packages: int = 0
+    critical: int = 0
+    high: int = 0
+    medium: int = 0
+    low: int = 0
+    negligible: int = 0
+    unknown: int = 0
+    fixable: int = 0
+    max_severity: int = -1  # Severity.rank of the worst finding, -1 when clean
+    policy_outcome: str | None = None
+    scan_state: str = "scanned"  # or "failed": no scan of this digest ever succeeded
+    signed_by: str = ""  # space-separated key ids whose signatures verified
+    attestations: str = ""  # space-separated predicate type URIs that verified
+
+
+class ImageVulnRow(SQLModel, table=True):
+    __tablename__ = "image_vuln"
+    __table_args__ = (
+        Index("ix_image_vuln_vuln_id", "vuln_id"),
+        Index("ix_image_vuln_digest", "digest"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    digest: str
+    vuln_id: str
+    severity: str
+    fixable: bool
+
+
+class VulnSummaryRow(SQLModel, table=True):
+    __tablename__ = "vuln_summary"
+    __table_args__ = (Index("ix_vuln_summary_affected", "affected_images"),)
+
+    vuln_id: str = Field(primary_key=True)
+    severity: str
+    fixable: bool
+    affected_images: int = 0
+
+
+@dataclass(frozen=True)
+class ImageSubjectInfo:
+    digest: str
+    reference: str
+    registry: str
+    repository: str
+    platform: str
+    packages: int
+
+
+@dataclass(frozen=True)
+class ImageSummary:
+    digest: str
+    reference: str
+    registry: str
+    repository: str
+    platform: str
+    first_seen: datetime
+    scanned_at: datetime
+    last_scan_id: str | None
+    packages: int
+    severities: dict[str, int]
+    fixable: int
+    policy_outcome: str | None
+    scan_state: str
+    signatures: SignatureStatus
+
+
+@dataclass(frozen=True)
+class ImageFilter:
+    repository: str | None = None
+    min_severity: Severity | None = None
+    policy_outcome: str | None = None
+
+
+@dataclass(frozen=True)
+class Totals:
+    images: int
+    findings: dict[str, int]
+    fixable: int
+    policy: dict[str, int]
+
+
+@dataclass(frozen=True)
+class VulnSpread:
+    vuln_id: str
+    severity: str
+    fixable: bool
+    affected_images: int
+
+
+def _aware(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def _summary(row: ImageRow) -> ImageSummary:
+    return ImageSummary(
+        digest=row.digest,
+        reference=row.reference,
+        registry=row.registry_host,
+        repository=row.repository,
+        platform=row.platform,
+        first_seen=_aware(row.first_seen),
+        scanned_at=_aware(row.scanned_at),
+        last_scan_id=row.last_scan_id,
+        packages=row.packages,
+        severities={s.value: getattr(row, s.value) for s in SEVERITIES},
+        fixable=row.fixable,
+        policy_outcome=row.policy_outcome,
+        scan_state=row.scan_state,
+        signatures=SignatureStatus(
+            signed_by=tuple(row.signed_by.split()), attestations=tuple(row.attestations.split())
+        ),
+    )
+
+
+def _per_vuln(findings: Iterable[Finding]) -> dict[str, tuple[Severity, bool]]:
+    """One entry per vulnerability id: its worst severity and whether any fix exists."""
+    worst: dict[str, tuple[Severity, bool]] = {}
+    for finding in findings:
+        if finding.suppressed_by is not None:
+            continue
+        severity, fixable = worst.get(finding.id, (Severity.UNKNOWN, False))
+        if finding.severity.rank > severity.rank:
+            severity = finding.severity
+        worst[finding.id] = (severity, fixable or finding.fix_available)
+    return worst
+
+
+class ImageStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def record(
+        self,
+        subject: ImageSubjectInfo,
+        findings: Sequence[Finding],
+        *,
+        scan_id: str | None,
+        policy_outcome: str | None = None,
+        signatures: SignatureStatus | None = None,
+        now: datetime | None = None,
+    ) -> None:
+        """Replace what is known about ``subject.digest`` with ``findings``."""
+        signatures = signatures or SignatureStatus()
+        now = now or datetime.now(UTC)
+        vulns = _per_vuln(findings)
+        counts = Counter(severity.value for severity, _ in vulns.values())
+        values = {
+            "reference": subject.reference,
+            "registry_host": subject.registry,
+            "repository": subject.repository,
+            "platform": subject.platform,
+            "scanned_at": now,
+            "last_scan_id": scan_id,
+            "packages": subject.packages,
+            "fixable": sum(1 for _, fixable in vulns.values() if fixable),
+            "max_severity": max((s.rank for s, _ in vulns.values()), default=-1),
+            "policy_outcome": policy_outcome,
+            "scan_state": "scanned",
+            "signed_by": " ".join(signatures.signed_by),
+            "attestations": " ".join(signatures.attestations),
+            **{s.value: counts.get(s.value, 0) for s in SEVERITIES},
+        }
+        with self._write() as session:
+            row = session.get(ImageRow, subject.digest)
+            if row is None:
+                row = ImageRow(
+                    digest=subject.digest,
+                    reference=subject.reference,
+                    registry_host=subject.registry,
+                    repository=subject.repository,
+                    platform=subject.platform,
+                    first_seen=now,
+                    scanned_at=now,
+                )
+                session.add(row)
+            for name, value in values.items():
+                setattr(row, name, value)
+            old = set(
+                session.exec(
+                    select(col(ImageVulnRow.vuln_id)).where(
+                        col(ImageVulnRow.digest) == subject.digest
+                    )
+                )
+            )
+            session.exec(delete(ImageVulnRow).where(col(ImageVulnRow.digest) == subject.digest))
+            if vulns:
+                session.execute(
+                    insert(ImageVulnRow),
+                    [
+                        {
+                            "digest": subject.digest,
+                            "vuln_id": vuln_id,
+                            "severity": severity.value,
+                            "fixable": fixable,
+                        }
+                        for vuln_id, (severity, fixable) in vulns.items()
+                    ],
+                )
+            self._adjust_spread(session, {v: vulns[v] for v in vulns.keys() - old}, +1)
+            self._adjust_spread(session, dict.fromkeys(old - vulns.keys()), -1)
+
+    def scanned(self, digest: str) -> bool:
+        """Whether a scan of ``digest`` ever succeeded."""
+        with self._read() as session:
+            row = session.get(ImageRow, digest)
+        return row is not None and row.scan_state == "scanned"
+
+    def record_failure(
+        self,
+        subject: ImageSubjectInfo,
+        *,
+        scan_id: str,
+        policy_outcome: str,
+        now: datetime | None = None,
+    ) -> None:
+        """Keep a failed-scan row for a digest no scan ever succeeded on (with its decision)."""
+        now = now or datetime.now(UTC)
+        with self._write() as session:
+            row = session.get(ImageRow, subject.digest)
+            if row is not None and row.scan_state == "scanned":
+                return  # what an earlier successful scan found stays
+            if row is None:
+                row = ImageRow(
+                    digest=subject.digest,
+                    reference=subject.reference,
+                    registry_host=subject.registry,
+                    repository=subject.repository,
+                    platform=subject.platform,
+                    first_seen=now,
+                    scanned_at=now,
+                )
+                session.add(row)
+            row.scanned_at = now
+            row.last_scan_id = scan_id
+            row.policy_outcome = policy_outcome
+            row.scan_state = "failed"
+
+    def get(self, digest: str) -> ImageSummary:
+        with self._read() as session:
+            row = session.get(ImageRow, digest)
+        if row is None:
+            raise NotFoundError(f"no scanned image {digest}", hint="submit a scan for it first")
+        return _summary(row)
+
+    def page(
+        self, where: ImageFilter, *, limit: int, offset: int
+    ) -> tuple[list[ImageSummary], int]:
+        """One page of images (most recently scanned first) and the total matching."""
+        conditions = []
+        if where.repository is not None:
+            conditions.append(col(ImageRow.repository) == where.repository)
+        if where.min_severity is not None:
+            conditions.append(col(ImageRow.max_severity) >= where.min_severity.rank)
+        if where.policy_outcome is not None:
+            conditions.append(col(ImageRow.policy_outcome) == where.policy_outcome)
+        page = (
+            select(ImageRow)
+            .where(*conditions)
+            .order_by(col(ImageRow.scanned_at).desc(), col(ImageRow.digest))
+            .limit(limit)
+            .offset(offset)
+        )
+        total = select(func.count()).select_from(ImageRow).where(*conditions)
+        with self._read() as session:
+            rows = session.exec(page).all()
+            count = int(session.exec(total).one())
+        return [_summary(row) for row in rows], count
+
+    def totals(self) -> Totals:
+        sums = [func.coalesce(func.sum(getattr(ImageRow, s.value)), 0) for s in SEVERITIES]
+        query = sql_select(func.count(), func.coalesce(func.sum(col(ImageRow.fixable)), 0), *sums)
+        policy = select(col(ImageRow.policy_outcome), func.count()).group_by(
+            col(ImageRow.policy_outcome)
+        )
+        with self._read() as session:
+            images, fixable, *per_severity = session.execute(query).one()
+            outcomes = {o: int(n) for o, n in session.exec(policy) if o is not None}
+        return Totals(
+            images=int(images),
+            findings={s.value: int(n) for s, n in zip(SEVERITIES, per_severity, strict=True)},
+            fixable=int(fixable),
+            policy=outcomes,
+        )
+
+    def first_seen_daily(self, since: datetime) -> dict[str, int]:
+        day = func.date(col(ImageRow.first_seen))
+        query = (
+            select(day, func.count())
+            .where(col(ImageRow.first_seen) >= since)
+            .group_by(day)
+            .order_by(day)
+        )
+        with self._read() as session:
+            return {str(d): int(n) for d, n in session.exec(query)}
+
+    def top_vulnerabilities(self, limit: int) -> list[VulnSpread]:
+        query = (
+            select(VulnSummaryRow)
+            .where(col(VulnSummaryRow.affected_images) > 0)
+            .order_by(col(VulnSummaryRow.affected_images).desc(), col(VulnSummaryRow.vuln_id))
+            .limit(limit)
+        )
+        with self._read() as session:
+            return [
+                VulnSpread(r.vuln_id, r.severity, r.fixable, r.affected_images)
+                for r in session.exec(query)
+            ]
+
+    def _adjust_spread(
+        self, session: Session, vulns: dict[str, tuple[Severity, bool] | None], delta: int
+    ) -> None:
+        if not vulns:
+            return
+        if delta < 0:
+            session.exec(
+                update(VulnSummaryRow)
+                .where(col(VulnSummaryRow.vuln_id).in_(list(vulns)))
+                .values(affected_images=col(VulnSummaryRow.affected_images) + delta)
+            )
+            return
+        dialect = sqlite if self.engine.dialect.name == "sqlite" else postgresql
+        rows = [
+            {"vuln_id": v, "severity": s.value, "fixable": f, "affected_images": delta}
+            for v, info in sorted(vulns.items())
+            if info is not None
+            for s, f in [info]
+        ]
+        upsert = dialect.insert(VulnSummaryRow).values(rows)
+        session.exec(
+            upsert.on_conflict_do_update(
+                index_elements=["vuln_id"],
+                set_={
+                    "affected_images": col(VulnSummaryRow.affected_images) + delta,
+                    "severity": upsert.excluded.severity,
+                    "fixable": upsert.excluded.fixable,
+                },
+            )
+        )
+
+    @contextmanager
+    def _read(self) -> Iterator[Session]:
+        try:
+            with Session(self.engine) as session:
+                yield session
+        except SQLAlchemyError as error:
+            raise StoreUnavailableError(
+                "could not read images: the database is not reachable",
+                hint="check TOLLGATE_DATABASE_URL and retry",
+            ) from error
+
+    @contextmanager
+    def _write(self) -> Iterator[Session]:
+        try:
+            with Session(self.engine, expire_on_commit=False) as session:
+                yield session
+                session.commit()
+        except SQLAlchemyError as error:
+            raise StoreUnavailableError(
+                "could not record the image: the database is not reachable",
+                hint="check TOLLGATE_DATABASE_URL and retry",
+            ) from error

@@ -1,0 +1,1 @@
+"""Alembic migrations of the Tollgate database (run by ``make_engine``)."""

@@ -1,0 +1,304 @@
+"""Broker mode: PostgreSQL, a private Redis, real ``celery worker`` subprocesses.
+
+Faults: a worker child killed with SIGKILL mid-scan, Redis stopped while a scan is
+submitted, and a registry that never answers. Scans finish or fail with a recorded
+reason; none is lost or run to completion twice.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from pydantic import SecretStr
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from service.api.app import create_app
+from service.auth.tokens import Scope, TokenAuthority
+from service.settings import Settings
+from service.store.database import make_engine
+from service.store.scans import ScanRow
+from service.store.tokens import TokenStore
+from tests.integration.service_support import (
+    VENV_BIN,
+    WEBHOOK_SECRET,
+    ServerThread,
+    finished_scan,
+    push_tiny_image,
+    wait_for,
+)
+from tests.support.images import debian_app_layout
+from tests.support.oci import push
+from tests.support.registry import LocalRegistry, free_loopback_port
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+class Redis:
+    """A private redis-server on a free loopback port (the shared one is never touched)."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_loopback_port()
+        self.workdir = workdir
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+        def accepting() -> bool:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+            except OSError:
+                return False
+            return True
+
+        wait_for(accepting, 10, "redis-server did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+            self.process = None
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    name = f"tollgate_service_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Iterator[dict]:
+    tmp = tmp_path_factory.mktemp("service")
+    redis = Redis(tmp)
+    redis.start()
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "TOLLGATE_BROKER_URL": redis.url,
+        "TOLLGATE_DATABASE_URL": postgres_url,
+        "TOLLGATE_DATA_DIR": str(tmp / "data"),
+        "TOLLGATE_SYFT_PATH": str(VENV_BIN / "syft"),
+        "TOLLGATE_SCAN_LEASE_SECONDS": "4",
+        "TOLLGATE_RECOVERY_INTERVAL_SECONDS": "3",
+        "TOLLGATE_REGISTRY_TIMEOUT": "2",
+        "TOLLGATE_REGISTRY_RETRIES": "0",
+        "TOLLGATE_SCAN_RETRIES": "2",
+        "TOLLGATE_SCAN_RETRY_BACKOFF": "0.5",
+        "TOLLGATE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+    }
+    log = (tmp / "worker.log").open("wb")
+    worker = subprocess.Popen(
+        [
+            str(VENV_BIN / "celery"),
+            "-A",
+            "workers.app",
+            "worker",
+            "-Q",
+            "push,admission,bulk",
+            "-c",
+            "1",
+            "--loglevel=INFO",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    beat = subprocess.Popen(
+        [
+            str(VENV_BIN / "celery"),
+            "-A",
+            "workers.app",
+            "beat",
+            "--loglevel=INFO",
+            "-s",
+            str(tmp / "beat-schedule"),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    settings = Settings(
+        data_dir=tmp / "data",
+        database_url=postgres_url,
+        broker_url=redis.url,
+        webhook_secret=SecretStr(WEBHOOK_SECRET),
+        syft_path=str(VENV_BIN / "syft"),
+    )
+    engine = make_engine(postgres_url)
+    token = TokenAuthority(TokenStore(engine), None).issue(frozenset({Scope.ADMIN}), "it")
+    port = free_loopback_port()
+    try:
+        with (
+            ServerThread(create_app(settings, engine=engine), port) as server,
+            LocalRegistry(
+                tmp / "registry",
+                notifications_url=f"{server.url}/api/v1/webhooks/distribution",
+                notifications_token=WEBHOOK_SECRET,
+            ) as registry,
+            httpx.Client(
+                base_url=server.url, headers={"Authorization": f"Bearer {token}"}
+            ) as client,
+        ):
+            yield {
+                "client": client,
+                "registry": registry,
+                "engine": engine,
+                "redis": redis,
+                "worker": worker,
+                "tmp": tmp,
+            }
+    finally:
+        beat.send_signal(signal.SIGTERM)
+        beat.wait(30)
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+        redis.stop()
+        engine.dispose()
+        log.close()
+
+
+def scans_of(engine: Engine, reference_part: str) -> list[ScanRow]:
+    with Session(engine) as session:
+        return list(
+            session.exec(select(ScanRow).where(col(ScanRow.reference).contains(reference_part)))
+        )
+
+
+def test_push_is_scanned_by_a_celery_worker(service):
+    client, registry = service["client"], service["registry"]
+    digest = push_tiny_image(service["tmp"], registry.host, "tollgate-broker/tiny", "push")
+
+    def scan_id() -> str | None:
+        rows = scans_of(service["engine"], "tollgate-broker/tiny")
+        return rows[0].id if rows else None
+
+    scan = finished_scan(client, wait_for(scan_id, 60, "the push did not queue a scan"))
+    assert scan["status"] == "done", scan["error"]
+    assert scan["digest"] == digest
+    image = client.get(f"/api/v1/images/{digest}").json()
+    assert image["packages"] >= 1
+    sbom = client.get(f"/api/v1/images/{digest}/sbom").json()
+    assert "tollgate-fixture" in {c["name"] for c in sbom["components"]}
+    assert client.get("/readyz").json() == {"status": "ready", "database": True, "broker": True}
+
+
+def _children(pid: int) -> list[int]:
+    out = subprocess.run(
+        ["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True, check=False
+    )
+    return [int(p) for p in out.stdout.split()]
+
+
+def test_worker_killed_mid_scan_loses_nothing_and_finishes_once(service):
+    client, registry, engine = service["client"], service["registry"], service["engine"]
+    built = debian_app_layout()
+    digest = push(built.layout, built.tag, registry.host, "tollgate-broker/killed")
+    rows = wait_for(lambda: scans_of(engine, "tollgate-broker/killed"), 60, "no scan queued")
+    scan_id = rows[0].id
+    wait_for(
+        lambda: client.get(f"/api/v1/scans/{scan_id}").json()["status"] == "running",
+        60,
+        "the scan never started",
+        every=0.05,
+    )
+    # Kill the pool process running the scan (the children of the worker we started).
+    for pid in _children(service["worker"].pid):
+        os.kill(pid, signal.SIGKILL)
+
+    scan = finished_scan(client, scan_id, timeout=240)
+    assert scan["status"] == "done", scan["error"]
+    assert scan["attempts"] >= 2 and scan["digest"] == digest
+    assert len(scans_of(engine, "tollgate-broker/killed")) == 1
+
+
+def test_scan_submitted_while_redis_is_down_runs_after_it_returns(service):
+    client, registry, redis = service["client"], service["registry"], service["redis"]
+    push_tiny_image(service["tmp"], registry.host, "tollgate-broker/redis", "redis")
+    scan_ids = wait_for(lambda: scans_of(service["engine"], "tollgate-broker/redis"), 60, "no scan")
+    finished_scan(client, scan_ids[0].id)
+    redis.stop()
+    response = client.post(
+        "/api/v1/scans",
+        json={"image": f"{registry.host}/tollgate-broker/redis:1", "platform": "linux/amd64"},
+    )
+    assert response.status_code == 202
+    assert client.get("/readyz").status_code == 503
+    redis.start()
+    scan = finished_scan(client, response.json()["id"], timeout=120)
+    assert scan["status"] == "done", scan["error"]
+
+
+def test_registry_that_never_answers_fails_with_a_reason(service):
+    client = service["client"]
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def hold() -> None:
+        silent.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                accepted.append(silent.accept()[0])
+            except OSError:
+                continue
+
+    threading.Thread(target=hold, daemon=True).start()
+    try:
+        host = f"127.0.0.1:{silent.getsockname()[1]}"
+        response = client.post("/api/v1/scans", json={"image": f"{host}/slow/app:1"})
+        scan = finished_scan(client, response.json()["id"], timeout=120)
+        assert scan["status"] == "failed"
+        assert scan["error"]
+        assert len(scans_of(service["engine"], f"{host}/slow/app")) == 1
+    finally:
+        stop.set()
+        for conn in accepted:
+            conn.close()
+        silent.close()

@@ -1,0 +1,85 @@
+"""Embedded mode end to end: SQLite, no broker, real registry notifications and real Syft.
+
+The registry posts its push events to the API, which queues scans that the in-process
+pool runs with the same job code the Celery workers use.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from service.api.app import create_app
+from service.auth.tokens import Scope, TokenAuthority
+from service.settings import Settings
+from service.store.catalogs import CatalogStore
+from service.store.database import make_engine
+from service.store.tokens import TokenStore
+from service.vulndb.feeds.osv import OSVFeed
+from service.vulndb.store import VulnStore
+from tests.integration.service_support import (
+    VENV_BIN,
+    WEBHOOK_SECRET,
+    ServerThread,
+    finished_scan,
+    wait_for,
+)
+from tests.support.images import debian_app_layout
+from tests.support.oci import push
+from tests.support.registry import LocalRegistry, free_loopback_port
+
+pytestmark = pytest.mark.integration
+
+PYPI_OSV = Path("/work/shared/vulndata/osv/PyPI")
+
+
+def test_push_to_registry_produces_a_scan_with_sbom_and_findings(tmp_path: Path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'tollgate.db'}")
+    VulnStore(engine).import_feed(OSVFeed("PyPI", str(PYPI_OSV)))
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        webhook_secret=SecretStr(WEBHOOK_SECRET),
+        syft_path=str(VENV_BIN / "syft"),
+        embedded_workers=1,
+    )
+    token = TokenAuthority(TokenStore(engine), None).issue(frozenset({Scope.READ}), "it")
+    port = free_loopback_port()
+    app = create_app(settings, engine=engine)
+    built = debian_app_layout()
+    with (
+        ServerThread(app, port) as server,
+        LocalRegistry(
+            tmp_path / "registry",
+            notifications_url=f"{server.url}/api/v1/webhooks/distribution",
+            notifications_token=WEBHOOK_SECRET,
+        ) as registry,
+        httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}) as client,
+    ):
+        digest = push(built.layout, built.tag, registry.host, "tollgate-service/app")
+
+        def scan_id() -> str | None:
+            page = client.get("/api/v1/images", params={"repository": "tollgate-service/app"})
+            return None if page.json()["total"] == 0 else page.json()["items"][0]["last_scan_id"]
+
+        # The image appears once its scan is done; the registry's notification started it.
+        scan = finished_scan(client, wait_for(scan_id, 300, "no scan was recorded for the push"))
+        assert scan["status"] == "done", scan["error"]
+        assert scan["digest"] == digest
+
+        sbom = client.get(f"/api/v1/images/{digest}/sbom", params={"format": "spdx-json"}).json()
+        names = {p["name"] for p in sbom["packages"]}
+        assert {name for name, _ in built.python_packages} <= names
+
+        stored = CatalogStore(engine).findings(digest)
+        vulns = client.get(f"/api/v1/images/{digest}/vulnerabilities", params={"limit": 500}).json()
+        assert vulns["total"] == len([f for f in stored if f.suppressed_by is None]) > 0
+        pinned = {(name.lower(), version) for name, version in built.python_packages}
+        assert all(
+            (v["package"]["name"].lower(), v["package"]["version"]) in pinned
+            for v in vulns["items"]
+        )
+        summary = client.get("/api/v1/dashboard/summary").json()
+        assert summary["images"] == 1 and sum(summary["findings"].values()) > 0

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from service.auth.tokens import Scope
+from tests.unit.api.conftest import WEBHOOK_SECRET, TestClient, token
+
+
+def test_health_is_open_and_everything_else_needs_a_token(client: TestClient):
+    assert client.get("/healthz").status_code == 200
+    for path in ("/readyz", "/metrics", "/api/v1/images", "/api/v1/dashboard/summary"):
+        response = client.get(path)
+        assert response.status_code == 401, path
+        assert response.headers["WWW-Authenticate"] == "Bearer"
+        assert "tollgate token create" in response.json()["hint"]
+
+
+def test_scopes_are_enforced(client: TestClient, engine):
+    reader = token(engine, Scope.READ)
+    assert client.get("/api/v1/images", headers=reader).status_code == 200
+    response = client.post("/api/v1/scans", json={"image": "127.0.0.1:5000/a:1"}, headers=reader)
+    assert response.status_code == 403
+    assert "scan" in response.json()["message"]
+    assert (
+        client.get("/api/v1/images", headers={"Authorization": "Bearer tg_wrong"}).status_code
+        == 401
+    )
+
+
+def test_webhook_secret_only_opens_webhooks(client: TestClient):
+    secret = {"Authorization": f"Bearer {WEBHOOK_SECRET}"}
+    response = client.post(
+        "/api/v1/webhooks/distribution", content=b'{"events": []}', headers=secret
+    )
+    assert response.status_code == 202
+    assert client.get("/api/v1/images", headers=secret).status_code == 403
+
+
+def test_tokens_are_stored_hashed(engine):
+    from sqlmodel import Session, select
+
+    from service.store.tokens import TokenRow
+
+    header = token(engine, Scope.READ)
+    presented = header["Authorization"].removeprefix("Bearer ")
+    with Session(engine) as session:
+        rows = session.exec(select(TokenRow)).all()
+    assert len(rows) == 1 and presented not in rows[0].token_hash and rows[0].scopes == "read"

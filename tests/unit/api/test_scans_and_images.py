@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+import json
+
+from service.auth.tokens import Scope
+from service.store.catalogs import CatalogStore
+from service.store.policies import PolicyStore
+from tests.unit.api.conftest import InlineDispatcher, TestClient, token
+from tests.unit.workers.fakes import fake_match
+
+REGISTRY = "127.0.0.1:5000"
+
+
+def scan(client: TestClient, headers, image: str) -> dict:
+    response = client.post("/api/v1/scans", json={"image": image}, headers=headers)
+    assert response.status_code == 202, response.text
+    return client.get(f"/api/v1/scans/{response.json()['id']}", headers=headers).json()
+
+
+def test_post_scan_is_accepted_and_runs_to_done(client: TestClient, admin):
+    response = client.post(
+        "/api/v1/scans", json={"image": f"{REGISTRY}/apps/openssl:1"}, headers=admin
+    )
+    assert response.status_code == 202
+    assert set(response.json()) == {"id", "status"}
+    assert response.headers["Location"] == f"/api/v1/scans/{response.json()['id']}"
+    done = client.get(response.headers["Location"], headers=admin).json()
+    assert done["status"] == "done" and done["digest"].startswith("sha256:")
+    assert set(done["timings"]) == {"fetch", "catalog", "match"}
+
+
+def test_scan_of_a_queued_digest_returns_the_existing_scan(
+    client: TestClient, admin, dispatcher: InlineDispatcher
+):
+    dispatcher.hold = True
+    image = f"{REGISTRY}/apps/zlib@sha256:{'a' * 64}"
+    first = client.post("/api/v1/scans", json={"image": image}, headers=admin).json()
+    second = client.post("/api/v1/scans", json={"image": image}, headers=admin).json()
+    assert first == second == {"id": first["id"], "status": "queued"}
+    assert len(dispatcher.dispatched) == 1
+
+
+def test_bad_requests_say_what_to_do(client: TestClient, admin):
+    response = client.post("/api/v1/scans", json={"image": "Not A Ref"}, headers=admin)
+    assert response.status_code == 400 and response.json()["hint"]
+    response = client.post("/api/v1/scans", json={"image": "oci-dir:/etc"}, headers=admin)
+    assert response.status_code == 400 and "registry" in response.json()["message"]
+    response = client.post(
+        "/api/v1/scans", json={"image": f"{REGISTRY}/a:1", "platform": "linux"}, headers=admin
+    )
+    assert response.status_code == 400 and "os/architecture" in response.json()["hint"]
+    assert client.get("/api/v1/scans/nope", headers=admin).status_code == 404
+
+
+def test_images_list_filters_and_paginates(client: TestClient, admin, engine):
+    for repo in ("openssl-zlib", "bash", "curl", "zlib"):
+        scan(client, admin, f"{REGISTRY}/apps/{repo}:1")
+    page = client.get("/api/v1/images?limit=2", headers=admin).json()
+    assert page["total"] == 4 and len(page["items"]) == 2
+    rest = client.get("/api/v1/images?limit=2&offset=2", headers=admin).json()
+    assert {i["digest"] for i in page["items"]}.isdisjoint({i["digest"] for i in rest["items"]})
+
+    high = client.get("/api/v1/images?severity=high", headers=admin).json()
+    assert [i["repository"] for i in high["items"]] == ["apps/openssl-zlib"]
+    medium = client.get("/api/v1/images?severity=medium", headers=admin).json()
+    assert sorted(i["repository"] for i in medium["items"]) == ["apps/openssl-zlib", "apps/zlib"]
+    by_repo = client.get("/api/v1/images?repository=apps/curl", headers=admin).json()
+    assert by_repo["total"] == 1 and by_repo["items"][0]["severities"]["critical"] == 0
+
+
+def test_image_detail_sbom_and_vulnerabilities(client: TestClient, engine):
+    reader = token(engine, Scope.READ, Scope.SCAN)
+    done = scan(client, reader, f"{REGISTRY}/apps/openssl-zlib:1")
+    digest = done["digest"]
+    detail = client.get(f"/api/v1/images/{digest}", headers=reader).json()
+    assert detail["packages"] == 2 and detail["scan_state"] == "scanned"
+    stored = PolicyStore(engine).decisions(digest)[-1]
+    assert detail["policy"] == detail["decision"]["outcome"] == stored.outcome.value
+    assert [r["rule_id"] for r in detail["fired_rules"]] == [r.rule_id for r in stored.fired]
+    assert detail["signatures"] == {"signed_by": [], "attestations": []}
+
+    cdx = client.get(f"/api/v1/images/{digest}/sbom", headers=reader)
+    assert cdx.headers["content-type"].startswith("application/vnd.cyclonedx+json")
+    names = {c["name"] for c in json.loads(cdx.text)["components"]}
+    assert {"openssl", "zlib"} <= names
+    spdx = client.get(f"/api/v1/images/{digest}/sbom?format=spdx-json", headers=reader)
+    assert spdx.json()["spdxVersion"] == "SPDX-2.3"
+    assert client.get(f"/api/v1/images/{digest}/sbom?format=xml", headers=reader).status_code == 422
+
+    expected = fake_match(CatalogStore(engine).get(digest))
+    vulns = client.get(f"/api/v1/images/{digest}/vulnerabilities", headers=reader).json()
+    assert vulns["total"] == len(expected)
+    fixable = client.get(
+        f"/api/v1/images/{digest}/vulnerabilities?fixable=true&limit=1", headers=reader
+    ).json()
+    assert fixable["total"] == sum(f.fix_available for f in expected)
+    assert len(fixable["items"]) == 1
+    high = client.get(
+        f"/api/v1/images/{digest}/vulnerabilities?severity=high", headers=reader
+    ).json()
+    assert {v["id"] for v in high["items"]} == {
+        f.id for f in expected if f.severity.rank >= f.severity.HIGH.rank
+    }
+    assert client.get("/api/v1/images/sha256:missing", headers=reader).status_code == 404

@@ -1,0 +1,176 @@
+from __future__ import annotations
+
+import json
+
+from tests.unit.api.conftest import WEBHOOK_SECRET, InlineDispatcher, TestClient
+from tests.unit.workers.fakes import apply_tiered_bundle
+
+SECRET = {"Authorization": f"Bearer {WEBHOOK_SECRET}"}
+MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+INDEX = "application/vnd.oci.image.index.v1+json"
+LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
+
+
+def event(event_id: str, action: str, media_type: str, repo: str, digest: str) -> dict:
+    return {
+        "id": event_id,
+        "timestamp": "2024-05-01T10:00:00Z",
+        "action": action,
+        "target": {
+            "mediaType": media_type,
+            "digest": digest,
+            "repository": repo,
+            "url": f"http://127.0.0.1:5000/v2/{repo}/manifests/{digest}",
+            "tag": "1",
+        },
+        "request": {"host": "127.0.0.1:5000", "method": "PUT"},
+    }
+
+
+def envelope(*events: dict) -> bytes:
+    return json.dumps({"events": list(events)}).encode()
+
+
+def digest(n: int) -> str:
+    return f"sha256:{n:064x}"
+
+
+def test_distribution_envelope_queues_manifest_and_index_pushes_only(
+    client: TestClient, dispatcher: InlineDispatcher
+):
+    dispatcher.hold = True
+    body = envelope(
+        event("e1", "push", MANIFEST, "apps/openssl", digest(1)),
+        event("e2", "push", LAYER, "apps/openssl", digest(2)),
+        event("e3", "pull", MANIFEST, "apps/openssl", digest(1)),
+        event("e4", "push", INDEX, "apps/multi", digest(3)),
+        event("e5", "delete", MANIFEST, "apps/openssl", digest(1)),
+    )
+    headers = {**SECRET, "Content-Type": "application/vnd.docker.distribution.events.v1+json"}
+    response = client.post("/api/v1/webhooks/distribution", content=body, headers=headers)
+    assert response.status_code == 202
+    assert response.json()["ignored"] == 3 and len(response.json()["scans"]) == 2
+    assert [q for _, q in dispatcher.dispatched] == ["push", "push"]
+
+    # Redelivery of the same events: acknowledged, nothing new queued.
+    again = client.post("/api/v1/webhooks/distribution", content=body, headers=headers).json()
+    assert again["duplicates"] == 2 and again["scans"] == []
+    # Another event for an already queued digest maps to the existing scan.
+    other = envelope(event("e9", "push", MANIFEST, "apps/openssl", digest(1)))
+    third = client.post("/api/v1/webhooks/distribution", content=other, headers=headers).json()
+    assert third["scans"] == response.json()["scans"][:1]
+    assert len(dispatcher.dispatched) == 2
+
+
+def test_malformed_envelope_is_rejected(client: TestClient):
+    response = client.post("/api/v1/webhooks/distribution", content=b"{}", headers=SECRET)
+    assert response.status_code == 400
+
+
+HARBOR_DATA = {
+    "resources": [
+        {"digest": digest(7), "tag": "1.0", "resource_url": "127.0.0.1:5000/library/bash:1.0"}
+    ],
+    "repository": {"name": "bash", "namespace": "library", "repo_full_name": "library/bash"},
+}
+
+
+def test_harbor_default_and_cloudevents_formats(client: TestClient, dispatcher: InlineDispatcher):
+    dispatcher.hold = True
+    default = {
+        "type": "PUSH_ARTIFACT",
+        "occur_at": 1714557600,
+        "operator": "admin",
+        "event_data": HARBOR_DATA,
+    }
+    first = client.post("/api/v1/webhooks/harbor", json=default, headers=SECRET).json()
+    cloud = {
+        "specversion": "1.0",
+        "id": "4b8e1a2c",
+        "source": "/projects/1/webhook/policies/1",
+        "type": "harbor.artifact.pushed",
+        "datacontenttype": "application/json",
+        "time": "2024-05-01T10:00:00Z",
+        "data": HARBOR_DATA,
+    }
+    second = client.post("/api/v1/webhooks/harbor", json=cloud, headers=SECRET).json()
+    assert len(first["scans"]) == 1 and second["scans"] == first["scans"]
+    pulled = {**default, "type": "PULL_ARTIFACT"}
+    assert client.post("/api/v1/webhooks/harbor", json=pulled, headers=SECRET).json()["scans"] == []
+
+
+def test_harbor_adapter_scan_and_reports(client: TestClient, admin, dispatcher: InlineDispatcher):
+    metadata = client.get("/harbor/api/v1/metadata", headers=admin)
+    assert metadata.headers["content-type"].startswith(
+        "application/vnd.scanner.adapter.metadata+json"
+    )
+    assert {c["type"] for c in metadata.json()["capabilities"]} == {"vulnerability", "sbom"}
+
+    dispatcher.hold = True
+    request = {
+        "registry": {"url": "http://127.0.0.1:5000", "authorization": "Basic cm9ib3Q6c2VjcmV0"},
+        "artifact": {
+            "repository": "apps/openssl-zlib",
+            "digest": digest(11),
+            "mime_type": MANIFEST,
+        },
+    }
+    accepted = client.post("/harbor/api/v1/scan", json=request, headers=admin)
+    assert accepted.status_code == 202
+    scan_id = accepted.json()["id"]
+    vuln_accept = {**admin, "Accept": "application/vnd.security.vulnerability.report; version=1.1"}
+    pending = client.get(
+        f"/harbor/api/v1/scan/{scan_id}/report", headers=vuln_accept, follow_redirects=False
+    )
+    assert pending.status_code == 302 and int(pending.headers["Refresh-After"]) > 0
+
+    dispatcher.job.run(scan_id)
+    report = client.get(f"/harbor/api/v1/scan/{scan_id}/report", headers=vuln_accept).json()
+    assert report["artifact"]["digest"] == digest(11)
+    assert report["artifact"]["repository"] == "apps/openssl-zlib"
+    assert report["severity"] == "Critical"
+    assert {v["package"] for v in report["vulnerabilities"]} == {"openssl", "zlib"}
+
+    sbom_accept = {**admin, "Accept": "application/vnd.security.sbom.report+json; version=1.0"}
+    sbom = client.get(
+        f"/harbor/api/v1/scan/{scan_id}/report?sbom_media_type=application/spdx%2Bjson",
+        headers=sbom_accept,
+    ).json()
+    assert (
+        sbom["media_type"] == "application/spdx+json" and sbom["sbom"]["spdxVersion"] == "SPDX-2.3"
+    )
+    missing = client.get(f"/harbor/api/v1/scan/{scan_id}/report", headers=sbom_accept)
+    assert missing.status_code == 400 and "message" in missing.json()["error"]
+
+
+def test_dashboard_readyz_and_metrics(client: TestClient, admin, engine):
+    apply_tiered_bundle(engine)
+    for repo in ("openssl-zlib", "openssl", "bash"):
+        assert (
+            client.post(
+                "/api/v1/scans", json={"image": f"127.0.0.1:5000/apps/{repo}:1"}, headers=admin
+            ).status_code
+            == 202
+        )
+    summary = client.get("/api/v1/dashboard/summary", headers=admin).json()
+    assert summary["images"] == 3
+    assert summary["findings"]["critical"] == 2 and summary["findings"]["low"] == 1
+    # openssl-zlib has a critical finding (block); openssl maps to the lenient policy
+    # (warn); bash has only a low finding (pass).
+    assert summary["policy"] == {"pass": 1, "warn": 1, "block": 1}
+    top = client.get("/api/v1/dashboard/top-vulnerabilities?limit=2", headers=admin).json()
+    assert [t["affected_images"] for t in top] == [2, 2]
+    trends = client.get("/api/v1/dashboard/trends?days=7", headers=admin).json()
+    assert len(trends) == 7 and trends[-1]["scans_done"] == 3 and trends[-1]["new_images"] == 3
+
+    assert client.get("/readyz", headers=admin).json() == {
+        "status": "ready",
+        "database": True,
+        "broker": True,
+    }
+    metrics = client.get("/metrics", headers=admin).text
+    assert 'tollgate_scans{status="done"} 3.0' in metrics
+    assert "tollgate_scan_duration_seconds_count 3.0" in metrics
+    assert "tollgate_queue_depth 0.0" in metrics
+    assert client.get("/openapi.json").status_code == 401
+    assert "/api/v1/scans" in client.get("/openapi.json", headers=admin).json()["paths"]

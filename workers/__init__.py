@@ -1,0 +1,1 @@
+"""Background work: scan jobs run by Celery workers or in-process (embedded mode)."""

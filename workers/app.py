@@ -1,0 +1,13 @@
+"""The Celery application: ``celery -A workers.app worker -Q push,admission,bulk``.
+
+Queues: ``push`` and ``admission`` carry work someone is waiting for; ``bulk``
+carries re-evaluation and maintenance, so run dedicated workers for the first two
+to keep them ahead of bulk work.
+"""
+
+from __future__ import annotations
+
+from service.settings import get_settings
+from workers.celery_factory import make_celery
+
+app = make_celery(get_settings())

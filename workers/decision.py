@@ -1,0 +1,79 @@
+"""The end of every scan: a policy decision (and, after a pass, the service's signature).
+
+The bundle comes from ``TOLLGATE_POLICY_BUNDLE``; its own mappings pick the policy for
+each image (:func:`policies.engine.select_policy`). Every decision is recorded by
+:class:`service.gate.PolicyGate`, so it can be audited by digest later.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from policies.decision import Decision, Outcome
+from policies.model import ScanState
+from policies.subject import EvaluationInput, SignatureStatus
+from service.errors import TollgateError
+from service.gate import PolicyGate
+from service.image.model import ImageReference
+from service.scanning import ScanOutcome
+from workers.signing import ServiceSigner
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    decision: Decision
+    signatures: SignatureStatus
+
+
+class ImageDecider:
+    def __init__(self, gate: PolicyGate, bundle: str, signer: ServiceSigner | None = None) -> None:
+        self._gate = gate
+        self._bundle = bundle
+        self._signer = signer
+
+    def scanned(self, outcome: ScanOutcome, db_revision: int) -> Verdict:
+        """Decide on a finished scan; sign and attest it when it passed and is in scope."""
+        signatures = self._signatures(outcome)
+        subject = EvaluationInput.from_pinned(
+            outcome.image,
+            scan=ScanState.SCANNED,
+            catalog=outcome.catalog,
+            findings=tuple(outcome.findings),
+            signatures=signatures,
+        )
+        decision = self._gate.decide(subject, self._bundle)
+        signer = self._signer
+        if (
+            decision.outcome is Outcome.PASS
+            and signer is not None
+            and signer.applies(outcome.image)
+        ):
+            signatures = signer.sign(outcome, db_revision)
+        return Verdict(decision, signatures)
+
+    def failed(self, ref: ImageReference, reference: str, digest: str) -> Decision:
+        """Decide on an image whose scan failed (policies usually block those)."""
+        subject = EvaluationInput(
+            reference=reference,
+            registry=ref.registry or "",
+            repository=ref.repository or "",
+            tag=ref.tag,
+            digest=digest,
+            pinned_by_digest=ref.digest is not None,
+            scan=ScanState.FAILED,
+        )
+        return self._gate.decide(subject, self._bundle)
+
+    def _signatures(self, outcome: ScanOutcome) -> SignatureStatus:
+        if self._signer is None:
+            return SignatureStatus()
+        try:
+            return self._signer.status(outcome.image)
+        except TollgateError as error:
+            if error.transient:
+                raise
+            logger.warning("signatures of %s unreadable: %s", outcome.image.digest, error)
+            return SignatureStatus()

@@ -1,0 +1,84 @@
+"""Embedded mode: the same jobs as the Celery tasks, run by an in-process thread pool.
+
+Used by ``tollgate serve`` when no broker is configured. Scans survive a restart:
+queued and abandoned scans are dispatched again at start and on a timer.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from sqlalchemy.engine import Engine
+
+from service.errors import TollgateError
+from service.settings import Settings
+from workers.jobs import JobResult, backoff
+from workers.runtime import Runtime, build_runtime
+
+logger = logging.getLogger(__name__)
+
+
+class EmbeddedExecutor:
+    """A :class:`workers.dispatch.Dispatcher` that runs scans in this process."""
+
+    def __init__(self, settings: Settings, engine: Engine) -> None:
+        self._settings = settings
+        self._pool = ThreadPoolExecutor(
+            max_workers=settings.embedded_workers, thread_name_prefix="tollgate-scan"
+        )
+        self._stop = threading.Event()
+        self._runtime: Runtime = build_runtime(settings, engine, self)
+        self._timer = threading.Thread(
+            target=self._recover_loop, name="tollgate-recovery", daemon=True
+        )
+
+    def start(self) -> None:
+        self._timer.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._timer.is_alive():
+            self._timer.join()
+        self._runtime.close()
+
+    def dispatch(self, scan_id: str, queue: str) -> None:
+        if self._stop.is_set():
+            return  # picked up by recovery after the next start
+        self._pool.submit(self._run, scan_id)
+
+    def reachable(self) -> bool:
+        return not self._stop.is_set()
+
+    def recover(self) -> int:
+        return self._runtime.maintenance.recover()
+
+    def _run(self, scan_id: str) -> None:
+        attempts = self._settings.scan_retries + 1
+        for attempt in range(1, attempts + 1):
+            try:
+                result = self._runtime.scan.run(scan_id, final_attempt=attempt == attempts)
+            except TollgateError as error:  # the database itself is unavailable
+                logger.warning("scan %s could not run: %s", scan_id, error)
+                result = JobResult.RETRY
+            if result not in (JobResult.BUSY, JobResult.RETRY):
+                return
+            delay = (
+                self._settings.scan_lease_seconds
+                if result is JobResult.BUSY
+                else backoff(self._settings.scan_retry_backoff, attempt - 1)
+            )
+            if self._stop.wait(delay):
+                return
+
+    def _recover_loop(self) -> None:
+        interval = self._settings.recovery_interval_seconds
+        while True:
+            try:
+                self.recover()
+            except TollgateError as error:
+                logger.warning("recovery pass failed: %s", error)
+            if self._stop.wait(interval):
+                return

@@ -1,0 +1,77 @@
+"""Builds the jobs from settings: the worker-side composition root."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
+
+import httpx
+from sqlalchemy.engine import Engine
+
+from service.gate import PolicyGate
+from service.notify.webhooks import WebhookNotifier
+from service.registry.credentials import CredentialStore
+from service.registry.factory import RegistryClientFactory
+from service.settings import Settings
+from service.signing.keyring import load_signing_key
+from service.store.catalogs import CatalogStore
+from service.store.images import ImageStore
+from service.store.policies import PolicyStore
+from service.store.scans import ScanStore
+from service.vulndb.store import VulnStore
+from service.wiring import scan_orchestrator
+from workers.decision import ImageDecider
+from workers.dispatch import Dispatcher
+from workers.jobs import MaintenanceJobs, ScanJob
+from workers.signing import ServiceSigner
+
+
+@dataclass
+class Runtime:
+    scan: ScanJob
+    maintenance: MaintenanceJobs
+    http: httpx.Client
+    registries: RegistryClientFactory
+
+    def close(self) -> None:
+        self.http.close()
+        self.registries.close()
+
+
+def build_decider(
+    settings: Settings, engine: Engine, registries: RegistryClientFactory
+) -> ImageDecider:
+    """The policy gate, plus the service signer when a signing key is configured."""
+    signer = None
+    if settings.signing_key is not None:
+        signer = ServiceSigner(load_signing_key(settings), settings.sign_repositories, registries)
+    return ImageDecider(PolicyGate(PolicyStore(engine)), settings.policy_bundle, signer)
+
+
+def build_runtime(settings: Settings, engine: Engine, dispatcher: Dispatcher) -> Runtime:
+    http = httpx.Client(timeout=10.0)
+    registries = RegistryClientFactory(settings, CredentialStore.from_settings(settings))
+    notifier = WebhookNotifier(settings.notify_urls, settings.notify_secret, http)
+    scans, images = ScanStore(engine), ImageStore(engine)
+    catalogs, vulns = CatalogStore(engine), VulnStore(engine)
+    job = ScanJob(
+        scans=scans,
+        images=images,
+        catalogs=catalogs,
+        vulns=vulns,
+        orchestrator=partial(scan_orchestrator, settings, engine),
+        notifier=notifier,
+        lease_seconds=settings.scan_lease_seconds,
+        decider=build_decider(settings, engine, registries),
+    )
+    maintenance = MaintenanceJobs(
+        scans=scans,
+        images=images,
+        catalogs=catalogs,
+        vulns=vulns,
+        notifier=notifier,
+        dispatcher=dispatcher,
+        stranded_after=timedelta(seconds=settings.recovery_interval_seconds),
+    )
+    return Runtime(job, maintenance, http, registries)
