@@ -13,10 +13,14 @@ from dataclasses import dataclass
 from policies.decision import Decision, Outcome
 from policies.model import ScanState
 from policies.subject import EvaluationInput, SignatureStatus
+from service.catalog.model import Catalog
 from service.errors import TollgateError
 from service.gate import PolicyGate
-from service.image.model import ImageReference
+from service.image.model import ImageConfig, ImageReference
+from service.image.reference import parse_reference
 from service.scanning import ScanOutcome
+from service.store.images import ImageSummary
+from service.vulndb.model import Finding
 from workers.signing import ServiceSigner
 
 logger = logging.getLogger(__name__)
@@ -64,6 +68,27 @@ class ImageDecider:
             digest=digest,
             pinned_by_digest=ref.digest is not None,
             scan=ScanState.FAILED,
+        )
+        return self._gate.decide(subject, self._bundle)
+
+    def reevaluated(
+        self, image: ImageSummary, catalog: Catalog, findings: list[Finding]
+    ) -> Decision:
+        """Decide again on a stored image whose findings changed (vulnerability DB update)."""
+        ref = parse_reference(image.reference)
+        subject = EvaluationInput(
+            reference=image.reference,
+            registry=image.registry,
+            repository=image.repository,
+            tag=ref.tag,
+            digest=image.digest,
+            pinned_by_digest=ref.digest is not None,
+            config=image.config or ImageConfig(),
+            size=image.size,
+            scan=ScanState.SCANNED,
+            catalog=catalog,
+            findings=tuple(findings),
+            signatures=image.signatures,
         )
         return self._gate.decide(subject, self._bundle)
 

@@ -18,7 +18,7 @@ from enum import StrEnum
 
 from policies.decision import Decision, Outcome
 from service.errors import InvalidReferenceError, TollgateError
-from service.image.model import ImageReference, Platform
+from service.image.model import ImageReference, PinnedImage, Platform
 from service.image.reference import parse_reference
 from service.notify.webhooks import (
     POLICY_FAILED,
@@ -72,7 +72,6 @@ def parse_platform(text: str | None) -> Platform | None:
 class ScanJob:
     scans: ScanStore
     images: ImageStore
-    catalogs: CatalogStore
     vulns: VulnStore
     orchestrator: OrchestratorFactory
     notifier: Notifier
@@ -105,6 +104,7 @@ class ScanJob:
                         outcome.image.display_name,
                         digest,
                         str(outcome.image.platform),
+                        image=outcome.image,
                         packages=len(outcome.catalog.packages),
                     ),
                     outcome.findings,
@@ -163,7 +163,7 @@ class ScanJob:
             ref = parse_reference(scan.reference)
             decision = self.decider.failed(ref, scan.reference, scan.digest)
             self.images.record_failure(
-                _subject(ref, scan.reference, scan.digest, scan.platform or "", packages=0),
+                _subject(ref, scan.reference, scan.digest, scan.platform or "", image=None),
                 scan_id=scan_id,
                 policy_outcome=decision.outcome.value,
             )
@@ -211,7 +211,13 @@ class ScanJob:
 
 
 def _subject(
-    ref: ImageReference, reference: str, digest: str, platform: str, *, packages: int
+    ref: ImageReference,
+    reference: str,
+    digest: str,
+    platform: str,
+    *,
+    image: PinnedImage | None,
+    packages: int = 0,
 ) -> ImageSubjectInfo:
     return ImageSubjectInfo(
         digest=digest,
@@ -220,6 +226,8 @@ def _subject(
         repository=ref.repository or "",
         platform=platform,
         packages=packages,
+        config=image.config if image else None,
+        size=image.size if image else None,
     )
 
 
@@ -246,6 +254,7 @@ class MaintenanceJobs:
     notifier: Notifier
     dispatcher: Dispatcher
     stranded_after: timedelta
+    decider: ImageDecider
 
     def recover(self, now: datetime | None = None) -> int:
         """Dispatch again every scan left queued or whose worker stopped renewing its lease."""
@@ -258,7 +267,8 @@ class MaintenanceJobs:
         return len(stranded)
 
     def reevaluate(self) -> int:
-        """Match stored catalogs again; refresh changed images and announce new findings."""
+        """Match stored catalogs again; decide again on changed images, announce new findings
+        and images the new findings block."""
         result = reevaluate(self.catalogs, self.vulns)
         for diff in result.diffs:
             self._refresh(diff)
@@ -269,20 +279,20 @@ class MaintenanceJobs:
             image = self.images.get(diff.digest)
         except TollgateError:
             return  # catalogued by the CLI, never scanned through the service
+        findings = self.catalogs.findings(diff.digest)
+        decision = self.decider.reevaluated(image, self.catalogs.get(diff.digest), findings)
         self.images.record(
-            ImageSubjectInfo(
-                digest=image.digest,
-                reference=image.reference,
-                registry=image.registry,
-                repository=image.repository,
-                platform=image.platform,
-                packages=image.packages,
-            ),
-            self.catalogs.findings(diff.digest),
+            image.subject,
+            findings,
             scan_id=image.last_scan_id,
-            policy_outcome=image.policy_outcome,
+            policy_outcome=decision.outcome.value,
             signatures=image.signatures,
         )
+        if decision.outcome is Outcome.BLOCK and image.policy_outcome != Outcome.BLOCK.value:
+            self.notifier.send(
+                POLICY_FAILED,
+                {"image": image.reference, "digest": image.digest, **_decision_data(decision)},
+            )
         if diff.new:
             self.notifier.send(
                 VULNERABILITY_NEW,

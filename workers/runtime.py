@@ -55,15 +55,15 @@ def build_runtime(settings: Settings, engine: Engine, dispatcher: Dispatcher) ->
     notifier = WebhookNotifier(settings.notify_urls, settings.notify_secret, http)
     scans, images = ScanStore(engine), ImageStore(engine)
     catalogs, vulns = CatalogStore(engine), VulnStore(engine)
+    decider = build_decider(settings, engine, registries)
     job = ScanJob(
         scans=scans,
         images=images,
-        catalogs=catalogs,
         vulns=vulns,
         orchestrator=partial(scan_orchestrator, settings, engine),
         notifier=notifier,
         lease_seconds=settings.scan_lease_seconds,
-        decider=build_decider(settings, engine, registries),
+        decider=decider,
     )
     maintenance = MaintenanceJobs(
         scans=scans,
@@ -73,5 +73,6 @@ def build_runtime(settings: Settings, engine: Engine, dispatcher: Dispatcher) ->
         notifier=notifier,
         dispatcher=dispatcher,
         stranded_after=timedelta(seconds=settings.recovery_interval_seconds),
+        decider=decider,
     )
     return Runtime(job, maintenance, http, registries)

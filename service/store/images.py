@@ -21,10 +21,11 @@ from sqlalchemy import select as sql_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Field, Session, SQLModel, col, select
+from sqlmodel import Column, Field, Session, SQLModel, Text, col, select
 
 from policies.subject import SignatureStatus
 from service.errors import NotFoundError, StoreUnavailableError
+from service.image.model import ImageConfig
 from service.vulndb.model import Finding, Severity
 
 logger = logging.getLogger(__name__)
@@ -62,6 +63,8 @@ class ImageRow(SQLModel, table=True):
     scan_state: str = "scanned"  # or "failed": no scan of this digest ever succeeded
     signed_by: str = ""  # space-separated key ids whose signatures verified
     attestations: str = ""  # space-separated predicate type URIs that verified
+    size: int | None = None
+    config: str | None = Field(default=None, sa_column=Column(Text))  # ImageConfig JSON
 
 
 class ImageVulnRow(SQLModel, table=True):
@@ -96,6 +99,8 @@ class ImageSubjectInfo:
     repository: str
     platform: str
     packages: int
+    config: ImageConfig | None = None  # what policies read on re-evaluation
+    size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +119,21 @@ class ImageSummary:
     policy_outcome: str | None
     scan_state: str
     signatures: SignatureStatus
+    config: ImageConfig | None
+    size: int | None
+
+    @property
+    def subject(self) -> ImageSubjectInfo:
+        return ImageSubjectInfo(
+            digest=self.digest,
+            reference=self.reference,
+            registry=self.registry,
+            repository=self.repository,
+            platform=self.platform,
+            packages=self.packages,
+            config=self.config,
+            size=self.size,
+        )
 
 
 @dataclass(frozen=True)
@@ -161,6 +181,8 @@ def _summary(row: ImageRow) -> ImageSummary:
         signatures=SignatureStatus(
             signed_by=tuple(row.signed_by.split()), attestations=tuple(row.attestations.split())
         ),
+        config=ImageConfig.model_validate_json(row.config) if row.config else None,
+        size=row.size,
     )
 
 
@@ -210,6 +232,8 @@ class ImageStore:
             "scan_state": "scanned",
             "signed_by": " ".join(signatures.signed_by),
             "attestations": " ".join(signatures.attestations),
+            "size": subject.size,
+            "config": subject.config.model_dump_json() if subject.config else None,
             **{s.value: counts.get(s.value, 0) for s in SEVERITIES},
         }
         with self._write() as session:

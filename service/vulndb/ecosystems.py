@@ -25,6 +25,14 @@ _LANGUAGE_ECOSYSTEMS = {
 _PEP503 = re.compile(r"[-_.]+")
 
 
+def language_ecosystem(package_type: str) -> str | None:
+    """The advisory ecosystem of a language package type (``python`` → ``PyPI``)."""
+    try:
+        return _LANGUAGE_ECOSYSTEMS.get(PackageType(package_type))
+    except ValueError:
+        return None
+
+
 def normalize_name(ecosystem: str, name: str) -> str:
     """The name advisories and packages are compared by (PEP 503 for PyPI)."""
     base = base_ecosystem(ecosystem)
@@ -68,7 +76,7 @@ def lookup_key(package: Package, distro: Distro | None) -> tuple[str, str, str] 
             return None
         name = package.source_name or package.name
         return ecosystem, name, package.source_version or package.version
-    ecosystem = _LANGUAGE_ECOSYSTEMS.get(package.type)
+    ecosystem = language_ecosystem(package.type)
     if ecosystem is None:
         return None
     name = _maven_name(package) if package.type is PackageType.JAVA else package.name

@@ -81,5 +81,14 @@ def test_push_to_registry_produces_a_scan_with_sbom_and_findings(tmp_path: Path)
             (v["package"]["name"].lower(), v["package"]["version"]) in pinned
             for v in vulns["items"]
         )
+        # The scan ended in a decision with the default bundle; the dashboard counts it.
+        detail = client.get(f"/api/v1/images/{digest}").json()
+        decision = detail["decision"]
+        assert decision["digest"] == digest and decision["bundle"] == "default"
+        assert detail["policy"] == decision["outcome"]
+        assert {r["rule_id"] for r in detail["fired_rules"]} == {
+            r["rule_id"] for r in decision["rule_results"] if r["fired"]
+        }
         summary = client.get("/api/v1/dashboard/summary").json()
         assert summary["images"] == 1 and sum(summary["findings"].values()) > 0
+        assert summary["policy"][decision["outcome"]] == 1 == sum(summary["policy"].values())

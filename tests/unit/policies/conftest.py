@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from policy_helpers import ConfigBuilder, npm_catalog, npm_package
+from tests.unit.policies.policy_helpers import ConfigBuilder, npm_catalog, npm_package
 
 from service.catalog.model import Catalog
 from service.image.manifest import parse_image_config

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-from policy_helpers import NOW, subject
+from tests.unit.policies.policy_helpers import NOW, subject
 
 from policies.decision import Decision
 from policies.engine import evaluate, evaluate_bundle, select_policy

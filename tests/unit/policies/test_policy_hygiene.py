@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from policy_helpers import NOW, ConfigBuilder, policy_of, subject
+from tests.unit.policies.policy_helpers import NOW, ConfigBuilder, policy_of, subject
 
 from policies.engine import evaluate
 from policies.rules.hygiene import BASE_NAME_LABEL

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from policy_helpers import NOW, npm_catalog, npm_package, policy_of, subject
+from tests.unit.policies.policy_helpers import NOW, npm_catalog, npm_package, policy_of, subject
 
 from policies.engine import evaluate
 from policies.model import ScanState

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from policy_helpers import NOW, policy_of, subject
+from tests.unit.policies.policy_helpers import NOW, policy_of, subject
 
 from policies.engine import evaluate
 from policies.subject import SignatureStatus

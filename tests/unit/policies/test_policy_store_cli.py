@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from policy_helpers import NOW, subject
+from tests.unit.policies.policy_helpers import NOW, subject
 from typer.testing import CliRunner
 
 from policies.engine import evaluate_bundle

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from policy_helpers import NOW, policy_of, subject
+from tests.unit.policies.policy_helpers import NOW, policy_of, subject
 
 from policies.engine import evaluate
 from policies.model import ScanState

@@ -9,62 +9,29 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 from collections.abc import Callable
 from functools import cmp_to_key
 from typing import Any
 
 import pytest
 from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from service.catalog.model import Distro, PackageType
 from service.vulndb.matcher import match
 from service.vulndb.model import Finding
 from service.vulndb.store import VulnStore
-from tests.unit.vulndb.realdata import VULNDATA, make_catalog, osv_records, pkg
-
-Key = Callable[[str], Any]
-
-
-def _in_ranges(
-    record: dict[str, Any], name: str, installed: str, key: Key, same_name: Callable[[str], bool]
-) -> bool:
-    """Straightforward OSV evaluation: events in listed order form intervals."""
-    version = key(installed)
-    for affected in record.get("affected", []):
-        if not same_name(affected["package"]["name"]):
-            continue
-        listed = []
-        for text in affected.get("versions", []):
-            try:
-                listed.append(key(text))
-            except (InvalidVersion, ValueError):
-                continue
-        if version in listed:
-            return True
-        for rng in affected.get("ranges", []):
-            if rng["type"] == "GIT":
-                continue
-            start = None
-            for event in rng["events"]:
-                if "introduced" in event:
-                    start = event["introduced"]
-                    open_ended = True
-                elif start is not None:
-                    low_ok = start == "0" or key(start) <= version
-                    if "fixed" in event and low_ok and version < key(event["fixed"]):
-                        return True
-                    if (
-                        "last_affected" in event
-                        and low_ok
-                        and version <= key(event["last_affected"])
-                    ):
-                        return True
-                    start, open_ended = None, False
-            if start is not None and open_ended and (start == "0" or key(start) <= version):
-                return True
-    return False
+from tests.unit.vulndb.realdata import (
+    VULNDATA,
+    Key,
+    dpkg_lt,
+    dsa_fixes,
+    make_catalog,
+    osv_evaluation,
+    osv_records,
+    pkg,
+    semver_key,
+)
 
 
 def expected_ids(
@@ -74,18 +41,13 @@ def expected_ids(
         record["id"]
         for folder in folders
         for record in osv_records(folder)
-        if not record.get("withdrawn") and _in_ranges(record, name, installed, key, same_name)
+        if not record.get("withdrawn")
+        and osv_evaluation(record, installed, key, same_name) is not None
     }
 
 
 def reported_ids(findings: list[Finding]) -> set[str]:
     return {i for f in findings for i in (f.id, *f.aliases)}
-
-
-def _semver_key(text: str) -> tuple[Any, ...]:
-    core, _, pre = text.removeprefix("v").partition("-")
-    numbers = tuple(int(n) for n in core.split("."))
-    return (numbers, 0 if pre else 1, pre)
 
 
 PYPI_CASES = [
@@ -127,7 +89,7 @@ def test_pypi_matches_independent_evaluation(real_db: VulnStore, name: str, vers
 )
 def test_npm_matches_independent_evaluation(real_db: VulnStore, name: str, version: str) -> None:
     findings = match(make_catalog([pkg(name, version, PackageType.NPM)]), real_db)
-    expected = expected_ids(("npm",), name, version, _semver_key, lambda n: n == name)
+    expected = expected_ids(("npm",), name, version, semver_key, lambda n: n == name)
     assert reported_ids(findings) & expected == expected
     for finding in findings:
         assert {finding.id, *finding.aliases} & expected
@@ -140,7 +102,7 @@ def test_npm_matches_independent_evaluation(real_db: VulnStore, name: str, versi
 def test_go_pseudo_versions(real_db: VulnStore, version: str) -> None:
     name = "golang.org/x/crypto"
     findings = match(make_catalog([pkg(name, version, PackageType.GO)]), real_db)
-    expected = expected_ids(("Go",), name, version, _semver_key, lambda n: n == name)
+    expected = expected_ids(("Go",), name, version, semver_key, lambda n: n == name)
     assert reported_ids(findings) & expected == expected
     for finding in findings:
         assert {finding.id, *finding.aliases} & expected
@@ -155,7 +117,7 @@ def test_maven_uses_purl_group_and_artifact(real_db: VulnStore) -> None:
     )
     findings = match(make_catalog([package]), real_db)
     expected = expected_ids(
-        ("Maven",), "", "2.14.1", _semver_key, lambda n: n == "org.apache.logging.log4j:log4j-core"
+        ("Maven",), "", "2.14.1", semver_key, lambda n: n == "org.apache.logging.log4j:log4j-core"
     )
     assert expected and reported_ids(findings) & expected == expected
 
@@ -201,10 +163,6 @@ def test_alpine_secdb_by_source_package(
     assert all(f.package.name == binary and f.fix_available for f in findings)
 
 
-def _dpkg_lt(a: str, b: str) -> bool:
-    return subprocess.run(["dpkg", "--compare-versions", a, "lt", b], check=False).returncode == 0
-
-
 @pytest.mark.skipif(shutil.which("dpkg") is None, reason="dpkg is the independent oracle")
 @pytest.mark.parametrize(
     ("release", "codename", "source", "version"),
@@ -218,23 +176,12 @@ def test_debian_dsa_by_source_package(
     real_db: VulnStore, release: str, codename: str, source: str, version: str
 ) -> None:
     text = (VULNDATA / "debian" / "security-tracker-2023-03" / "DSA-list").read_text()
-    fixes: dict[str, list[str]] = {}
-    cves: list[str] = []
-    for line in text.splitlines():
-        if line.startswith("["):
-            cves = []
-        elif line.strip().startswith("{"):
-            cves = [c for c in line.strip(" \t{}").split() if c.startswith("CVE-")]
-        elif line.strip().startswith(f"[{codename}] - {source} "):
-            fixed = line.split()[3]
-            if not fixed.startswith("<"):
-                for cve in cves:
-                    fixes.setdefault(cve, []).append(fixed)
+    fixes = {vuln: v for (vuln, name), v in dsa_fixes(text, codename).items() if name == source}
     lowest = {
-        cve: sorted(v, key=cmp_to_key(lambda a, b: -1 if _dpkg_lt(a, b) else 1))[0]
+        cve: sorted(v, key=cmp_to_key(lambda a, b: -1 if dpkg_lt(a, b) else 1))[0]
         for cve, v in fixes.items()
     }
-    expected = {cve for cve, fixed in lowest.items() if _dpkg_lt(version, fixed)}
+    expected = {cve for cve, fixed in lowest.items() if dpkg_lt(version, fixed)}
     binary = pkg(
         f"lib{source}", version, PackageType.DEB, source_name=source, source_version=version
     )

@@ -52,7 +52,6 @@ def make_job(engine: Engine, source: FakeSource, cache: Path, notifier: Notifier
     return ScanJob(
         scans=ScanStore(engine),
         images=ImageStore(engine),
-        catalogs=catalogs,
         vulns=VulnStore(engine),
         orchestrator=orchestrator_factory(source, cache, catalogs),
         notifier=notifier,
@@ -78,4 +77,5 @@ def maintenance(
         notifier=notifier,
         dispatcher=dispatcher,
         stranded_after=timedelta(seconds=60),
+        decider=ImageDecider(PolicyGate(PolicyStore(engine)), "default"),
     )

@@ -221,3 +221,26 @@ def _info(images: ImageStore, digest: str):
         platform=image.platform,
         packages=image.packages,
     )
+
+
+def test_reevaluation_decides_again_with_the_changed_findings(
+    engine, job: ScanJob, maintenance, notifier
+):
+    apply_tiered_bundle(engine)
+    scans = ScanStore(engine)
+    scan, _ = scans.submit(request(f"{REGISTRY}/apps/openssl-zlib:1"))
+    job.run(scan.id)
+    digest = scans.get(scan.id).digest or ""
+    images = ImageStore(engine)
+    assert images.get(digest).policy_outcome == "block"
+    before = len(PolicyStore(engine).decisions(digest))
+
+    # The fake advisories are not in the (empty) vulnerability database: re-matching the
+    # stored catalog finds nothing, so nothing blocks any more.
+    assert maintenance.reevaluate() == 1
+    image = images.get(digest)
+    assert sum(image.severities.values()) == 0
+    assert image.policy_outcome == "pass"
+    decisions = PolicyStore(engine).decisions(digest)
+    assert len(decisions) == before + 1 and decisions[-1].outcome.value == "pass"
+    assert image.config is not None and image.platform == "linux/amd64"

@@ -3,7 +3,7 @@ images, tokens, webhook events).
 
 Revision ID: 0001_initial
 Revises: (none)
-Create Date: 2026-11-28 20:41:46.418940
+Create Date: 2026-11-28 20:46:30.324877
 """
 
 from __future__ import annotations
@@ -82,6 +82,8 @@ def upgrade() -> None:
         sa.Column("scan_state", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("signed_by", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("attestations", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("size", sa.Integer(), nullable=True),
+        sa.Column("config", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("digest"),
     )
     with op.batch_alter_table("image", schema=None) as batch_op:
