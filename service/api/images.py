@@ -6,14 +6,14 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from policies.decision import Decision, RuleResult
 from policies.subject import SignatureStatus
 from service.api.context import ServiceContext, get_context, require
 from service.auth.tokens import Scope
 from service.sbom import SbomFormat, render
-from service.store.images import ImageFilter, ImageSummary
+from service.store.images import ImageFilter
 from service.vulndb.model import Finding, Severity
 
 router = APIRouter(
@@ -26,6 +26,10 @@ Offset = Annotated[int, Query(ge=0)]
 
 
 class ImageView(BaseModel):
+    """An image as the API shows it (read from the store's ``ImageSummary``)."""
+
+    model_config = ConfigDict(from_attributes=True, populate_by_name=True)
+
     digest: str
     reference: str
     registry: str
@@ -37,28 +41,9 @@ class ImageView(BaseModel):
     packages: int
     severities: dict[str, int]
     fixable: int
-    policy: str | None
+    policy: str | None = Field(validation_alias="policy_outcome")
     scan_state: str
     signatures: SignatureStatus
-
-    @classmethod
-    def of(cls, image: ImageSummary) -> ImageView:
-        return cls(
-            digest=image.digest,
-            reference=image.reference,
-            registry=image.registry,
-            repository=image.repository,
-            platform=image.platform,
-            first_seen=image.first_seen,
-            scanned_at=image.scanned_at,
-            last_scan_id=image.last_scan_id,
-            packages=image.packages,
-            severities=image.severities,
-            fixable=image.fixable,
-            policy=image.policy_outcome,
-            scan_state=image.scan_state,
-            signatures=image.signatures,
-        )
 
 
 class ImagePage(BaseModel):
@@ -99,7 +84,7 @@ def list_images(
     where = ImageFilter(repository=repository, min_severity=severity, policy_outcome=policy)
     items, total = context.images.page(where, limit=limit, offset=offset)
     return ImagePage(
-        items=[ImageView.of(i) for i in items], total=total, limit=limit, offset=offset
+        items=[ImageView.model_validate(i) for i in items], total=total, limit=limit, offset=offset
     )
 
 
@@ -109,7 +94,7 @@ def get_image(digest: str, context: Context) -> ImageDetail:
     decisions = context.policies.decisions(digest)
     latest = decisions[-1] if decisions else None
     return ImageDetail(
-        **ImageView.of(image).model_dump(),
+        **ImageView.model_validate(image).model_dump(),
         decision=latest,
         fired_rules=list(latest.fired) if latest else [],
     )

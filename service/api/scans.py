@@ -6,11 +6,10 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.context import ServiceContext, get_context, require
 from service.auth.tokens import Scope
-from service.store.scans import Scan
 from workers.dispatch import Queue
 
 router = APIRouter(prefix="/api/v1/scans", tags=["scans"])
@@ -29,8 +28,12 @@ class ScanAccepted(BaseModel):
 
 
 class ScanView(BaseModel):
+    """A scan as the API shows it (read from the store's ``Scan``)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     id: str
-    image: str
+    image: str = Field(validation_alias="reference")
     platform: str | None
     status: str
     digest: str | None
@@ -45,27 +48,6 @@ class ScanView(BaseModel):
     timings: dict[str, float]
     findings: int | None
     error: str | None
-
-    @classmethod
-    def of(cls, scan: Scan) -> ScanView:
-        return cls(
-            id=scan.id,
-            image=scan.reference,
-            platform=scan.platform,
-            status=scan.status.value,
-            digest=scan.digest,
-            engine=scan.engine,
-            engine_version=scan.engine_version,
-            db_revision=scan.db_revision,
-            attempts=scan.attempts,
-            created_at=scan.created_at,
-            started_at=scan.started_at,
-            finished_at=scan.finished_at,
-            duration=scan.duration,
-            timings=scan.timings,
-            findings=scan.findings,
-            error=scan.error,
-        )
 
 
 Context = Annotated[ServiceContext, Depends(get_context)]
@@ -84,4 +66,4 @@ def create_scan(body: ScanCreate, context: Context, response: Response) -> ScanA
 
 @router.get("/{scan_id}", response_model=ScanView, dependencies=[Depends(require(Scope.READ))])
 def get_scan(scan_id: str, context: Context) -> ScanView:
-    return ScanView.of(context.scans.get(scan_id))
+    return ScanView.model_validate(context.scans.get(scan_id))
