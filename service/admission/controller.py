@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 from typing import Literal, Protocol
 
 from policies.decision import Decision, Outcome
@@ -29,6 +30,7 @@ from service.settings import Settings
 logger = logging.getLogger(__name__)
 
 _POLL_INTERVAL_S = 0.1
+_PARSED_REFERENCES = 4096  # image strings recently seen (parsing is ~20 µs each)
 
 
 class Resolver(Protocol):
@@ -36,9 +38,18 @@ class Resolver(Protocol):
 
     def platform_digest(self, ref: ImageReference, digest: str) -> str: ...
 
+    def cached_digest(self, ref: ImageReference) -> str | None:
+        """``digest(ref)`` if it needs no registry call, else None."""
+
+    def cached_platform_digest(self, digest: str) -> str | None:
+        """``platform_digest`` if it is known without a registry call, else None."""
+
 
 class Verdicts(Protocol):
     def decision(self, digest: str, ref: ImageReference) -> Decision | None: ...
+
+    def cached(self, digest: str) -> Decision | None:
+        """The current verdict if it is in memory (no I/O), else None."""
 
 
 class ScanRequests(Protocol):
@@ -112,8 +123,23 @@ class AdmissionController:
         self._settings = settings
         self._clock = clock
         self._sleep = sleep
+        self._parse = lru_cache(maxsize=_PARSED_REFERENCES)(parse_reference)
 
     def review(self, request: AdmissionRequest) -> AdmissionResult:
+        """Judge every image, asking the registry and database as needed (blocking)."""
+        deadline = self._clock() + self._settings.scan_budget
+        result = self._review(request, lambda use: self._judge(use, deadline))
+        assert result is not None
+        return result
+
+    def review_cached(self, request: AdmissionRequest) -> AdmissionResult | None:
+        """The answer from in-memory caches alone (no I/O, safe on an event loop), or None
+        when some image needs the registry or the database: then call :meth:`review`."""
+        return self._review(request, self._judge_cached)
+
+    def _review(
+        self, request: AdmissionRequest, judge: Callable[[ImageUse], ImageVerdict | None]
+    ) -> AdmissionResult | None:
         if request.operation not in ("CREATE", "UPDATE") or request.object is None:
             return AdmissionResult(True, None, (), ())
         if request.namespace in self._settings.exempt_namespaces:
@@ -125,13 +151,15 @@ class AdmissionController:
             return self._combine(
                 [ImageVerdict(ImageUse("?", "", ""), State.UNDECIDED, reason=str(error))]
             )
-        deadline = self._clock() + self._settings.scan_budget
         judged: dict[str, ImageVerdict] = {}
         verdicts = []
         for use in uses:
             first = judged.get(use.image)
             if first is None:
-                first = judged[use.image] = self._judge(use, deadline)
+                verdict = judge(use)
+                if verdict is None:
+                    return None
+                first = judged[use.image] = verdict
             verdicts.append(
                 ImageVerdict(use, first.state, first.digest, first.decision, first.reason)
             )
@@ -147,10 +175,28 @@ class AdmissionController:
         )
         return result
 
+    def _judge_cached(self, use: ImageUse) -> ImageVerdict | None:
+        try:
+            ref = self._parse(use.image)
+        except TollgateError:
+            return None  # the full path explains it
+        digest = self._resolver.cached_digest(ref)
+        if digest is None:
+            return None
+        decision = self._verdicts.cached(digest)
+        if decision is None:
+            platform = self._resolver.cached_platform_digest(digest)
+            if platform is None or platform == digest:
+                return None
+            decision = self._verdicts.cached(platform)
+            if decision is None:
+                return None
+        return _judged(use, digest, decision)
+
     def _judge(self, use: ImageUse, deadline: float) -> ImageVerdict:
         digest: str | None = None
         try:
-            ref = parse_reference(use.image)
+            ref = self._parse(use.image)
             digest = self._resolver.digest(ref)
             decision = self._stored(ref, digest)
             if decision is None:

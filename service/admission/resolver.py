@@ -57,15 +57,11 @@ class DigestResolver:
         Raises ManifestUnknownError when the tag does not exist and RegistryError
         subclasses when the registry cannot be asked.
         """
-        if ref.digest is not None:
-            return ref.digest
-        assert ref.registry is not None and ref.repository is not None
-        key = (ref.registry, ref.repository, ref.tag or "latest")
+        cached = self.cached_digest(ref)
+        if cached is not None:
+            return cached
+        key = _key(ref)
         now = self._clock()
-        with self._lock:
-            cached = self._tags.get(key)
-        if cached is not None and cached.expires > now:
-            return cached.digest
         digest = self._registries(key[0]).head_manifest(key[1], key[2])
         if digest is None:
             raise ManifestUnknownError(
@@ -79,13 +75,28 @@ class DigestResolver:
         logger.debug("resolved %s to %s", format_reference(ref), digest)
         return digest
 
-    def platform_digest(self, ref: ImageReference, digest: str) -> str:
-        """The platform image manifest behind ``digest`` (itself unless it is an index)."""
+    def cached_digest(self, ref: ImageReference) -> str | None:
+        """The digest ``ref`` names if no registry call is needed (pinned, or a tag
+        resolved within the TTL), else None."""
+        if ref.digest is not None:
+            return ref.digest
+        with self._lock:
+            cached = self._tags.get(_key(ref))
+        return cached.digest if cached is not None and cached.expires > self._clock() else None
+
+    def cached_platform_digest(self, digest: str) -> str | None:
+        """What :meth:`platform_digest` answered for ``digest`` before, or None."""
         with self._lock:
             child = self._children.get(digest)
             if child is not None:
                 self._children.move_to_end(digest)
-                return child
+            return child
+
+    def platform_digest(self, ref: ImageReference, digest: str) -> str:
+        """The platform image manifest behind ``digest`` (itself unless it is an index)."""
+        cached = self.cached_platform_digest(digest)
+        if cached is not None:
+            return cached
         assert ref.registry is not None and ref.repository is not None
         manifest = self._registries(ref.registry).get_manifest(ref.repository, digest)
         document = parse_manifest(manifest.content, manifest.media_type)
@@ -101,3 +112,8 @@ class DigestResolver:
     def _evict_expired(self, now: float) -> None:
         for key in [k for k, entry in self._tags.items() if entry.expires <= now]:
             del self._tags[key]
+
+
+def _key(ref: ImageReference) -> tuple[str, str, str]:
+    assert ref.registry is not None and ref.repository is not None
+    return (ref.registry, ref.repository, ref.tag or "latest")

@@ -14,15 +14,21 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Request
+from starlette.concurrency import run_in_threadpool
 
-from service.admission.controller import AdmissionController, AdmissionSettings
+from service.admission.controller import AdmissionController, AdmissionResult, AdmissionSettings
 from service.admission.patch import pin_patch
 from service.admission.resolver import DigestResolver
-from service.admission.review import AdmissionReview, AdmissionReviewResponse, respond
+from service.admission.review import (
+    AdmissionRequest,
+    AdmissionReview,
+    AdmissionReviewResponse,
+    respond,
+)
 from service.admission.scans import QueuedScans
-from service.admission.stored import DecisionLog, StoredVerdicts
-from service.api.context import ServiceContext, require
-from service.auth.tokens import Scope
+from service.admission.stored import StoredVerdicts
+from service.api.context import ServiceContext, bearer_token, get_context, require
+from service.auth.tokens import Principal, Scope
 from service.gate import PolicyGate
 from service.image.manifest import parse_platform
 from service.registry.credentials import CredentialStore
@@ -37,7 +43,6 @@ class AdmissionParts:
     controller: AdmissionController
     resolver: DigestResolver
     verdicts: StoredVerdicts
-    decisions: DecisionLog
     gate: PolicyGate
 
 
@@ -48,9 +53,9 @@ def build_parts(context: ServiceContext, registries: RegistryClientFactory) -> A
         ttl=settings.admission_tag_ttl_seconds,
         platform=parse_platform(settings.platform),
     )
-    gate, decisions = PolicyGate(context.policies), DecisionLog(context.engine)
+    gate = PolicyGate(context.policies)
     verdicts = StoredVerdicts(
-        gate, decisions, context.catalogs, context.scans, bundle=settings.admission_bundle
+        gate, context.policies, context.catalogs, context.scans, bundle=settings.admission_bundle
     )
     controller = AdmissionController(
         resolver,
@@ -58,7 +63,7 @@ def build_parts(context: ServiceContext, registries: RegistryClientFactory) -> A
         QueuedScans(context.submitter, context.scans),
         AdmissionSettings.of(settings),
     )
-    return AdmissionParts(controller, resolver, verdicts, decisions, gate)
+    return AdmissionParts(controller, resolver, verdicts, gate)
 
 
 @asynccontextmanager
@@ -80,34 +85,51 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         registries.close()
 
 
-def get_parts(request: Request) -> AdmissionParts:
+async def get_parts(request: Request) -> AdmissionParts:
     parts: AdmissionParts = request.app.state.admission
     return parts
 
 
 Parts = Annotated[AdmissionParts, Depends(get_parts)]
+_require_webhook = require(Scope.WEBHOOK)
+
+
+async def webhook_caller(request: Request) -> Principal:
+    """``require(Scope.WEBHOOK)``, on the event loop when the token needs no database read."""
+    context = get_context(request)
+    if context.authority.verified_recently(bearer_token(request)):
+        return _require_webhook(request, context)
+    return await run_in_threadpool(_require_webhook, request, context)
+
+
+async def _review(parts: AdmissionParts, request: AdmissionRequest) -> AdmissionResult:
+    cached = parts.controller.review_cached(request)
+    if cached is not None:
+        return cached
+    return await run_in_threadpool(parts.controller.review, request)
+
 
 router = APIRouter(
     prefix="/api/v1/admission",
     tags=["admission"],
-    dependencies=[Depends(require(Scope.WEBHOOK))],
+    dependencies=[Depends(webhook_caller)],
     lifespan=_lifespan,
 )
 
 
 @router.post("", response_model=AdmissionReviewResponse, response_model_exclude_none=True)
-def validate(review: AdmissionReview, parts: Parts) -> AdmissionReviewResponse:
+async def validate(review: AdmissionReview, parts: Parts) -> AdmissionReviewResponse:
     """Admit or deny: ``status.message`` names each image and the rules that blocked it."""
-    result = parts.controller.review(review.request)
+    result = await _review(parts, review.request)
     return respond(
         review.request, allowed=result.allowed, message=result.message, warnings=result.warnings
     )
 
 
 @router.post("/mutate", response_model=AdmissionReviewResponse, response_model_exclude_none=True)
-def mutate(review: AdmissionReview, parts: Parts) -> AdmissionReviewResponse:
+async def mutate(review: AdmissionReview, parts: Parts) -> AdmissionReviewResponse:
     """As the validating webhook, plus a JSON Patch pinning each admitted tag to its digest."""
-    result = parts.controller.review(review.request)
+    result = await _review(parts, review.request)
     return respond(
         review.request,
         allowed=result.allowed,

@@ -7,6 +7,7 @@ removed) stores a new version, so past decisions stay explainable.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -24,6 +25,7 @@ from service.auth.tokens import Principal, Scope
 from service.errors import NotFoundError, PolicyError
 from service.image.reference import parse_reference
 
+logger = logging.getLogger(__name__)
 router = APIRouter(tags=["policies"])
 
 Context = Annotated[ServiceContext, Depends(get_context)]
@@ -93,6 +95,13 @@ async def put_policy(name: str, request: Request, context: Context, admin: Admin
     return _apply(context, bundle, admin)
 
 
+@router.delete("/api/v1/policies/{name}", status_code=204)
+def delete_policy(name: str, context: Context, admin: Admin) -> None:
+    """Delete every version of bundle ``name`` (decisions made with it stay auditable)."""
+    deleted = context.policies.delete(name)
+    logger.info("%s deleted policy %s (%d versions)", admin.name, name, deleted)
+
+
 @router.get(
     "/api/v1/policies/{name}/allowlist", response_model=list[AllowlistView], dependencies=READ
 )
@@ -160,7 +169,7 @@ def evaluate_image(
 
 @router.get("/api/v1/decisions", response_model=list[Decision], dependencies=READ)
 def list_decisions(
-    parts: Parts,
+    context: Context,
     digest: str | None = None,
     since: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -168,7 +177,7 @@ def list_decisions(
     """Recorded decisions, newest first (``since``: evaluated at or after, ISO 8601)."""
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
-    return parts.decisions.query(digest=digest, since=since, limit=limit)
+    return context.policies.query_decisions(digest=digest, since=since, limit=limit)
 
 
 def _policy(bundle: Bundle, name: str) -> Policy:

@@ -11,10 +11,11 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Index, Text, UniqueConstraint, func
+from sqlalchemy import Index, Text, UniqueConstraint, delete, func
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Column, Field, SQLModel, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from policies.decision import Decision
 from policies.model import Bundle
@@ -118,6 +119,32 @@ class PolicyStore:
             )
         return Bundle.model_validate_json(document)
 
+    def latest_version(self, name: str) -> int | None:
+        """The newest version number of bundle ``name`` (None when none is stored)."""
+        query = select(func.max(PolicyRecord.version)).where(col(PolicyRecord.name) == name)
+        try:
+            with session_scope(self._engine) as session:
+                return session.exec(query).one()
+        except SQLAlchemyError as error:
+            raise _unavailable(error) from error
+
+    def delete(self, name: str) -> int:
+        """Delete every version of bundle ``name``; returns how many. Recorded decisions stay
+        (they name the bundle and version they were made with)."""
+        try:
+            with session_scope(self._engine) as session:
+                deleted = session.exec(
+                    delete(PolicyRecord).where(col(PolicyRecord.name) == name)
+                ).rowcount
+        except SQLAlchemyError as error:
+            raise _unavailable(error) from error
+        if not deleted:
+            raise NotFoundError(
+                f"no policy {name!r} is stored",
+                hint="list them with `tollgate policy list` or GET /api/v1/policies",
+            )
+        return int(deleted)
+
     def versions(self) -> list[PolicyVersion]:
         """Every stored version, by name then version."""
         query = select(
@@ -157,6 +184,59 @@ class PolicyStore:
         try:
             with session_scope(self._engine) as session:
                 return [Decision.model_validate_json(row) for row in session.exec(query)]
+        except SQLAlchemyError as error:
+            raise _unavailable(error) from error
+
+    def latest_decision(
+        self, digest: str, *, bundle: str | None = None, version: int | None = None
+    ) -> Decision | None:
+        """The newest decision for ``digest`` (made with ``bundle`` at ``version``, when
+        given); by the indexed digest column."""
+        query = select(DecisionRecord.results).where(col(DecisionRecord.digest) == digest)
+        if bundle is not None:
+            query = query.where(col(DecisionRecord.bundle) == bundle)
+        if version is not None:
+            query = query.where(col(DecisionRecord.bundle_version) == version)
+        rows = self._decision_rows(query.limit(1))
+        return rows[0] if rows else None
+
+    def query_decisions(
+        self, *, digest: str | None = None, since: datetime | None = None, limit: int = 100
+    ) -> list[Decision]:
+        """Decisions, newest first, for one digest and/or evaluated at or after ``since``."""
+        query = select(DecisionRecord.results)
+        if digest is not None:
+            query = query.where(col(DecisionRecord.digest) == digest)
+        if since is not None:
+            query = query.where(col(DecisionRecord.created_at) >= since)
+        return self._decision_rows(query.limit(limit))
+
+    def last_decision_id(self) -> int:
+        """The id of the newest recorded decision (0 when none): a cheap change marker."""
+        try:
+            with session_scope(self._engine) as session:
+                return session.exec(select(func.max(DecisionRecord.id))).one() or 0
+        except SQLAlchemyError as error:
+            raise _unavailable(error) from error
+
+    def digests_decided(self, after: int, upto: int) -> set[str]:
+        """Digests with a decision whose id is in ``(after, upto]``."""
+        query = select(DecisionRecord.digest).where(
+            col(DecisionRecord.id) > after, col(DecisionRecord.id) <= upto
+        )
+        try:
+            with session_scope(self._engine) as session:
+                return set(session.exec(query))
+        except SQLAlchemyError as error:
+            raise _unavailable(error) from error
+
+    def _decision_rows(self, query: SelectOfScalar[str]) -> list[Decision]:
+        newest_first = query.order_by(
+            col(DecisionRecord.created_at).desc(), col(DecisionRecord.id).desc()
+        )
+        try:
+            with session_scope(self._engine) as session:
+                return [Decision.model_validate_json(row) for row in session.exec(newest_first)]
         except SQLAlchemyError as error:
             raise _unavailable(error) from error
 

@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 from sqlalchemy.engine import Engine
 
 from policies.loader import parse_bundle
-from service.admission.stored import DecisionLog, StoredVerdicts
+from service.admission.stored import StoredVerdicts
+from service.admission.verdict_cache import VerdictCache
 from service.catalog.model import Catalog, ImageSubject, Package, PackageType
 from service.errors import ManifestUnknownError, RegistryUnavailableError
 from service.gate import PolicyGate
@@ -84,11 +85,11 @@ def store_scan(engine: Engine, reference: str, digest: str, severities: list[Sev
 def verdicts(engine: Engine, bundle: str = "admission") -> StoredVerdicts:
     return StoredVerdicts(
         PolicyGate(PolicyStore(engine)),
-        DecisionLog(engine),
+        PolicyStore(engine),
         CatalogStore(engine),
         ScanStore(engine),
         bundle=bundle,
-        bundle_ttl=0,
+        cache=VerdictCache(bundle, refresh=0),
     )
 
 
@@ -118,6 +119,12 @@ class FakeResolver:
         if self.down:
             raise RegistryUnavailableError(f"registry {ref.registry} unavailable")
         return self.indexes.get(digest, digest)
+
+    def cached_digest(self, ref: ImageReference) -> str | None:
+        return ref.digest  # tags always go to the (fake) registry
+
+    def cached_platform_digest(self, digest: str) -> str | None:
+        return self.indexes.get(digest)
 
 
 @dataclass

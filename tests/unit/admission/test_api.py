@@ -157,3 +157,17 @@ def test_policy_crud_allowlist_evaluate_and_audit(client, engine):
     )
     # unknown digest: is it an index? the registry must say, and it is down
     assert missing.status_code == 503 and "unavailable" in missing.json()["message"]
+
+
+def test_deleting_a_policy_needs_admin_and_keeps_its_decisions(client, engine, hook):
+    client.post("/api/v1/admission", json=review(workload("Pod", pod_spec(HIGH))), headers=hook)
+    admin, reader = token(engine, Scope.ADMIN), token(engine, Scope.READ)
+    assert client.delete("/api/v1/policies/admission", headers=reader).status_code == 403
+    deleted = client.delete("/api/v1/policies/admission", headers=admin)
+    assert deleted.status_code == 204
+    assert client.get("/api/v1/policies", headers=admin).json() == []
+    assert client.get("/api/v1/policies/admission", headers=admin).status_code == 404
+    again = client.delete("/api/v1/policies/admission", headers=admin)
+    assert again.status_code == 404 and "no policy 'admission'" in again.json()["message"]
+    audit = client.get(f"/api/v1/decisions?digest={digest_of('high')}", headers=reader).json()
+    assert [(d["bundle"], d["outcome"]) for d in audit] == [("admission", "warn")]
