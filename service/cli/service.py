@@ -23,6 +23,9 @@ app.add_typer(token_app, name="token")
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8080,
+    access_log: Annotated[
+        bool, typer.Option(help="Log every request (turn off for busy admission webhooks).")
+    ] = True,
 ) -> None:
     """Serve the API; without TOLLGATE_BROKER_URL scans also run in this process."""
     import uvicorn
@@ -32,7 +35,9 @@ def serve(
     settings = get_settings()
     mode = "broker" if settings.broker_url else "embedded"
     logger.info("serving on %s:%d (%s mode)", host, port, mode)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    uvicorn.run(
+        create_app(settings), host=host, port=port, log_level="info", access_log=access_log
+    )
 
 
 @app.command()
