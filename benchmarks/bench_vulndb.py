@@ -21,10 +21,8 @@ from service.vulndb.feeds.osv import OSVFeed
 from service.vulndb.matcher import match
 from service.vulndb.reevaluate import reevaluate
 from service.vulndb.store import VulnStore
+from tests.support.shared import VULNDATA
 
-VULNDATA = Path(__file__).resolve().parents[2] / "shared" / "vulndata"
-if not VULNDATA.exists():
-    VULNDATA = Path("/work/shared/vulndata")
 TYPES = {"PyPI": PackageType.PYTHON, "Go": PackageType.GO}
 
 

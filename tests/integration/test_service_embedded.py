@@ -30,10 +30,11 @@ from tests.integration.service_support import (
 from tests.support.images import debian_app_layout
 from tests.support.oci import push
 from tests.support.registry import LocalRegistry, free_loopback_port
+from tests.support.shared import VULNDATA
 
 pytestmark = pytest.mark.integration
 
-PYPI_OSV = Path("/work/shared/vulndata/osv/PyPI")
+PYPI_OSV = VULNDATA / "osv" / "PyPI"
 
 
 def test_push_to_registry_produces_a_scan_with_sbom_and_findings(tmp_path: Path):

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.unit.policies.policy_helpers import ConfigBuilder, npm_catalog, npm_package
 
 from service.catalog.model import Catalog
 from service.image.manifest import parse_image_config
@@ -19,8 +18,10 @@ from service.vulndb.matcher import PackageKey, match
 from service.vulndb.model import Finding
 from service.vulndb.records import Advisory
 from tests.support.oci import File, ImageSpec, read_blob_json, write_image
+from tests.support.shared import VULNDATA
+from tests.unit.policies.policy_helpers import ConfigBuilder, npm_catalog, npm_package
 
-OSV_NPM = Path("/work/shared/vulndata/osv/npm")
+OSV_NPM = VULNDATA / "osv" / "npm"
 
 
 class MemoryAdvisories:

@@ -5,16 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 from packaging.version import InvalidVersion
 
 from service.catalog.model import Catalog, Distro, ImageSubject, Package, PackageType
-
-VULNDATA = Path(__file__).resolve().parents[4] / "shared" / "vulndata"
-if not VULNDATA.exists():
-    VULNDATA = Path("/work/shared/vulndata")
+from tests.support.shared import VULNDATA
 
 
 def osv_records(folder: str) -> Iterator[dict[str, Any]]:
