@@ -37,7 +37,13 @@ def catalogers(settings: Settings) -> dict[str, Cataloger]:
 
 
 @contextmanager
-def image_fetcher(settings: Settings) -> Iterator[ImageFetcher]:
+def image_fetcher(
+    settings: Settings, registries: RegistryClientFactory | None = None
+) -> Iterator[ImageFetcher]:
+    """Pulls with ``registries`` (closed by its owner) or clients built from settings."""
+    if registries is not None:
+        yield ImageFetcher(BlobCache(settings.blob_cache_dir), registries, settings)
+        return
     registries = RegistryClientFactory(settings, CredentialStore.from_settings(settings))
     try:
         yield ImageFetcher(BlobCache(settings.blob_cache_dir), registries, settings)
@@ -73,8 +79,16 @@ class _CatalogRecords:
 
 
 @contextmanager
-def scan_orchestrator(settings: Settings, engine: Engine | None = None) -> Iterator[Orchestrator]:
-    """The whole pipeline: catalogs are stored and matched against the vulnerability DB."""
+def scan_orchestrator(
+    settings: Settings,
+    engine: Engine | None = None,
+    *,
+    registries: RegistryClientFactory | None = None,
+) -> Iterator[Orchestrator]:
+    """The whole pipeline: catalogs are stored and matched against the vulnerability DB.
+
+    ``registries`` replaces the settings' registry clients (one request's credentials).
+    """
     from service.store.catalogs import CatalogStore
     from service.store.database import make_engine
     from service.vulndb.matcher import Matcher
@@ -82,7 +96,7 @@ def scan_orchestrator(settings: Settings, engine: Engine | None = None) -> Itera
 
     engine = engine or make_engine(settings.sqlalchemy_url)
     vulns = VulnStore(engine)
-    with image_fetcher(settings) as fetcher:
+    with image_fetcher(settings, registries) as fetcher:
         yield Orchestrator(
             source=fetcher,
             catalogers=catalogers(settings),

@@ -7,19 +7,32 @@ import logging
 from celery import Celery
 from kombu.exceptions import OperationalError
 
+from workers.pull_auth import PullAuthorization, PullAuthSealer, require_sealer
+
 logger = logging.getLogger(__name__)
 
 SCAN_TASK = "tollgate.scan"
 
 
 class CeleryDispatcher:
-    def __init__(self, app: Celery) -> None:
-        self._app = app
+    """``sealer`` encrypts the credentials a request carried for the worker (else refused)."""
 
-    def dispatch(self, scan_id: str, queue: str) -> None:
-        """Publish the scan; if the broker is down the scan stays queued for recovery."""
+    def __init__(self, app: Celery, sealer: PullAuthSealer | None = None) -> None:
+        self._app = app
+        self._sealer = sealer
+
+    def dispatch(
+        self, scan_id: str, queue: str, pull_auth: PullAuthorization | None = None
+    ) -> None:
+        """Publish the scan; if the broker is down the scan stays queued for recovery.
+
+        A scan recovered later runs without ``pull_auth``: only this message carries it.
+        """
+        kwargs = {}
+        if pull_auth is not None:
+            kwargs["pull_auth"] = require_sealer(self._sealer).seal(pull_auth)
         try:
-            self._app.send_task(SCAN_TASK, args=[scan_id], queue=queue)
+            self._app.send_task(SCAN_TASK, args=[scan_id], kwargs=kwargs, queue=queue)
         except (OperationalError, OSError) as error:
             logger.warning(
                 "broker unreachable, scan %s stays queued until recovery: %s",

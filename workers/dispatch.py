@@ -5,6 +5,8 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Protocol
 
+from workers.pull_auth import PullAuthorization
+
 
 class Queue(StrEnum):
     PUSH = "push"  # registry pushes and API requests: high priority
@@ -13,8 +15,13 @@ class Queue(StrEnum):
 
 
 class Dispatcher(Protocol):
-    def dispatch(self, scan_id: str, queue: str) -> None:
-        """Hand ``scan_id`` to a worker; the scan row is already persisted as queued."""
+    def dispatch(
+        self, scan_id: str, queue: str, pull_auth: PullAuthorization | None = None
+    ) -> None:
+        """Hand ``scan_id`` to a worker; the scan row is already persisted as queued.
+
+        ``pull_auth``: registry credentials the request carried, for this scan only.
+        """
 
     def reachable(self) -> bool:
         """Whether work can be handed over now (``/readyz``)."""

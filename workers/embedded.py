@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 from service.errors import TollgateError
 from service.settings import Settings
 from workers.jobs import JobResult, backoff
+from workers.pull_auth import PullAuthorization
 from workers.runtime import Runtime, build_runtime
 
 logger = logging.getLogger(__name__)
@@ -29,6 +30,8 @@ class EmbeddedExecutor:
             max_workers=settings.embedded_workers, thread_name_prefix="tollgate-scan"
         )
         self._stop = threading.Event()
+        # Credentials a request carried, in memory until its scan ends (never stored).
+        self._pull_auth: dict[str, PullAuthorization] = {}
         self._runtime: Runtime = build_runtime(settings, engine, self)
         self._timer = threading.Thread(
             target=self._recover_loop, name="tollgate-recovery", daemon=True
@@ -44,7 +47,11 @@ class EmbeddedExecutor:
             self._timer.join()
         self._runtime.close()
 
-    def dispatch(self, scan_id: str, queue: str) -> None:
+    def dispatch(
+        self, scan_id: str, queue: str, pull_auth: PullAuthorization | None = None
+    ) -> None:
+        if pull_auth is not None:
+            self._pull_auth[scan_id] = pull_auth
         if self._stop.is_set():
             return  # picked up by recovery after the next start
         self._pool.submit(self._run, scan_id)
@@ -59,11 +66,16 @@ class EmbeddedExecutor:
         attempts = self._settings.scan_retries + 1
         for attempt in range(1, attempts + 1):
             try:
-                result = self._runtime.scan.run(scan_id, final_attempt=attempt == attempts)
+                result = self._runtime.scan.run(
+                    scan_id,
+                    final_attempt=attempt == attempts,
+                    pull_auth=self._pull_auth.get(scan_id),
+                )
             except TollgateError as error:  # the database itself is unavailable
                 logger.warning("scan %s could not run: %s", scan_id, error)
                 result = JobResult.RETRY
             if result not in (JobResult.BUSY, JobResult.RETRY):
+                self._pull_auth.pop(scan_id, None)
                 return
             delay = (
                 self._settings.scan_lease_seconds

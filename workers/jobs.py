@@ -36,10 +36,12 @@ from service.vulndb.reevaluate import reevaluate
 from service.vulndb.store import VulnStore
 from workers.decision import ImageDecider
 from workers.dispatch import Dispatcher
+from workers.pull_auth import PullAuthorization
 
 logger = logging.getLogger(__name__)
 
-OrchestratorFactory = Callable[[], AbstractContextManager[Orchestrator]]
+# The orchestrator for one scan, pulling with the request's credentials when it carried any.
+OrchestratorFactory = Callable[[PullAuthorization | None], AbstractContextManager[Orchestrator]]
 
 
 def backoff(base: float, retries: int) -> float:
@@ -78,7 +80,13 @@ class ScanJob:
     lease_seconds: float
     decider: ImageDecider
 
-    def run(self, scan_id: str, *, final_attempt: bool = False) -> JobResult:
+    def run(
+        self,
+        scan_id: str,
+        *,
+        final_attempt: bool = False,
+        pull_auth: PullAuthorization | None = None,
+    ) -> JobResult:
         claim = self.scans.claim(scan_id, self.lease_seconds)
         if claim.outcome is ClaimOutcome.FINISHED:
             return JobResult.SKIPPED
@@ -90,7 +98,7 @@ class ScanJob:
         try:
             with self._heartbeat(scan_id, attempt):
                 ref = parse_reference(scan.reference)
-                with self.orchestrator() as orchestrator:
+                with self.orchestrator(pull_auth) as orchestrator:
                     outcome = orchestrator.scan(
                         ref, platform=parse_platform(scan.platform), engine=scan.engine
                     )
@@ -129,6 +137,15 @@ class ScanJob:
             scan_id, outcome.image.display_name, digest, outcome.findings, verdict.decision
         )
         return JobResult.DONE
+
+    def refuse(self, scan_id: str, error: TollgateError) -> JobResult:
+        """End the scan with ``error`` before it starts (e.g. its credentials expired)."""
+        claim = self.scans.claim(scan_id, self.lease_seconds)
+        if claim.outcome is ClaimOutcome.FINISHED:
+            return JobResult.SKIPPED
+        if claim.outcome is ClaimOutcome.BUSY:
+            return JobResult.BUSY
+        return self._failed(scan_id, claim.attempt, error, final_attempt=True)
 
     def _failed(
         self, scan_id: str, attempt: int, error: TollgateError, *, final_attempt: bool

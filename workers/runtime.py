@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
@@ -13,6 +15,7 @@ from service.gate import PolicyGate
 from service.notify.webhooks import WebhookNotifier
 from service.registry.credentials import CredentialStore
 from service.registry.factory import RegistryClientFactory
+from service.scanning import Orchestrator
 from service.settings import Settings
 from service.signing.keyring import load_signing_key
 from service.store.catalogs import CatalogStore
@@ -24,6 +27,7 @@ from service.wiring import scan_orchestrator
 from workers.decision import ImageDecider
 from workers.dispatch import Dispatcher
 from workers.jobs import MaintenanceJobs, ScanJob
+from workers.pull_auth import PullAuthorization
 from workers.signing import ServiceSigner
 
 
@@ -49,6 +53,23 @@ def build_decider(
     return ImageDecider(PolicyGate(PolicyStore(engine)), settings.policy_bundle, signer)
 
 
+@contextmanager
+def pulling_orchestrator(
+    settings: Settings, engine: Engine, pull_auth: PullAuthorization | None
+) -> Iterator[Orchestrator]:
+    """The scan pipeline, pulling with ``pull_auth`` (one request's credentials) when given."""
+    if pull_auth is None:
+        with scan_orchestrator(settings, engine) as orchestrator:
+            yield orchestrator
+        return
+    registries = pull_auth.registries(settings)
+    try:
+        with scan_orchestrator(settings, engine, registries=registries) as orchestrator:
+            yield orchestrator
+    finally:
+        registries.close()
+
+
 def build_runtime(settings: Settings, engine: Engine, dispatcher: Dispatcher) -> Runtime:
     http = httpx.Client(timeout=10.0)
     registries = RegistryClientFactory(settings, CredentialStore.from_settings(settings))
@@ -60,7 +81,7 @@ def build_runtime(settings: Settings, engine: Engine, dispatcher: Dispatcher) ->
         scans=scans,
         images=images,
         vulns=vulns,
-        orchestrator=partial(scan_orchestrator, settings, engine),
+        orchestrator=partial(pulling_orchestrator, settings, engine),
         notifier=notifier,
         lease_seconds=settings.scan_lease_seconds,
         decider=decider,

@@ -6,11 +6,13 @@ import logging
 from functools import lru_cache
 from typing import Any
 
+from service.errors import TollgateError
 from service.settings import get_settings
 from service.store.database import make_engine
 from workers.app import app
 from workers.celery_dispatch import CeleryDispatcher
 from workers.jobs import JobResult, backoff
+from workers.pull_auth import PullAuthSealer, require_sealer
 from workers.runtime import Runtime, build_runtime
 from workers.update import update_database
 
@@ -25,11 +27,25 @@ def runtime() -> Runtime:
 
 
 @app.task(bind=True, name="tollgate.scan", max_retries=None)  # type: ignore[untyped-decorator]
-def scan(self: Any, scan_id: str) -> str:
-    """Run one scan; BUSY waits for the other attempt's lease, RETRY backs off."""
+def scan(self: Any, scan_id: str, pull_auth: str | None = None) -> str:
+    """Run one scan; BUSY waits for the other attempt's lease, RETRY backs off.
+
+    ``pull_auth``: the request's registry credentials, sealed by the API's dispatcher.
+    """
     settings = get_settings()
     retries: int = self.request.retries
-    result = runtime().scan.run(scan_id, final_attempt=retries >= settings.scan_retries)
+    try:
+        auth = (
+            require_sealer(PullAuthSealer.from_settings(settings)).unseal(pull_auth)
+            if pull_auth
+            else None
+        )
+    except TollgateError as error:
+        result = runtime().scan.refuse(scan_id, error)
+    else:
+        result = runtime().scan.run(
+            scan_id, final_attempt=retries >= settings.scan_retries, pull_auth=auth
+        )
     if result is JobResult.BUSY:
         raise self.retry(countdown=settings.scan_lease_seconds)
     if result is JobResult.RETRY:

@@ -69,8 +69,10 @@ def _default_dispatcher(
     if settings.broker_url:
         from workers.celery_dispatch import CeleryDispatcher
         from workers.celery_factory import make_celery
+        from workers.pull_auth import PullAuthSealer
 
-        return CeleryDispatcher(make_celery(settings)), _nothing, _nothing
+        dispatcher = CeleryDispatcher(make_celery(settings), PullAuthSealer.from_settings(settings))
+        return dispatcher, _nothing, _nothing
     from workers.embedded import EmbeddedExecutor
 
     executor = EmbeddedExecutor(settings, engine)

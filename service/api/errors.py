@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from service.errors import (
@@ -73,5 +74,16 @@ async def _handle(request: Request, error: Exception) -> JSONResponse:
     )
 
 
+async def _invalid_request(request: Request, error: Exception) -> JSONResponse:
+    """422 naming what is wrong where, never echoing the input (it may hold credentials)."""
+    assert isinstance(error, RequestValidationError)
+    details = [
+        {"loc": list(item.get("loc", ())), "msg": item.get("msg", ""), "type": item.get("type", "")}
+        for item in error.errors()
+    ]
+    return JSONResponse({"detail": details}, status_code=422)
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(TollgateError, _handle)
+    app.add_exception_handler(RequestValidationError, _invalid_request)

@@ -5,8 +5,9 @@ repository and digest, and polls for the report (302 + ``Refresh-After`` until d
 Reports: ``application/vnd.security.vulnerability.report; version=1.1`` and the
 SBOM report ``application/vnd.security.sbom.report+json; version=1.0``.
 
-The registry ``authorization`` Harbor sends is not used: Tollgate pulls with its
-configured registry credentials (TOLLGATE_REGISTRY_AUTH / Docker config).
+The scan pulls from the registry with the ``authorization`` Harbor sends (Basic or
+Bearer), for that host and that scan only: the credentials are never stored or logged
+(see :mod:`workers.pull_auth`). Without one, the configured credentials are used.
 """
 
 from __future__ import annotations
@@ -21,12 +22,14 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
 from service.api.context import ServiceContext, get_context, require
+from service.api.images import image_sbom
 from service.auth.tokens import Scope
 from service.errors import InvalidReferenceError
-from service.sbom import SbomFormat, render
+from service.sbom import SbomFormat
 from service.store.scans import Scan, ScanStatus
 from service.vulndb.model import Finding, Severity
 from workers.dispatch import Queue
+from workers.pull_auth import PullAuthorization
 
 router = APIRouter(
     prefix="/harbor/api/v1", tags=["harbor"], dependencies=[Depends(require(Scope.SCAN))]
@@ -116,10 +119,20 @@ def metadata(context: Context) -> Response:
 
 @router.post("/scan", status_code=202)
 def accept_scan(request: HarborScanRequest, context: Context) -> Response:
-    host = urlsplit(request.registry.url).netloc or request.registry.url
+    registry = request.registry
+    host = urlsplit(registry.url).netloc or registry.url
     reference = f"{host}/{request.artifact.repository}@{request.artifact.digest}"
+    pull_auth = (
+        PullAuthorization.parse(registry.url, registry.authorization)
+        if registry.authorization
+        else None
+    )
     scan, _ = context.submitter.submit(
-        reference, platform=None, source="harbor-adapter", queue=Queue.ADMISSION.value
+        reference,
+        platform=None,
+        source="harbor-adapter",
+        queue=Queue.ADMISSION.value,
+        pull_auth=pull_auth,
     )
     return JSONResponse({"id": scan.id}, status_code=202, media_type=SCAN_RESPONSE_TYPE)
 
@@ -168,7 +181,7 @@ def report(
                 f"sbom_media_type {sbom_media_type!r} is not supported",
                 hint=f"ask for one of {', '.join(SBOM_MEDIA_TYPES)}",
             )
-        sbom = json.loads(render(context.catalogs.get(scan.digest), fmt))
+        sbom = json.loads(image_sbom(context, scan.digest, fmt))
         body = {**common, "media_type": fmt.media_type, "sbom": sbom}
         return JSONResponse(body, media_type=SBOM_REPORT)
     findings = [f for f in context.catalogs.findings(scan.digest) if f.suppressed_by is None]

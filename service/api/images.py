@@ -12,6 +12,7 @@ from policies.decision import Decision, RuleResult
 from policies.subject import SignatureStatus
 from service.api.context import ServiceContext, get_context, require
 from service.auth.tokens import Scope
+from service.errors import NotFoundError
 from service.sbom import SbomFormat, render
 from service.store.images import ImageFilter
 from service.vulndb.model import Finding, Severity
@@ -106,8 +107,17 @@ def get_sbom(
     context: Context,
     format: SbomFormat = SbomFormat.CYCLONEDX_JSON,
 ) -> Response:
+    return Response(image_sbom(context, digest, format), media_type=format.media_type)
+
+
+def image_sbom(context: ServiceContext, digest: str, fmt: SbomFormat) -> str:
+    """The stored catalog as an SBOM dated by the image's creation time, like `tollgate sbom`."""
     catalog = context.catalogs.get(digest)
-    return Response(render(catalog, format), media_type=format.media_type)
+    try:
+        config = context.images.get(digest).config
+    except NotFoundError:  # catalogued by the CLI, never scanned through the service
+        config = None
+    return render(catalog, fmt, created=config.created if config else None)
 
 
 @router.get("/{digest}/vulnerabilities", response_model=FindingPage)

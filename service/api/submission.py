@@ -12,6 +12,7 @@ from service.store.scans import Scan, ScanRequest, ScanStore
 from service.vulndb.store import VulnStore
 from workers.dispatch import Dispatcher
 from workers.jobs import parse_platform
+from workers.pull_auth import PullAuthorization
 
 logger = logging.getLogger(__name__)
 
@@ -38,9 +39,18 @@ class ScanSubmitter:
         return self._engine_version(engine)
 
     def submit(
-        self, reference: str, *, platform: str | None, source: str, queue: str
+        self,
+        reference: str,
+        *,
+        platform: str | None,
+        source: str,
+        queue: str,
+        pull_auth: PullAuthorization | None = None,
     ) -> tuple[Scan, bool]:
-        """The scan of ``reference`` (registry images only); a new one is dispatched."""
+        """The scan of ``reference`` (registry images only); a new one is dispatched.
+
+        ``pull_auth`` goes to the worker with the new scan only (it is never stored).
+        """
         ref = parse_reference(reference)
         if ref.transport is not Transport.REGISTRY:
             raise InvalidReferenceError(
@@ -60,5 +70,5 @@ class ScanSubmitter:
         )
         scan, created = self._scans.submit(request)
         if created:
-            self._dispatcher.dispatch(scan.id, queue)
+            self._dispatcher.dispatch(scan.id, queue, pull_auth)
         return scan, created

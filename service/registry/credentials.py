@@ -45,6 +45,10 @@ class CredentialStore:
     def lookup(self, host: str) -> Credentials | None:
         return self._entries.get(normalize_host(host))
 
+    def with_entry(self, host: str, credentials: Credentials) -> CredentialStore:
+        """A copy in which ``host`` uses ``credentials`` (e.g. those one request carried)."""
+        return CredentialStore({**self._entries, normalize_host(host): credentials})
+
     @classmethod
     def from_settings(cls, settings: Settings) -> CredentialStore:
         config_path = settings.docker_config or Path.home() / ".docker" / "config.json"

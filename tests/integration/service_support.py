@@ -56,7 +56,9 @@ def finished_scan(client: httpx.Client, scan_id: str, timeout: float = 180) -> d
     return wait_for(done, timeout, f"scan {scan_id} did not finish", every=0.5)
 
 
-def push_tiny_image(tmp: Path, registry_host: str, repo: str, marker: str) -> str:
+def push_tiny_image(
+    tmp: Path, registry_host: str, repo: str, marker: str, *, creds: str | None = None
+) -> str:
     """A one-layer Debian-like image (os-release + one dpkg stanza); returns its digest."""
     status = (
         "Package: tollgate-fixture\nStatus: install ok installed\nVersion: 1.0-1\n"
@@ -72,4 +74,4 @@ def push_tiny_image(tmp: Path, registry_host: str, repo: str, marker: str) -> st
     )
     layout = tmp / f"layout-{marker}"
     write_image(layout, spec, tag="1")
-    return push(layout, "1", registry_host, repo)
+    return push(layout, "1", registry_host, repo, creds=creds)

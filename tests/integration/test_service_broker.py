@@ -7,6 +7,7 @@ reason; none is lost or run to completion twice.
 
 from __future__ import annotations
 
+import base64
 import os
 import signal
 import socket
@@ -14,6 +15,7 @@ import subprocess
 import threading
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -23,10 +25,16 @@ from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from policies.loader import parse_bundle
 from service.api.app import create_app
 from service.auth.tokens import Scope, TokenAuthority
+from service.registry.client import RegistryClient
 from service.settings import Settings
+from service.signing.cosign_layout import Kind, attachment_tag
+from service.signing.keyring import fingerprint
+from service.signing.keys import load_public_key, write_key_pair
 from service.store.database import make_engine
+from service.store.policies import PolicyStore
 from service.store.scans import ScanRow
 from service.store.tokens import TokenStore
 from tests.integration.service_support import (
@@ -39,9 +47,21 @@ from tests.integration.service_support import (
 )
 from tests.support.images import debian_app_layout
 from tests.support.oci import push
-from tests.support.registry import LocalRegistry, free_loopback_port
+from tests.support.registry import BasicAuth, LocalRegistry, free_loopback_port
 
 pytestmark = pytest.mark.integration
+
+SIGNING_PASSWORD = "broker signing key password"
+# Only an unscanned image or a critical finding blocks: the tiny test image passes.
+PASSING_BUNDLE = """
+name: default
+default: gate
+policies:
+  - name: gate
+    rules:
+      - {id: scanned, type: scan_status, action: block}
+      - {id: critical, type: severity_gate, action: block, severity: critical}
+"""
 
 ROOT = Path(__file__).resolve().parents[2]
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
@@ -109,6 +129,7 @@ def postgres_url() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Iterator[dict]:
     tmp = tmp_path_factory.mktemp("service")
+    keys = write_key_pair(tmp / "signing", SIGNING_PASSWORD.encode())
     redis = Redis(tmp)
     redis.start()
     env = {
@@ -125,6 +146,10 @@ def service(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Iter
         "TOLLGATE_SCAN_RETRIES": "2",
         "TOLLGATE_SCAN_RETRY_BACKOFF": "0.5",
         "TOLLGATE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "TOLLGATE_DOCKER_CONFIG": str(tmp / "no-docker-config.json"),
+        "TOLLGATE_SIGNING_KEY": str(keys.private_key),
+        "TOLLGATE_SIGNING_KEY_PASSWORD": SIGNING_PASSWORD,
+        "TOLLGATE_SIGN_REPOSITORIES": '["tollgate-broker/signed"]',
     }
     log = (tmp / "worker.log").open("wb")
     worker = subprocess.Popen(
@@ -188,6 +213,7 @@ def service(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Iter
                 "redis": redis,
                 "worker": worker,
                 "tmp": tmp,
+                "key_id": fingerprint(load_public_key(keys.public_key.read_bytes())),
             }
     finally:
         beat.send_signal(signal.SIGTERM)
@@ -302,3 +328,51 @@ def test_registry_that_never_answers_fails_with_a_reason(service):
         for conn in accepted:
             conn.close()
         silent.close()
+
+
+def test_harbor_credentials_reach_the_worker_sealed(service):
+    """The worker pulls with the Basic credentials Harbor sent; the broker carried them
+    encrypted, so the password is in neither the database nor the worker's log."""
+    client, tmp = service["client"], service["tmp"]
+    user, password = "robot$broker", "Broker-Harbor-Secret-41d2"
+    with LocalRegistry(tmp / "private-registry", auth=BasicAuth(user, password)) as private:
+        digest = push_tiny_image(
+            tmp, private.host, "harbor/private", "sealed", creds=f"{user}:{password}"
+        )
+        authorization = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+        body = {
+            "registry": {"url": private.url, "authorization": authorization},
+            "artifact": {"repository": "harbor/private", "digest": digest},
+        }
+        accepted = client.post("/harbor/api/v1/scan", json=body)
+        assert accepted.status_code == 202, accepted.text
+        scan = finished_scan(client, accepted.json()["id"])
+        assert scan["status"] == "done", scan["error"]
+        assert scan["digest"] == digest
+    with Session(service["engine"]) as session:
+        rows = list(session.exec(select(ScanRow).where(col(ScanRow.digest) == digest)))
+    assert rows and not any(password in repr(row.model_dump()) for row in rows)
+    worker_log = (tmp / "worker.log").read_bytes()
+    assert password.encode() not in worker_log
+    assert authorization.split()[1].encode() not in worker_log
+
+
+def test_a_passed_push_is_signed_by_the_celery_worker(service):
+    client, registry, engine = service["client"], service["registry"], service["engine"]
+    PolicyStore(engine).apply(
+        parse_bundle(PASSING_BUNDLE, source="test"), author="test", now=datetime.now(UTC)
+    )
+    digest = push_tiny_image(service["tmp"], registry.host, "tollgate-broker/signed", "signed")
+    rows = wait_for(lambda: scans_of(engine, "tollgate-broker/signed"), 60, "no scan queued")
+    scan = finished_scan(client, rows[0].id)
+    assert scan["status"] == "done", scan["error"]
+    image = client.get(f"/api/v1/images/{digest}").json()
+    assert image["policy"] == "pass"
+    assert image["signatures"]["signed_by"] == [service["key_id"]]
+    registry_client = RegistryClient(registry.host)
+    try:
+        for kind in (Kind.SIGNATURE, Kind.ATTESTATION):
+            tag = attachment_tag(digest, kind)
+            assert registry_client.head_manifest("tollgate-broker/signed", tag)
+    finally:
+        registry_client.close()

@@ -16,6 +16,7 @@ from service.store.tokens import TokenStore
 from tests.unit.workers.conftest import RecordingNotifier, make_job
 from tests.unit.workers.fakes import FakeSource
 from workers.jobs import ScanJob
+from workers.pull_auth import PullAuthorization
 
 with warnings.catch_warnings():
     # Starlette warns that its TestClient will move from httpx to httpx2; httpx is what we have.
@@ -31,15 +32,21 @@ class InlineDispatcher:
 
     job: ScanJob | None = None
     hold: bool = False
+    up: bool = True
     dispatched: list[tuple[str, str]] = field(default_factory=list)
+    pull_auth: dict[str, PullAuthorization] = field(default_factory=dict)
 
-    def dispatch(self, scan_id: str, queue: str) -> None:
+    def dispatch(
+        self, scan_id: str, queue: str, pull_auth: PullAuthorization | None = None
+    ) -> None:
         self.dispatched.append((scan_id, queue))
+        if pull_auth is not None:
+            self.pull_auth[scan_id] = pull_auth
         if not self.hold and self.job is not None:
-            self.job.run(scan_id)
+            self.job.run(scan_id, pull_auth=pull_auth)
 
     def reachable(self) -> bool:
-        return True
+        return self.up
 
 
 @pytest.fixture

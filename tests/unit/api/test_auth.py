@@ -4,9 +4,10 @@ from service.auth.tokens import Scope
 from tests.unit.api.conftest import WEBHOOK_SECRET, TestClient, token
 
 
-def test_health_is_open_and_everything_else_needs_a_token(client: TestClient):
+def test_probes_are_open_and_everything_else_needs_a_token(client: TestClient):
     assert client.get("/healthz").status_code == 200
-    for path in ("/readyz", "/metrics", "/api/v1/images", "/api/v1/dashboard/summary"):
+    assert client.get("/readyz").status_code == 200
+    for path in ("/metrics", "/api/v1/images", "/api/v1/dashboard/summary"):
         response = client.get(path)
         assert response.status_code == 401, path
         assert response.headers["WWW-Authenticate"] == "Bearer"

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 
+from service.registry.credentials import Credentials
 from tests.unit.api.conftest import WEBHOOK_SECRET, InlineDispatcher, TestClient
 from tests.unit.workers.fakes import apply_tiered_bundle
 
@@ -123,6 +124,10 @@ def test_harbor_adapter_scan_and_reports(client: TestClient, admin, dispatcher: 
         f"/harbor/api/v1/scan/{scan_id}/report", headers=vuln_accept, follow_redirects=False
     )
     assert pending.status_code == 302 and int(pending.headers["Refresh-After"]) > 0
+    # The worker gets the credentials Harbor sent ("robot:secret") for that registry host.
+    pull_auth = dispatcher.pull_auth[scan_id]
+    assert pull_auth.host == "127.0.0.1:5000"
+    assert pull_auth.credentials == Credentials("robot", "secret")
 
     dispatcher.job.run(scan_id)
     report = client.get(f"/harbor/api/v1/scan/{scan_id}/report", headers=vuln_accept).json()
@@ -141,6 +146,25 @@ def test_harbor_adapter_scan_and_reports(client: TestClient, admin, dispatcher: 
     )
     missing = client.get(f"/harbor/api/v1/scan/{scan_id}/report", headers=sbom_accept)
     assert missing.status_code == 400 and "message" in missing.json()["error"]
+
+
+def test_harbor_adapter_refuses_unusable_authorization(client: TestClient, admin):
+    request = {
+        "registry": {"url": "http://127.0.0.1:5000", "authorization": "Basic not-base64!"},
+        "artifact": {"repository": "apps/bash", "digest": digest(12), "mime_type": MANIFEST},
+    }
+    refused = client.post("/harbor/api/v1/scan", json=request, headers=admin)
+    assert refused.status_code == 400
+    assert "not-base64" not in refused.text and "Basic" in refused.json()["error"]["message"]
+
+
+def test_readyz_is_open_and_says_only_which_dependency_is_down(
+    client: TestClient, dispatcher: InlineDispatcher
+):
+    dispatcher.up = False
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json() == {"status": "unavailable", "database": True, "broker": False}
 
 
 def test_dashboard_readyz_and_metrics(client: TestClient, admin, engine):
@@ -163,14 +187,19 @@ def test_dashboard_readyz_and_metrics(client: TestClient, admin, engine):
     trends = client.get("/api/v1/dashboard/trends?days=7", headers=admin).json()
     assert len(trends) == 7 and trends[-1]["scans_done"] == 3 and trends[-1]["new_images"] == 3
 
-    assert client.get("/readyz", headers=admin).json() == {
-        "status": "ready",
-        "database": True,
-        "broker": True,
-    }
+    assert client.get("/readyz").json() == {"status": "ready", "database": True, "broker": True}
     metrics = client.get("/metrics", headers=admin).text
     assert 'tollgate_scans{status="done"} 3.0' in metrics
     assert "tollgate_scan_duration_seconds_count 3.0" in metrics
     assert "tollgate_queue_depth 0.0" in metrics
     assert client.get("/openapi.json").status_code == 401
     assert "/api/v1/scans" in client.get("/openapi.json", headers=admin).json()["paths"]
+
+
+def test_invalid_bodies_are_explained_without_echoing_credentials(client: TestClient, admin):
+    secret = "Basic " + "c2VjcmV0LXVzZXI6aHVudGVyMg=="
+    request = {"registry": {"url": "http://127.0.0.1:5000", "authorization": secret}}
+    refused = client.post("/harbor/api/v1/scan", json=request, headers=admin)
+    assert refused.status_code == 422
+    assert "artifact" in refused.text
+    assert secret not in refused.text and "hunter2" not in refused.text

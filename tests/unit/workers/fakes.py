@@ -22,6 +22,7 @@ from service.scanning import Orchestrator, Progress
 from service.store.catalogs import CatalogStore
 from service.store.policies import PolicyStore
 from service.vulndb.model import Finding, PackageRef, Severity
+from workers.pull_auth import PullAuthorization
 
 # package name -> (vulnerability id, severity, fixed version or None)
 ADVISORIES: dict[str, list[tuple[str, Severity, str | None]]] = {
@@ -45,6 +46,7 @@ class FakeSource:
     layout: Path
     failures: dict[str, list[TollgateError]] = field(default_factory=dict)
     fetched: list[str] = field(default_factory=list)
+    pull_auth: list[PullAuthorization | None] = field(default_factory=list)  # per orchestrator
 
     def fetch(
         self,
@@ -119,7 +121,9 @@ class RecordingDispatcher:
     dispatched: list[tuple[str, str]] = field(default_factory=list)
     up: bool = True
 
-    def dispatch(self, scan_id: str, queue: str) -> None:
+    def dispatch(
+        self, scan_id: str, queue: str, pull_auth: PullAuthorization | None = None
+    ) -> None:
         self.dispatched.append((scan_id, queue))
 
     def reachable(self) -> bool:
@@ -143,7 +147,8 @@ def orchestrator_factory(source: FakeSource, cache_dir: Path, catalogs: CatalogS
     cataloger = FakeCataloger()
 
     @contextmanager
-    def factory() -> Iterator[Orchestrator]:
+    def factory(pull_auth: PullAuthorization | None = None) -> Iterator[Orchestrator]:
+        source.pull_auth.append(pull_auth)
         yield Orchestrator(
             source=source,
             catalogers={"fake": cataloger, "syft": cataloger},
