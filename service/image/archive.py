@@ -2,17 +2,20 @@
 
 Extraction refuses (UnsafeArchiveError, naming the member) path traversal, absolute
 names, links that are absolute or escape the destination, devices, FIFOs, sparse files
-and decompression bombs; tarfile's ``data`` filter re-checks every member against the
-real (symlink-resolved) destination, so nothing is ever written outside it.
+and decompression bombs (gzip layer blobs count at their inflated size); tarfile's
+``data`` filter re-checks every member against the real (symlink-resolved)
+destination, so nothing is ever written outside it.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 import os
 import posixpath
 import tarfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +45,7 @@ _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 def safe_extract(archive: Path, dest: Path) -> None:
     """Extract ``archive`` (tar, optionally compressed) into the existing directory ``dest``."""
     archive_size = max(archive.stat().st_size, 1)
+    limit = min(MAX_TOTAL_BYTES, max(RATIO_FLOOR_BYTES, MAX_RATIO * archive_size))
     total = 0
     try:
         with tarfile.open(archive, "r:*") as tar:
@@ -52,23 +56,51 @@ def safe_extract(archive: Path, dest: Path) -> None:
                     )
                 _check_member(member)
                 total += member.size
-                if total > MAX_TOTAL_BYTES or (
-                    total > RATIO_FLOOR_BYTES and total > MAX_RATIO * archive_size
-                ):
-                    raise UnsafeArchiveError(
-                        f"{archive} expands past {total} bytes at member {member.name!r} "
-                        f"(archive is {archive_size} bytes): refusing a decompression bomb"
-                    )
+                if total > limit:
+                    raise _bomb(archive, member, total, archive_size)
                 try:
                     tar.extract(member, dest, filter="data")
                 except tarfile.FilterError as exc:
                     raise _unsafe(member, f"refused by the extraction filter ({exc})") from exc
+                if member.isreg():  # a gzip layer blob counts at its inflated size
+                    total += _inflated_size(dest / member.name, limit - total)
+                    if total > limit:
+                        raise _bomb(archive, member, total, archive_size)
     except (tarfile.TarError, EOFError, OSError) as exc:
         raise ImageError(
             f"{archive} is not a readable tar archive: {exc}",
             hint="pass the file written by docker save, skopeo copy or buildah push",
         ) from exc
     logger.debug("extracted %s (%d bytes) into %s", archive, total, dest)
+
+
+def _bomb(
+    archive: Path, member: tarfile.TarInfo, total: int, archive_size: int
+) -> UnsafeArchiveError:
+    return UnsafeArchiveError(
+        f"{archive} expands past {total} bytes at member {member.name!r} "
+        f"(archive is {archive_size} bytes): refusing a decompression bomb",
+        hint="the archive is malformed or hostile; do not use it",
+    )
+
+
+def _inflated_size(path: Path, budget: int) -> int:
+    """What a gzip file inflates to (0 if not gzip), counted no further than ``budget``.
+
+    A corrupt stream is left for the engine to report: only the size matters here.
+    """
+    inflated = 0
+    with path.open("rb") as raw:
+        if raw.read(2) != _GZIP_MAGIC:
+            return 0
+        raw.seek(0)
+        try:
+            with gzip.GzipFile(fileobj=raw) as stream:
+                while inflated <= budget and (chunk := stream.read(_CHUNK)):
+                    inflated += len(chunk)
+        except (OSError, EOFError, zlib.error):
+            pass
+    return inflated
 
 
 def _unsafe(member: tarfile.TarInfo, why: str) -> UnsafeArchiveError:

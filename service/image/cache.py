@@ -117,8 +117,10 @@ class BlobCache:
         with source.open("rb") as file, self.writer(digest, f"blob {source.name}") as sink:
             while chunk := file.read(_CHUNK):
                 sink.write(chunk)
-                if progress is not None:
+                if progress is not None and sink.size < total:
                     progress(digest, sink.size, total)
+        if progress is not None:  # "done" only once the blob is verified and stored
+            progress(digest, sink.size, sink.size)
         return digest
 
     def scratch(self) -> contextlib.AbstractContextManager[str]:

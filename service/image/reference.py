@@ -22,7 +22,8 @@ _MAX_NAME_LENGTH = 255
 
 _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _DOMAIN = re.compile(
-    rf"^(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?$"
+    rf"^(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[0-9a-fA-F:]+\])"
+    r"(?::(?P<port>[0-9]{1,5}))?$"
 )
 _PATH_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
 _TAG = re.compile(r"^[\w][\w.-]{0,127}$")
@@ -84,7 +85,8 @@ def _parse_registry(text: str, rest: str) -> ImageReference:
     if len(name) > _MAX_NAME_LENGTH:
         raise _invalid(text, f"the name is longer than {_MAX_NAME_LENGTH} characters")
     registry, repository = _split_domain(name)
-    if not _DOMAIN.match(registry):
+    domain = _DOMAIN.match(registry)
+    if not domain or (domain["port"] is not None and not 0 < int(domain["port"]) < 65536):
         raise _invalid(text, f"registry host {registry!r} is not a valid host[:port]")
     for component in repository.split("/"):
         if not _PATH_COMPONENT.match(component):

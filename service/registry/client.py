@@ -277,8 +277,10 @@ class RegistryClient:
                                 f"{what} is longer than the {size} bytes its descriptor says: "
                                 "the content may have been tampered with"
                             )
-                        if progress is not None:
+                        if progress is not None and sink.size < total:
                             progress(digest, sink.size, total)
+                if progress is not None:  # "done" only once the blob is verified and stored
+                    progress(digest, sink.size, sink.size)
 
         self._retrying(what, attempt)
         return cache.path(digest)
@@ -331,9 +333,14 @@ class RegistryClient:
                 return attempt()
             except (httpx.TransportError, RegistryUnavailableError) as exc:
                 if number == attempts:
+                    cause = (
+                        exc.message.removeprefix(f"{what}: ")
+                        if isinstance(exc, RegistryUnavailableError)
+                        else f"{type(exc).__name__}: {exc}"
+                    )
                     raise RegistryUnavailableError(
                         f"{what}: registry {self.host} unavailable after {attempts} attempts "
-                        f"({type(exc).__name__}: {exc})",
+                        f"({cause})",
                         hint="the registry is down or overloaded; retry later",
                     ) from exc
                 delay = min(self._backoff * 2 ** (number - 1), _MAX_BACKOFF_S)

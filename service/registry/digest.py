@@ -30,8 +30,9 @@ def sha256_digest(data: bytes) -> str:
 
 
 def mismatch(expected: str, actual: str, what: str) -> DigestMismatchError:
+    subject = what if expected in what else f"{what} {expected}"
     return DigestMismatchError(
-        f"{what} {expected} hashes to {actual}: the content may have been tampered with",
+        f"{subject} hashes to {actual}: the content may have been tampered with",
         hint="do not use this image; re-pull it from a trusted source",
     )
 

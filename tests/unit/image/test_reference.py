@@ -69,6 +69,8 @@ def test_file_transports(text: str, transport: Transport, path: str, tag: str | 
         "app@sha256:abc",
         "app@md5:" + "a" * 32,
         "-host.com/app",
+        "127.0.0.1:99999/app:1",
+        "127.0.0.1:0/app:1",
         "app:" + "t" * 129,
         "a//b",
         "oci-dir:",
