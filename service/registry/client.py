@@ -270,7 +270,7 @@ class RegistryClient:
                 self._raise_for_status(response, what, not_found=_blob_unknown)
                 total = size or int(response.headers.get("Content-Length") or 0)
                 with cache.writer(digest, what) as sink:
-                    for chunk in response.iter_bytes(_CHUNK):
+                    for chunk in response.iter_bytes():
                         sink.write(chunk)
                         if size is not None and sink.size > size:
                             raise DigestMismatchError(
