@@ -144,26 +144,33 @@ class Orchestrator:
     def _catalog_pinned(
         self, image: PinnedImage, cataloger: Cataloger, timings: Timings
     ) -> CatalogOutcome:
-        version = cataloger.version()
         platform_name = str(image.platform)
-        cached = self._cache.get(image.digest, platform_name, cataloger.name, version)
-        if cached is not None:
-            log.info("catalog of %s served from cache", image.digest)
-            subject = ImageSubject(
-                reference=image.display_name, digest=image.digest, platform=platform_name
-            )
-            return CatalogOutcome(
-                cached.model_copy(update={"image": subject}), image, True, timings
-            )
+        version = cataloger.known_version()
+        if version is not None:
+            cached = self._cache.get(image.digest, platform_name, cataloger.name, version)
+            if cached is not None:
+                log.info("catalog of %s served from cache", image.digest)
+                subject = ImageSubject(
+                    reference=image.display_name, digest=image.digest, platform=platform_name
+                )
+                return CatalogOutcome(
+                    cached.model_copy(update={"image": subject}), image, True, timings
+                )
+        # CPU work that can overlap the engine subprocess: warm-up, and asking a new
+        # engine binary its version (nothing can be cached under an unknown version).
+        side_work: list[Callable[[], object]] = [self._overlap] if self._overlap else []
+        if version is None:
+            side_work.append(cataloger.version)
         started = time.perf_counter()
-        helper = None
-        if self._overlap is not None:
-            helper = threading.Thread(target=self._overlap, name="overlap", daemon=True)
+        helpers = [
+            threading.Thread(target=_quietly, args=(work,), daemon=True) for work in side_work
+        ]
+        for helper in helpers:
             helper.start()
         try:
             catalog = cataloger.catalog(image)
         finally:
-            if helper is not None:
+            for helper in helpers:
                 helper.join()
         timings.catalog = time.perf_counter() - started
         self._cache.put(catalog, platform_name)
@@ -200,3 +207,11 @@ class Orchestrator:
         return ScanOutcome(
             outcome.catalog, findings, outcome.image, outcome.cached, outcome.timings
         )
+
+
+def _quietly(work: Callable[[], object]) -> None:
+    """Side work may fail (e.g. a missing engine): the engine run itself reports that."""
+    try:
+        work()
+    except Exception as error:
+        log.debug("side work %s failed: %s", getattr(work, "__name__", work), error)

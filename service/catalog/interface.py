@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from pathlib import Path
@@ -26,31 +27,45 @@ class Cataloger(ABC):
     def __init__(self, memo_dir: Path | None = None) -> None:
         self._version: str | None = None
         self._memo_dir = memo_dir
+        self._lock = threading.Lock()
 
     def version(self) -> str:
         """The engine's version: asked once per binary (path, size, mtime), then remembered."""
-        if self._version is None:
-            self._version = self._remembered_version()
-        return self._version
+        with self._lock:
+            if self._version is None:
+                self._version = self.known_version() or self._ask_and_remember()
+            return self._version
 
-    def _remembered_version(self) -> str:
-        if self._memo_dir is None:
-            return self._read_version()
-        binary = Path(self._binary())
-        stat = binary.stat()
-        identity = f"{binary.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
-        memo = self._memo_dir / f"{self.name}-{hashlib.sha256(identity.encode()).hexdigest()[:24]}"
+    def known_version(self) -> str | None:
+        """The version if already known or remembered, without running the engine."""
+        if self._version is not None:
+            return self._version
+        memo = self._memo()
+        if memo is None:
+            return None
         try:
             return memo.read_text(encoding="utf-8")
         except FileNotFoundError:
-            pass
+            return None
+
+    def _ask_and_remember(self) -> str:
         version = self._read_version()
-        try:
-            memo.parent.mkdir(parents=True, exist_ok=True)
-            memo.write_text(version, encoding="utf-8")
-        except OSError as error:
-            log.debug("cannot remember %s version: %s", self.name, error)
+        memo = self._memo()
+        if memo is not None:
+            try:
+                memo.parent.mkdir(parents=True, exist_ok=True)
+                memo.write_text(version, encoding="utf-8")
+            except OSError as error:
+                log.debug("cannot remember %s version: %s", self.name, error)
         return version
+
+    def _memo(self) -> Path | None:
+        if self._memo_dir is None:
+            return None
+        binary = Path(self._binary())
+        stat = binary.stat()
+        identity = f"{binary.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+        return self._memo_dir / f"{self.name}-{hashlib.sha256(identity.encode()).hexdigest()[:24]}"
 
     @abstractmethod
     def _binary(self) -> str:
