@@ -94,7 +94,8 @@ def _read(path: Path, what: str) -> bytes:
 
 
 def _print_json(documents: tuple[dict[str, object], ...]) -> None:
-    sys.stdout.write(json.dumps(list(documents)) + "\n")
+    """Compact, like cosign's ``json.Marshal`` output."""
+    sys.stdout.write(json.dumps(list(documents), separators=(",", ":")) + "\n")
 
 
 KeyOption = Annotated[Path, typer.Option("--key", help="cosign.key (sign) or cosign.pub (verify)")]

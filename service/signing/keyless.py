@@ -1,11 +1,12 @@
-"""Keyless (Fulcio certificate) Sigstore bundles, verified offline with sigstore-python.
+"""Keyless (Fulcio certificate) signatures, verified offline against one identity policy.
 
-Nothing is fetched: the trusted root (Fulcio CAs, Rekor and CT log keys, TSAs) is a
-file the caller names, like ``cosign verify --trusted-root``.  A bundle counts when its
-certificate chains to that root, its transparency-log entry and timestamps verify, the
-certificate's identity and OIDC issuer are the expected ones, and what it signs is the
-image: a message signature over the image digest, or a DSSE statement whose subject is
-the image.
+Sigstore bundles are verified with sigstore-python; cosign 2 ``.sig`` layers with
+:mod:`keyless_layer`.  Nothing is fetched: the trusted root (Fulcio CAs, Rekor and CT
+log keys, TSAs) is a file the caller names, like ``cosign verify --trusted-root``.  A
+signature counts when its certificate chains to that root, its transparency-log entry
+and timestamps verify, the certificate's identity and OIDC issuer are the expected ones,
+and what it signs is the image: a simple-signing payload or message signature over the
+image digest, or a DSSE statement whose subject is the image.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 from sigstore.errors import Error as SigstoreError
@@ -21,9 +23,12 @@ from sigstore.models import Bundle, TrustedRoot
 from sigstore.verify import Verifier
 from sigstore.verify.policy import Identity
 from sigstore_models.common.v1 import HashAlgorithm
+from sigstore_models.trustroot.v1 import TrustedRoot as TrustedRootModel
 
 from service.errors import SigningError, VerificationError
 from service.signing.bundle import VerifiedBundle, check_subject, parse_bundle
+from service.signing.cosign_layout import LayerDescriptor
+from service.signing.keyless_layer import LegacyTrust, verify_keyless_layer
 from service.signing.payload import parse_statement
 
 logger = logging.getLogger(__name__)
@@ -38,9 +43,9 @@ class KeylessPolicy:
     issuer: str
 
 
-def _load_trusted_root(path: Path) -> TrustedRoot:
+def _load_trusted_root(path: Path) -> TrustedRootModel:
     try:
-        return TrustedRoot.from_file(str(path))
+        return TrustedRootModel.from_json(path.read_bytes())
     except OSError as exc:
         raise SigningError(
             f"cannot read the trusted root {path}: {exc.strerror}",
@@ -64,9 +69,32 @@ class KeylessVerifier:
     """Verifies keyless bundles against one policy (the trusted root is read once)."""
 
     def __init__(self, policy: KeylessPolicy) -> None:
-        self._policy = policy
-        self._verifier = Verifier(trusted_root=_load_trusted_root(policy.trusted_root))
+        self.policy = policy
+        root = _load_trusted_root(policy.trusted_root)
+        self._verifier = Verifier(trusted_root=TrustedRoot(root))
+        self._legacy_trust = LegacyTrust.from_model(root)
         self._identity = Identity(identity=policy.identity, issuer=policy.issuer)
+
+    def verify_layer(
+        self, layer: LayerDescriptor, payload: bytes, image_digest: str
+    ) -> dict[str, Any]:
+        """A cosign 2 keyless ``.sig`` layer by the expected signer: what ``cosign verify``
+        prints for it, or VerificationError."""
+        signature = verify_keyless_layer(layer, payload, image_digest, self._legacy_trust)
+        if self.policy.identity not in signature.identities:
+            raise VerificationError(
+                f"the certificate was issued to {', '.join(signature.identities) or 'nobody'}, "
+                f"not {self.policy.identity}",
+                hint="check --certificate-identity",
+            )
+        if signature.issuer != self.policy.issuer:
+            raise VerificationError(
+                f"the certificate's OIDC issuer is {signature.issuer or 'not recorded'}, "
+                f"not {self.policy.issuer}",
+                hint="check --certificate-oidc-issuer",
+            )
+        logger.info("keyless layer %s verified for %s", layer.digest, self.policy.identity)
+        return signature.cosign_json()
 
     def verify(self, raw: bytes, image_digest: str) -> VerifiedBundle:
         """The verified bundle, or VerificationError saying which check failed."""
@@ -87,9 +115,9 @@ class KeylessVerifier:
             raise VerificationError(
                 f"keyless verification failed: {exc}",
                 hint=(
-                    f"expected a certificate for {self._policy.identity} issued by "
-                    f"{self._policy.issuer}, chaining to {self._policy.trusted_root}"
+                    f"expected a certificate for {self.policy.identity} issued by "
+                    f"{self.policy.issuer}, chaining to {self.policy.trusted_root}"
                 ),
             ) from exc
-        logger.info("keyless bundle verified for %s", self._policy.identity)
+        logger.info("keyless bundle verified for %s", self.policy.identity)
         return verified

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -14,6 +15,9 @@ from service.registry.interface import Registry
 from service.signing.attestation import predicate_type_uri
 from service.signing.cosign_layout import Limits
 from service.signing.verify import ImageVerifier
+
+if TYPE_CHECKING:
+    from service.signing.keyless import KeylessVerifier
 
 logger = logging.getLogger(__name__)
 
@@ -26,10 +30,15 @@ def signature_status(
     attestation_types: Iterable[str],
     *,
     limits: Limits | None = None,
+    keyless: Iterable[KeylessVerifier] = (),
 ) -> SignatureStatus:
     """The ids of ``public_keys`` whose signatures of ``digest`` verify, and which of
     ``attestation_types`` (cosign ``--type`` names or predicate type URIs, reported as
     URIs) have an attestation verified by any of those keys.
+
+    Each ``keyless`` identity policy (certificate identity + OIDC issuer + trusted root)
+    with a verified keyless signature (cosign 2 layer or cosign 3 bundle) is reported
+    in ``signed_by`` as ``keyless:<identity>``.
 
     A signature or attestation that fails verification is simply not counted (logged at
     INFO); registry errors (unreachable, unauthorized) propagate.
@@ -57,4 +66,13 @@ def signature_status(
             logger.info("no attestation by key %s on %s@%s: %s", key_id, repository, digest, exc)
             continue
         attested |= wanted & {str(doc.get("predicateType")) for doc in verified.documents}
+    for policy in keyless:
+        identity = policy.policy.identity
+        try:
+            verifier.verify_signatures_keyless(repository, digest, policy)
+            signed_by.append(f"keyless:{identity}")
+        except VerificationError as exc:
+            logger.info(
+                "no keyless signature by %s on %s@%s: %s", identity, repository, digest, exc
+            )
     return SignatureStatus(signed_by=tuple(signed_by), attestations=tuple(sorted(attested)))

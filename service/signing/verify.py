@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -27,9 +27,11 @@ from service.signing.cosign_layout import (
     Limits,
 )
 from service.signing.dsse import IN_TOTO_PAYLOAD_TYPE, parse_envelope
-from service.signing.keyless import KeylessVerifier
-from service.signing.payload import parse_simple_signing, parse_statement
+from service.signing.payload import SimpleSigning, parse_simple_signing, parse_statement
 from service.signing.store import AttachmentStore
+
+if TYPE_CHECKING:  # keyless imports this module's simple-signing check
+    from service.signing.keyless import KeylessVerifier
 
 logger = logging.getLogger(__name__)
 
@@ -42,10 +44,10 @@ class Verified:
     sources: tuple[str, ...]  # layer or bundle digests
 
 
-def check_signature_layer(
+def check_simple_signing(
     layer: LayerDescriptor, payload: bytes, key: ec.EllipticCurvePublicKey, image_digest: str
-) -> dict[str, Any]:
-    """The verified simple-signing document of one ``.sig`` layer, or VerificationError."""
+) -> SimpleSigning:
+    """The verified simple-signing payload of one ``.sig`` layer, or VerificationError."""
     if layer.media_type != SIMPLE_SIGNING_MEDIA_TYPE:
         raise VerificationError(f"media type {layer.media_type!r} is not a cosign signature")
     signature = layer.annotations.get(SIGNATURE_ANNOTATION)
@@ -58,7 +60,14 @@ def check_signature_layer(
             f"the signed payload names {simple.manifest_digest}, not {image_digest}",
             hint="the signature was copied from another image",
         )
-    return simple.document
+    return simple
+
+
+def check_signature_layer(
+    layer: LayerDescriptor, payload: bytes, key: ec.EllipticCurvePublicKey, image_digest: str
+) -> dict[str, Any]:
+    """The verified simple-signing document of one ``.sig`` layer, or VerificationError."""
+    return check_simple_signing(layer, payload, key, image_digest).document
 
 
 def check_attestation_layer(
@@ -164,16 +173,19 @@ class ImageVerifier:
     def verify_signatures_keyless(
         self, repository: str, image_digest: str, verifier: KeylessVerifier
     ) -> Verified:
-        """Keyless image signatures: cosign 3 bundles whose certificate matches the policy.
-
-        Legacy cosign 2 keyless ``.sig`` layers (certificate + Rekor bundle annotations)
-        are not read.
-        """
+        """Keyless image signatures whose certificate matches the policy: cosign 2 ``.sig``
+        layers (certificate + Rekor bundle annotations) and cosign 3 bundles."""
+        found = self._verified_layers(
+            repository,
+            image_digest,
+            Kind.SIGNATURE,
+            lambda layer, payload: verifier.verify_layer(layer, payload, image_digest),
+        )
         return self._finish(
             "keyless signature",
             repository=repository,
             image_digest=image_digest,
-            found=([], [], []),
+            found=found,
             verify_bundle=lambda raw: verifier.verify(raw, image_digest),
             keep=bundle.is_image_signature,
         )

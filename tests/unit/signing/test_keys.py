@@ -4,6 +4,7 @@ import base64
 import json
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -21,9 +22,10 @@ from service.signing.keys import (
 )
 
 
-def _envelope(pem: bytes) -> dict[str, object]:
+def _envelope(pem: bytes) -> dict[str, Any]:
     lines = pem.decode().strip().splitlines()
-    return json.loads(base64.b64decode("".join(lines[1:-1])))
+    document: dict[str, Any] = json.loads(base64.b64decode("".join(lines[1:-1])))
+    return document
 
 
 @pytest.mark.parametrize(
@@ -59,7 +61,7 @@ def test_plaintext_sec1_key_is_refused(fixtures: Path) -> None:
 
 def _rewrap(pem: bytes, **params: int) -> bytes:
     document = _envelope(pem)
-    document["kdf"]["params"].update(params)  # type: ignore[index]
+    document["kdf"]["params"].update(params)
     body = base64.b64encode(json.dumps(document).encode()).decode()
     label = SIGSTORE_PEM_LABEL
     return f"-----BEGIN {label}-----\n{body}\n-----END {label}-----\n".encode()
@@ -80,10 +82,10 @@ def test_generated_key_has_cosign_envelope_and_round_trips() -> None:
     document = _envelope(pem)
     assert list(document) == ["kdf", "cipher", "ciphertext"]
     kdf, cipher = document["kdf"], document["cipher"]
-    assert kdf == {"name": "scrypt", "params": {"N": 65536, "r": 8, "p": 1}, "salt": kdf["salt"]}  # type: ignore[index]
-    assert len(base64.b64decode(kdf["salt"])) == 32  # type: ignore[index]
-    assert cipher["name"] == "nacl/secretbox"  # type: ignore[index]
-    assert len(base64.b64decode(cipher["nonce"])) == 24  # type: ignore[index]
+    assert kdf == {"name": "scrypt", "params": {"N": 65536, "r": 8, "p": 1}, "salt": kdf["salt"]}
+    assert len(base64.b64decode(kdf["salt"])) == 32
+    assert cipher["name"] == "nacl/secretbox"
+    assert len(base64.b64decode(cipher["nonce"])) == 24
     loaded = load_private_key(pem, b"s3cret")
     assert loaded.private_numbers() == key.private_numbers()
 

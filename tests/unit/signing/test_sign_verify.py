@@ -4,8 +4,10 @@ import base64
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from service.errors import VerificationError
 from service.registry.digest import sha256_digest
@@ -40,9 +42,10 @@ def _image(registry: FakeRegistry, body: bytes = b'{"schemaVersion":2}') -> str:
     return registry.put_manifest(REPO, "1.0", body, OCI_MANIFEST)
 
 
-def _manifest(registry: FakeRegistry, digest: str, kind: Kind) -> dict[str, object]:
+def _manifest(registry: FakeRegistry, digest: str, kind: Kind) -> dict[str, Any]:
     tag = attachment_tag(digest, kind)
-    return json.loads(registry.get_manifest(REPO, tag).content)
+    manifest: dict[str, Any] = json.loads(registry.get_manifest(REPO, tag).content)
+    return manifest
 
 
 def test_payload_bytes_match_cosign(fixtures: Path) -> None:
@@ -89,10 +92,10 @@ def test_sign_stores_cosign_layout_and_verifies(fake_registry: FakeRegistry) -> 
     manifest = _manifest(fake_registry, digest, Kind.SIGNATURE)
     assert manifest["schemaVersion"] == 2 and manifest["mediaType"] == OCI_MANIFEST
     config_desc = manifest["config"]
-    assert config_desc["mediaType"] == OCI_CONFIG  # type: ignore[index]
-    config = fake_registry.blobs[config_desc["digest"]]  # type: ignore[index]
-    assert len(config) == config_desc["size"]  # type: ignore[index]
-    [layer] = manifest["layers"]  # type: ignore[misc]
+    assert config_desc["mediaType"] == OCI_CONFIG
+    config = fake_registry.blobs[config_desc["digest"]]
+    assert len(config) == config_desc["size"]
+    [layer] = manifest["layers"]
     assert json.loads(config)["rootfs"] == {"type": "layers", "diff_ids": [layer["digest"]]}
     assert layer["mediaType"] == SIMPLE_SIGNING_MEDIA_TYPE
     payload = fake_registry.blobs[layer["digest"]]
@@ -117,15 +120,15 @@ def test_second_key_appends_same_key_does_not_duplicate(fake_registry: FakeRegis
     first, second = generate_private_key(), generate_private_key()
     digest = _image(fake_registry)
     store = AttachmentStore(fake_registry)
-    common = {"repository": REPO, "docker_reference": REF, "image_digest": digest}
+    common: dict[str, Any] = {"repository": REPO, "docker_reference": REF, "image_digest": digest}
     assert sign_image(store, first, **common)
     assert not sign_image(store, first, **common)
     assert sign_image(store, second, **common)
     layers = _manifest(fake_registry, digest, Kind.SIGNATURE)["layers"]
-    assert len(layers) == 2  # type: ignore[arg-type]
+    assert len(layers) == 2
     config = json.loads(
         fake_registry.blobs[_manifest(fake_registry, digest, Kind.SIGNATURE)["config"]["digest"]]
-    )  # type: ignore[index]
+    )
     assert len(config["history"]) == 2 and len(config["rootfs"]["diff_ids"]) == 2
     verifier = ImageVerifier(fake_registry)
     for key in (first, second):
@@ -292,7 +295,7 @@ def test_attest_stores_dsse_and_verifies(fake_registry: FakeRegistry) -> None:
         predicate=predicate,
     )
     manifest = _manifest(fake_registry, digest, Kind.ATTESTATION)
-    [layer] = manifest["layers"]  # type: ignore[misc]
+    [layer] = manifest["layers"]
     assert layer["mediaType"] == DSSE_MEDIA_TYPE
     assert layer["annotations"] == {
         SIGNATURE_ANNOTATION: "",
@@ -331,11 +334,13 @@ def test_real_dsse_envelope_verifies_over_pae(fixtures: Path) -> None:
     cert = x509.load_der_x509_certificate(
         base64.b64decode((fixtures / "sigstore_rs_dsse_leaf_cert.b64").read_text())
     )
+    key = cert.public_key()
+    assert isinstance(key, ec.EllipticCurvePublicKey)
     envelope = parse_envelope((fixtures / "sigstore_rs_dsse_envelope.json").read_bytes())
-    envelope.verify(cert.public_key())  # type: ignore[arg-type]
+    envelope.verify(key)
     tampered = type(envelope)(envelope.payload_type, envelope.payload + b" ", envelope.signatures)
     with pytest.raises(VerificationError):
-        tampered.verify(cert.public_key())  # type: ignore[arg-type]
+        tampered.verify(key)
 
 
 def test_custom_predicate_wraps_data_with_timestamp() -> None:
@@ -357,7 +362,7 @@ def test_payload_hash_is_layer_digest(fake_registry: FakeRegistry) -> None:
         docker_reference=REF,
         image_digest=digest,
     )
-    [layer] = _manifest(fake_registry, digest, Kind.SIGNATURE)["layers"]  # type: ignore[misc]
+    [layer] = _manifest(fake_registry, digest, Kind.SIGNATURE)["layers"]
     assert (
         layer["digest"]
         == "sha256:" + hashlib.sha256(fake_registry.blobs[layer["digest"]]).hexdigest()

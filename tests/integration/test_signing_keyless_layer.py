@@ -1,0 +1,94 @@
+"""``tollgate verify`` of a cosign 2 keyless ``.sig`` layer stored in a real registry.
+
+The layer is SELF-MADE (``tests/unit/signing/keyless_pki.py``: own CA chain and Rekor
+key, written to a trusted_root.json); the real cosign keyless layer is verified in
+``tests/unit/signing/test_keyless_layer.py``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from service.cli.signing import app
+from service.registry.client import RegistryClient
+from service.settings import get_settings
+from service.signing.cosign_layout import SIMPLE_SIGNING_MEDIA_TYPE, Kind
+from service.signing.keyless_layer import BUNDLE_ANNOTATION, OIDC_ISSUER_OID
+from service.signing.payload import simple_signing_payload
+from service.signing.store import AttachmentStore
+from tests.support.registry import LocalRegistry
+from tests.unit.signing.bundles import push_test_image
+from tests.unit.signing.keyless_pki import IDENTITY, ISSUER, SelfMadeSigstore
+
+pytestmark = pytest.mark.integration
+
+REPO = "signing/keyless-layer"
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    monkeypatch.setenv("TOLLGATE_DOCKER_CONFIG", str(tmp_path / "no-docker-config.json"))
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def test_cli_verifies_keyless_layer_like_cosign(
+    registry: LocalRegistry, env: None, tmp_path: Path
+) -> None:
+    sigstore = SelfMadeSigstore()
+    root = sigstore.trusted_root(tmp_path / "trusted_root.json")
+    client = RegistryClient(registry.host)
+    try:
+        digest = push_test_image(client, REPO, "1.0")
+        payload = simple_signing_payload(f"{registry.host}/{REPO}", digest)
+        annotations = sigstore.annotations(payload)
+        AttachmentStore(client).attach(
+            REPO,
+            digest,
+            Kind.SIGNATURE,
+            media_type=SIMPLE_SIGNING_MEDIA_TYPE,
+            payload=payload,
+            annotations=annotations,
+        )
+    finally:
+        client.close()
+    image = f"{registry.host}/{REPO}:1.0"
+    runner = CliRunner()
+
+    def verify(identity: str, issuer: str) -> object:
+        return runner.invoke(
+            app,
+            [
+                "verify",
+                image,
+                "--certificate-identity",
+                identity,
+                "--certificate-oidc-issuer",
+                issuer,
+                "--trusted-root",
+                str(root),
+            ],
+        )
+
+    result = verify(IDENTITY, ISSUER)
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    line = result.stdout.splitlines()[-1]  # type: ignore[attr-defined]
+    expected = json.loads(payload)
+    expected["optional"] = {
+        OIDC_ISSUER_OID: ISSUER,
+        "Bundle": json.loads(annotations[BUNDLE_ANNOTATION]),
+        "Issuer": ISSUER,
+        "Subject": IDENTITY,
+    }
+    assert line == json.dumps([expected], separators=(",", ":"))
+
+    for identity, issuer in [("intruder@example.test", ISSUER), (IDENTITY, "https://x.test")]:
+        refused = verify(identity, issuer)
+        assert refused.exit_code == 2  # type: ignore[attr-defined]
+        assert "no valid keyless signature" in refused.output  # type: ignore[attr-defined]
