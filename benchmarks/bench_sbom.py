@@ -80,37 +80,72 @@ def bench(rounds: int) -> None:
                 home = root / f"home-{number}"
                 home.mkdir()
                 env = {**os.environ, "TOLLGATE_DATA_DIR": str(root / f"data-{number}")}
-                _run(results, "syft",
-                     [SYFT, "scan", f"registry:{ref}", "-o", "syft-json", "-q"], _engine_env(home))
+                _run(
+                    results,
+                    "syft",
+                    [SYFT, "scan", f"registry:{ref}", "-o", "syft-json", "-q"],
+                    _engine_env(home),
+                )
                 _run(results, "cold", [*TOLLGATE, "sbom", ref], env)
                 _run(results, "warm", [*TOLLGATE, "sbom", ref], env)
                 if trivy:
                     cache = home / "trivy-cache"
-                    _run(results, "trivy",
-                         [trivy, "image", "--insecure", "--format", "json", "--list-all-pkgs",
-                          "--scanners", "license", "--offline-scan", "--skip-db-update",
-                          "--skip-java-db-update", "--cache-dir", str(cache), "--quiet", ref],
-                         _engine_env(home))
-                    trivy_env = {**env, "TOLLGATE_DATA_DIR": str(root / f"data-trivy-{number}"),
-                                 "TOLLGATE_TRIVY_PATH": trivy}
-                    _run(results, "tg-trivy", [*TOLLGATE, "sbom", ref, "--engine", "trivy"],
-                         trivy_env)
+                    _run(
+                        results,
+                        "trivy",
+                        [
+                            trivy,
+                            "image",
+                            "--insecure",
+                            "--format",
+                            "json",
+                            "--list-all-pkgs",
+                            "--scanners",
+                            "license",
+                            "--offline-scan",
+                            "--skip-db-update",
+                            "--skip-java-db-update",
+                            "--cache-dir",
+                            str(cache),
+                            "--quiet",
+                            ref,
+                        ],
+                        _engine_env(home),
+                    )
+                    trivy_env = {
+                        **env,
+                        "TOLLGATE_DATA_DIR": str(root / f"data-trivy-{number}"),
+                        "TOLLGATE_TRIVY_PATH": trivy,
+                    }
+                    _run(
+                        results,
+                        "tg-trivy",
+                        [*TOLLGATE, "sbom", ref, "--engine", "trivy"],
+                        trivy_env,
+                    )
     wall = {k: median([w for w, _ in v]) for k, v in results.items() if v}
     cpu = {k: median([c for _, c in v]) for k, v in results.items() if v}
     print(f"rounds: {rounds}   (medians; cpu = user + system seconds)")
     print(f"bare syft (pulls itself)      wall {wall['syft']:6.2f} s   cpu {cpu['syft']:6.2f} s")
-    print(f"tollgate sbom, cold           wall {wall['cold']:6.2f} s   cpu {cpu['cold']:6.2f} s"
-          f"   ratio to syft: wall {wall['cold'] / wall['syft']:.3f}"
-          f" ({100 * (wall['cold'] / wall['syft'] - 1):+.1f} %),"
-          f" cpu {cpu['cold'] / cpu['syft']:.3f}")
-    print(f"tollgate sbom, cached digest  wall {wall['warm']:6.2f} s   cpu {cpu['warm']:6.2f} s"
-          f"   {100 * wall['warm'] / wall['cold']:.1f} % of cold wall")
+    print(
+        f"tollgate sbom, cold           wall {wall['cold']:6.2f} s   cpu {cpu['cold']:6.2f} s"
+        f"   ratio to syft: wall {wall['cold'] / wall['syft']:.3f}"
+        f" ({100 * (wall['cold'] / wall['syft'] - 1):+.1f} %),"
+        f" cpu {cpu['cold'] / cpu['syft']:.3f}"
+    )
+    print(
+        f"tollgate sbom, cached digest  wall {wall['warm']:6.2f} s   cpu {cpu['warm']:6.2f} s"
+        f"   {100 * wall['warm'] / wall['cold']:.1f} % of cold wall"
+    )
     if "trivy" in wall:
-        print(f"bare trivy (pulls itself)     wall {wall['trivy']:6.2f} s"
-              f"   cpu {cpu['trivy']:6.2f} s")
-        print(f"tollgate sbom --engine trivy  wall {wall['tg-trivy']:6.2f} s"
-              f"   cpu {cpu['tg-trivy']:6.2f} s   ratio to trivy: wall "
-              f"{wall['tg-trivy'] / wall['trivy']:.3f}, cpu {cpu['tg-trivy'] / cpu['trivy']:.3f}")
+        print(
+            f"bare trivy (pulls itself)     wall {wall['trivy']:6.2f} s   cpu {cpu['trivy']:6.2f} s"
+        )
+        print(
+            f"tollgate sbom --engine trivy  wall {wall['tg-trivy']:6.2f} s"
+            f"   cpu {cpu['tg-trivy']:6.2f} s   ratio to trivy: wall "
+            f"{wall['tg-trivy'] / wall['trivy']:.3f}, cpu {cpu['tg-trivy'] / cpu['trivy']:.3f}"
+        )
 
 
 def main() -> None:

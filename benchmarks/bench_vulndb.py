@@ -99,10 +99,7 @@ def main() -> None:
         start = time.perf_counter()
         findings = match(big, db)
         cold = (time.perf_counter() - start) * 1e3
-        print(
-            f"match {len(big.packages)} packages, cold: {cold:.1f} ms"
-            f" ({len(findings)} findings)"
-        )
+        print(f"match {len(big.packages)} packages, cold: {cold:.1f} ms ({len(findings)} findings)")
         warm = []
         for _ in range(20):
             start = time.perf_counter()

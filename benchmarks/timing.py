@@ -11,8 +11,13 @@ from collections.abc import Mapping, Sequence
 def timed(argv: Sequence[str], env: Mapping[str, str] | None = None) -> float:
     """Seconds one run of ``argv`` takes; a failing command aborts the benchmark."""
     started = time.perf_counter()
-    subprocess.run(list(argv), env=dict(env) if env is not None else None, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    subprocess.run(
+        list(argv),
+        env=dict(env) if env is not None else None,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     return time.perf_counter() - started
 
 

@@ -11,13 +11,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict
-
 from policies.model import Action
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+from service.model_base import FrozenModel
 
 
 class Outcome(StrEnum):
@@ -26,7 +21,7 @@ class Outcome(StrEnum):
     BLOCK = "block"
 
 
-class RuleResult(_Frozen):
+class RuleResult(FrozenModel):
     """One rule's outcome. ``skipped`` rules did not run (``message`` says why) and never fire."""
 
     rule_id: str
@@ -39,7 +34,7 @@ class RuleResult(_Frozen):
     message: str
 
 
-class AllowlistedFinding(_Frozen):
+class AllowlistedFinding(FrozenModel):
     vulnerability: str
     package: str
     reason: str
@@ -47,7 +42,7 @@ class AllowlistedFinding(_Frozen):
     expires: date | None
 
 
-class ExpiredAllowlistEntry(_Frozen):
+class ExpiredAllowlistEntry(FrozenModel):
     vulnerability: str
     package: str | None
     repository: str
@@ -56,7 +51,7 @@ class ExpiredAllowlistEntry(_Frozen):
     author: str
 
 
-class Decision(_Frozen):
+class Decision(FrozenModel):
     outcome: Outcome
     image: str
     digest: str

@@ -13,9 +13,7 @@ from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import (
-    BaseModel,
     ByteSize,
-    ConfigDict,
     Field,
     ValidationInfo,
     field_validator,
@@ -23,11 +21,8 @@ from pydantic import (
 )
 
 from policies.versions import parse_range
+from service.model_base import FrozenModel
 from service.vulndb.model import Severity
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class Action(StrEnum):
@@ -43,7 +38,7 @@ class ScanState(StrEnum):
     UNSCANNED = "unscanned"
 
 
-class _Rule(_Strict):
+class _Rule(FrozenModel):
     id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     action: Action
     description: str = ""
@@ -71,7 +66,7 @@ class SeverityGateRule(_Rule):
         return self
 
 
-class DeniedPackage(_Strict):
+class DeniedPackage(FrozenModel):
     """A purl without version (``*`` globs allowed) and an optional version range:
     ``vers:npm/<4.17.21`` or an ecosystem-native range such as ``<4.17.21``."""
 
@@ -193,7 +188,7 @@ Rule = Annotated[
 ]
 
 
-class AllowlistEntry(_Strict):
+class AllowlistEntry(FrozenModel):
     """An accepted vulnerability. ``package`` is a name or purl (any package when absent);
     ``repository`` a glob; the entry stops applying after ``expires`` (inclusive)."""
 
@@ -205,7 +200,7 @@ class AllowlistEntry(_Strict):
     author: str = Field(min_length=1)
 
 
-class Policy(_Strict):
+class Policy(FrozenModel):
     name: str = Field(min_length=1)
     description: str = ""
     rules: tuple[Rule, ...] = Field(min_length=1)
@@ -222,7 +217,7 @@ class Policy(_Strict):
         return rules
 
 
-class Mapping(_Strict):
+class Mapping(FrozenModel):
     """Chooses ``policy`` for images whose registry, repository and tag match the globs."""
 
     registry: str = "*"
@@ -231,7 +226,7 @@ class Mapping(_Strict):
     policy: str
 
 
-class Bundle(_Strict):
+class Bundle(FrozenModel):
     """What ``tollgate policy apply`` stores: policies, mappings (first match wins) and
     the default policy. ``version`` is assigned by the store on apply."""
 

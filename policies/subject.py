@@ -6,19 +6,14 @@ does no I/O. :meth:`EvaluationInput.from_pinned` builds one from a fetched image
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
-
 from policies.model import ScanState
 from service.catalog.model import Catalog
 from service.image.model import ImageConfig, PinnedImage
+from service.model_base import FrozenModel
 from service.vulndb.model import Finding
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class SignatureStatus(_Frozen):
+class SignatureStatus(FrozenModel):
     """Verified facts only: the keys whose signatures verified (ids or fingerprints)
     and the predicate types of the attestations that verified."""
 
@@ -26,7 +21,7 @@ class SignatureStatus(_Frozen):
     attestations: tuple[str, ...] = ()
 
 
-class EvaluationInput(_Frozen):
+class EvaluationInput(FrozenModel):
     """One image as the policy engine sees it.
 
     ``digest`` is the resolved manifest digest; ``pinned_by_digest`` says whether the

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from policies.decision import RuleResult
 from policies.model import Rule, ScanState
@@ -50,11 +50,6 @@ def unscanned_reason(context: RuleContext) -> str | None:
     if context.subject.scan is ScanState.SCANNED:
         return None
     return f"image scan is {context.subject.scan}: no packages or findings to check"
-
-
-def as_utc(moment: datetime) -> datetime:
-    """Timestamps without a zone (some feeds, some image configs) are taken as UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def listing(items: list[str], limit: int = 5) -> str:

@@ -15,7 +15,8 @@ from policies.model import (
     ReferenceRule,
     RootUserRule,
 )
-from policies.rules.base import RuleContext, as_utc, listing, outcome, skipped
+from policies.rules.base import RuleContext, listing, outcome, skipped
+from service.utc import as_utc
 
 BASE_NAME_LABEL = "org.opencontainers.image.base.name"
 _ROOT_USERS = {"", "root", "0"}

@@ -6,7 +6,8 @@ from datetime import datetime, timedelta
 
 from policies.decision import RuleResult
 from policies.model import SeverityGateRule
-from policies.rules.base import RuleContext, as_utc, listing, outcome, skipped, unscanned_reason
+from policies.rules.base import RuleContext, listing, outcome, skipped, unscanned_reason
+from service.utc import as_utc
 from service.vulndb.model import Finding
 
 

@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 
 from service.api.context import ServiceContext, get_context, require
 from service.auth.tokens import Scope
+from service.utc import as_utc
 from service.vulndb.store import FeedStateRow
 
 router = APIRouter(
@@ -54,9 +55,7 @@ class TopVulnerability(BaseModel):
 def _database_updated_at(context: ServiceContext) -> datetime | None:
     with Session(context.engine) as session:
         value = session.exec(select(func.max(col(FeedStateRow.updated_at)))).one()
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+    return as_utc(value)
 
 
 @router.get("/summary", response_model=Summary)

@@ -24,6 +24,7 @@ from service.api.context import ServiceContext, get_context, require
 from service.auth.tokens import Principal, Scope
 from service.errors import NotFoundError, PolicyError
 from service.image.reference import parse_reference
+from service.utc import as_utc
 
 logger = logging.getLogger(__name__)
 router = APIRouter(tags=["policies"])
@@ -175,9 +176,7 @@ def list_decisions(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[Decision]:
     """Recorded decisions, newest first (``since``: evaluated at or after, ISO 8601)."""
-    if since is not None and since.tzinfo is None:
-        since = since.replace(tzinfo=UTC)
-    return context.policies.query_decisions(digest=digest, since=since, limit=limit)
+    return context.policies.query_decisions(digest=digest, since=as_utc(since), limit=limit)
 
 
 def _policy(bundle: Bundle, name: str) -> Policy:

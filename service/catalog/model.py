@@ -4,11 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+from service.model_base import FrozenModel
 
 
 class PackageType(StrEnum):
@@ -31,18 +27,18 @@ class PackageType(StrEnum):
         return self in (PackageType.DEB, PackageType.APK, PackageType.RPM)
 
 
-class Location(_Frozen):
+class Location(FrozenModel):
     path: str
     layer: str | None = None  # diff_id of the layer that introduced the file
 
 
-class Distro(_Frozen):
+class Distro(FrozenModel):
     id: str  # os-release ID: debian, alpine, ubuntu, rhel, ...
     version_id: str = ""  # os-release VERSION_ID: 12, 3.19.1, 22.04
     codename: str = ""
 
 
-class Package(_Frozen):
+class Package(FrozenModel):
     name: str
     version: str
     type: PackageType
@@ -59,7 +55,7 @@ class Package(_Frozen):
         return self.purl or f"{self.type}:{self.name}@{self.version}"
 
 
-class ImageSubject(_Frozen):
+class ImageSubject(FrozenModel):
     """The image an SBOM or report describes."""
 
     reference: str
@@ -67,7 +63,7 @@ class ImageSubject(_Frozen):
     platform: str
 
 
-class Catalog(_Frozen):
+class Catalog(FrozenModel):
     """Everything an engine found in one image, sorted by package key."""
 
     image: ImageSubject

@@ -35,9 +35,7 @@ def serve(
     settings = get_settings()
     mode = "broker" if settings.broker_url else "embedded"
     logger.info("serving on %s:%d (%s mode)", host, port, mode)
-    uvicorn.run(
-        create_app(settings), host=host, port=port, log_level="info", access_log=access_log
-    )
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=access_log)
 
 
 @app.command()

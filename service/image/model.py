@@ -6,11 +6,9 @@ from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import Field
 
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+from service.model_base import FrozenModel
 
 
 class Transport(StrEnum):
@@ -20,7 +18,7 @@ class Transport(StrEnum):
     DOCKER_ARCHIVE = "docker-archive"
 
 
-class ImageReference(_Frozen):
+class ImageReference(FrozenModel):
     """Where an image comes from. Registry refs use registry/repository/tag/digest;
     the file transports use path (and tag for an OCI layout's ``ref.name``)."""
 
@@ -32,7 +30,7 @@ class ImageReference(_Frozen):
     path: str | None = None
 
 
-class Platform(_Frozen):
+class Platform(FrozenModel):
     os: str
     architecture: str
     variant: str | None = None
@@ -42,27 +40,27 @@ class Platform(_Frozen):
         return "/".join(parts)
 
 
-class HistoryEntry(_Frozen):
+class HistoryEntry(FrozenModel):
     created: datetime | None = None
     created_by: str = ""
     empty_layer: bool = False
 
 
-class ImageConfig(_Frozen):
+class ImageConfig(FrozenModel):
     """The parts of the OCI image config that policy and SBOMs use."""
 
     user: str = ""
     env: tuple[str, ...] = ()
     entrypoint: tuple[str, ...] = ()
     cmd: tuple[str, ...] = ()
-    labels: dict[str, str] = {}
+    labels: dict[str, str] = Field(default_factory=dict)
     healthcheck: tuple[str, ...] | None = None
     created: datetime | None = None
     history: tuple[HistoryEntry, ...] = ()
     diff_ids: tuple[str, ...] = ()
 
 
-class PinnedImage(_Frozen):
+class PinnedImage(FrozenModel):
     """An image fetched, verified and laid out as an OCI layout in the cache.
 
     ``layout`` is a directory whose ``index.json`` names exactly ``digest``:

@@ -42,9 +42,7 @@ class Registry(Protocol):
         """Upload (monolithic) unless present; returns its digest."""
         ...
 
-    def put_manifest(
-        self, repository: str, reference: str, content: bytes, media_type: str
-    ) -> str:
+    def put_manifest(self, repository: str, reference: str, content: bytes, media_type: str) -> str:
         """Push a manifest under a tag or digest; returns its digest."""
         ...
 

@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime
 
 from service.catalog.model import Catalog
+from service.utc import as_utc
 
 # When the image config has no creation time: a fixed instant, never "now".
 FIXED_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -23,6 +24,4 @@ def document_time(created: datetime | None) -> datetime:
     """The image's creation time (UTC, whole seconds), or the fixed epoch."""
     if created is None:
         return FIXED_EPOCH
-    if created.tzinfo is None:
-        created = created.replace(tzinfo=UTC)
-    return created.astimezone(UTC).replace(microsecond=0)
+    return as_utc(created).astimezone(UTC).replace(microsecond=0)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
@@ -20,7 +20,8 @@ from sqlmodel import Column, Field, Session, SQLModel, col, select
 
 from service.catalog.model import Catalog
 from service.errors import NotFoundError, TollgateError
-from service.store.database import session_scope
+from service.store.database import guarded_session
+from service.utc import as_utc
 from service.vulndb.model import Finding
 
 logger = logging.getLogger(__name__)
@@ -234,18 +235,16 @@ class CatalogStore:
                 kind="new" if row.kind == "new" else "resolved",
                 finding=Finding.model_validate_json(row.payload),
                 db_revision=row.db_revision,
-                created_at=row.created_at.replace(tzinfo=row.created_at.tzinfo or UTC),
+                created_at=as_utc(row.created_at),
             )
             for row in rows
         ]
 
-    @contextmanager
-    def _transaction(self) -> Iterator[Session]:
-        try:
-            with session_scope(self.engine) as session:
-                yield session
-        except SQLAlchemyError as error:
-            raise TollgateError(
-                "the catalog store could not be written",
-                hint="check TOLLGATE_DATABASE_URL and retry",
-            ) from error
+    def _transaction(self) -> AbstractContextManager[Session]:
+        return guarded_session(self.engine, _unwritable)
+
+
+def _unwritable(_error: SQLAlchemyError) -> TollgateError:
+    return TollgateError(
+        "the catalog store could not be written", hint="check TOLLGATE_DATABASE_URL and retry"
+    )

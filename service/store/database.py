@@ -14,7 +14,7 @@ from __future__ import annotations
 import fcntl
 import importlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, SQLModel, create_engine
 
-from service.errors import ConfigurationError, VulnDBError
+from service.errors import ConfigurationError, TollgateError, VulnDBError
 from service.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -157,6 +157,18 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+@contextmanager
+def guarded_session(
+    engine: Engine, failure: Callable[[SQLAlchemyError], TollgateError]
+) -> Iterator[Session]:
+    """:func:`session_scope`, raising ``failure(error)`` (chained) when the database fails."""
+    try:
+        with session_scope(engine) as session:
+            yield session
+    except SQLAlchemyError as error:
+        raise failure(error) from error
 
 
 def engine_from_settings(settings: Settings | None = None) -> Engine:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -20,12 +20,13 @@ from sqlalchemy import Index, delete, func, insert, update
 from sqlalchemy import select as sql_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Column, Field, Session, SQLModel, Text, col, select
 
 from policies.subject import SignatureStatus
 from service.errors import NotFoundError, StoreUnavailableError
 from service.image.model import ImageConfig
+from service.store.database import guarded_session
+from service.utc import as_utc
 from service.vulndb.model import Finding, Severity
 
 logger = logging.getLogger(__name__)
@@ -159,8 +160,19 @@ class VulnSpread:
     affected_images: int
 
 
-def _aware(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+def _new_row(session: Session, subject: ImageSubjectInfo, now: datetime) -> ImageRow:
+    """The row of an image seen for the first time, added to ``session``."""
+    row = ImageRow(
+        digest=subject.digest,
+        reference=subject.reference,
+        registry_host=subject.registry,
+        repository=subject.repository,
+        platform=subject.platform,
+        first_seen=now,
+        scanned_at=now,
+    )
+    session.add(row)
+    return row
 
 
 def _summary(row: ImageRow) -> ImageSummary:
@@ -170,8 +182,8 @@ def _summary(row: ImageRow) -> ImageSummary:
         registry=row.registry_host,
         repository=row.repository,
         platform=row.platform,
-        first_seen=_aware(row.first_seen),
-        scanned_at=_aware(row.scanned_at),
+        first_seen=as_utc(row.first_seen),
+        scanned_at=as_utc(row.scanned_at),
         last_scan_id=row.last_scan_id,
         packages=row.packages,
         severities={s.value: getattr(row, s.value) for s in SEVERITIES},
@@ -239,16 +251,7 @@ class ImageStore:
         with self._write() as session:
             row = session.get(ImageRow, subject.digest)
             if row is None:
-                row = ImageRow(
-                    digest=subject.digest,
-                    reference=subject.reference,
-                    registry_host=subject.registry,
-                    repository=subject.repository,
-                    platform=subject.platform,
-                    first_seen=now,
-                    scanned_at=now,
-                )
-                session.add(row)
+                row = _new_row(session, subject, now)
             for name, value in values.items():
                 setattr(row, name, value)
             old = set(
@@ -296,16 +299,7 @@ class ImageStore:
             if row is not None and row.scan_state == "scanned":
                 return  # what an earlier successful scan found stays
             if row is None:
-                row = ImageRow(
-                    digest=subject.digest,
-                    reference=subject.reference,
-                    registry_host=subject.registry,
-                    repository=subject.repository,
-                    platform=subject.platform,
-                    first_seen=now,
-                    scanned_at=now,
-                )
-                session.add(row)
+                row = _new_row(session, subject, now)
             row.scanned_at = now
             row.last_scan_id = scan_id
             row.policy_outcome = policy_outcome
@@ -413,25 +407,14 @@ class ImageStore:
             )
         )
 
-    @contextmanager
-    def _read(self) -> Iterator[Session]:
-        try:
-            with Session(self.engine) as session:
-                yield session
-        except SQLAlchemyError as error:
-            raise StoreUnavailableError(
-                "could not read images: the database is not reachable",
-                hint="check TOLLGATE_DATABASE_URL and retry",
-            ) from error
+    def _read(self) -> AbstractContextManager[Session]:
+        return guarded_session(self.engine, lambda _: _unavailable("could not read images"))
 
-    @contextmanager
-    def _write(self) -> Iterator[Session]:
-        try:
-            with Session(self.engine, expire_on_commit=False) as session:
-                yield session
-                session.commit()
-        except SQLAlchemyError as error:
-            raise StoreUnavailableError(
-                "could not record the image: the database is not reachable",
-                hint="check TOLLGATE_DATABASE_URL and retry",
-            ) from error
+    def _write(self) -> AbstractContextManager[Session]:
+        return guarded_session(self.engine, lambda _: _unavailable("could not record the image"))
+
+
+def _unavailable(what: str) -> StoreUnavailableError:
+    return StoreUnavailableError(
+        f"{what}: the database is not reachable", hint="check TOLLGATE_DATABASE_URL and retry"
+    )

@@ -8,19 +8,20 @@ that produced it.
 from __future__ import annotations
 
 import logging
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Index, Text, UniqueConstraint, delete, func
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlmodel import Column, Field, SQLModel, col, select
+from sqlmodel import Column, Field, Session, SQLModel, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from policies.decision import Decision
 from policies.model import Bundle
 from service.errors import NotFoundError, PolicyError
-from service.store.database import session_scope
+from service.store.database import guarded_session, session_scope
 
 logger = logging.getLogger(__name__)
 
@@ -106,11 +107,8 @@ class PolicyStore:
             if version is not None
             else query.order_by(col(PolicyRecord.version).desc()).limit(1)
         )
-        try:
-            with session_scope(self._engine) as session:
-                document = session.exec(query).first()
-        except SQLAlchemyError as error:
-            raise _unavailable(error) from error
+        with self._session() as session:
+            document = session.exec(query).first()
         if document is None:
             which = f"version {version} of " if version is not None else ""
             raise NotFoundError(
@@ -122,22 +120,16 @@ class PolicyStore:
     def latest_version(self, name: str) -> int | None:
         """The newest version number of bundle ``name`` (None when none is stored)."""
         query = select(func.max(PolicyRecord.version)).where(col(PolicyRecord.name) == name)
-        try:
-            with session_scope(self._engine) as session:
-                return session.exec(query).one()
-        except SQLAlchemyError as error:
-            raise _unavailable(error) from error
+        with self._session() as session:
+            return session.exec(query).one()
 
     def delete(self, name: str) -> int:
         """Delete every version of bundle ``name``; returns how many. Recorded decisions stay
         (they name the bundle and version they were made with)."""
-        try:
-            with session_scope(self._engine) as session:
-                deleted = session.exec(
-                    delete(PolicyRecord).where(col(PolicyRecord.name) == name)
-                ).rowcount
-        except SQLAlchemyError as error:
-            raise _unavailable(error) from error
+        with self._session() as session:
+            deleted = session.exec(
+                delete(PolicyRecord).where(col(PolicyRecord.name) == name)
+            ).rowcount
         if not deleted:
             raise NotFoundError(
                 f"no policy {name!r} is stored",
@@ -150,29 +142,23 @@ class PolicyStore:
         query = select(
             PolicyRecord.name, PolicyRecord.version, PolicyRecord.created_at, PolicyRecord.author
         ).order_by(col(PolicyRecord.name), col(PolicyRecord.version))
-        try:
-            with session_scope(self._engine) as session:
-                return [PolicyVersion(*row) for row in session.exec(query)]
-        except SQLAlchemyError as error:
-            raise _unavailable(error) from error
+        with self._session() as session:
+            return [PolicyVersion(*row) for row in session.exec(query)]
 
     def record(self, decision: Decision) -> None:
-        try:
-            with session_scope(self._engine) as session:
-                session.add(
-                    DecisionRecord(
-                        digest=decision.digest,
-                        reference=decision.image,
-                        bundle=decision.bundle,
-                        bundle_version=decision.bundle_version,
-                        policy=decision.policy,
-                        outcome=decision.outcome.value,
-                        created_at=decision.evaluated_at,
-                        results=decision.model_dump_json(),
-                    )
+        with self._session() as session:
+            session.add(
+                DecisionRecord(
+                    digest=decision.digest,
+                    reference=decision.image,
+                    bundle=decision.bundle,
+                    bundle_version=decision.bundle_version,
+                    policy=decision.policy,
+                    outcome=decision.outcome.value,
+                    created_at=decision.evaluated_at,
+                    results=decision.model_dump_json(),
                 )
-        except SQLAlchemyError as error:
-            raise _unavailable(error) from error
+            )
 
     def decisions(self, digest: str) -> list[Decision]:
         """Every decision recorded for ``digest``, oldest first."""
@@ -181,11 +167,8 @@ class PolicyStore:
             .where(col(DecisionRecord.digest) == digest)
             .order_by(col(DecisionRecord.created_at), col(DecisionRecord.id))
         )
-        try:
-            with session_scope(self._engine) as session:
-                return [Decision.model_validate_json(row) for row in session.exec(query)]
-        except SQLAlchemyError as error:
-            raise _unavailable(error) from error
+        with self._session() as session:
+            return [Decision.model_validate_json(row) for row in session.exec(query)]
 
     def latest_decision(
         self, digest: str, *, bundle: str | None = None, version: int | None = None
@@ -213,32 +196,26 @@ class PolicyStore:
 
     def last_decision_id(self) -> int:
         """The id of the newest recorded decision (0 when none): a cheap change marker."""
-        try:
-            with session_scope(self._engine) as session:
-                return session.exec(select(func.max(DecisionRecord.id))).one() or 0
-        except SQLAlchemyError as error:
-            raise _unavailable(error) from error
+        with self._session() as session:
+            return session.exec(select(func.max(DecisionRecord.id))).one() or 0
 
     def digests_decided(self, after: int, upto: int) -> set[str]:
         """Digests with a decision whose id is in ``(after, upto]``."""
         query = select(DecisionRecord.digest).where(
             col(DecisionRecord.id) > after, col(DecisionRecord.id) <= upto
         )
-        try:
-            with session_scope(self._engine) as session:
-                return set(session.exec(query))
-        except SQLAlchemyError as error:
-            raise _unavailable(error) from error
+        with self._session() as session:
+            return set(session.exec(query))
+
+    def _session(self) -> AbstractContextManager[Session]:
+        return guarded_session(self._engine, _unavailable)
 
     def _decision_rows(self, query: SelectOfScalar[str]) -> list[Decision]:
         newest_first = query.order_by(
             col(DecisionRecord.created_at).desc(), col(DecisionRecord.id).desc()
         )
-        try:
-            with session_scope(self._engine) as session:
-                return [Decision.model_validate_json(row) for row in session.exec(newest_first)]
-        except SQLAlchemyError as error:
-            raise _unavailable(error) from error
+        with self._session() as session:
+            return [Decision.model_validate_json(row) for row in session.exec(newest_first)]
 
 
 def _unavailable(error: SQLAlchemyError) -> PolicyError:

@@ -14,8 +14,8 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
@@ -27,7 +27,8 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Column, Field, Session, SQLModel, col, select
 
 from service.errors import NotFoundError, StoreUnavailableError
-from service.store.database import session_scope
+from service.store.database import guarded_session, session_scope
+from service.utc import as_utc
 
 logger = logging.getLogger(__name__)
 
@@ -135,11 +136,6 @@ class DailyCount:
     failed: int
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    """SQLite drops tzinfo; every stored time is UTC."""
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
-
-
 def _scan(row: ScanRow) -> Scan:
     return Scan(
         id=row.id,
@@ -153,9 +149,9 @@ def _scan(row: ScanRow) -> Scan:
         engine_version=row.engine_version,
         db_revision=row.db_revision,
         attempts=row.attempts,
-        created_at=_aware(row.created_at) or row.created_at,
-        started_at=_aware(row.started_at),
-        finished_at=_aware(row.finished_at),
+        created_at=as_utc(row.created_at),
+        started_at=as_utc(row.started_at),
+        finished_at=as_utc(row.finished_at),
         duration=row.duration,
         timings=json.loads(row.timings) if row.timings else {},
         findings=row.findings,
@@ -388,21 +384,11 @@ class ScanStore:
         with self._write() as session:
             session.exec(update(ScanRow).where(col(ScanRow.id) == scan_id).values(dedup_key=None))
 
-    @contextmanager
-    def _read(self) -> Iterator[Session]:
-        try:
-            with Session(self.engine) as session:
-                yield session
-        except SQLAlchemyError as error:
-            raise _unavailable("could not read scans") from error
+    def _read(self) -> AbstractContextManager[Session]:
+        return guarded_session(self.engine, lambda _: _unavailable("could not read scans"))
 
-    @contextmanager
-    def _write(self) -> Iterator[Session]:
-        try:
-            with session_scope(self.engine) as session:
-                yield session
-        except SQLAlchemyError as error:
-            raise _unavailable("could not update the scan") from error
+    def _write(self) -> AbstractContextManager[Session]:
+        return guarded_session(self.engine, lambda _: _unavailable("could not update the scan"))
 
 
 def _unavailable(what: str) -> StoreUnavailableError:

@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Field, Session, SQLModel, col, select
+from sqlmodel import Field, SQLModel, col, select
 
 from service.errors import StoreUnavailableError
-from service.store.database import session_scope
+from service.store.database import guarded_session
 
 logger = logging.getLogger(__name__)
 
@@ -46,13 +46,10 @@ class TokenStore:
             name=name,
             created_at=datetime.now(UTC),
         )
-        try:
-            with session_scope(self.engine) as session:
-                session.add(row)
-                session.flush()
-                token_id = row.id
-        except SQLAlchemyError as error:
-            raise _unavailable() from error
+        with guarded_session(self.engine, _unavailable) as session:
+            session.add(row)
+            session.flush()
+            token_id = row.id
         assert token_id is not None
         logger.info("created API token %d (%s) with scopes %s", token_id, name, row.scopes)
         return token_id
@@ -61,17 +58,14 @@ class TokenStore:
         query = select(TokenRow).where(
             col(TokenRow.token_hash) == token_hash, col(TokenRow.revoked).is_(False)
         )
-        try:
-            with Session(self.engine) as session:
-                row = session.exec(query).first()
-        except SQLAlchemyError as error:
-            raise _unavailable() from error
+        with guarded_session(self.engine, _unavailable) as session:
+            row = session.exec(query).first()
         if row is None or row.id is None:
             return None
         return StoredToken(row.id, row.token_hash, frozenset(row.scopes.split()), row.name)
 
 
-def _unavailable() -> StoreUnavailableError:
+def _unavailable(_error: SQLAlchemyError) -> StoreUnavailableError:
     return StoreUnavailableError(
         "the token store is not reachable", hint="check TOLLGATE_DATABASE_URL and retry"
     )

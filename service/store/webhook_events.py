@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Field, SQLModel, col
 
 from service.errors import StoreUnavailableError
-from service.store.database import session_scope
+from service.store.database import guarded_session, session_scope
 
 
 class WebhookEventRow(SQLModel, table=True):
@@ -42,15 +42,16 @@ class WebhookEventStore:
 
     def forget(self, source: str, event_id: str) -> None:
         """Undo :meth:`first_delivery` when acting on the event failed."""
-        try:
-            with session_scope(self.engine) as session:
-                session.exec(
-                    delete(WebhookEventRow).where(
-                        col(WebhookEventRow.source) == source,
-                        col(WebhookEventRow.event_id) == event_id,
-                    )
+        with guarded_session(self.engine, _unreleased) as session:
+            session.exec(
+                delete(WebhookEventRow).where(
+                    col(WebhookEventRow.source) == source,
+                    col(WebhookEventRow.event_id) == event_id,
                 )
-        except SQLAlchemyError as error:
-            raise StoreUnavailableError(
-                "could not release the webhook event", hint="the sender will redeliver it"
-            ) from error
+            )
+
+
+def _unreleased(_error: SQLAlchemyError) -> StoreUnavailableError:
+    return StoreUnavailableError(
+        "could not release the webhook event", hint="the sender will redeliver it"
+    )

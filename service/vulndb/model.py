@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict
+from service.model_base import FrozenModel
 
 
 class Severity(StrEnum):
@@ -27,28 +27,22 @@ class Severity(StrEnum):
 _RANK = {s: i for i, s in enumerate(Severity)}
 
 
-class PackageRef(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class PackageRef(FrozenModel):
     name: str
     version: str
     type: str
     purl: str | None = None
 
 
-class Suppression(BaseModel):
+class Suppression(FrozenModel):
     """The VEX statement that suppressed a finding."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     status: str  # not_affected | fixed
     justification: str | None = None
     statement: str  # document id / author that made it
 
 
-class Finding(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
+class Finding(FrozenModel):
     id: str  # CVE id when there is one
     aliases: tuple[str, ...] = ()
     severity: Severity = Severity.UNKNOWN

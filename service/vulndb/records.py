@@ -13,8 +13,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
-
+from service.model_base import FrozenModel
 from service.vulndb.model import Severity
 from service.vulndb.versions import (
     CompiledRange,
@@ -28,21 +27,17 @@ from service.vulndb.versions import (
 EventKind = Literal["introduced", "fixed", "last_affected", "limit"]
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class RangeEvent(_Frozen):
+class RangeEvent(FrozenModel):
     kind: EventKind
     version: str
 
 
-class VersionRange(_Frozen):
+class VersionRange(FrozenModel):
     type: Literal["ECOSYSTEM", "SEMVER"]
     events: tuple[RangeEvent, ...]
 
 
-class Advisory(_Frozen):
+class Advisory(FrozenModel):
     """One advisory's statement about one package in one ecosystem."""
 
     id: str
@@ -100,7 +95,7 @@ class Advisory(_Frozen):
         _ = self.compiled_ranges
 
 
-class VulnRecord(_Frozen):
+class VulnRecord(FrozenModel):
     """One advisory from a feed; ``advisories`` is empty when it is withdrawn."""
 
     id: str
@@ -113,7 +108,7 @@ class VulnRecord(_Frozen):
         return hashlib.sha256(self.model_dump_json().encode()).hexdigest()
 
 
-class SkippedRecord(_Frozen):
+class SkippedRecord(FrozenModel):
     """A malformed record a feed could not use, with the reason."""
 
     ref: str

@@ -15,11 +15,11 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Index, Text, delete, func, insert
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Column, Field, Session, SQLModel, col, select
 
 from service.errors import VulnDBError
-from service.store.database import session_scope
+from service.store.database import guarded_session
+from service.utc import as_utc
 from service.vulndb.feeds.base import Feed
 from service.vulndb.records import Advisory, SkippedRecord, VulnRecord
 
@@ -103,11 +103,6 @@ class DBStatus:
         return ((now or datetime.now(UTC)) - self.last_update).total_seconds() / 3600
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    """SQLite drops tzinfo; every stored time is UTC."""
-    return value.replace(tzinfo=UTC) if value and value.tzinfo is None else value
-
-
 class VulnStore:
     """Imports feeds and answers "which advisories name these packages" (cached per revision)."""
 
@@ -119,14 +114,8 @@ class VulnStore:
     # --- import -----------------------------------------------------------------------
 
     def import_feed(self, feed: Feed) -> ImportResult:
-        try:
-            with session_scope(self.engine) as session:
-                return self._import(session, feed)
-        except SQLAlchemyError as error:
-            raise VulnDBError(
-                f"importing {feed.source} failed; the previous data is kept",
-                hint="check the database connection and retry",
-            ) from error
+        with guarded_session(self.engine, lambda _: _import_failed(feed)) as session:
+            return self._import(session, feed)
 
     def _import(self, session: Session, feed: Feed) -> ImportResult:
         existing = {
@@ -273,7 +262,7 @@ class VulnStore:
             sources = tuple(
                 SourceStatus(
                     source=s.source,
-                    updated_at=_aware(s.updated_at) or s.updated_at,
+                    updated_at=as_utc(s.updated_at),
                     records=s.records,
                     skipped=s.skipped,
                 )
@@ -287,5 +276,12 @@ def _is_current(previous: tuple[datetime | None, str], record: VulnRecord) -> bo
     stored_modified, stored_digest = previous
     if stored_digest == record.digest:
         return True
-    stored_modified, incoming = _aware(stored_modified), _aware(record.modified)
+    stored_modified, incoming = as_utc(stored_modified), as_utc(record.modified)
     return stored_modified is not None and incoming is not None and incoming < stored_modified
+
+
+def _import_failed(feed: Feed) -> VulnDBError:
+    return VulnDBError(
+        f"importing {feed.source} failed; the previous data is kept",
+        hint="check the database connection and retry",
+    )

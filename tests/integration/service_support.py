@@ -1,21 +1,37 @@
-"""Helpers for the scan-service integration tests: a uvicorn server in a thread, polling."""
+"""Helpers for the scan-service integration tests: a uvicorn server in a thread, a registry
+that notifies it of pushes, API clients, polling."""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import uvicorn
 from fastapi import FastAPI
+from sqlalchemy.engine import Engine
 
+from service.auth.tokens import Scope, TokenAuthority
+from service.store.tokens import TokenStore
 from tests.support.oci import ImageSpec, push, write_image
+from tests.support.registry import LocalRegistry, free_loopback_port
 
 VENV_BIN = Path(__file__).resolve().parents[2] / ".venv" / "bin"
 WEBHOOK_SECRET = "integration-webhook-secret-0123"
+# Only an unscanned image or a critical finding blocks: the tiny test image passes.
+PASSING_BUNDLE = """
+name: default
+default: gate
+policies:
+  - name: gate
+    rules:
+      - {id: scanned, type: scan_status, action: block}
+      - {id: critical, type: severity_gate, action: block, severity: critical}
+"""
 
 
 class ServerThread:
@@ -36,6 +52,33 @@ class ServerThread:
     def __exit__(self, *_: object) -> None:
         self._server.should_exit = True
         self._thread.join(30)
+
+
+def api_token(engine: Engine, name: str, *scopes: Scope) -> str:
+    """A new API token with ``scopes``, stored in ``engine``'s token table."""
+    return TokenAuthority(TokenStore(engine), None).issue(frozenset(scopes), name)
+
+
+def api_client(server: ServerThread, token: str) -> httpx.Client:
+    return httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"})
+
+
+@contextmanager
+def notifying_registry(
+    app: FastAPI, registry_root: Path, token: str
+) -> Iterator[tuple[LocalRegistry, httpx.Client]]:
+    """``app`` served on a free loopback port, a registry in ``registry_root`` that notifies it
+    of every push (distribution webhook) and a client of the API holding ``token``."""
+    with (
+        ServerThread(app, free_loopback_port()) as server,
+        LocalRegistry(
+            registry_root,
+            notifications_url=f"{server.url}/api/v1/webhooks/distribution",
+            notifications_token=WEBHOOK_SECRET,
+        ) as registry,
+        api_client(server, token) as client,
+    ):
+        yield registry, client
 
 
 def wait_for(check: Callable[[], Any], timeout: float, message: str, every: float = 0.2) -> Any:

@@ -73,8 +73,14 @@ def out(tmp_path: Path) -> Path:
     return target
 
 
-def _fails(ref: str, out: Path, tmp_path: Path, *phrases: str,
-           env: dict[str, str] | None = None, pulled: bool = False) -> str:
+def _fails(
+    ref: str,
+    out: Path,
+    tmp_path: Path,
+    *phrases: str,
+    env: dict[str, str] | None = None,
+    pulled: bool = False,
+) -> str:
     run = run_tollgate(["sbom", ref, "-o", str(out)], tmp_path / "data", env)
     return assert_clean_failure(run, out, *phrases, pulled=pulled)
 
@@ -125,7 +131,9 @@ def auth_registry(
 
 
 def test_401_without_credentials_then_success_with_them(
-    auth_registry: tuple[LocalRegistry, BasicAuth, str], tiny_layout: Path, out: Path,
+    auth_registry: tuple[LocalRegistry, BasicAuth, str],
+    tiny_layout: Path,
+    out: Path,
     tmp_path: Path,
 ) -> None:
     running, creds, ref = auth_registry
@@ -144,8 +152,14 @@ def test_401_without_credentials_then_success_with_them(
 
 def test_registry_down(out: Path, tmp_path: Path) -> None:
     port = free_loopback_port()  # nothing listens there
-    _fails(f"127.0.0.1:{port}/tollgate-test/x:1", out, tmp_path, "unavailable", "retry",
-           env={"TOLLGATE_REGISTRY_RETRIES": "1", "TOLLGATE_REGISTRY_TIMEOUT": "1"})
+    _fails(
+        f"127.0.0.1:{port}/tollgate-test/x:1",
+        out,
+        tmp_path,
+        "unavailable",
+        "retry",
+        env={"TOLLGATE_REGISTRY_RETRIES": "1", "TOLLGATE_REGISTRY_TIMEOUT": "1"},
+    )
 
 
 @pytest.fixture
@@ -175,8 +189,14 @@ def silent_server() -> Iterator[str]:
 
 
 def test_registry_timing_out(silent_server: str, out: Path, tmp_path: Path) -> None:
-    _fails(f"{silent_server}/tollgate-test/x:1", out, tmp_path, "unavailable", "timeout",
-           env={"TOLLGATE_REGISTRY_TIMEOUT": "1", "TOLLGATE_REGISTRY_RETRIES": "1"})
+    _fails(
+        f"{silent_server}/tollgate-test/x:1",
+        out,
+        tmp_path,
+        "unavailable",
+        "timeout",
+        env={"TOLLGATE_REGISTRY_TIMEOUT": "1", "TOLLGATE_REGISTRY_RETRIES": "1"},
+    )
 
 
 class _Stub(ThreadingHTTPServer):
@@ -219,8 +239,12 @@ def stub() -> Iterator[Callable[[Callable[[BaseHTTPRequestHandler], None]], _Stu
         server.server_close()
 
 
-def _answer(handler: BaseHTTPRequestHandler, status: int, body: bytes = b"",
-            headers: dict[str, str] | None = None) -> None:
+def _answer(
+    handler: BaseHTTPRequestHandler,
+    status: int,
+    body: bytes = b"",
+    headers: dict[str, str] | None = None,
+) -> None:
     handler.send_response(status)
     for name, value in (headers or {}).items():
         handler.send_header(name, value)
@@ -230,8 +254,14 @@ def _answer(handler: BaseHTTPRequestHandler, status: int, body: bytes = b"",
         handler.wfile.write(body)
 
 
-def test_5xx_then_success(stub: Callable[..., _Stub], registry: LocalRegistry, tiny_ref: str,
-                          tiny_layout: Path, out: Path, tmp_path: Path) -> None:
+def test_5xx_then_success(
+    stub: Callable[..., _Stub],
+    registry: LocalRegistry,
+    tiny_ref: str,
+    tiny_layout: Path,
+    out: Path,
+    tmp_path: Path,
+) -> None:
     failures = 2
     upstream = httpx.Client(base_url=registry.url, timeout=10)
 
@@ -239,12 +269,17 @@ def test_5xx_then_success(stub: Callable[..., _Stub], registry: LocalRegistry, t
         if server.requests <= failures:
             _answer(handler, 503, b"overloaded")
             return
-        forwarded = {k: v for k, v in handler.headers.items() if k.lower() in ("accept",
-                                                                               "authorization")}
+        forwarded = {
+            k: v for k, v in handler.headers.items() if k.lower() in ("accept", "authorization")
+        }
         answer = upstream.request(handler.command, handler.path, headers=forwarded)
         keep = ("content-type", "docker-content-digest", "www-authenticate")
-        _answer(handler, answer.status_code, answer.content,
-                {k: v for k, v in answer.headers.items() if k.lower() in keep})
+        _answer(
+            handler,
+            answer.status_code,
+            answer.content,
+            {k: v for k, v in answer.headers.items() if k.lower() in keep},
+        )
 
     server = stub(flaky)
     proxied = tiny_ref.replace(registry.host, f"127.0.0.1:{server.server_address[1]}")
@@ -258,21 +293,33 @@ def test_5xx_then_success(stub: Callable[..., _Stub], registry: LocalRegistry, t
 
 def test_5xx_that_never_ends(stub: Callable[..., _Stub], out: Path, tmp_path: Path) -> None:
     server = stub(lambda handler: _answer(handler, 503, b"overloaded"))
-    _fails(f"127.0.0.1:{server.server_address[1]}/tollgate-test/x:1", out, tmp_path,
-           "unavailable", "503", env={"TOLLGATE_REGISTRY_RETRIES": "1"})
+    _fails(
+        f"127.0.0.1:{server.server_address[1]}/tollgate-test/x:1",
+        out,
+        tmp_path,
+        "unavailable",
+        "503",
+        env={"TOLLGATE_REGISTRY_RETRIES": "1"},
+    )
 
 
 # -- content the registry serves ---------------------------------------------------------
 
 
-def test_tampered_layer_blob(tiny_layout: Path, registry: LocalRegistry, out: Path,
-                             tmp_path: Path) -> None:
+def test_tampered_layer_blob(
+    tiny_layout: Path, registry: LocalRegistry, out: Path, tmp_path: Path
+) -> None:
     repo = "tollgate-test/tampered"
     digest = push(tiny_layout, TAG, registry.host, repo)
     layer = read_blob_json(tiny_layout, digest)["layers"][0]["digest"]
     hex_digest = layer.split(":", 1)[1]
-    data = (registry.storage_dir / "docker/registry/v2/blobs/sha256" / hex_digest[:2]
-            / hex_digest / "data")
+    data = (
+        registry.storage_dir
+        / "docker/registry/v2/blobs/sha256"
+        / hex_digest[:2]
+        / hex_digest
+        / "data"
+    )
     original = data.read_bytes()
     corrupted = bytearray(original)
     corrupted[len(corrupted) // 2] ^= 0xFF  # same length: only the hash can tell
@@ -297,9 +344,9 @@ UNKNOWN = "application/vnd.example.thing.v1+json"
         (UNKNOWN, {"schemaVersion": 2, "mediaType": UNKNOWN, "stuff": []}),
     ],
 )
-def test_unsupported_manifest_media_type(stub: Callable[..., _Stub], media_type: str,
-                                         body: dict[str, object], out: Path,
-                                         tmp_path: Path) -> None:
+def test_unsupported_manifest_media_type(
+    stub: Callable[..., _Stub], media_type: str, body: dict[str, object], out: Path, tmp_path: Path
+) -> None:
     content = json.dumps(body).encode()
 
     def serve(handler: BaseHTTPRequestHandler) -> None:
@@ -309,16 +356,18 @@ def test_unsupported_manifest_media_type(stub: Callable[..., _Stub], media_type:
             _answer(handler, 200, content, {"Content-Type": media_type})
 
     server = stub(serve)
-    line = _fails(f"127.0.0.1:{server.server_address[1]}/tollgate-test/old:1", out, tmp_path,
-                  media_type)
+    line = _fails(
+        f"127.0.0.1:{server.server_address[1]}/tollgate-test/old:1", out, tmp_path, media_type
+    )
     assert "unsupported" in line.lower() or "not supported" in line.lower()
 
 
 # -- archives ---------------------------------------------------------------------------
 
 
-def _member(name: str, kind: bytes = tarfile.REGTYPE, data: bytes = b"",
-            linkname: str = "") -> tuple[tarfile.TarInfo, bytes]:
+def _member(
+    name: str, kind: bytes = tarfile.REGTYPE, data: bytes = b"", linkname: str = ""
+) -> tuple[tarfile.TarInfo, bytes]:
     info = tarfile.TarInfo(name)
     info.type = kind
     info.linkname = linkname
@@ -343,8 +392,9 @@ def _hostile_archive(base: Path, archive: Path, extra: tuple[tarfile.TarInfo, by
 def valid_archives(tiny_layout: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     where = tmp_path_factory.mktemp("archives")
     return {
-        "docker-archive": write_docker_archive(tiny_layout, TAG, where / "docker.tar",
-                                               repo_tag="tollgate-test/tiny:1"),
+        "docker-archive": write_docker_archive(
+            tiny_layout, TAG, where / "docker.tar", repo_tag="tollgate-test/tiny:1"
+        ),
         "oci-archive": write_oci_archive(tiny_layout, where / "oci.tar"),
     }
 
@@ -364,8 +414,14 @@ ESCAPE_NAME = "tollgate-escaped-marker"
         ("device", "device"),
     ],
 )
-def test_hostile_archive(case: str, phrase: str, transport: str, valid_archives: dict[str, Path],
-                         out: Path, tmp_path: Path) -> None:
+def test_hostile_archive(
+    case: str,
+    phrase: str,
+    transport: str,
+    valid_archives: dict[str, Path],
+    out: Path,
+    tmp_path: Path,
+) -> None:
     outside = tmp_path / ESCAPE_NAME
     members = {
         "traversal": lambda: _member(f"../../../{ESCAPE_NAME}", data=b"pwned"),
@@ -375,8 +431,7 @@ def test_hostile_archive(case: str, phrase: str, transport: str, valid_archives:
         "hardlink": lambda: _member("passwd", tarfile.LNKTYPE, linkname="../../../etc/passwd"),
         "device": lambda: _member("null", tarfile.CHRTYPE),
     }
-    archive = _hostile_archive(valid_archives[transport], tmp_path / f"{case}.tar",
-                               members[case]())
+    archive = _hostile_archive(valid_archives[transport], tmp_path / f"{case}.tar", members[case]())
     with tarfile.open(archive) as tar:
         member_name = tar.getmembers()[-1].name
     _fails(f"{transport}:{archive}", out, tmp_path, phrase, repr(member_name))
@@ -454,20 +509,39 @@ def test_gzip_bomb_layer(out: Path, tmp_path: Path) -> None:
         (blobs / digest).write_bytes(data)
         return {"digest": f"sha256:{digest}", "size": len(data)}
 
-    config = blob({"architecture": "amd64", "os": "linux",
-                   "rootfs": {"type": "layers", "diff_ids": [diff_id]}})
-    manifest = blob({
-        "schemaVersion": 2, "mediaType": MEDIA_MANIFEST,
-        "config": {"mediaType": MEDIA_CONFIG, **config},
-        "layers": [{"mediaType": MEDIA_LAYER_GZIP, "digest": layer_digest,
-                    "size": (blobs / layer_digest.split(":")[1]).stat().st_size}],
-    })
-    (layout / "index.json").write_text(json.dumps(
-        {"schemaVersion": 2, "manifests": [{"mediaType": MEDIA_MANIFEST, **manifest}]}))
+    config = blob(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+        }
+    )
+    manifest = blob(
+        {
+            "schemaVersion": 2,
+            "mediaType": MEDIA_MANIFEST,
+            "config": {"mediaType": MEDIA_CONFIG, **config},
+            "layers": [
+                {
+                    "mediaType": MEDIA_LAYER_GZIP,
+                    "digest": layer_digest,
+                    "size": (blobs / layer_digest.split(":")[1]).stat().st_size,
+                }
+            ],
+        }
+    )
+    (layout / "index.json").write_text(
+        json.dumps({"schemaVersion": 2, "manifests": [{"mediaType": MEDIA_MANIFEST, **manifest}]})
+    )
     (layout / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
     archive = write_oci_archive(layout, tmp_path / "bomb-oci.tar")
-    _fails(f"oci-archive:{archive}", out, tmp_path, "decompression bomb",
-           f"blobs/sha256/{layer_digest.split(':')[1]}")
+    _fails(
+        f"oci-archive:{archive}",
+        out,
+        tmp_path,
+        "decompression bomb",
+        f"blobs/sha256/{layer_digest.split(':')[1]}",
+    )
 
 
 # -- engines ----------------------------------------------------------------------------
@@ -478,9 +552,7 @@ VERSION_JSON = '{"application":"syft","version":"0.0.0-fake"}'
 def _fake_syft(tmp_path: Path, scan_body: str) -> Path:
     script = tmp_path / "fake-syft"
     script.write_text(
-        "#!/bin/sh\n"
-        f"if [ \"$1\" = version ]; then echo '{VERSION_JSON}'; exit 0; fi\n"
-        f"{scan_body}\n"
+        f"#!/bin/sh\nif [ \"$1\" = version ]; then echo '{VERSION_JSON}'; exit 0; fi\n{scan_body}\n"
     )
     script.chmod(0o755)
     return script
@@ -492,18 +564,29 @@ def _fake_syft(tmp_path: Path, scan_body: str) -> Path:
         ("echo 'could not fetch image: boom' >&2; exit 1", ("syft", "status 1", "boom")),
         ("exec sleep 30", ("syft", "TOLLGATE_ENGINE_TIMEOUT")),
         ("echo 'this is not json at all'", ("syft", "cannot read")),
-        ("echo '{\"artifacts\": \"nope\", \"distro\": 7}'", ("syft", "artifacts")),
+        ('echo \'{"artifacts": "nope", "distro": 7}\'', ("syft", "artifacts")),
     ],
     ids=["crash", "timeout", "garbage", "wrong-shape"],
 )
-def test_engine_failures(scan_body: str, phrases: tuple[str, ...], tiny_layout: Path,
-                         out: Path, tmp_path: Path) -> None:
-    env = {"TOLLGATE_SYFT_PATH": str(_fake_syft(tmp_path, scan_body)),
-           "TOLLGATE_ENGINE_TIMEOUT": "1"}
+def test_engine_failures(
+    scan_body: str, phrases: tuple[str, ...], tiny_layout: Path, out: Path, tmp_path: Path
+) -> None:
+    env = {
+        "TOLLGATE_SYFT_PATH": str(_fake_syft(tmp_path, scan_body)),
+        "TOLLGATE_ENGINE_TIMEOUT": "1",
+    }
     _fails(f"oci-dir:{tiny_layout}:{TAG}", out, tmp_path, *phrases, env=env, pulled=True)
 
 
 def test_engine_missing(tiny_layout: Path, out: Path, tmp_path: Path) -> None:
     env = {"TOLLGATE_SYFT_PATH": str(tmp_path / "no-such-syft")}
-    _fails(f"oci-dir:{tiny_layout}:{TAG}", out, tmp_path, "syft", "not found",
-           "TOLLGATE_SYFT_PATH", env=env, pulled=True)
+    _fails(
+        f"oci-dir:{tiny_layout}:{TAG}",
+        out,
+        tmp_path,
+        "syft",
+        "not found",
+        "TOLLGATE_SYFT_PATH",
+        env=env,
+        pulled=True,
+    )

@@ -91,8 +91,9 @@ def test_platform_option_picks_the_other_image(
 ) -> None:
     ref, index = multi_arch
     out = tmp_path / "sbom.json"
-    run = run_tollgate(["sbom", ref, "--platform", "linux/arm64", "-o", str(out)],
-                       tmp_path / "data")
+    run = run_tollgate(
+        ["sbom", ref, "--platform", "linux/arm64", "-o", str(out)], tmp_path / "data"
+    )
     assert run.returncode == 0, run.stderr
     digest, platform, names = _subject(json.loads(out.read_text()))
     assert (digest, platform) == (_built(index, "arm64"), "linux/arm64")
@@ -110,8 +111,9 @@ def test_absent_platform_lists_the_available_ones(
 
 
 @pytest.mark.parametrize("wanted", ["linux", "linux/amd64/v1/extra", "/"])
-def test_malformed_platform(wanted: str, multi_arch: tuple[str, BuiltIndex],
-                            tmp_path: Path) -> None:
+def test_malformed_platform(
+    wanted: str, multi_arch: tuple[str, BuiltIndex], tmp_path: Path
+) -> None:
     ref, _ = multi_arch
     out = tmp_path / "sbom.json"
     run = run_tollgate(["sbom", ref, "--platform", wanted, "-o", str(out)], tmp_path / "data")
@@ -130,15 +132,17 @@ def test_all_platforms_writes_one_sbom_per_platform(
     assert written == ["out.linux-amd64.json", "out.linux-arm64.json"]
     for image in index.images:
         arch = image.platform["architecture"]
-        digest, platform, names = _subject(json.loads((tmp_path / f"out.linux-{arch}.json")
-                                                      .read_text()))
+        digest, platform, names = _subject(
+            json.loads((tmp_path / f"out.linux-{arch}.json").read_text())
+        )
         assert (digest, platform) == (image.digest, f"linux/{arch}")
         assert f"only-on-{arch}" in names
         assert f"wrote {tmp_path / f'out.linux-{arch}.json'}" in run.stderr
 
 
-def test_all_platforms_needs_an_output_file(multi_arch: tuple[str, BuiltIndex],
-                                            tmp_path: Path) -> None:
+def test_all_platforms_needs_an_output_file(
+    multi_arch: tuple[str, BuiltIndex], tmp_path: Path
+) -> None:
     ref, _ = multi_arch
     run = run_tollgate(["sbom", ref, "--all-platforms"], tmp_path / "data")
     assert run.returncode == 2

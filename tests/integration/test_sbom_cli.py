@@ -25,7 +25,9 @@ SYFT = str(Path(sys.executable).with_name("syft"))
 
 def _tollgate(args: list[str], data_dir: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "TOLLGATE_DATA_DIR": str(data_dir)}
-    return subprocess.run([*TOLLGATE, *args], env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [*TOLLGATE, *args], env=env, capture_output=True, text=True, timeout=600, check=False
+    )
 
 
 @pytest.fixture(scope="module")
@@ -39,20 +41,27 @@ def bare_syft(debian_app_image: PushedImage) -> dict[str, object]:
     }
     run = subprocess.run(
         [SYFT, "scan", f"registry:{debian_app_image.reference}", "-o", "syft-json", "-q"],
-        env=env, capture_output=True, check=True, timeout=600,
+        env=env,
+        capture_output=True,
+        check=True,
+        timeout=600,
     )
     document: dict[str, object] = json.loads(run.stdout)
     return document
 
 
 @pytest.fixture(scope="module")
-def sboms(debian_app_image: PushedImage, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def sboms(
+    debian_app_image: PushedImage, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Path]:
     data_dir = tmp_path_factory.mktemp("tollgate-data")
     out = tmp_path_factory.mktemp("sboms")
     paths = {}
     for fmt in ("cyclonedx-json", "spdx-json"):
         target = out / f"sbom.{fmt.split('-')[0]}.json"
-        run = _tollgate(["sbom", debian_app_image.reference, "-f", fmt, "-o", str(target)], data_dir)
+        run = _tollgate(
+            ["sbom", debian_app_image.reference, "-f", fmt, "-o", str(target)], data_dir
+        )
         assert run.returncode == 0, run.stderr
         paths[fmt] = target
     return paths
@@ -90,13 +99,21 @@ def test_types_and_dpkg_sources_match_syft(
     assert debs
     for artifact in artifacts:
         purl_type = artifact["purl"].split("/")[0].removeprefix("pkg:")
-        ours = [c for p, c in by_purl.items() if p.startswith(f"pkg:{purl_type}/")
-                and c["name"] == artifact["name"] and c["version"] == artifact["version"]]
+        ours = [
+            c
+            for p, c in by_purl.items()
+            if p.startswith(f"pkg:{purl_type}/")
+            and c["name"] == artifact["name"]
+            and c["version"] == artifact["version"]
+        ]
         assert ours, f"{artifact['name']} {artifact['version']} ({artifact['type']}) missing"
     for artifact in debs:
         source = artifact["metadata"].get("source") or artifact["name"]
-        component = next(c for c in bom["components"]
-                         if c["name"] == artifact["name"] and c.get("purl", "").startswith("pkg:deb/"))
+        component = next(
+            c
+            for c in bom["components"]
+            if c["name"] == artifact["name"] and c.get("purl", "").startswith("pkg:deb/")
+        )
         properties = {p["name"]: p["value"] for p in component.get("properties", [])}
         assert properties.get("tollgate:source-name") == source.split(" ")[0]
 
@@ -109,8 +126,10 @@ def test_spdx_is_valid_and_complete(
     ours = {(p.name, p.version) for p in document.packages}
     expected = {(name, version) for name, version, _ in _syft_packages(bare_syft)}
     assert expected <= ours
-    assert any(debian_app_image.digest.split(":")[1] in (p.version or "") + str(p.external_references)
-               for p in document.packages)
+    assert any(
+        debian_app_image.digest.split(":")[1] in (p.version or "") + str(p.external_references)
+        for p in document.packages
+    )
 
 
 def test_second_sbom_is_identical_and_served_from_cache(
@@ -142,8 +161,9 @@ def test_bad_input_is_one_line_exit_2_and_no_output_file(
     assert not target.exists() and not list(tmp_path.glob("*.tmp"))
 
 
-def test_unknown_tag_is_a_clear_error(registry: object, debian_app_image: PushedImage,
-                                      tmp_path: Path) -> None:
+def test_unknown_tag_is_a_clear_error(
+    registry: object, debian_app_image: PushedImage, tmp_path: Path
+) -> None:
     missing = debian_app_image.reference.rsplit(":", 1)[0] + ":no-such-tag"
     run = _tollgate(["sbom", missing], tmp_path / "data")
     assert run.returncode == 2

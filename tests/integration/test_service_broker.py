@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import psycopg
 import pytest
 from pydantic import SecretStr
@@ -27,7 +26,7 @@ from sqlmodel import Session, col, select
 
 from policies.loader import parse_bundle
 from service.api.app import create_app
-from service.auth.tokens import Scope, TokenAuthority
+from service.auth.tokens import Scope
 from service.registry.client import RegistryClient
 from service.settings import Settings
 from service.signing.cosign_layout import Kind, attachment_tag
@@ -36,12 +35,13 @@ from service.signing.keys import load_public_key, write_key_pair
 from service.store.database import make_engine
 from service.store.policies import PolicyStore
 from service.store.scans import ScanRow
-from service.store.tokens import TokenStore
 from tests.integration.service_support import (
+    PASSING_BUNDLE,
     VENV_BIN,
     WEBHOOK_SECRET,
-    ServerThread,
+    api_token,
     finished_scan,
+    notifying_registry,
     push_tiny_image,
     wait_for,
 )
@@ -52,16 +52,6 @@ from tests.support.registry import BasicAuth, LocalRegistry, free_loopback_port
 pytestmark = pytest.mark.integration
 
 SIGNING_PASSWORD = "broker signing key password"
-# Only an unscanned image or a critical finding blocks: the tiny test image passes.
-PASSING_BUNDLE = """
-name: default
-default: gate
-policies:
-  - name: gate
-    rules:
-      - {id: scanned, type: scan_status, action: block}
-      - {id: critical, type: severity_gate, action: block, severity: critical}
-"""
 
 ROOT = Path(__file__).resolve().parents[2]
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
@@ -192,20 +182,10 @@ def service(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Iter
         syft_path=str(VENV_BIN / "syft"),
     )
     engine = make_engine(postgres_url)
-    token = TokenAuthority(TokenStore(engine), None).issue(frozenset({Scope.ADMIN}), "it")
-    port = free_loopback_port()
+    token = api_token(engine, "it", Scope.ADMIN)
+    app = create_app(settings, engine=engine)
     try:
-        with (
-            ServerThread(create_app(settings, engine=engine), port) as server,
-            LocalRegistry(
-                tmp / "registry",
-                notifications_url=f"{server.url}/api/v1/webhooks/distribution",
-                notifications_token=WEBHOOK_SECRET,
-            ) as registry,
-            httpx.Client(
-                base_url=server.url, headers={"Authorization": f"Bearer {token}"}
-            ) as client,
-        ):
+        with notifying_registry(app, tmp / "registry", token) as (registry, client):
             yield {
                 "client": client,
                 "registry": registry,

@@ -8,28 +8,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
 import pytest
 from pydantic import SecretStr
 
 from service.api.app import create_app
-from service.auth.tokens import Scope, TokenAuthority
+from service.auth.tokens import Scope
 from service.settings import Settings
 from service.store.catalogs import CatalogStore
 from service.store.database import make_engine
-from service.store.tokens import TokenStore
 from service.vulndb.feeds.osv import OSVFeed
 from service.vulndb.store import VulnStore
 from tests.integration.service_support import (
     VENV_BIN,
     WEBHOOK_SECRET,
-    ServerThread,
+    api_token,
     finished_scan,
+    notifying_registry,
     wait_for,
 )
 from tests.support.images import debian_app_layout
 from tests.support.oci import push
-from tests.support.registry import LocalRegistry, free_loopback_port
 from tests.support.shared import VULNDATA
 
 pytestmark = pytest.mark.integration
@@ -46,19 +44,10 @@ def test_push_to_registry_produces_a_scan_with_sbom_and_findings(tmp_path: Path)
         syft_path=str(VENV_BIN / "syft"),
         embedded_workers=1,
     )
-    token = TokenAuthority(TokenStore(engine), None).issue(frozenset({Scope.READ}), "it")
-    port = free_loopback_port()
+    token = api_token(engine, "it", Scope.READ)
     app = create_app(settings, engine=engine)
     built = debian_app_layout()
-    with (
-        ServerThread(app, port) as server,
-        LocalRegistry(
-            tmp_path / "registry",
-            notifications_url=f"{server.url}/api/v1/webhooks/distribution",
-            notifications_token=WEBHOOK_SECRET,
-        ) as registry,
-        httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}) as client,
-    ):
+    with notifying_registry(app, tmp_path / "registry", token) as (registry, client):
         digest = push(built.layout, built.tag, registry.host, "tollgate-service/app")
 
         def scan_id() -> str | None:

@@ -12,18 +12,18 @@ import base64
 import logging
 from pathlib import Path
 
-import httpx
 import pytest
 from pydantic import SecretStr
 
 from service.api.app import create_app
-from service.auth.tokens import Scope, TokenAuthority
+from service.auth.tokens import Scope
 from service.settings import Settings
 from service.store.database import make_engine
-from service.store.tokens import TokenStore
 from tests.integration.service_support import (
     VENV_BIN,
     ServerThread,
+    api_client,
+    api_token,
     finished_scan,
     push_tiny_image,
 )
@@ -52,14 +52,12 @@ def test_harbor_scan_uses_the_request_credentials(tmp_path: Path, caplog: pytest
         embedded_workers=1,
         registry_retries=0,
     )
-    token = TokenAuthority(TokenStore(engine), None).issue(
-        frozenset({Scope.SCAN, Scope.READ}), "harbor"
-    )
+    token = api_token(engine, "harbor", Scope.SCAN, Scope.READ)
     app = create_app(settings, engine=engine)
     with (
         LocalRegistry(tmp_path / "registry", auth=BasicAuth(USER, PASSWORD)) as registry,
         ServerThread(app, free_loopback_port()) as server,
-        httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}) as client,
+        api_client(server, token) as client,
     ):
         digest = push_tiny_image(
             tmp_path, registry.host, "harbor/private", "auth", creds=f"{USER}:{PASSWORD}"

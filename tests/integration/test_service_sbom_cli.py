@@ -12,18 +12,18 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
 import pytest
 
 from service.api.app import create_app
-from service.auth.tokens import Scope, TokenAuthority
+from service.auth.tokens import Scope
 from service.sbom import SbomFormat
 from service.settings import Settings
 from service.store.database import make_engine
-from service.store.tokens import TokenStore
 from tests.integration.service_support import (
     VENV_BIN,
     ServerThread,
+    api_client,
+    api_token,
     finished_scan,
     push_tiny_image,
 )
@@ -65,14 +65,12 @@ def test_api_sbom_matches_the_cli(tmp_path: Path):
         syft_path=str(VENV_BIN / "syft"),
         embedded_workers=1,
     )
-    token = TokenAuthority(TokenStore(engine), None).issue(
-        frozenset({Scope.SCAN, Scope.READ}), "sbom"
-    )
+    token = api_token(engine, "sbom", Scope.SCAN, Scope.READ)
     app = create_app(settings, engine=engine)
     with (
         LocalRegistry(tmp_path / "registry") as registry,
         ServerThread(app, free_loopback_port()) as server,
-        httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}) as client,
+        api_client(server, token) as client,
     ):
         digest = push_tiny_image(tmp_path, registry.host, "sbom/app", "sbom")
         reference = f"{registry.host}/sbom/app@{digest}"

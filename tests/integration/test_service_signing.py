@@ -11,14 +11,13 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import pytest
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from policies.loader import parse_bundle
 from service.api.app import create_app
-from service.auth.tokens import Scope, TokenAuthority
+from service.auth.tokens import Scope
 from service.cli.signing import app as signing_cli
 from service.registry.client import RegistryClient
 from service.settings import Settings, get_settings
@@ -28,30 +27,20 @@ from service.signing.keyring import fingerprint
 from service.signing.keys import load_public_key, write_key_pair
 from service.store.database import make_engine
 from service.store.policies import PolicyStore
-from service.store.tokens import TokenStore
 from tests.integration.service_support import (
+    PASSING_BUNDLE,
     VENV_BIN,
     WEBHOOK_SECRET,
-    ServerThread,
+    api_token,
     finished_scan,
+    notifying_registry,
     push_tiny_image,
     wait_for,
 )
-from tests.support.registry import LocalRegistry, free_loopback_port
 
 pytestmark = pytest.mark.integration
 
 PASSWORD = "service key password"
-# Only an unscanned image or a critical finding blocks: the tiny test image passes.
-BUNDLE = """
-name: default
-default: gate
-policies:
-  - name: gate
-    rules:
-      - {id: scanned, type: scan_status, action: block}
-      - {id: critical, type: severity_gate, action: block, severity: critical}
-"""
 
 
 @pytest.fixture
@@ -67,7 +56,7 @@ def test_a_passed_push_is_signed_and_attested(tmp_path: Path, cli_env: None):
     key_id = fingerprint(load_public_key(keys.public_key.read_bytes()))
     engine = make_engine(f"sqlite:///{tmp_path / 'tollgate.db'}")
     PolicyStore(engine).apply(
-        parse_bundle(BUNDLE, source="test"), author="test", now=datetime.now(UTC)
+        parse_bundle(PASSING_BUNDLE, source="test"), author="test", now=datetime.now(UTC)
     )
     settings = Settings(
         data_dir=tmp_path / "data",
@@ -79,17 +68,9 @@ def test_a_passed_push_is_signed_and_attested(tmp_path: Path, cli_env: None):
         sign_repositories=["signed/*"],
         docker_config=tmp_path / "no-docker-config.json",
     )
-    token = TokenAuthority(TokenStore(engine), None).issue(frozenset({Scope.READ}), "it")
-    port = free_loopback_port()
-    with (
-        ServerThread(create_app(settings, engine=engine), port) as server,
-        LocalRegistry(
-            tmp_path / "registry",
-            notifications_url=f"{server.url}/api/v1/webhooks/distribution",
-            notifications_token=WEBHOOK_SECRET,
-        ) as registry,
-        httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}) as client,
-    ):
+    token = api_token(engine, "it", Scope.READ)
+    app = create_app(settings, engine=engine)
+    with notifying_registry(app, tmp_path / "registry", token) as (registry, client):
         signed = push_tiny_image(tmp_path, registry.host, "signed/app", "signed")
         unsigned = push_tiny_image(tmp_path, registry.host, "other/app", "other")
 

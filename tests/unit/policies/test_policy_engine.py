@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-from tests.unit.policies.policy_helpers import NOW, subject
 
 from policies.decision import Decision
 from policies.engine import evaluate, evaluate_bundle, select_policy
 from policies.loader import parse_bundle
 from policies.model import ScanState
 from service.errors import PolicyError
+from tests.unit.policies.policy_helpers import NOW, subject
 
 BUNDLE = parse_bundle(
     """\

@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from tests.unit.policies.policy_helpers import NOW, ConfigBuilder, policy_of, subject
 
 from policies.engine import evaluate
 from policies.rules.hygiene import BASE_NAME_LABEL
 from policies.subject import EvaluationInput
 from service.image.model import ImageConfig
 from tests.support.oci import History
+from tests.unit.policies.policy_helpers import NOW, ConfigBuilder, policy_of, subject
 
 
 def _rule(rule_type: str, **fields: object) -> dict[str, object]:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from tests.unit.policies.policy_helpers import NOW, npm_catalog, npm_package, policy_of, subject
 
 from policies.engine import evaluate
 from policies.model import ScanState
 from service.catalog.model import Catalog, Package, PackageType
+from tests.unit.policies.policy_helpers import NOW, npm_catalog, npm_package, policy_of, subject
 
 
 def _denied(*packages: dict[str, str]) -> dict[str, object]:

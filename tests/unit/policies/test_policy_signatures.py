@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-from tests.unit.policies.policy_helpers import NOW, policy_of, subject
-
 from policies.engine import evaluate
 from policies.subject import SignatureStatus
+from tests.unit.policies.policy_helpers import NOW, policy_of, subject
 
 SLSA = "https://slsa.dev/provenance/v1"
 CDX = "https://cyclonedx.org/bom"

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tests.unit.policies.policy_helpers import NOW, subject
 from typer.testing import CliRunner
 
 from policies.engine import evaluate_bundle
@@ -20,6 +19,7 @@ from service.errors import NotFoundError
 from service.settings import get_settings
 from service.store.database import make_engine
 from service.store.policies import PolicyStore
+from tests.unit.policies.policy_helpers import NOW, subject
 
 DEFAULT_BUNDLE = Path(__file__).parents[3] / "policies" / "bundles" / "default.yaml"
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from tests.unit.policies.policy_helpers import NOW, policy_of, subject
-
 from policies.engine import evaluate
 from policies.model import ScanState
 from service.catalog.model import Catalog
 from service.vulndb.model import Finding, Severity, Suppression
+from tests.unit.policies.policy_helpers import NOW, policy_of, subject
 
 Scan = tuple[Catalog, tuple[Finding, ...]]
 
