@@ -6,6 +6,7 @@ in the README's configuration table.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -15,10 +16,18 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.errors import ConfigurationError
+from service.model_base import FrozenModel
 
 
 def _data_dir() -> Path:
     return Path(platformdirs.user_data_dir("tollgate"))
+
+
+class KeylessIdentity(FrozenModel):
+    """A keyless signer to recognise: the certificate identity and its OIDC issuer."""
+
+    identity: str = Field(min_length=1)  # e.g. https://github.com/org/repo/.github/...@refs/...
+    issuer: str = Field(min_length=1)  # e.g. https://token.actions.githubusercontent.com
 
 
 class Settings(BaseSettings):
@@ -80,12 +89,34 @@ class Settings(BaseSettings):
     policy_bundle: str = "default"  # the stored bundle every scan is decided with
     sign_repositories: list[str] = Field(default_factory=list)  # globs; empty: sign nothing
 
+    # Signature verification of every scanned registry image (workers/signatures.py)
+    verify_keys: dict[str, Path] = Field(default_factory=dict)  # name -> cosign public key PEM
+    keyless_identities: list[KeylessIdentity] = Field(default_factory=list)
+    trusted_root: Path | None = None  # Sigstore trusted_root.json; needed by keyless identities
+
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
         secret = self.webhook_secret.get_secret_value() if self.webhook_secret else ""
         if self.environment == "production" and len(secret) < 16:
             raise ConfigurationError(
                 "TOLLGATE_WEBHOOK_SECRET must be set (16+ characters) in production"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _refuse_incomplete_verification(self) -> Settings:
+        for name in self.verify_keys:
+            if not re.fullmatch(r"[\w.-]+", name):
+                raise ConfigurationError(
+                    f"TOLLGATE_VERIFY_KEYS names a key {name!r}",
+                    hint="name each key with letters, digits, '.', '-' or '_' (e.g. ci): "
+                    "policies list these names under required_signature keys",
+                )
+        if self.keyless_identities and self.trusted_root is None:
+            raise ConfigurationError(
+                "TOLLGATE_KEYLESS_IDENTITIES is set but TOLLGATE_TRUSTED_ROOT is not",
+                hint="set TOLLGATE_TRUSTED_ROOT to the Sigstore trusted_root.json "
+                "the keyless certificates chain to",
             )
         return self
 

@@ -1,4 +1,5 @@
-"""The end of every scan: a policy decision (and, after a pass, the service's signature).
+"""The end of every scan: the image's verified signatures, a policy decision and, after a
+pass, the service's signature.
 
 The bundle comes from ``TOLLGATE_POLICY_BUNDLE``; its own mappings pick the policy for
 each image (:func:`policies.engine.select_policy`). Every decision is recorded by
@@ -21,6 +22,7 @@ from service.image.reference import parse_reference
 from service.scanning import ScanOutcome
 from service.store.images import ImageSummary
 from service.vulndb.model import Finding
+from workers.signatures import SignatureChecker, combined
 from workers.signing import ServiceSigner
 
 logger = logging.getLogger(__name__)
@@ -33,9 +35,16 @@ class Verdict:
 
 
 class ImageDecider:
-    def __init__(self, gate: PolicyGate, bundle: str, signer: ServiceSigner | None = None) -> None:
+    def __init__(
+        self,
+        gate: PolicyGate,
+        bundle: str,
+        checker: SignatureChecker,
+        signer: ServiceSigner | None = None,
+    ) -> None:
         self._gate = gate
         self._bundle = bundle
+        self._checker = checker
         self._signer = signer
 
     def scanned(self, outcome: ScanOutcome, db_revision: int) -> Verdict:
@@ -55,7 +64,7 @@ class ImageDecider:
             and signer is not None
             and signer.applies(outcome.image)
         ):
-            signatures = signer.sign(outcome, db_revision)
+            signatures = combined(signatures, signer.sign(outcome, db_revision))
         return Verdict(decision, signatures)
 
     def failed(self, ref: ImageReference, reference: str, digest: str) -> Decision:
@@ -93,10 +102,8 @@ class ImageDecider:
         return self._gate.decide(subject, self._bundle)
 
     def _signatures(self, outcome: ScanOutcome) -> SignatureStatus:
-        if self._signer is None:
-            return SignatureStatus()
         try:
-            return self._signer.status(outcome.image)
+            return self._checker.status(outcome.image)
         except TollgateError as error:
             if error.transient:
                 raise

@@ -28,6 +28,7 @@ from workers.decision import ImageDecider
 from workers.dispatch import Dispatcher
 from workers.jobs import MaintenanceJobs, ScanJob
 from workers.pull_auth import PullAuthorization
+from workers.signatures import SignatureChecker
 from workers.signing import ServiceSigner
 
 
@@ -46,11 +47,12 @@ class Runtime:
 def build_decider(
     settings: Settings, engine: Engine, registries: RegistryClientFactory
 ) -> ImageDecider:
-    """The policy gate, plus the service signer when a signing key is configured."""
-    signer = None
-    if settings.signing_key is not None:
-        signer = ServiceSigner(load_signing_key(settings), settings.sign_repositories, registries)
-    return ImageDecider(PolicyGate(PolicyStore(engine)), settings.policy_bundle, signer)
+    """The policy gate and the signature checker, plus the service signer when a signing key
+    is configured (its signatures are checked too)."""
+    key = load_signing_key(settings) if settings.signing_key is not None else None
+    signer = None if key is None else ServiceSigner(key, settings.sign_repositories, registries)
+    checker = SignatureChecker.from_settings(settings, registries, key)
+    return ImageDecider(PolicyGate(PolicyStore(engine)), settings.policy_bundle, checker, signer)
 
 
 @contextmanager

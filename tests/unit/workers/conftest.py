@@ -8,6 +8,7 @@ from sqlalchemy.engine import Engine
 
 from service.gate import PolicyGate
 from service.notify.webhooks import Notifier
+from service.registry.interface import Registry
 from service.store.catalogs import CatalogStore
 from service.store.database import make_engine
 from service.store.images import ImageStore
@@ -17,6 +18,7 @@ from service.vulndb.store import VulnStore
 from tests.unit.workers.fakes import FakeSource, RecordingDispatcher, orchestrator_factory
 from workers.decision import ImageDecider
 from workers.jobs import MaintenanceJobs, ScanJob
+from workers.signatures import SignatureChecker
 
 
 class RecordingNotifier:
@@ -47,7 +49,24 @@ def dispatcher() -> RecordingDispatcher:
     return RecordingDispatcher()
 
 
-def make_job(engine: Engine, source: FakeSource, cache: Path, notifier: Notifier) -> ScanJob:
+def _no_registry(host: str) -> Registry:
+    raise AssertionError(f"no registry access expected ({host})")
+
+
+def make_decider(engine: Engine, checker: SignatureChecker | None = None) -> ImageDecider:
+    """The decider of the default bundle; without ``checker``, one with nothing to verify."""
+    return ImageDecider(
+        PolicyGate(PolicyStore(engine)), "default", checker or SignatureChecker(_no_registry, {})
+    )
+
+
+def make_job(
+    engine: Engine,
+    source: FakeSource,
+    cache: Path,
+    notifier: Notifier,
+    checker: SignatureChecker | None = None,
+) -> ScanJob:
     catalogs = CatalogStore(engine)
     return ScanJob(
         scans=ScanStore(engine),
@@ -56,7 +75,7 @@ def make_job(engine: Engine, source: FakeSource, cache: Path, notifier: Notifier
         orchestrator=orchestrator_factory(source, cache, catalogs),
         notifier=notifier,
         lease_seconds=30.0,
-        decider=ImageDecider(PolicyGate(PolicyStore(engine)), "default"),
+        decider=make_decider(engine, checker),
     )
 
 
@@ -77,5 +96,5 @@ def maintenance(
         notifier=notifier,
         dispatcher=dispatcher,
         stranded_after=timedelta(seconds=60),
-        decider=ImageDecider(PolicyGate(PolicyStore(engine)), "default"),
+        decider=make_decider(engine),
     )

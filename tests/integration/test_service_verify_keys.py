@@ -1,0 +1,103 @@
+"""An image signed by a CI key (``tollgate sign``) satisfies ``required_signature: keys: [ci]``
+once scanned by a service that only verifies (``TOLLGATE_VERIFY_KEYS``, no signing key).
+
+Embedded mode (SQLite, no broker), a real registry and real Syft.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+from typer.testing import CliRunner
+
+from policies.loader import parse_bundle
+from service.api.app import create_app
+from service.auth.tokens import Scope
+from service.cli.signing import app as signing_cli
+from service.settings import Settings, get_settings
+from service.signing.keys import write_key_pair
+from service.store.database import make_engine
+from service.store.policies import PolicyStore
+from tests.integration.service_support import (
+    VENV_BIN,
+    WEBHOOK_SECRET,
+    ServerThread,
+    api_client,
+    api_token,
+    finished_scan,
+    push_tiny_image,
+)
+from tests.support.registry import LocalRegistry, free_loopback_port
+
+pytestmark = pytest.mark.integration
+
+PASSWORD = "ci key password"
+SIGNED_BY_CI = """
+name: default
+default: gate
+policies:
+  - name: gate
+    rules:
+      - {id: scanned, type: scan_status, action: block}
+      - {id: signed, type: required_signature, action: block, keys: [ci]}
+"""
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    monkeypatch.setenv("TOLLGATE_DOCKER_CONFIG", str(tmp_path / "no-docker-config.json"))
+    monkeypatch.setenv("COSIGN_PASSWORD", PASSWORD)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def test_an_image_signed_by_ci_passes_the_ci_signature_rule(tmp_path: Path, cli_env: None):
+    ci = write_key_pair(tmp_path / "ci", PASSWORD.encode())
+    engine = make_engine(f"sqlite:///{tmp_path / 'tollgate.db'}")
+    PolicyStore(engine).apply(
+        parse_bundle(SIGNED_BY_CI, source="test"), author="test", now=datetime.now(UTC)
+    )
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        webhook_secret=SecretStr(WEBHOOK_SECRET),
+        syft_path=str(VENV_BIN / "syft"),
+        embedded_workers=1,
+        verify_keys={"ci": ci.public_key},
+        docker_config=tmp_path / "no-docker-config.json",
+    )
+    token = api_token(engine, "it", Scope.READ, Scope.SCAN)
+    app = create_app(settings, engine=engine)
+    with (
+        LocalRegistry(tmp_path / "registry") as registry,
+        ServerThread(app, free_loopback_port()) as server,
+        api_client(server, token) as client,
+    ):
+        signed = push_tiny_image(tmp_path, registry.host, "ci/app", "signed")
+        unsigned = push_tiny_image(tmp_path, registry.host, "ci/other", "unsigned")
+        signing = CliRunner().invoke(
+            signing_cli, ["sign", f"{registry.host}/ci/app@{signed}", "--key", str(ci.private_key)]
+        )
+        assert signing.exit_code == 0, signing.output
+
+        images = {}
+        for repository, digest in (("ci/app", signed), ("ci/other", unsigned)):
+            response = client.post(
+                "/api/v1/scans", json={"image": f"{registry.host}/{repository}@{digest}"}
+            )
+            assert response.status_code == 202, response.text
+            scan = finished_scan(client, response.json()["id"], timeout=300)
+            assert scan["status"] == "done", scan["error"]
+            images[digest] = client.get(f"/api/v1/images/{digest}").json()
+
+    passed, blocked = images[signed], images[unsigned]
+    assert passed["signatures"] == {"signed_by": ["ci"], "attestations": []}
+    assert passed["policy"] == "pass" and passed["decision"]["outcome"] == "pass"
+    assert blocked["signatures"] == {"signed_by": [], "attestations": []}
+    assert blocked["policy"] == "block"
+    assert [rule["rule_id"] for rule in blocked["fired_rules"]] == ["signed"]
+    assert blocked["fired_rules"][0]["actual"] == "no verified signature"
