@@ -63,9 +63,12 @@ class _Token:
 
 
 class RegistryAuth(httpx.Auth):
-    """One per registry host; safe to reuse across requests (the token cache lives here)."""
+    """One per registry host; safe to reuse across requests (the token cache lives here).
 
-    requires_response_body = True
+    Only token-service answers are read here: registry responses stay streamed, so a
+    multi-gigabyte layer is never held in memory (httpx's ``requires_response_body``
+    would read every response, layers included). Sync clients only.
+    """
 
     def __init__(
         self,
@@ -135,6 +138,7 @@ class RegistryAuth(httpx.Auth):
                 f"token service answered {response.status_code}", hint="retry later"
             )
         try:
+            response.read()
             body = response.json()
             value = body.get("token") or body.get("access_token")
             lifetime = int(body.get("expires_in") or _DEFAULT_TOKEN_LIFETIME_S)

@@ -206,3 +206,33 @@ def test_plain_http_only_for_loopback(host: str, plain: bool) -> None:
 
 def test_insecure_registries_setting_allows_plain_http() -> None:
     assert uses_plain_http("reg.internal:5000", ["reg.internal:5000"])
+
+
+class _RecordingStream(httpx.SyncByteStream):
+    """A blob body served in chunks, logging when each chunk is handed out."""
+
+    def __init__(self, chunks: list[bytes], log: list[str]) -> None:
+        self._chunks = chunks
+        self._log = log
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        for chunk in self._chunks:
+            self._log.append("sent")
+            yield chunk
+
+
+def test_layers_are_streamed_to_the_cache_not_held_in_memory(tmp_path: Path) -> None:
+    chunks = [bytes([n]) * (256 << 10) for n in range(4)]
+    blob = b"".join(chunks)
+    digest = sha(blob)
+    log: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, stream=_RecordingStream(chunks, log))
+
+    client = RegistryClient(HOST, transport=httpx.MockTransport(handler))
+    progress = lambda _digest, done, _total: log.append("stored")  # noqa: E731
+    path = client.fetch_blob_to("team/app", digest, BlobCache(tmp_path), progress, size=len(blob))
+    assert path.read_bytes() == blob
+    # Each chunk reaches the cache before the next is read from the network.
+    assert log[:3] == ["sent", "stored", "sent"]
