@@ -7,14 +7,13 @@ pipeline, so ``tollgate sbom`` never pays for them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import importlib
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from service.catalog.cache import CatalogCache
 from service.catalog.interface import Cataloger
-from service.catalog.syft import SyftCataloger
-from service.catalog.trivy import TrivyCataloger
 from service.image.cache import BlobCache
 from service.image.fetcher import ImageFetcher
 from service.registry.credentials import CredentialStore
@@ -32,8 +31,35 @@ if TYPE_CHECKING:
     from service.vulndb.store import VulnStore
 
 
-def catalogers(settings: Settings) -> dict[str, Cataloger]:
-    return {"syft": SyftCataloger(settings), "trivy": TrivyCataloger(settings)}
+# engine name -> (module, class): an engine's module loads only when it is used.
+_ENGINES = {
+    "syft": ("service.catalog.syft", "SyftCataloger"),
+    "trivy": ("service.catalog.trivy", "TrivyCataloger"),
+}
+
+
+class _Catalogers(Mapping[str, Cataloger]):
+    """The known engines, each built (and its module imported) on first use."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._built: dict[str, Cataloger] = {}
+
+    def __getitem__(self, name: str) -> Cataloger:
+        if name not in self._built:
+            module, cls = _ENGINES[name]  # KeyError for unknown engines, as for a dict
+            self._built[name] = getattr(importlib.import_module(module), cls)(self._settings)
+        return self._built[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_ENGINES)
+
+    def __len__(self) -> int:
+        return len(_ENGINES)
+
+
+def catalogers(settings: Settings) -> Mapping[str, Cataloger]:
+    return _Catalogers(settings)
 
 
 @contextmanager

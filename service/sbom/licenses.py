@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from spdx_tools.common.spdx_licensing import spdx_licensing as _LICENSING
 
@@ -57,7 +58,9 @@ def combined_expression(terms: Iterable[LicenseTerm]) -> str | None:
     return " AND ".join(parts) or None
 
 
+@lru_cache(maxsize=4096)
 def _normalised(text: str) -> str | None:
+    """The SPDX expression ``text`` normalises to (the same strings recur across packages)."""
     try:
         info = _LICENSING.validate(text)
     except AttributeError:
