@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -55,11 +56,16 @@ def worker(
 @app.command()
 def beat(
     loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
+    schedule: Annotated[
+        Path | None, typer.Option(help="Beat's state file (default: in the data directory).")
+    ] = None,
 ) -> None:
     """Schedule recovery, database updates and re-evaluation (needs TOLLGATE_BROKER_URL)."""
     from workers.app import app as celery_app
 
-    celery_app.start(["beat", f"--loglevel={loglevel}"])
+    state = schedule or get_settings().data_dir / "celerybeat-schedule"
+    state.parent.mkdir(parents=True, exist_ok=True)
+    celery_app.start(["beat", f"--loglevel={loglevel}", f"--schedule={state}"])
 
 
 @token_app.command("create")

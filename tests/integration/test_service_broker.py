@@ -1,4 +1,4 @@
-"""Broker mode: PostgreSQL, a private Redis, real ``celery worker`` subprocesses.
+"""Broker mode: PostgreSQL, a private Redis, real ``tollgate worker``/``beat`` subprocesses.
 
 Faults: a worker child killed with SIGKILL mid-scan, Redis stopped while a scan is
 submitted, and a registry that never answers. Scans finish or fail with a recorded
@@ -144,15 +144,14 @@ def service(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Iter
     log = (tmp / "worker.log").open("wb")
     worker = subprocess.Popen(
         [
-            str(VENV_BIN / "celery"),
-            "-A",
-            "workers.app",
+            str(VENV_BIN / "tollgate"),
             "worker",
-            "-Q",
+            "--queues",
             "push,admission,bulk",
-            "-c",
+            "--concurrency",
             "1",
-            "--loglevel=INFO",
+            "--loglevel",
+            "INFO",
         ],
         cwd=ROOT,
         env=env,
@@ -161,12 +160,11 @@ def service(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Iter
     )
     beat = subprocess.Popen(
         [
-            str(VENV_BIN / "celery"),
-            "-A",
-            "workers.app",
+            str(VENV_BIN / "tollgate"),
             "beat",
-            "--loglevel=INFO",
-            "-s",
+            "--loglevel",
+            "INFO",
+            "--schedule",
             str(tmp / "beat-schedule"),
         ],
         cwd=ROOT,
