@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     syft_path: str | None = None
     trivy_path: str | None = None
     engine_timeout: float = 600.0
+    engine_max_disk_gb: float = 20.0  # layers an engine may unpack before it is stopped
 
     # Vulnerability database
     db_max_age_hours: float = 48.0

