@@ -90,7 +90,7 @@ class Settings(BaseSettings):
     policy_bundle: str = "default"  # the stored bundle every scan is decided with
     sign_repositories: list[str] = Field(default_factory=list)  # globs; empty: sign nothing
 
-    # Signature verification of every scanned registry image (workers/signatures.py)
+    # Signature verification of every scanned registry image (service/signing/checker.py)
     verify_keys: dict[str, Path] = Field(default_factory=dict)  # name -> cosign public key PEM
     keyless_identities: list[KeylessIdentity] = Field(default_factory=list)
     trusted_root: Path | None = None  # Sigstore trusted_root.json; needed by keyless identities

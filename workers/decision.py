@@ -8,24 +8,20 @@ each image (:func:`policies.engine.select_policy`). Every decision is recorded b
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 from policies.decision import Decision, Outcome
 from policies.model import ScanState
 from policies.subject import EvaluationInput, SignatureStatus
 from service.catalog.model import Catalog
-from service.errors import TollgateError
 from service.gate import PolicyGate
 from service.image.model import ImageConfig, ImageReference
 from service.image.reference import parse_reference
 from service.scanning import ScanOutcome
+from service.signing.checker import SignatureChecker, combined
 from service.store.images import ImageSummary
 from service.vulndb.model import Finding
-from workers.signatures import SignatureChecker, combined
 from workers.signing import ServiceSigner
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -49,7 +45,7 @@ class ImageDecider:
 
     def scanned(self, outcome: ScanOutcome, db_revision: int) -> Verdict:
         """Decide on a finished scan; sign and attest it when it passed and is in scope."""
-        signatures = self._signatures(outcome)
+        signatures = self._checker.verified(outcome.image)
         subject = EvaluationInput.from_pinned(
             outcome.image,
             scan=ScanState.SCANNED,
@@ -100,12 +96,3 @@ class ImageDecider:
             signatures=image.signatures,
         )
         return self._gate.decide(subject, self._bundle)
-
-    def _signatures(self, outcome: ScanOutcome) -> SignatureStatus:
-        try:
-            return self._checker.status(outcome.image)
-        except TollgateError as error:
-            if error.transient:
-                raise
-            logger.warning("signatures of %s unreadable: %s", outcome.image.digest, error)
-            return SignatureStatus()

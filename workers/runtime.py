@@ -17,6 +17,7 @@ from service.registry.credentials import CredentialStore
 from service.registry.factory import RegistryClientFactory
 from service.scanning import Orchestrator
 from service.settings import Settings
+from service.signing.checker import SignatureChecker
 from service.signing.keyring import load_signing_key
 from service.store.catalogs import CatalogStore
 from service.store.images import ImageStore
@@ -28,7 +29,6 @@ from workers.decision import ImageDecider
 from workers.dispatch import Dispatcher
 from workers.jobs import MaintenanceJobs, ScanJob
 from workers.pull_auth import PullAuthorization
-from workers.signatures import SignatureChecker
 from workers.signing import ServiceSigner
 
 

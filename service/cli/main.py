@@ -155,8 +155,11 @@ def scan(
     from service.gate import PolicyGate
     from service.image.manifest import parse_platform
     from service.image.reference import parse_reference
+    from service.registry.credentials import CredentialStore
+    from service.registry.factory import RegistryClientFactory
     from service.report import build_report, report_json, report_table
     from service.settings import get_settings
+    from service.signing.checker import SignatureChecker
     from service.store.database import make_engine
     from service.store.policies import PolicyStore
     from service.wiring import scan_orchestrator
@@ -165,15 +168,24 @@ def scan(
     ref = parse_reference(image)
     database = make_engine(settings.sqlalchemy_url)
     gate = PolicyGate(PolicyStore(database))
-    with scan_orchestrator(settings, database) as orchestrator:
-        wanted = parse_platform(platform) if platform else None
-        name = engine.value if engine else None
-        outcome = orchestrator.scan(ref, platform=wanted, engine=name, progress=StderrProgress())
+    registries = RegistryClientFactory(settings, CredentialStore.from_settings(settings))
+    try:
+        checker = SignatureChecker.from_settings(settings, registries)
+        with scan_orchestrator(settings, database, registries=registries) as orchestrator:
+            wanted = parse_platform(platform) if platform else None
+            name = engine.value if engine else None
+            outcome = orchestrator.scan(
+                ref, platform=wanted, engine=name, progress=StderrProgress()
+            )
+        signatures = checker.verified(outcome.image)
+    finally:
+        registries.close()
     subject = EvaluationInput.from_pinned(
         outcome.image,
         scan=ScanState.SCANNED,
         catalog=outcome.catalog,
         findings=tuple(outcome.findings),
+        signatures=signatures,
     )
     decision = gate.decide(subject, policy)
     report = build_report(outcome.catalog, outcome.findings, decision, outcome.timings.as_dict())

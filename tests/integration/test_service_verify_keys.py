@@ -6,6 +6,10 @@ Embedded mode (SQLite, no broker), a real registry and real Syft.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,6 +60,17 @@ def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     get_settings.cache_clear()
 
 
+def _push_signed_and_unsigned(tmp_path: Path, host: str, key: Path) -> tuple[str, str]:
+    """Push ``ci/app`` (then signed with ``key``) and ``ci/other``; return their digests."""
+    signed = push_tiny_image(tmp_path, host, "ci/app", "signed")
+    unsigned = push_tiny_image(tmp_path, host, "ci/other", "unsigned")
+    signing = CliRunner().invoke(
+        signing_cli, ["sign", f"{host}/ci/app@{signed}", "--key", str(key)]
+    )
+    assert signing.exit_code == 0, signing.output
+    return signed, unsigned
+
+
 def test_an_image_signed_by_ci_passes_the_ci_signature_rule(tmp_path: Path, cli_env: None):
     ci = write_key_pair(tmp_path / "ci", PASSWORD.encode())
     engine = make_engine(f"sqlite:///{tmp_path / 'tollgate.db'}")
@@ -77,12 +92,7 @@ def test_an_image_signed_by_ci_passes_the_ci_signature_rule(tmp_path: Path, cli_
         ServerThread(app, free_loopback_port()) as server,
         api_client(server, token) as client,
     ):
-        signed = push_tiny_image(tmp_path, registry.host, "ci/app", "signed")
-        unsigned = push_tiny_image(tmp_path, registry.host, "ci/other", "unsigned")
-        signing = CliRunner().invoke(
-            signing_cli, ["sign", f"{registry.host}/ci/app@{signed}", "--key", str(ci.private_key)]
-        )
-        assert signing.exit_code == 0, signing.output
+        signed, unsigned = _push_signed_and_unsigned(tmp_path, registry.host, ci.private_key)
 
         images = {}
         for repository, digest in (("ci/app", signed), ("ci/other", unsigned)):
@@ -101,3 +111,37 @@ def test_an_image_signed_by_ci_passes_the_ci_signature_rule(tmp_path: Path, cli_
     assert blocked["policy"] == "block"
     assert [rule["rule_id"] for rule in blocked["fired_rules"]] == ["signed"]
     assert blocked["fired_rules"][0]["actual"] == "no verified signature"
+
+
+def test_the_cli_gate_decides_signatures_like_the_service(tmp_path: Path, cli_env: None):
+    """`tollgate scan` checks TOLLGATE_VERIFY_KEYS too: exit 0 when CI signed, 1 when not."""
+    ci = write_key_pair(tmp_path / "ci", PASSWORD.encode())
+    bundle = tmp_path / "signed-by-ci.yaml"
+    bundle.write_text(SIGNED_BY_CI)
+    env = {
+        **os.environ,
+        "TOLLGATE_DATA_DIR": str(tmp_path / "cli-data"),
+        "TOLLGATE_VERIFY_KEYS": json.dumps({"ci": str(ci.public_key)}),
+    }
+    tollgate = [sys.executable, "-m", "service.cli"]
+    applied = subprocess.run([*tollgate, "policy", "apply", str(bundle)], env=env, check=False)
+    assert applied.returncode == 0
+    with LocalRegistry(tmp_path / "registry") as registry:
+        signed, unsigned = _push_signed_and_unsigned(tmp_path, registry.host, ci.private_key)
+        reports = {}
+        for repository, digest in (("ci/app", signed), ("ci/other", unsigned)):
+            run = subprocess.run(
+                [*tollgate, "scan", f"{registry.host}/{repository}@{digest}", "-f", "json"],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            reports[digest] = (run.returncode, run.stdout, run.stderr)
+    code, stdout, stderr = reports[signed]
+    assert code == 0, stderr
+    assert json.loads(stdout)["decision"]["outcome"] == "pass"
+    code, stdout, stderr = reports[unsigned]
+    assert code == 1, stderr
+    fired = [r["rule_id"] for r in json.loads(stdout)["decision"]["rule_results"] if r["fired"]]
+    assert fired == ["signed"]

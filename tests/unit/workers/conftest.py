@@ -9,6 +9,7 @@ from sqlalchemy.engine import Engine
 from service.gate import PolicyGate
 from service.notify.webhooks import Notifier
 from service.registry.interface import Registry
+from service.signing.checker import SignatureChecker
 from service.store.catalogs import CatalogStore
 from service.store.database import make_engine
 from service.store.images import ImageStore
@@ -18,7 +19,6 @@ from service.vulndb.store import VulnStore
 from tests.unit.workers.fakes import FakeSource, RecordingDispatcher, orchestrator_factory
 from workers.decision import ImageDecider
 from workers.jobs import MaintenanceJobs, ScanJob
-from workers.signatures import SignatureChecker
 
 
 class RecordingNotifier:

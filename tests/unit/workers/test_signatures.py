@@ -16,6 +16,7 @@ from service.image.reference import parse_reference
 from service.registry.interface import Registry
 from service.settings import Settings
 from service.signing.attestation import PREDICATE_TYPES
+from service.signing.checker import SignatureChecker
 from service.signing.keyring import SigningKey, fingerprint
 from service.signing.keys import generate_private_key, public_key_pem
 from service.signing.signer import attest_image, sign_image
@@ -29,7 +30,6 @@ from tests.unit.workers.fakes import FakeSource
 from tests.unit.workers.test_jobs import REGISTRY, request
 from workers.decision import ImageDecider
 from workers.jobs import JobResult
-from workers.signatures import SignatureChecker
 from workers.signing import ServiceSigner
 
 # The tiny fake images have no findings worth blocking: only the signature rule decides.

@@ -17,7 +17,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from policies.subject import SignatureStatus
-from service.errors import ConfigurationError, SigningError
+from service.errors import ConfigurationError, SigningError, TollgateError
 from service.image.model import PinnedImage
 from service.registry.interface import Registry
 from service.settings import Settings
@@ -85,6 +85,17 @@ class SignatureChecker:
             KNOWN_ATTESTATIONS,
             keyless=self._keyless,
         )
+
+    def verified(self, image: PinnedImage) -> SignatureStatus:
+        """:meth:`status`, where unreadable signatures count as none (logged); transient
+        registry errors propagate so the caller can retry."""
+        try:
+            return self.status(image)
+        except TollgateError as error:
+            if error.transient:
+                raise
+            logger.warning("signatures of %s unreadable: %s", image.digest, error)
+            return SignatureStatus()
 
 
 def combined(first: SignatureStatus, second: SignatureStatus) -> SignatureStatus:
