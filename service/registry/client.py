@@ -12,6 +12,7 @@ import json
 import logging
 import re
 import time
+import urllib.request
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import TypeVar
@@ -45,6 +46,7 @@ from service.registry.digest import (
     validate_digest,
 )
 from service.registry.interface import Manifest
+from service.registry.transport import OnDemandTransport
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +107,9 @@ class RegistryClient:
         auth = RegistryAuth(
             credentials, plain_http_ok=lambda h: uses_plain_http(h, insecure_registries)
         )
+        if transport is None and not urllib.request.getproxies():
+            # (proxies from the environment are set up by httpx's default transports)
+            transport = OnDemandTransport()
         self._http = httpx.Client(
             base_url=f"{scheme}://{api_host}",
             auth=auth,

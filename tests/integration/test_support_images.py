@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import tarfile
@@ -71,6 +72,8 @@ def test_config_names_user_history_and_layers(debian_app_image: PushedImage) -> 
 def test_syft_catalogs_every_installed_package(debian_app_image: PushedImage) -> None:
     result = subprocess.run(
         [str(SYFT), "scan", f"oci-dir:{debian_app_image.layout}", "-o", "json", "-q"],
+        # offline: no update check against the internet
+        env={**os.environ, "SYFT_CHECK_FOR_APP_UPDATE": "false"},
         capture_output=True,
         check=True,
         timeout=240,
