@@ -2,8 +2,8 @@
 
 Extraction refuses (UnsafeArchiveError, naming the member) path traversal, absolute
 names, links that are absolute or escape the destination, devices, FIFOs, sparse files
-and decompression bombs (gzip layer blobs count at their inflated size); tarfile's
-``data`` filter re-checks every member against the real (symlink-resolved)
+and decompression bombs (gzip and zstd layer blobs count at their inflated size);
+tarfile's ``data`` filter re-checks every member against the real (symlink-resolved)
 destination, so nothing is ever written outside it.
 """
 
@@ -18,6 +18,8 @@ import tarfile
 import zlib
 from pathlib import Path
 from typing import Any
+
+import zstandard
 
 from service.errors import ImageError, UnsafeArchiveError
 from service.image.layout import OCI_LAYOUT_FILE, OCI_LAYOUT_VERSION
@@ -62,7 +64,7 @@ def safe_extract(archive: Path, dest: Path) -> None:
                     tar.extract(member, dest, filter="data")
                 except tarfile.FilterError as exc:
                     raise _unsafe(member, f"refused by the extraction filter ({exc})") from exc
-                if member.isreg():  # a gzip layer blob counts at its inflated size
+                if member.isreg():  # a compressed layer blob counts at its inflated size
                     total += _inflated_size(dest / member.name, limit - total)
                     if total > limit:
                         raise _bomb(archive, member, total, archive_size)
@@ -85,22 +87,37 @@ def _bomb(
 
 
 def _inflated_size(path: Path, budget: int) -> int:
-    """What a gzip file inflates to (0 if not gzip), counted no further than ``budget``.
+    """What a gzip or zstd file inflates to (0 if neither), counted no further than ``budget``.
 
     A corrupt stream is left for the engine to report: only the size matters here.
     """
     inflated = 0
     with path.open("rb") as raw:
-        if raw.read(2) != _GZIP_MAGIC:
-            return 0
+        media_type = _layer_media_type(raw.read(len(_ZSTD_MAGIC)))
         raw.seek(0)
+        stream: gzip.GzipFile | zstandard.ZstdDecompressionReader
+        if media_type == OCI_LAYER_GZIP:
+            stream = gzip.GzipFile(fileobj=raw)
+        elif media_type == OCI_LAYER_ZSTD:  # every frame: engines decode them all
+            stream = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+        else:
+            return 0
         try:
-            with gzip.GzipFile(fileobj=raw) as stream:
+            with stream:
                 while inflated <= budget and (chunk := stream.read(_CHUNK)):
                     inflated += len(chunk)
-        except (OSError, EOFError, zlib.error):
+        except (OSError, EOFError, zlib.error, zstandard.ZstdError):
             pass
     return inflated
+
+
+def _layer_media_type(head: bytes) -> str:
+    """A layer blob's OCI media type, told by its first bytes (``head``)."""
+    if head.startswith(_GZIP_MAGIC):
+        return OCI_LAYER_GZIP
+    if head.startswith(_ZSTD_MAGIC):
+        return OCI_LAYER_ZSTD
+    return OCI_LAYER
 
 
 def _unsafe(member: tarfile.TarInfo, why: str) -> UnsafeArchiveError:
@@ -233,11 +250,4 @@ def _store_file(root: Path, path: Path) -> tuple[str, int, str]:
     target = _blob_path(root, hasher.digest)
     if not target.exists():
         os.link(path, target)
-    media_type = (
-        OCI_LAYER_GZIP
-        if head.startswith(_GZIP_MAGIC)
-        else OCI_LAYER_ZSTD
-        if head.startswith(_ZSTD_MAGIC)
-        else OCI_LAYER
-    )
-    return hasher.digest, hasher.size, media_type
+    return hasher.digest, hasher.size, _layer_media_type(head)

@@ -2,7 +2,8 @@
 
 On a 401 the ``WWW-Authenticate`` challenge says what to do: ``Basic`` -> resend with the
 configured credentials; ``Bearer realm=..,service=..,scope=..`` -> get a token from the
-realm (with credentials when we have them) and resend. Tokens are cached per scope until
+realm (with credentials when we have them; an identity token is exchanged with OAuth2's
+refresh-token grant, as Docker does) and resend. Tokens are cached per scope until
 they expire. Credentials and tokens are never logged.
 """
 
@@ -93,7 +94,7 @@ class RegistryAuth(httpx.Auth):
         if challenge is None or challenge.scheme not in ("basic", "bearer"):
             return
         if challenge.scheme == "basic":
-            if self._credentials is None or self._use_basic:
+            if self._credentials is None or self._credentials.identity_token or self._use_basic:
                 return  # nothing (new) to offer: the caller turns the 401 into an error
             self._use_basic = True
         else:
@@ -125,6 +126,8 @@ class RegistryAuth(httpx.Auth):
                     f"token service {url.host} is plain HTTP: refusing to send credentials",
                     hint="the registry's token realm must use https",
                 )
+            if self._credentials.identity_token:
+                return _refresh_token_request(url, params, self._credentials.password)
             headers["Authorization"] = _basic_header(self._credentials)
         return httpx.Request("GET", url, params=params, headers=headers)
 
@@ -151,6 +154,18 @@ class RegistryAuth(httpx.Auth):
         expires_at = self._clock() + max(lifetime - _EXPIRY_MARGIN_S, 1)
         self._tokens[scope] = _Token(value, expires_at)
         logger.debug("got a registry token for scope %r", scope)
+
+
+def _refresh_token_request(url: httpx.URL, params: dict[str, str], token: str) -> httpx.Request:
+    """Docker's identity token is an OAuth2 refresh token: the token service's POST form
+    exchanges it for an access token (Distribution's spec/auth/oauth)."""
+    form = {
+        **params,
+        "grant_type": "refresh_token",
+        "refresh_token": token,
+        "client_id": "tollgate",
+    }
+    return httpx.Request("POST", url, data=form)
 
 
 def _basic_header(credentials: Credentials) -> str:

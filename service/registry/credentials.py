@@ -1,5 +1,10 @@
 """Registry credentials from TOLLGATE_REGISTRY_AUTH or the Docker config file.
 
+For each host, as Docker does: TOLLGATE_REGISTRY_AUTH wins; else the Docker config's
+``credHelpers[host]``, else its ``credsStore``, names a credential helper whose answer is
+final (no credentials from it means none); else the ``auths`` entry. Helpers run on the
+first lookup of a host, once per host (:mod:`service.registry.credential_helpers`).
+
 Credentials are never logged: :class:`Credentials` hides the password from ``repr``.
 """
 
@@ -9,22 +14,34 @@ import base64
 import binascii
 import json
 import logging
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from service.errors import ConfigurationError
+from service.registry.credential_helpers import (
+    IDENTITY_TOKEN_USERNAME,
+    CredentialHelper,
+    HelperAnswer,
+)
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-_HUB_KEYS = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
+_HUB = "index.docker.io"
+_HUB_KEYS = frozenset({"docker.io", _HUB, "registry-1.docker.io"})
+_HUB_SERVER_URL = "https://index.docker.io/v1/"  # the key Docker uses for Docker Hub
 
 
 @dataclass(frozen=True)
 class Credentials:
+    """A username and password; with ``identity_token``, ``password`` is an OAuth2 refresh
+    token (Docker's identity token), exchanged at the registry's token service."""
+
     username: str
     password: str = field(repr=False)
+    identity_token: bool = False
 
 
 def normalize_host(key: str) -> str:
@@ -33,29 +50,119 @@ def normalize_host(key: str) -> str:
     for prefix in ("https://", "http://"):
         host = host.removeprefix(prefix)
     host = host.split("/", 1)[0].lower()
-    return "index.docker.io" if host in _HUB_KEYS else host
+    return _HUB if host in _HUB_KEYS else host
 
 
 class CredentialStore:
-    """host[:port] -> Credentials; TOLLGATE_REGISTRY_AUTH wins over the Docker config."""
+    """host[:port] -> Credentials: ``entries`` (TOLLGATE_REGISTRY_AUTH) win over ``docker``."""
 
-    def __init__(self, entries: dict[str, Credentials]) -> None:
+    def __init__(
+        self, entries: dict[str, Credentials], docker: DockerCredentials | None = None
+    ) -> None:
         self._entries = {normalize_host(host): creds for host, creds in entries.items()}
+        self._docker = docker
 
     def lookup(self, host: str) -> Credentials | None:
-        return self._entries.get(normalize_host(host))
+        key = normalize_host(host)
+        if key in self._entries:
+            return self._entries[key]
+        return None if self._docker is None else self._docker.lookup(key)
 
     def with_entry(self, host: str, credentials: Credentials) -> CredentialStore:
         """A copy in which ``host`` uses ``credentials`` (e.g. those one request carried)."""
-        return CredentialStore({**self._entries, normalize_host(host): credentials})
+        entries = {**self._entries, normalize_host(host): credentials}
+        return CredentialStore(entries, self._docker)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CredentialStore:
         config_path = settings.docker_config or Path.home() / ".docker" / "config.json"
-        entries = _docker_config_entries(config_path)
+        docker = DockerCredentials.read(config_path, helper_timeout=settings.registry_timeout)
+        entries: dict[str, Credentials] = {}
         if settings.registry_auth is not None:
-            entries.update(_env_entries(settings.registry_auth.get_secret_value()))
-        return cls(entries)
+            entries = _env_entries(settings.registry_auth.get_secret_value())
+        return cls(entries, docker)
+
+
+class DockerCredentials:
+    """The Docker config's credentials; helper answers (also "none") are kept per host."""
+
+    def __init__(
+        self,
+        auths: dict[str, Credentials],
+        helpers: dict[str, CredentialHelper | None],
+        default_helper: CredentialHelper | None = None,
+    ) -> None:
+        """``helpers``: credHelpers by host (None: ``auths`` applies); ``default_helper``:
+        credsStore, for the hosts ``helpers`` does not name."""
+        self._auths = {normalize_host(host): creds for host, creds in auths.items()}
+        self._helpers = {normalize_host(host): helper for host, helper in helpers.items()}
+        self._default_helper = default_helper
+        self._answers: dict[str, Credentials | None] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def lookup(self, host: str) -> Credentials | None:
+        key = normalize_host(host)
+        helper = self._helpers.get(key, self._default_helper)
+        if helper is None:
+            return self._auths.get(key)
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:  # one run per host, even when clients are built in parallel
+            if key not in self._answers:  # a failed run raised: the next lookup tries again
+                self._answers[key] = _from_helper(helper.get(_server_url(key)))
+            return self._answers[key]
+
+    @classmethod
+    def read(cls, path: Path, *, helper_timeout: float) -> DockerCredentials:
+        try:
+            document: Any = json.loads(path.read_text())
+        except FileNotFoundError:
+            return cls({}, {})
+        except (OSError, ValueError) as exc:
+            raise ConfigurationError(
+                f"cannot read Docker config {path}: {type(exc).__name__}",
+                hint="fix the file or point TOLLGATE_DOCKER_CONFIG at another one",
+            ) from None
+        if not isinstance(document, dict):
+            return cls({}, {})
+        per_host = document.get("credHelpers") or {}
+        if not isinstance(per_host, dict):
+            raise ConfigurationError(
+                f"credHelpers in Docker config {path} is not an object",
+                hint='expected {"registry host": "helper suffix", ...}',
+            )
+        store = document.get("credsStore")
+        return cls(
+            _docker_auths(document.get("auths"), path),
+            {
+                host: _helper(name, f"credHelpers[{host!r}] in {path}", helper_timeout)
+                for host, name in per_host.items()
+            },
+            None if store is None else _helper(store, f"credsStore in {path}", helper_timeout),
+        )
+
+
+def _helper(name: object, origin: str, timeout: float) -> CredentialHelper | None:
+    if not isinstance(name, str) or "/" in name or "\\" in name:
+        raise ConfigurationError(
+            f"{origin} is not a credential helper name",
+            hint="give the program's suffix, e.g. 'pass' for docker-credential-pass",
+        )
+    if not name:  # as in Docker: no helper, the auths entry applies
+        return None
+    return CredentialHelper(name, timeout=timeout, origin=origin)
+
+
+def _server_url(host: str) -> str:
+    """What Docker asks a helper for: Docker Hub's historical key, else host[:port]."""
+    return _HUB_SERVER_URL if host == _HUB else host
+
+
+def _from_helper(answer: HelperAnswer | None) -> Credentials | None:
+    if answer is None:
+        return None
+    return Credentials(answer.username, answer.secret, identity_token=answer.is_identity_token)
 
 
 def _env_entries(text: str) -> dict[str, Credentials]:
@@ -84,21 +191,7 @@ def _env_entries(text: str) -> dict[str, Credentials]:
     return entries
 
 
-def _docker_config_entries(path: Path) -> dict[str, Credentials]:
-    try:
-        document: Any = json.loads(path.read_text())
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as exc:
-        raise ConfigurationError(
-            f"cannot read Docker config {path}: {type(exc).__name__}",
-            hint="fix the file or point TOLLGATE_DOCKER_CONFIG at another one",
-        ) from None
-    if not isinstance(document, dict):
-        return {}
-    auths = document.get("auths")
-    if document.get("credsStore") or document.get("credHelpers"):
-        logger.info("%s uses credential helpers, which Tollgate does not run", path)
+def _docker_auths(auths: object, path: Path) -> dict[str, Credentials]:
     entries: dict[str, Credentials] = {}
     for host, value in (auths if isinstance(auths, dict) else {}).items():
         creds = _docker_entry(value) if isinstance(value, dict) else None
@@ -110,6 +203,9 @@ def _docker_config_entries(path: Path) -> dict[str, Credentials]:
 
 
 def _docker_entry(value: dict[str, Any]) -> Credentials | None:
+    token = value.get("identitytoken")
+    if isinstance(token, str) and token:
+        return Credentials(IDENTITY_TOKEN_USERNAME, token, identity_token=True)
     auth = value.get("auth")
     if isinstance(auth, str) and auth:
         try:

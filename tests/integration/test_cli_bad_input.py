@@ -16,12 +16,14 @@ import socket
 import tarfile
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import IO
+from typing import Protocol
 
 import httpx
 import pytest
+import zstandard
 from typing_extensions import Buffer
 
 from tests.support.archives import write_docker_archive, write_oci_archive
@@ -442,6 +444,7 @@ def test_hostile_archive(
 
 
 BOMB_BYTES = 96 << 20  # past the 64 MiB floor of the expansion-ratio cap; ~100 KiB gzipped
+MEDIA_LAYER_ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd"
 
 
 class _Zeros(io.RawIOBase):
@@ -460,8 +463,12 @@ class _Zeros(io.RawIOBase):
         return bytes(take)
 
 
+class _Sink(Protocol):
+    def write(self, data: bytes, /) -> int: ...
+
+
 class _Hashing(io.RawIOBase):
-    def __init__(self, sink: IO[bytes]) -> None:
+    def __init__(self, sink: _Sink) -> None:
         super().__init__()
         self._sink, self.sha256 = sink, hashlib.sha256()
 
@@ -469,15 +476,29 @@ class _Hashing(io.RawIOBase):
         return True
 
     def write(self, data: Buffer, /) -> int:
-        view = memoryview(data)
-        self.sha256.update(view)
-        return self._sink.write(view)
+        chunk = bytes(data)
+        self.sha256.update(chunk)
+        return self._sink.write(chunk)
 
 
-def _gzip_bomb(path: Path, member: str) -> str:
-    """Write a gzipped tar holding ``member`` (BOMB_BYTES of zeros); returns its diff_id."""
-    with gzip.open(path, "wb", compresslevel=9) as packed:
-        hashing = _Hashing(packed)  # type: ignore[arg-type]
+_Packer = Callable[[Path], AbstractContextManager[_Sink]]
+
+
+def _gzip(path: Path) -> AbstractContextManager[_Sink]:
+    return gzip.open(path, "wb", compresslevel=9)
+
+
+def _zstd(path: Path) -> AbstractContextManager[_Sink]:
+    return zstandard.ZstdCompressor().stream_writer(path.open("wb"))
+
+
+def _bomb(path: Path, member: str, pack: _Packer = _gzip) -> str:
+    """Write a tar holding ``member`` (BOMB_BYTES of zeros), compressed by ``pack``.
+
+    Returns the tar's diff_id.
+    """
+    with pack(path) as packed:
+        hashing = _Hashing(packed)
         with tarfile.open(fileobj=hashing, mode="w|", format=tarfile.GNU_FORMAT) as tar:
             info = tarfile.TarInfo(member)
             info.size = BOMB_BYTES
@@ -489,17 +510,22 @@ def _gzip_bomb(path: Path, member: str) -> str:
 def test_gzip_bomb_archive(out: Path, tmp_path: Path) -> None:
     """A gzipped docker archive whose first member inflates far past the cap."""
     bomb = tmp_path / "bomb.tar.gz"
-    _gzip_bomb(bomb, "0123abcd/layer.tar")
+    _bomb(bomb, "0123abcd/layer.tar")
     _fails(f"docker-archive:{bomb}", out, tmp_path, "decompression bomb", "0123abcd/layer.tar")
 
 
-def test_gzip_bomb_layer(out: Path, tmp_path: Path) -> None:
-    """An oci-archive of a well-formed image whose one layer blob is a gzip bomb."""
+@pytest.mark.parametrize(
+    ("pack", "media_type"),
+    [(_gzip, MEDIA_LAYER_GZIP), (_zstd, MEDIA_LAYER_ZSTD)],
+    ids=["gzip", "zstd"],
+)
+def test_bomb_layer(pack: _Packer, media_type: str, out: Path, tmp_path: Path) -> None:
+    """An oci-archive of a well-formed image whose one layer blob is a gzip or zstd bomb."""
     layout = tmp_path / "bomb-layout"
     blobs = layout / "blobs" / "sha256"
     blobs.mkdir(parents=True)
     layer = blobs / "incoming"
-    diff_id = _gzip_bomb(layer, "zeros")
+    diff_id = _bomb(layer, "zeros", pack)
     layer_digest = f"sha256:{hashlib.sha256(layer.read_bytes()).hexdigest()}"
     layer.rename(blobs / layer_digest.split(":")[1])
 
@@ -523,7 +549,7 @@ def test_gzip_bomb_layer(out: Path, tmp_path: Path) -> None:
             "config": {"mediaType": MEDIA_CONFIG, **config},
             "layers": [
                 {
-                    "mediaType": MEDIA_LAYER_GZIP,
+                    "mediaType": media_type,
                     "digest": layer_digest,
                     "size": (blobs / layer_digest.split(":")[1]).stat().st_size,
                 }

@@ -9,6 +9,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+import zstandard
 
 from service.errors import DigestMismatchError, UnsafeArchiveError
 from service.image.archive import MAX_RATIO, RATIO_FLOOR_BYTES, safe_extract
@@ -32,6 +33,13 @@ def _file(name: str, data: bytes) -> tarfile.TarInfo:
     info = tarfile.TarInfo(name)
     info.size = len(data)
     return info
+
+
+def plain_tar(path: Path, files: dict[str, bytes]) -> Path:
+    with tarfile.open(path, "w") as tar:
+        for name, data in files.items():
+            tar.addfile(_file(name, data), io.BytesIO(data))
+    return path
 
 
 def _special(name: str, kind: bytes, linkname: str = "") -> tarfile.TarInfo:
@@ -100,6 +108,36 @@ def test_decompression_bomb_is_refused(tmp_path: Path) -> None:
     assert not (dest / "zeros").exists()
 
 
+ZSTD_BLOB = "blobs/sha256/" + "ab" * 32
+
+
+@pytest.mark.parametrize("honest_frames", [0, 1], ids=["one-frame", "bomb-after-small-frame"])
+def test_zstd_layer_bomb_is_refused(tmp_path: Path, honest_frames: int) -> None:
+    """A tar+zstd layer blob counts at its inflated size, every frame of it."""
+    size = RATIO_FLOOR_BYTES + (1 << 20)
+    compress = zstandard.ZstdCompressor().compress
+    blob = compress(b"honest") * honest_frames + compress(layer_tar({"zeros": bytes(size)}))
+    archive = plain_tar(tmp_path / "bomb-oci.tar", {ZSTD_BLOB: blob})
+    assert size > MAX_RATIO * archive.stat().st_size
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    with pytest.raises(UnsafeArchiveError, match="decompression bomb") as raised:
+        safe_extract(archive, dest)
+    assert repr(ZSTD_BLOB) in str(raised.value)
+
+
+def test_honest_zstd_layer_extracts(tmp_path: Path) -> None:
+    layer = layer_tar({"etc/os-release": b"ID=debian\n"})
+    blob = zstandard.ZstdCompressor().compress(layer)
+    archive = plain_tar(tmp_path / "oci.tar", {ZSTD_BLOB: blob})
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    safe_extract(archive, dest)
+    extracted = (dest / ZSTD_BLOB).read_bytes()
+    assert extracted == blob
+    assert zstandard.ZstdDecompressor().decompress(extracted) == layer
+
+
 def test_inside_symlinks_and_files_extract(tmp_path: Path) -> None:
     archive = hostile_tar(tmp_path / "ok.tar", _special("alias", tarfile.SYMTYPE, "ok.txt"))
     dest = tmp_path / "dest"
@@ -122,14 +160,7 @@ def docker_save(path: Path, layer: bytes, diff_id: str) -> Path:
     manifest = json.dumps(
         [{"Config": config_name, "RepoTags": ["app:1"], "Layers": ["abc/layer.tar"]}]
     ).encode()
-    with tarfile.open(path, "w") as tar:
-        for name, data in [
-            (config_name, config),
-            ("abc/layer.tar", layer),
-            ("manifest.json", manifest),
-        ]:
-            tar.addfile(_file(name, data), io.BytesIO(data))
-    return path
+    return plain_tar(path, {config_name: config, "abc/layer.tar": layer, "manifest.json": manifest})
 
 
 def test_docker_archive_is_converted_and_pinned_by_synthesized_manifest(tmp_path: Path) -> None:

@@ -1,4 +1,6 @@
-"""Credentials from TOLLGATE_REGISTRY_AUTH and ~/.docker/config.json; never revealed."""
+"""Credentials from TOLLGATE_REGISTRY_AUTH and ~/.docker/config.json; never revealed.
+
+Credential helpers: test_credential_helpers.py."""
 
 from __future__ import annotations
 
@@ -33,11 +35,12 @@ def test_docker_config_auth_and_username_password(tmp_path: Path) -> None:
                 "https://index.docker.io/v1/": {"auth": auth},
                 "127.0.0.1:5000": {"username": "bob", "password": "pw"},
                 "broken.example": {"auth": "!!!"},
+                "acr.example": {"auth": "MDAwMDo=", "identitytoken": "refresh-me"},
             },
-            "credsStore": "desktop",
         },
     )
     assert creds.lookup("index.docker.io") == Credentials("alice", "pa:ss")
+    assert creds.lookup("acr.example") == Credentials("<token>", "refresh-me", identity_token=True)
     assert creds.lookup("127.0.0.1:5000") == Credentials("bob", "pw")
     assert creds.lookup("broken.example") is None
     assert creds.lookup("ghcr.io") is None
