@@ -7,7 +7,9 @@ run exactly this code. See :mod:`service.wiring` for the composition root.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -25,6 +27,9 @@ from service.vulndb.model import Finding
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]
+# How much lower than the engine's the priority of work done alongside it is.
+_SIDE_WORK_NICENESS = 10
+_LOWEST_PRIORITY = 19
 
 
 class ImageSource(Protocol):
@@ -163,7 +168,7 @@ class Orchestrator:
             side_work.append(cataloger.version)
         started = time.perf_counter()
         helpers = [
-            threading.Thread(target=_quietly, args=(work,), daemon=True) for work in side_work
+            threading.Thread(target=_aside, args=(work,), daemon=True) for work in side_work
         ]
         for helper in helpers:
             helper.start()
@@ -209,8 +214,18 @@ class Orchestrator:
         )
 
 
-def _quietly(work: Callable[[], object]) -> None:
-    """Side work may fail (e.g. a missing engine): the engine run itself reports that."""
+def _aside(work: Callable[[], object]) -> None:
+    """Run side work without slowing the engine down, and without failing the scan.
+
+    Its thread gets a lower CPU priority than the engine (Linux schedules each thread
+    by its own nice value, and processes it starts inherit it): on a busy machine the
+    engine, which the user waits for, goes first. Side work may fail (e.g. a missing
+    engine): the engine run itself reports that.
+    """
+    with contextlib.suppress(OSError):
+        thread = threading.get_native_id()
+        niceness = os.getpriority(os.PRIO_PROCESS, thread) + _SIDE_WORK_NICENESS
+        os.setpriority(os.PRIO_PROCESS, thread, min(niceness, _LOWEST_PRIORITY))
     try:
         work()
     except Exception as error:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -96,6 +98,22 @@ def test_overlap_work_runs_while_the_engine_does(
     orchestrator.catalog(ref)
     orchestrator.catalog(ref)  # served from cache: no engine, no overlap
     assert calls == ["warm"]
+
+
+def test_overlap_work_yields_the_cpu_to_the_engine(
+    tmp_path: Path, cataloger: CountingCataloger
+) -> None:
+    """Side work runs in a thread whose nice value is above the engine-starting thread's."""
+    seen: list[int] = []
+
+    def record_priority() -> None:
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+
+    _orchestrator(tmp_path, cataloger, overlap=record_priority).catalog(
+        parse_reference("127.0.0.1:5000/team/bash:1")
+    )
+    engine_niceness = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    assert seen and seen[0] > engine_niceness
 
 
 def test_scan_stores_the_catalog_and_its_findings(
