@@ -167,9 +167,7 @@ class Orchestrator:
         if version is None:
             side_work.append(cataloger.version)
         started = time.perf_counter()
-        helpers = [
-            threading.Thread(target=_aside, args=(work,), daemon=True) for work in side_work
-        ]
+        helpers = [threading.Thread(target=_aside, args=(work,), daemon=True) for work in side_work]
         for helper in helpers:
             helper.start()
         try:
