@@ -5,6 +5,12 @@ configured credentials; ``Bearer realm=..,service=..,scope=..`` -> get a token f
 realm (with credentials when we have them; an identity token is exchanged with OAuth2's
 refresh-token grant, as Docker does) and resend. Tokens are cached per scope until
 they expire. Credentials and tokens are never logged.
+
+Credentials come from a :data:`~service.registry.credentials.CredentialSource`, asked once
+when the auth is built and again when the registry (Basic) or its token service (401 or
+403) refuses the credentials in use: if the answer differs, the request is retried once
+with it. A long-running process thereby follows a credential helper's renewed short-lived
+token without restarting; credentials that did not change still fail as before.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from dataclasses import dataclass
 import httpx
 
 from service.errors import RegistryAuthError, RegistryUnavailableError
-from service.registry.credentials import Credentials
+from service.registry.credentials import Credentials, CredentialSource
 
 logger = logging.getLogger(__name__)
 
@@ -73,12 +79,19 @@ class RegistryAuth(httpx.Auth):
 
     def __init__(
         self,
-        credentials: Credentials | None,
+        credentials: Credentials | CredentialSource | None,
         *,
         plain_http_ok: Callable[[str], bool],
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._credentials = credentials
+        """``credentials``: fixed ones (None: anonymous), or a source asked again when the
+        registry refuses the ones it gave."""
+        if callable(credentials):
+            self._source: CredentialSource | None = credentials
+            self._credentials = credentials()
+        else:
+            self._source = None
+            self._credentials = credentials
         self._plain_http_ok = plain_http_ok
         self._clock = clock
         self._tokens: dict[str, _Token] = {}
@@ -86,31 +99,64 @@ class RegistryAuth(httpx.Auth):
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         scope = scope_for(request)
-        self._authorize(request, scope)
+        sent = self._authorize(request, scope)
         response = yield request
         if response.status_code != 401:
             return
         challenge = parse_challenge(response.headers.get("WWW-Authenticate", ""))
         if challenge is None or challenge.scheme not in ("basic", "bearer"):
             return
-        if challenge.scheme == "basic":
-            if self._credentials is None or self._credentials.identity_token or self._use_basic:
-                return  # nothing (new) to offer: the caller turns the 401 into an error
-            self._use_basic = True
+        if challenge.scheme == "bearer":
+            yield from self._fetch_token(challenge, scope)
         else:
-            token_response = yield self._token_request(challenge, scope)
-            self._store_token(token_response, scope)
+            if sent is None:  # the first Basic challenge: offer the credentials
+                if _basic_credentials(self._credentials) is None:
+                    return  # nothing to offer: the caller turns the 401 into an error
+                self._use_basic = True
+                sent = self._authorize(request, scope)
+                response = yield request
+                if response.status_code != 401:
+                    return
+            if not (self._renewed(sent) and _basic_credentials(self._credentials) is not None):
+                return  # nothing new to offer
         self._authorize(request, scope)
         yield request
 
-    def _authorize(self, request: httpx.Request, scope: str) -> None:
+    def _fetch_token(
+        self, challenge: Challenge, scope: str
+    ) -> Generator[httpx.Request, httpx.Response, None]:
+        credentials = self._credentials
+        response = yield self._token_request(challenge, scope, credentials)
+        if response.status_code in (401, 403) and self._renewed(credentials):
+            response = yield self._token_request(challenge, scope, self._credentials)
+        self._store_token(response, scope)
+
+    def _renewed(self, refused: Credentials | None) -> bool:
+        """After ``refused`` were refused: True when the source now gives other credentials.
+        Anonymous requests and fixed credentials have nothing to renew."""
+        if refused is None or self._source is None:
+            return False
+        if self._credentials == refused:  # (else another request renewed them already)
+            self._credentials = self._source()
+        if self._credentials == refused:
+            return False
+        logger.info("registry refused the credentials in use; retrying with renewed ones")
+        return True
+
+    def _authorize(self, request: httpx.Request, scope: str) -> Credentials | None:
+        """Sets the request's authorization; returns the credentials sent as Basic auth."""
         token = self._tokens.get(scope)
         if token is not None and token.expires_at > self._clock():
             request.headers["Authorization"] = f"Bearer {token.value}"
-        elif self._use_basic and self._credentials is not None:
-            request.headers["Authorization"] = _basic_header(self._credentials)
+            return None
+        basic = _basic_credentials(self._credentials) if self._use_basic else None
+        if basic is not None:
+            request.headers["Authorization"] = _basic_header(basic)
+        return basic
 
-    def _token_request(self, challenge: Challenge, scope: str) -> httpx.Request:
+    def _token_request(
+        self, challenge: Challenge, scope: str, credentials: Credentials | None
+    ) -> httpx.Request:
         realm = challenge.params.get("realm")
         if not realm:
             raise RegistryAuthError("registry sent a Bearer challenge without a realm")
@@ -120,15 +166,15 @@ class RegistryAuth(httpx.Auth):
         if not params["scope"]:
             del params["scope"]
         headers = {}
-        if self._credentials is not None:
+        if credentials is not None:
             if url.scheme != "https" and not self._plain_http_ok(url.netloc.decode()):
                 raise RegistryAuthError(
                     f"token service {url.host} is plain HTTP: refusing to send credentials",
                     hint="the registry's token realm must use https",
                 )
-            if self._credentials.identity_token:
-                return _refresh_token_request(url, params, self._credentials.password)
-            headers["Authorization"] = _basic_header(self._credentials)
+            if credentials.identity_token:
+                return _refresh_token_request(url, params, credentials.password)
+            headers["Authorization"] = _basic_header(credentials)
         return httpx.Request("GET", url, params=params, headers=headers)
 
     def _store_token(self, response: httpx.Response, scope: str) -> None:
@@ -166,6 +212,11 @@ def _refresh_token_request(url: httpx.URL, params: dict[str, str], token: str) -
         "client_id": "tollgate",
     }
     return httpx.Request("POST", url, data=form)
+
+
+def _basic_credentials(credentials: Credentials | None) -> Credentials | None:
+    """Credentials that may go out as Basic auth: never an identity token."""
+    return None if credentials is None or credentials.identity_token else credentials
 
 
 def _basic_header(credentials: Credentials) -> str:

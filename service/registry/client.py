@@ -37,7 +37,7 @@ from service.image.manifest import (
     detect_media_type,
 )
 from service.registry.auth import AUTH_HINT, RegistryAuth
-from service.registry.credentials import Credentials
+from service.registry.credentials import Credentials, CredentialSource
 from service.registry.digest import (
     DigestWriter,
     digest_hex,
@@ -84,13 +84,17 @@ class _RetryableStatus(RegistryUnavailableError):
 
 
 class RegistryClient:
-    """One registry host (``host[:port]``, Docker Hub as ``index.docker.io``)."""
+    """One registry host (``host[:port]``, Docker Hub as ``index.docker.io``).
+
+    ``credentials``: fixed ones, or a source that is asked again when the registry refuses
+    the credentials in use (:class:`~service.registry.auth.RegistryAuth`).
+    """
 
     def __init__(
         self,
         host: str,
         *,
-        credentials: Credentials | None = None,
+        credentials: Credentials | CredentialSource | None = None,
         insecure_registries: Collection[str] = (),
         timeout: float = 30.0,
         retries: int = 4,

@@ -3,7 +3,10 @@
 For each host, as Docker does: TOLLGATE_REGISTRY_AUTH wins; else the Docker config's
 ``credHelpers[host]``, else its ``credsStore``, names a credential helper whose answer is
 final (no credentials from it means none); else the ``auths`` entry. Helpers run on the
-first lookup of a host, once per host (:mod:`service.registry.credential_helpers`).
+first lookup of a host (:mod:`service.registry.credential_helpers`); their answer is reused
+for :data:`HELPER_ANSWER_TTL_SECONDS`, and a lookup after that runs the helper again, so
+that a client whose credentials a registry refused (see :mod:`service.registry.auth`)
+picks up a short-lived helper token that was renewed meanwhile.
 
 Credentials are never logged: :class:`Credentials` hides the password from ``repr``.
 """
@@ -15,9 +18,11 @@ import binascii
 import json
 import logging
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from service.errors import ConfigurationError
 from service.registry.credential_helpers import (
@@ -32,6 +37,9 @@ logger = logging.getLogger(__name__)
 _HUB = "index.docker.io"
 _HUB_KEYS = frozenset({"docker.io", _HUB, "registry-1.docker.io"})
 _HUB_SERVER_URL = "https://index.docker.io/v1/"  # the key Docker uses for Docker Hub
+HELPER_ANSWER_TTL_SECONDS = 300.0
+"""How long a helper's answer is reused: short next to the tokens helpers hand out (ECR:
+12 h, gcloud: 1 h), long enough that refused requests do not run a helper each time."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +50,11 @@ class Credentials:
     username: str
     password: str = field(repr=False)
     identity_token: bool = False
+
+
+CredentialSource: TypeAlias = Callable[[], Credentials | None]
+"""One host's credentials, looked up on each call (e.g. ``CredentialStore.lookup`` bound to
+the host); None: anonymous."""
 
 
 def normalize_host(key: str) -> str:
@@ -83,21 +96,33 @@ class CredentialStore:
         return cls(entries, docker)
 
 
+@dataclass(frozen=True)
+class _HelperAnswer:
+    credentials: Credentials | None
+    received_at: float
+
+
 class DockerCredentials:
-    """The Docker config's credentials; helper answers (also "none") are kept per host."""
+    """The Docker config's credentials; helper answers (also "none") are kept per host for
+    ``helper_ttl`` seconds."""
 
     def __init__(
         self,
         auths: dict[str, Credentials],
         helpers: dict[str, CredentialHelper | None],
         default_helper: CredentialHelper | None = None,
+        *,
+        helper_ttl: float = HELPER_ANSWER_TTL_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """``helpers``: credHelpers by host (None: ``auths`` applies); ``default_helper``:
         credsStore, for the hosts ``helpers`` does not name."""
         self._auths = {normalize_host(host): creds for host, creds in auths.items()}
         self._helpers = {normalize_host(host): helper for host, helper in helpers.items()}
         self._default_helper = default_helper
-        self._answers: dict[str, Credentials | None] = {}
+        self._helper_ttl = helper_ttl
+        self._clock = clock
+        self._answers: dict[str, _HelperAnswer] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
 
@@ -108,13 +133,23 @@ class DockerCredentials:
             return self._auths.get(key)
         with self._guard:
             lock = self._locks.setdefault(key, threading.Lock())
-        with lock:  # one run per host, even when clients are built in parallel
-            if key not in self._answers:  # a failed run raised: the next lookup tries again
-                self._answers[key] = _from_helper(helper.get(_server_url(key)))
-            return self._answers[key]
+        with lock:  # one run per host, even when clients look up in parallel
+            answer = self._answers.get(key)
+            # a failed run raised and left the old answer, still stale: the next lookup retries
+            if answer is None or self._clock() - answer.received_at >= self._helper_ttl:
+                answer = _HelperAnswer(_from_helper(helper.get(_server_url(key))), self._clock())
+                self._answers[key] = answer
+            return answer.credentials
 
     @classmethod
-    def read(cls, path: Path, *, helper_timeout: float) -> DockerCredentials:
+    def read(
+        cls,
+        path: Path,
+        *,
+        helper_timeout: float,
+        helper_ttl: float = HELPER_ANSWER_TTL_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> DockerCredentials:
         try:
             document: Any = json.loads(path.read_text())
         except FileNotFoundError:
@@ -140,6 +175,8 @@ class DockerCredentials:
                 for host, name in per_host.items()
             },
             None if store is None else _helper(store, f"credsStore in {path}", helper_timeout),
+            helper_ttl=helper_ttl,
+            clock=clock,
         )
 
 

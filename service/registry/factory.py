@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
@@ -29,7 +30,11 @@ class PullRegistry(Registry, Protocol):
 
 
 class RegistryClientFactory:
-    """``factory(host)`` -> the (reused) client for that host; ``close()`` releases them."""
+    """``factory(host)`` -> the (reused) client for that host; ``close()`` releases them.
+
+    A client looks its host's credentials up in the store when it is built, and again
+    when the registry refuses them, so a long-lived factory follows renewed helper tokens.
+    """
 
     def __init__(
         self,
@@ -48,7 +53,7 @@ class RegistryClientFactory:
         if client is None:
             client = RegistryClient(
                 host,
-                credentials=self._credentials.lookup(host),
+                credentials=partial(self._credentials.lookup, host),
                 insecure_registries=self._settings.insecure_registries,
                 timeout=self._settings.registry_timeout,
                 retries=self._settings.registry_retries,

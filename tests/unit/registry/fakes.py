@@ -115,6 +115,7 @@ class FakeRegistry:
     manifests: dict[tuple[str, str], tuple[str, bytes]] = field(default_factory=dict)
     blobs: dict[str, bytes] = field(default_factory=dict)
     token_auth: bool = False
+    token_basic_auth: tuple[str, str] | None = None  # the only credentials the token service takes
     basic_auth: tuple[str, str] | None = None
     failures: list[int | Exception] = field(default_factory=list)  # consumed one per request
     corrupt: set[str] = field(default_factory=set)  # digests served with wrong bytes
@@ -203,10 +204,8 @@ class FakeRegistry:
 
     def _check_auth(self, request: httpx.Request) -> httpx.Response | None:
         given = request.headers.get("Authorization", "")
-        if self.basic_auth is not None:
-            expected = "Basic " + base64.b64encode(":".join(self.basic_auth).encode()).decode()
-            if given != expected:
-                return httpx.Response(401, headers={"WWW-Authenticate": 'Basic realm="fake"'})
+        if self.basic_auth is not None and given != _basic(self.basic_auth):
+            return httpx.Response(401, headers={"WWW-Authenticate": 'Basic realm="fake"'})
         if self.token_auth:
             match = _PATH.match(request.url.path) or _UPLOAD.match(request.url.path)
             repo = match["repo"] if match else ""
@@ -221,5 +220,13 @@ class FakeRegistry:
 
     def _token(self, request: httpx.Request) -> httpx.Response:
         self.token_requests.append(request)
+        if self.token_basic_auth is not None and (
+            request.headers.get("Authorization") != _basic(self.token_basic_auth)
+        ):
+            return httpx.Response(401, json={"details": "incorrect username or password"})
         scope = request.url.params.get("scope", "")
         return httpx.Response(200, json={"token": f"token-for-{scope}", "expires_in": 300})
+
+
+def _basic(credentials: tuple[str, str]) -> str:
+    return "Basic " + base64.b64encode(":".join(credentials).encode()).decode()

@@ -67,3 +67,16 @@ def test_identity_token_is_not_sent_to_a_plain_http_token_service() -> None:
     with pytest.raises(RegistryAuthError, match="plain HTTP"):
         get(registry, IDENTITY)
     assert registry.token_forms == []
+
+
+def test_a_refused_identity_token_is_looked_up_again_and_exchanged_once_more() -> None:
+    registry = TokenRegistry('Bearer realm="https://auth.test/token",service="reg"')
+    answers = [Credentials("<token>", "stale-refresh-token", identity_token=True), IDENTITY]
+    auth = RegistryAuth(lambda: answers.pop(0), plain_http_ok=lambda host: False)
+    with httpx.Client(transport=httpx.MockTransport(registry.handle), auth=auth) as client:
+        assert client.get("https://registry.test/v2/team/app/manifests/1.0").status_code == 200
+    assert [form["refresh_token"] for form in registry.token_forms] == [
+        ["stale-refresh-token"],
+        [REFRESH],
+    ]
+    assert answers == []

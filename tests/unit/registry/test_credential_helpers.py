@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -17,6 +14,7 @@ from service.registry.credentials import Credentials, CredentialStore
 from service.registry.factory import RegistryClientFactory
 from service.settings import Settings
 from tests.unit.registry.fakes import FakeRegistry, build_image
+from tests.unit.registry.helper_programs import Helpers
 
 SECRET = "hunter2-helper-secret"
 HOST = "127.0.0.1:5000"
@@ -36,39 +34,6 @@ HANGS = """
 import time
 time.sleep(120)
 """
-
-
-@dataclass
-class Helpers:
-    """Writes docker-credential-NAME programs into a directory on PATH; logs their calls."""
-
-    bin_dir: Path
-
-    def add(self, name: str, body: str) -> None:
-        program = self.bin_dir / f"docker-credential-{name}"
-        log = self.bin_dir / f"{name}.calls"
-        program.write_text(
-            f"#!{sys.executable}\n"
-            "import json, sys\n"
-            "server = sys.stdin.read()\n"
-            f"with open({str(log)!r}, 'a') as log:\n"
-            "    log.write(json.dumps([sys.argv[1:], server]) + '\\n')\n" + body
-        )
-        program.chmod(0o755)
-
-    def calls(self, name: str) -> list[list[object]]:
-        log = self.bin_dir / f"{name}.calls"
-        if not log.exists():
-            return []
-        return [json.loads(line) for line in log.read_text().splitlines()]
-
-
-@pytest.fixture
-def helpers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Helpers:
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
-    return Helpers(bin_dir)
 
 
 def store(
