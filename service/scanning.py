@@ -13,13 +13,15 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from service.catalog.cache import CatalogCache
 from service.catalog.interface import Cataloger
 from service.catalog.model import Catalog, ImageSubject
-from service.errors import ConfigurationError
+from service.errors import ConfigurationError, EngineError
+from service.image.download import LayerDownload, Pinning
 from service.image.model import ImageReference, PinnedImage, Platform
 from service.sbom import SbomFormat, render
 from service.vulndb.model import Finding
@@ -35,12 +37,14 @@ _LOWEST_PRIORITY = 19
 class ImageSource(Protocol):
     """What the orchestrator needs from stage 1 (``service.image.fetcher``)."""
 
-    def fetch(
+    def pinning(
         self,
         ref: ImageReference,
         platform: Platform | None = None,
         progress: Progress | None = None,
-    ) -> PinnedImage: ...
+    ) -> AbstractContextManager[Pinning]:
+        """The image pinned by digest, its layers arriving while the block runs."""
+        ...
 
     def fetch_all_platforms(self, ref: ImageReference) -> list[PinnedImage]: ...
 
@@ -132,9 +136,9 @@ class Orchestrator:
         cataloger = self.cataloger(engine)
         timings = Timings()
         started = time.perf_counter()
-        image = self._source.fetch(ref, platform, progress)
-        timings.fetch = time.perf_counter() - started
-        return self._catalog_pinned(image, cataloger, timings)
+        with self._source.pinning(ref, platform, progress) as pinning:
+            timings.fetch = time.perf_counter() - started  # pinned; layers may still arrive
+            return self._catalog_pinned(pinning.image, cataloger, timings, pinning.layers)
 
     def catalog_all_platforms(
         self, ref: ImageReference, *, engine: str | None = None
@@ -147,8 +151,14 @@ class Orchestrator:
         ]
 
     def _catalog_pinned(
-        self, image: PinnedImage, cataloger: Cataloger, timings: Timings
+        self,
+        image: PinnedImage,
+        cataloger: Cataloger,
+        timings: Timings,
+        layers: LayerDownload | None = None,
     ) -> CatalogOutcome:
+        """Catalog ``image``; ``layers`` are its layers still arriving in the cache (an
+        engine that reads layers as they arrive starts at once, others once all are in)."""
         platform_name = str(image.platform)
         version = cataloger.known_version()
         if version is not None:
@@ -167,11 +177,27 @@ class Orchestrator:
         if version is None:
             side_work.append(cataloger.version)
         started = time.perf_counter()
-        helpers = [threading.Thread(target=_aside, args=(work,), daemon=True) for work in side_work]
+        # Side work starts once the layers are in: Python work holding the GIL would
+        # otherwise starve the download thread, which the engine is waiting on.
+        after = layers.wait if layers is not None else None
+        helpers = [
+            threading.Thread(target=_aside, args=(work, after), daemon=True) for work in side_work
+        ]
         for helper in helpers:
             helper.start()
         try:
-            catalog = cataloger.catalog(image)
+            if layers is not None and not cataloger.reads_layers_as_they_arrive:
+                layers.finish()
+                layers = None
+            try:
+                catalog = cataloger.catalog(image, layers)
+            except EngineError:
+                if layers is not None:  # a failed download made the engine fail: raise that
+                    layers.abandon()
+                    layers.finish()
+                raise
+            if layers is not None:
+                layers.finish()  # every layer the engine read was verified
         finally:
             for helper in helpers:
                 helper.join()
@@ -212,14 +238,16 @@ class Orchestrator:
         )
 
 
-def _aside(work: Callable[[], object]) -> None:
+def _aside(work: Callable[[], object], after: Callable[[], None] | None = None) -> None:
     """Run side work without slowing the engine down, and without failing the scan.
 
     Its thread gets a lower CPU priority than the engine (Linux schedules each thread
     by its own nice value, and processes it starts inherit it): on a busy machine the
     engine, which the user waits for, goes first. Side work may fail (e.g. a missing
-    engine): the engine run itself reports that.
+    engine): the engine run itself reports that. ``after``: what to wait for first.
     """
+    if after is not None:
+        after()
     with contextlib.suppress(OSError):
         thread = threading.get_native_id()
         niceness = os.getpriority(os.PRIO_PROCESS, thread) + _SIDE_WORK_NICENESS

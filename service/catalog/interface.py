@@ -8,11 +8,20 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Protocol
 
 from service.catalog.model import Catalog, Package
 from service.image.model import PinnedImage
 
 log = logging.getLogger(__name__)
+
+
+class LayerArrivals(Protocol):
+    """Layers still being stored in the cache while an engine already runs."""
+
+    def wait_for(self, digest: str) -> bool:
+        """Block until the layer is in the cache: True, or False if it never will be."""
+        ...
 
 
 class Cataloger(ABC):
@@ -23,6 +32,9 @@ class Cataloger(ABC):
     """
 
     name: str
+    # True for engines that read the layers one at a time, as a registry client does:
+    # they start before every layer is cached and are given the layers' arrivals.
+    reads_layers_as_they_arrive = False
 
     def __init__(self, memo_dir: Path | None = None) -> None:
         self._version: str | None = None
@@ -76,8 +88,12 @@ class Cataloger(ABC):
         """Ask the engine for its version."""
 
     @abstractmethod
-    def catalog(self, image: PinnedImage) -> Catalog:
-        """Scan ``image.layout`` (an OCI layout naming exactly ``image.digest``)."""
+    def catalog(self, image: PinnedImage, arrivals: LayerArrivals | None = None) -> Catalog:
+        """Scan ``image.layout`` (an OCI layout naming exactly ``image.digest``).
+
+        ``arrivals`` (only for engines that read layers as they arrive): a layer not yet
+        in the cache is waited for through it; without it every layer is there.
+        """
 
 
 def sorted_packages(packages: Iterable[Package]) -> tuple[Package, ...]:

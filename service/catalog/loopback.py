@@ -20,6 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from service.catalog.interface import LayerArrivals
 from service.image.layout import LayoutReader
 from service.image.model import PinnedImage
 
@@ -33,11 +34,25 @@ _SHUTDOWN_POLL_S = 0.02
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, repository: str, manifest: tuple[str, str, Path], blobs: dict[str, Path]):
+    def __init__(
+        self,
+        repository: str,
+        manifest: tuple[str, str, Path],
+        blobs: dict[str, Path],
+        arrivals: LayerArrivals | None,
+    ):
         super().__init__((LOOPBACK, 0), _Handler)
         self.repository = repository
         self.manifest_digest, self.manifest_type, self.manifest_path = manifest
         self.blobs = blobs
+        self.arrivals = arrivals
+
+    def blob(self, digest: str) -> Path | None:
+        """The blob's file once it is in the cache; None if it is not served or never arrives."""
+        path = self.blobs.get(digest)
+        if path is None or path.exists():
+            return path
+        return path if self.arrivals is not None and self.arrivals.wait_for(digest) else None
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -57,8 +72,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_bytes(b"{}", body=body)
         elif kind == "manifests" and digest == server.manifest_digest:
             self._send_file(server.manifest_path, server.manifest_type, digest, body=body)
-        elif kind == "blobs" and digest in server.blobs:
-            self._send_file(server.blobs[digest], "application/octet-stream", digest, body=body)
+        elif kind == "blobs" and (path := server.blob(digest)) is not None:
+            self._send_file(path, "application/octet-stream", digest, body=body)
         else:
             error = {"errors": [{"code": "NOT_FOUND", "message": "not served here"}]}
             self._send_bytes(json.dumps(error).encode(), body=body, status=HTTPStatus.NOT_FOUND)
@@ -88,14 +103,20 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class LoopbackRegistry:
-    """``with LoopbackRegistry(image) as served:`` an engine pulls ``served.reference``."""
+    """``with LoopbackRegistry(image) as served:`` an engine pulls ``served.reference``.
 
-    def __init__(self, image: PinnedImage) -> None:
+    With ``arrivals``, layers still being downloaded are served once they are cached
+    and verified (the engine's request waits); a layer that never arrives is a 404.
+    """
+
+    def __init__(self, image: PinnedImage, arrivals: LayerArrivals | None = None) -> None:
         layout = LayoutReader(image.layout)
         self._repository = f"tollgate/{secrets.token_hex(16)}"
         self._digest = image.digest
         self._manifest = (image.digest, image.media_type, layout.blob_path(image.digest))
-        self._blobs = {d: layout.blob_path(d) for d in (image.config_digest, *image.layers)}
+        self._blobs = {image.config_digest: layout.blob_path(image.config_digest)}
+        self._blobs.update({digest: layout.location(digest) for digest in image.layers})
+        self._arrivals = arrivals
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -108,7 +129,7 @@ class LoopbackRegistry:
         return f"{LOOPBACK}:{port}/{self._repository}@{self._digest}"
 
     def __enter__(self) -> LoopbackRegistry:
-        self._server = _Server(self._repository, self._manifest, self._blobs)
+        self._server = _Server(self._repository, self._manifest, self._blobs, self._arrivals)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": _SHUTDOWN_POLL_S},

@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from service.catalog.interface import Cataloger, sorted_packages
+from service.catalog.interface import Cataloger, LayerArrivals, sorted_packages
 from service.catalog.model import Catalog, Distro, ImageSubject, Location, Package, PackageType
 from service.catalog.process import EngineProcess, parse_report, resolve_binary
 from service.errors import EngineOutputError
@@ -131,6 +131,7 @@ class SyftCataloger(Cataloger):
     """Catalogs an OCI layout with a local Syft binary, offline."""
 
     name = "syft"
+    reads_layers_as_they_arrive = True  # pulled from the loopback registry, layer by layer
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings.blob_cache_dir / "engines")
@@ -157,11 +158,11 @@ class SyftCataloger(Cataloger):
             raw = process.run([self._binary(), "version", "-o", "json"])
         return parse_report("syft", _Version, raw).version
 
-    def catalog(self, image: PinnedImage) -> Catalog:
+    def catalog(self, image: PinnedImage, arrivals: LayerArrivals | None = None) -> Catalog:
         from service.catalog.loopback import LoopbackRegistry  # http.server: only when scanning
 
         binary = self._binary()
-        with LoopbackRegistry(image) as served, self._process() as process:
+        with LoopbackRegistry(image, arrivals) as served, self._process() as process:
             raw = process.run(
                 [
                     binary,

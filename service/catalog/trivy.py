@@ -13,7 +13,7 @@ import logging
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.catalog.interface import Cataloger, sorted_packages
+from service.catalog.interface import Cataloger, LayerArrivals, sorted_packages
 from service.catalog.model import Catalog, Distro, ImageSubject, Location, Package, PackageType
 from service.catalog.process import EngineProcess, parse_report, resolve_binary
 from service.catalog.purl import package_purl
@@ -182,7 +182,7 @@ class TrivyCataloger(Cataloger):
             raw = process.run([self._binary(), "version", "--format", "json"])
         return parse_report("trivy", _Version, raw).version
 
-    def catalog(self, image: PinnedImage) -> Catalog:
+    def catalog(self, image: PinnedImage, arrivals: LayerArrivals | None = None) -> Catalog:
         with self._process() as process:
             raw = process.run(
                 [

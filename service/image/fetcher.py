@@ -18,6 +18,7 @@ from typing import Protocol
 from service.errors import ImageError
 from service.image.archive import docker_archive_to_layout, safe_extract
 from service.image.cache import BlobCache, ProgressCallback
+from service.image.download import LayerDownload, Pinning
 from service.image.layout import LayoutReader, write_image_layout
 from service.image.manifest import (
     MAX_CONFIG_SIZE,
@@ -101,6 +102,14 @@ class _LayoutSource:
         )
 
 
+def _download(
+    source: _Source, manifest: ImageManifest, progress: ProgressCallback | None
+) -> LayerDownload:
+    """Every layer of ``manifest`` into the cache, in order, in the background."""
+    layers = {layer.digest: layer for layer in manifest.layers}
+    return LayerDownload(list(layers), lambda digest: source.blob(layers[digest], progress))
+
+
 @dataclass(frozen=True)
 class _Resolved:
     """The platform image manifest a reference resolved to."""
@@ -125,7 +134,21 @@ class ImageFetcher:
         platform: Platform | None = None,
         progress: ProgressCallback | None = None,
     ) -> PinnedImage:
-        """Pin ``ref`` for ``platform`` (default: settings.platform)."""
+        """Pin ``ref`` for ``platform`` (default: settings.platform), every layer cached."""
+        with self.pinning(ref, platform, progress) as pinning:
+            pinning.layers.finish()
+            return pinning.image
+
+    @contextlib.contextmanager
+    def pinning(
+        self,
+        ref: ImageReference,
+        platform: Platform | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> Iterator[Pinning]:
+        """Pin ``ref`` as soon as its manifest and config are verified; its layers are
+        downloaded in the background while the ``with`` block runs. Leaving the block
+        waits for them (raising what failed), or stops them if the block failed."""
         with self._open(ref) as source:
             current = source.top()
             document = self._parse_and_store(current)
@@ -146,7 +169,14 @@ class ImageFetcher:
             if index_digest is None and platform is not None:
                 selected = platform  # checked against the config below
             resolved = _Resolved(current, document, index_digest, selected)
-            return self._pin(ref, source, resolved, progress)
+            image = self._pin(ref, source, resolved)
+            layers = _download(source, document, progress)
+            try:
+                yield Pinning(image, layers)
+            except BaseException:
+                layers.abandon()
+                raise
+            layers.finish()
 
     def fetch_all_platforms(self, ref: ImageReference) -> list[PinnedImage]:
         """Every runnable platform of ``ref`` (one image when it is not an index)."""
@@ -154,7 +184,7 @@ class ImageFetcher:
             top = source.top()
             document = self._parse_and_store(top)
             if not isinstance(document, ImageIndex):
-                return [self._pin(ref, source, _Resolved(top, document), None)]
+                return [self._pinned(ref, source, _Resolved(top, document))]
             pinned = []
             for entry in image_platforms(document):
                 child = self._child(source, entry)
@@ -162,7 +192,7 @@ class ImageFetcher:
                 if not isinstance(manifest, ImageManifest):
                     raise ImageError(f"{format_reference(ref)}: indexes nested too deeply")
                 resolved = _Resolved(child, manifest, top.digest, entry.platform)
-                pinned.append(self._pin(ref, source, resolved, None))
+                pinned.append(self._pinned(ref, source, resolved))
             return pinned
 
     @contextlib.contextmanager
@@ -197,13 +227,14 @@ class ImageFetcher:
         self._cache.put_bytes(manifest.content, manifest.digest, "manifest")
         return document
 
-    def _pin(
-        self,
-        ref: ImageReference,
-        source: _Source,
-        resolved: _Resolved,
-        progress: ProgressCallback | None,
-    ) -> PinnedImage:
+    def _pinned(self, ref: ImageReference, source: _Source, resolved: _Resolved) -> PinnedImage:
+        """Pinned with every layer cached."""
+        image = self._pin(ref, source, resolved)
+        _download(source, resolved.document, None).finish()
+        return image
+
+    def _pin(self, ref: ImageReference, source: _Source, resolved: _Resolved) -> PinnedImage:
+        """Config fetched and checked, layout written; the layers are the caller's to fetch."""
         name = format_reference(ref)
         current, manifest = resolved.manifest, resolved.document
         index_digest, platform = resolved.index_digest, resolved.platform
@@ -225,8 +256,6 @@ class ImageFetcher:
                 f"{name}: manifest lists {len(manifest.layers)} layers but the config "
                 f"lists {len(config.diff_ids)} diff_ids; the image is malformed"
             )
-        for layer in manifest.layers:
-            source.blob(layer, progress)
         pinned_platform = platform or config_platform
         descriptor = Descriptor(
             media_type=current.media_type, digest=current.digest, size=len(current.content)

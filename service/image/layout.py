@@ -71,8 +71,12 @@ class LayoutReader:
             )
         return entries[0]
 
+    def location(self, digest: str) -> Path:
+        """Where the blob is, or will be once it is stored (layers arrive after the layout)."""
+        return self.root / "blobs" / "sha256" / digest_hex(digest)
+
     def blob_path(self, digest: str) -> Path:
-        path = self.root / "blobs" / "sha256" / digest_hex(digest)
+        path = self.location(digest)
         if not path.is_file():
             raise ImageError(
                 f"OCI layout {self.root} lacks blob {digest}: the layout is incomplete"

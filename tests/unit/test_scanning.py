@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from service.catalog.cache import CatalogCache
+from service.catalog.interface import Cataloger, LayerArrivals
 from service.catalog.model import Catalog
-from service.errors import ConfigurationError
+from service.errors import ConfigurationError, DigestMismatchError, EngineError
 from service.image.model import PinnedImage
 from service.image.reference import parse_reference
 from service.sbom import SbomFormat
@@ -24,9 +26,9 @@ class CountingCataloger(FakeCataloger):
         super().__init__()
         self.runs = 0
 
-    def catalog(self, image: PinnedImage) -> Catalog:
+    def catalog(self, image: PinnedImage, arrivals: LayerArrivals | None = None) -> Catalog:
         self.runs += 1
-        return super().catalog(image)
+        return super().catalog(image, arrivals)
 
 
 class RecordingSink:
@@ -134,3 +136,72 @@ def test_unknown_engine_is_a_configuration_error(
     orchestrator = _orchestrator(tmp_path, cataloger)
     with pytest.raises(ConfigurationError, match="choose one of fake"):
         orchestrator.catalog(parse_reference("alpine:3.19"), engine="grype")
+
+
+LAYER = "sha256:" + "1" * 64
+
+
+class StreamingCataloger(CountingCataloger):
+    """Reads the layer as it arrives, the way Syft pulls from the loopback registry."""
+
+    reads_layers_as_they_arrive = True
+
+    def catalog(self, image: PinnedImage, arrivals: LayerArrivals | None = None) -> Catalog:
+        assert arrivals is not None
+        if not arrivals.wait_for(LAYER):
+            raise EngineError("fake engine: layer not found")
+        return super().catalog(image, arrivals)
+
+
+def _arriving(tmp_path: Path, cataloger: Cataloger, fetch: Callable[[str], None]) -> Orchestrator:
+    return Orchestrator(
+        source=FakeSource(tmp_path / "layout", arriving=(LAYER,), fetch_layer=fetch),
+        catalogers={"fake": cataloger},
+        default_engine="fake",
+        cache=CatalogCache(tmp_path / "cache"),
+    )
+
+
+def test_an_engine_reading_layers_as_they_arrive_starts_before_they_are_in(
+    tmp_path: Path,
+) -> None:
+    started = threading.Event()
+
+    def slow_layer(digest: str) -> None:
+        assert started.wait(timeout=5)  # only completes once the engine is running
+
+    cataloger = StreamingCataloger()
+    original = cataloger.catalog
+
+    def catalog(image: PinnedImage, arrivals: LayerArrivals | None = None) -> Catalog:
+        started.set()
+        return original(image, arrivals)
+
+    cataloger.catalog = catalog  # type: ignore[method-assign]
+    outcome = _arriving(tmp_path, cataloger, slow_layer).catalog(parse_reference("a.io/b/c:1"))
+    assert cataloger.runs == 1 and not outcome.cached
+
+
+def test_a_failed_layer_is_the_error_not_the_engine_failure_it_caused(tmp_path: Path) -> None:
+    def tampered(digest: str) -> None:
+        raise DigestMismatchError(f"blob {digest} does not match its digest")
+
+    orchestrator = _arriving(tmp_path, StreamingCataloger(), tampered)
+    with pytest.raises(DigestMismatchError, match="does not match"):
+        orchestrator.catalog(parse_reference("a.io/b/c:1"))
+    assert not list((tmp_path / "cache").rglob("catalogs/*/*"))  # nothing cached
+
+
+def test_other_engines_start_once_every_layer_is_in(
+    tmp_path: Path, cataloger: CountingCataloger
+) -> None:
+    arrived: list[str] = []
+    original = cataloger.catalog
+
+    def catalog(image: PinnedImage, arrivals: LayerArrivals | None = None) -> Catalog:
+        assert arrivals is None and arrived == [LAYER]
+        return original(image, arrivals)
+
+    cataloger.catalog = catalog  # type: ignore[method-assign]
+    _arriving(tmp_path, cataloger, arrived.append).catalog(parse_reference("a.io/b/c:1"))
+    assert cataloger.runs == 1

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 from pathlib import Path
 
 import httpx
 import pytest
 
 from service.catalog.loopback import LoopbackRegistry
+from service.errors import DigestMismatchError
+from service.image.download import LayerDownload
 from service.image.model import ImageConfig, ImageReference, PinnedImage, Platform, Transport
 from tests.support.oci import MEDIA_MANIFEST, BuiltImage, ImageSpec, write_image
 
@@ -56,6 +59,55 @@ def test_serves_the_manifest_and_every_blob_it_names(
             body = client.get(f"{base}/v2/{repository}/blobs/{blob}").content
             assert int(head.headers["content-length"]) == len(body)
             assert f"sha256:{hashlib.sha256(body).hexdigest()}" == blob
+
+
+def _held_back(pinned: PinnedImage, layer: str) -> tuple[bytes, Path]:
+    """Take ``layer`` out of the layout's blobs (as if not downloaded yet)."""
+    path = pinned.layout / "blobs" / "sha256" / layer.split(":")[1]
+    content = path.read_bytes()
+    path.unlink()
+    return content, path
+
+
+def test_a_layer_still_arriving_is_served_once_it_is_stored(
+    built: tuple[BuiltImage, PinnedImage],
+) -> None:
+    _, pinned = built
+    layer = pinned.layers[0]
+    content, path = _held_back(pinned, layer)
+    requested = threading.Event()
+
+    def store(digest: str) -> None:
+        requested.wait(timeout=5)  # the engine asks before the layer is there
+        incoming = path.with_name(".incoming")
+        incoming.write_bytes(content)
+        incoming.replace(path)  # published whole, as the blob cache does
+
+    arrivals = LayerDownload([layer], store)
+    with LoopbackRegistry(pinned, arrivals) as served, httpx.Client() as client:
+        base, repository, _ = _split(served.reference)
+        threading.Timer(0.1, requested.set).start()
+        response = client.get(f"{base}/v2/{repository}/blobs/{layer}")
+    assert response.status_code == 200 and response.content == content
+    arrivals.finish()
+
+
+def test_a_layer_that_never_arrives_is_not_found(
+    built: tuple[BuiltImage, PinnedImage],
+) -> None:
+    _, pinned = built
+    layer = pinned.layers[0]
+    _held_back(pinned, layer)
+
+    def fail(digest: str) -> None:
+        raise DigestMismatchError(f"blob {digest} does not match its digest")
+
+    arrivals = LayerDownload([layer], fail)
+    with LoopbackRegistry(pinned, arrivals) as served, httpx.Client() as client:
+        base, repository, _ = _split(served.reference)
+        assert client.get(f"{base}/v2/{repository}/blobs/{layer}").status_code == 404
+    with pytest.raises(DigestMismatchError):
+        arrivals.finish()
 
 
 def test_nothing_else_is_served(built: tuple[BuiltImage, PinnedImage]) -> None:

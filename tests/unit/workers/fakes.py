@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -13,9 +13,10 @@ from sqlalchemy.engine import Engine
 
 from policies.loader import parse_bundle
 from service.catalog.cache import CatalogCache
-from service.catalog.interface import Cataloger
+from service.catalog.interface import Cataloger, LayerArrivals
 from service.catalog.model import Catalog, ImageSubject, Package, PackageType
 from service.errors import TollgateError
+from service.image.download import LayerDownload, Pinning
 from service.image.model import ImageConfig, ImageReference, PinnedImage, Platform
 from service.image.reference import format_reference
 from service.scanning import Orchestrator, Progress
@@ -47,13 +48,24 @@ class FakeSource:
     failures: dict[str, list[TollgateError]] = field(default_factory=dict)
     fetched: list[str] = field(default_factory=list)
     pull_auth: list[PullAuthorization | None] = field(default_factory=list)  # per orchestrator
+    # layers still arriving once the image is pinned, each stored by ``fetch_layer``
+    arriving: tuple[str, ...] = ()
+    fetch_layer: Callable[[str], None] = lambda digest: None
 
-    def fetch(
+    @contextmanager
+    def pinning(
         self,
         ref: ImageReference,
         platform: Platform | None = None,
         progress: Progress | None = None,
-    ) -> PinnedImage:
+    ) -> Iterator[Pinning]:
+        layers = LayerDownload(self.arriving, self.fetch_layer)
+        try:
+            yield Pinning(self.fetch(ref, platform), layers)
+        finally:
+            layers.abandon()
+
+    def fetch(self, ref: ImageReference, platform: Platform | None = None) -> PinnedImage:
         name = format_reference(ref)
         self.fetched.append(name)
         pending = self.failures.get(ref.repository or "", [])
@@ -85,7 +97,7 @@ class FakeCataloger(Cataloger):
     def _read_version(self) -> str:
         return "1.0"
 
-    def catalog(self, image: PinnedImage) -> Catalog:
+    def catalog(self, image: PinnedImage, arrivals: LayerArrivals | None = None) -> Catalog:
         repo = (image.reference.repository or "").rsplit("/", 1)[-1]
         packages = tuple(
             Package(name=n, version="1.0", type=PackageType.DEB, purl=f"pkg:deb/debian/{n}@1.0")

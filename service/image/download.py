@@ -1,0 +1,79 @@
+"""An image's layers stored into the blob cache by a background thread.
+
+Once an image's manifest and config are verified, its layers can be downloaded
+while an engine already starts and asks for them one at a time (Syft reads one
+layer after another): the engine waits only for a layer that has not arrived
+yet. Every blob is still digest-verified before it is published in the cache;
+a failed download releases every waiter and is raised by :meth:`finish`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from service.image.model import PinnedImage
+
+logger = logging.getLogger(__name__)
+
+
+class LayerDownload:
+    """``fetch(digest)`` for each of ``digests``, in order, in a thread started at once."""
+
+    def __init__(self, digests: Sequence[str], fetch: Callable[[str], None]) -> None:
+        self._digests = tuple(digests)
+        self._fetch = fetch
+        self._arrived = {digest: threading.Event() for digest in self._digests}
+        self._stopped = threading.Event()  # set when the thread ends, however it ends
+        self._abandoned = False
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="layer-download", daemon=True)
+        self._thread.start()
+
+    def wait_for(self, digest: str) -> bool:
+        """Block until ``digest`` is in the cache: True, or False if it never will be."""
+        arrived = self._arrived.get(digest)
+        if arrived is None:
+            return False
+        while not arrived.wait(timeout=0.05):
+            if self._stopped.is_set():
+                return arrived.is_set()
+        return True
+
+    def wait(self) -> None:
+        """Until the download ends, however it ends."""
+        self._stopped.wait()
+
+    def finish(self) -> None:
+        """Wait for every layer; raise what made the download fail, if anything did."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def abandon(self) -> None:
+        """Stop after the blob in progress and wait for that (the caller gave up)."""
+        self._abandoned = True
+        self._thread.join()
+
+    def _run(self) -> None:
+        try:
+            for digest in self._digests:
+                if self._abandoned:
+                    return
+                self._fetch(digest)
+                self._arrived[digest].set()
+        except BaseException as error:  # re-raised in the caller's thread by finish()
+            logger.debug("layer download failed: %s", error)
+            self._error = error
+        finally:
+            self._stopped.set()
+
+
+@dataclass(frozen=True)
+class Pinning:
+    """An image pinned by digest whose layers may still be arriving in the cache."""
+
+    image: PinnedImage
+    layers: LayerDownload
