@@ -2,8 +2,10 @@
 
 ``ImageFetcher.fetch`` works the same for every transport: resolve the reference to a
 manifest or index, pick the platform, store every manifest, config and layer in the
-content-addressed cache (digest-verified), then write the per-image OCI layout that
-engines scan.
+content-addressed cache (digest-verified), and write the per-image OCI layout that
+engines scan. ``ImageFetcher.pinning`` hands the image over as soon as its manifest
+and config are verified, while its layers are still being stored, so that an engine
+reading layers one at a time can start (see :mod:`service.image.download`).
 """
 
 from __future__ import annotations
