@@ -271,17 +271,7 @@ def test_5xx_then_success(
         if server.requests <= failures:
             _answer(handler, 503, b"overloaded")
             return
-        forwarded = {
-            k: v for k, v in handler.headers.items() if k.lower() in ("accept", "authorization")
-        }
-        answer = upstream.request(handler.command, handler.path, headers=forwarded)
-        keep = ("content-type", "docker-content-digest", "www-authenticate")
-        _answer(
-            handler,
-            answer.status_code,
-            answer.content,
-            {k: v for k, v in answer.headers.items() if k.lower() in keep},
-        )
+        _forward(upstream, handler)
 
     server = stub(flaky)
     proxied = tiny_ref.replace(registry.host, f"127.0.0.1:{server.server_address[1]}")
@@ -291,6 +281,49 @@ def test_5xx_then_success(
         upstream.close()
     assert server.requests > failures
     assert digest == layout_digest(tiny_layout, TAG)
+
+
+def test_layers_failing_after_the_image_is_pinned(
+    stub: Callable[..., _Stub],
+    registry: LocalRegistry,
+    tiny_ref: str,
+    tiny_layout: Path,
+    out: Path,
+    tmp_path: Path,
+) -> None:
+    """Manifest and config arrive and the engine starts; then every layer request fails:
+    the registry's failure is what the user reads, not the engine's."""
+    manifest = read_blob_json(tiny_layout, layout_digest(tiny_layout, TAG))
+    layers = [layer["digest"] for layer in manifest["layers"]]
+    upstream = httpx.Client(base_url=registry.url, timeout=10)
+
+    def layers_fail(handler: BaseHTTPRequestHandler) -> None:
+        if any(layer in handler.path for layer in layers):
+            _answer(handler, 503, b"overloaded")
+        else:
+            _forward(upstream, handler)
+
+    server = stub(layers_fail)
+    proxied = tiny_ref.replace(registry.host, f"127.0.0.1:{server.server_address[1]}")
+    try:
+        _fails(proxied, out, tmp_path, "unavailable", "503", env={"TOLLGATE_REGISTRY_RETRIES": "1"})
+    finally:
+        upstream.close()
+
+
+def _forward(upstream: httpx.Client, handler: BaseHTTPRequestHandler) -> None:
+    """Answer ``handler`` with what the real registry answers."""
+    forwarded = {
+        k: v for k, v in handler.headers.items() if k.lower() in ("accept", "authorization")
+    }
+    answer = upstream.request(handler.command, handler.path, headers=forwarded)
+    keep = ("content-type", "docker-content-digest", "www-authenticate")
+    _answer(
+        handler,
+        answer.status_code,
+        answer.content,
+        {k: v for k, v in answer.headers.items() if k.lower() in keep},
+    )
 
 
 def test_5xx_that_never_ends(stub: Callable[..., _Stub], out: Path, tmp_path: Path) -> None:
