@@ -256,37 +256,46 @@ def _answer(
         handler.wfile.write(body)
 
 
+FailWhen = Callable[[_Stub, BaseHTTPRequestHandler], bool]
+
+
+@pytest.fixture
+def overloaded_proxy(
+    stub: Callable[..., _Stub], registry: LocalRegistry, tiny_ref: str
+) -> Iterator[Callable[[FailWhen], tuple[str, _Stub]]]:
+    """``overloaded_proxy(fail_when)``: tiny_ref through a proxy in front of the registry
+    that answers 503 to the requests ``fail_when`` picks and forwards the others."""
+    upstream = httpx.Client(base_url=registry.url, timeout=10)
+
+    def start(fail_when: FailWhen) -> tuple[str, _Stub]:
+        def respond(handler: BaseHTTPRequestHandler) -> None:
+            if fail_when(server, handler):
+                _answer(handler, 503, b"overloaded")
+            else:
+                _forward(upstream, handler)
+
+        server = stub(respond)
+        return tiny_ref.replace(registry.host, f"127.0.0.1:{server.server_address[1]}"), server
+
+    yield start
+    upstream.close()
+
+
 def test_5xx_then_success(
-    stub: Callable[..., _Stub],
-    registry: LocalRegistry,
-    tiny_ref: str,
+    overloaded_proxy: Callable[[FailWhen], tuple[str, _Stub]],
     tiny_layout: Path,
     out: Path,
     tmp_path: Path,
 ) -> None:
     failures = 2
-    upstream = httpx.Client(base_url=registry.url, timeout=10)
-
-    def flaky(handler: BaseHTTPRequestHandler) -> None:
-        if server.requests <= failures:
-            _answer(handler, 503, b"overloaded")
-            return
-        _forward(upstream, handler)
-
-    server = stub(flaky)
-    proxied = tiny_ref.replace(registry.host, f"127.0.0.1:{server.server_address[1]}")
-    try:
-        digest = _succeeds(proxied, out, tmp_path)
-    finally:
-        upstream.close()
+    proxied, server = overloaded_proxy(lambda server, _: server.requests <= failures)
+    digest = _succeeds(proxied, out, tmp_path)
     assert server.requests > failures
     assert digest == layout_digest(tiny_layout, TAG)
 
 
 def test_layers_failing_after_the_image_is_pinned(
-    stub: Callable[..., _Stub],
-    registry: LocalRegistry,
-    tiny_ref: str,
+    overloaded_proxy: Callable[[FailWhen], tuple[str, _Stub]],
     tiny_layout: Path,
     out: Path,
     tmp_path: Path,
@@ -295,20 +304,8 @@ def test_layers_failing_after_the_image_is_pinned(
     the registry's failure is what the user reads, not the engine's."""
     manifest = read_blob_json(tiny_layout, layout_digest(tiny_layout, TAG))
     layers = [layer["digest"] for layer in manifest["layers"]]
-    upstream = httpx.Client(base_url=registry.url, timeout=10)
-
-    def layers_fail(handler: BaseHTTPRequestHandler) -> None:
-        if any(layer in handler.path for layer in layers):
-            _answer(handler, 503, b"overloaded")
-        else:
-            _forward(upstream, handler)
-
-    server = stub(layers_fail)
-    proxied = tiny_ref.replace(registry.host, f"127.0.0.1:{server.server_address[1]}")
-    try:
-        _fails(proxied, out, tmp_path, "unavailable", "503", env={"TOLLGATE_REGISTRY_RETRIES": "1"})
-    finally:
-        upstream.close()
+    proxied, _ = overloaded_proxy(lambda _, handler: any(d in handler.path for d in layers))
+    _fails(proxied, out, tmp_path, "unavailable", "503", env={"TOLLGATE_REGISTRY_RETRIES": "1"})
 
 
 def _forward(upstream: httpx.Client, handler: BaseHTTPRequestHandler) -> None:
