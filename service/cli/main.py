@@ -211,7 +211,12 @@ def main() -> None:
         code: int | str | None = 2
     except SystemExit as exit_:
         code = exit_.code
-    if _state["command"] in _LONG_RUNNING or not isinstance(code, int | None):
+    if (
+        _state["command"] in _LONG_RUNNING
+        or not isinstance(code, int | None)
+        or sys.getprofile() is not None  # a profiler or coverage tool writes its data at exit
+        or sys.gettrace() is not None
+    ):
         sys.exit(code)
     _leave(code or 0)
 

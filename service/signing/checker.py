@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -22,10 +23,12 @@ from service.image.model import PinnedImage
 from service.registry.interface import Registry
 from service.settings import Settings
 from service.signing.attestation import PREDICATE_TYPES
-from service.signing.keyless import KeylessPolicy, KeylessVerifier
 from service.signing.keyring import SigningKey
 from service.signing.keys import load_public_key
 from service.signing.status import signature_status
+
+if TYPE_CHECKING:  # sigstore loads only when keyless identities are configured
+    from service.signing.keyless import KeylessPolicy, KeylessVerifier
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +63,8 @@ class SignatureChecker:
             keys[service_key.key_id] = service_key.public_key
         keyless = []
         if settings.keyless_identities:
+            from service.signing.keyless import KeylessPolicy
+
             assert settings.trusted_root is not None, "Settings refuses identities without a root"
             for signer in settings.keyless_identities:
                 policy = KeylessPolicy(settings.trusted_root, signer.identity, signer.issuer)
@@ -124,6 +129,8 @@ def _read_public_key(name: str, path: Path) -> ec.EllipticCurvePublicKey:
 
 
 def _keyless_verifier(policy: KeylessPolicy) -> KeylessVerifier:
+    from service.signing.keyless import KeylessVerifier
+
     try:
         return KeylessVerifier(policy)
     except SigningError as exc:
