@@ -7,7 +7,7 @@ import logging
 from celery import Celery
 from kombu.exceptions import OperationalError
 
-from workers.pull_auth import PullAuthorization, PullAuthSealer, require_sealer
+from service.jobs.pull_auth import PullAuthorization, PullAuthSealer, require_sealer
 
 logger = logging.getLogger(__name__)
 

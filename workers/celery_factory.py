@@ -12,8 +12,8 @@ from datetime import timedelta
 from celery import Celery
 
 from service.errors import ConfigurationError
+from service.jobs.dispatch import Queue
 from service.settings import Settings
-from workers.dispatch import Queue
 
 
 def make_celery(settings: Settings) -> Celery:

@@ -13,16 +13,16 @@ from concurrent.futures import ThreadPoolExecutor
 from sqlalchemy.engine import Engine
 
 from service.errors import TollgateError
+from service.jobs.pull_auth import PullAuthorization
+from service.jobs.scan import JobResult, backoff
 from service.settings import Settings
-from workers.jobs import JobResult, backoff
-from workers.pull_auth import PullAuthorization
 from workers.runtime import Runtime, build_runtime
 
 logger = logging.getLogger(__name__)
 
 
 class EmbeddedExecutor:
-    """A :class:`workers.dispatch.Dispatcher` that runs scans in this process."""
+    """A :class:`service.jobs.dispatch.Dispatcher` that runs scans in this process."""
 
     def __init__(self, settings: Settings, engine: Engine) -> None:
         self._settings = settings

@@ -12,6 +12,11 @@ import httpx
 from sqlalchemy.engine import Engine
 
 from service.gate import PolicyGate
+from service.jobs.decision import ImageDecider
+from service.jobs.dispatch import Dispatcher
+from service.jobs.pull_auth import PullAuthorization
+from service.jobs.scan import MaintenanceJobs, ScanJob
+from service.jobs.signing import ServiceSigner
 from service.notify.webhooks import WebhookNotifier
 from service.registry.credentials import CredentialStore
 from service.registry.factory import RegistryClientFactory
@@ -25,11 +30,6 @@ from service.store.policies import PolicyStore
 from service.store.scans import ScanStore
 from service.vulndb.store import VulnStore
 from service.wiring import scan_orchestrator
-from workers.decision import ImageDecider
-from workers.dispatch import Dispatcher
-from workers.jobs import MaintenanceJobs, ScanJob
-from workers.pull_auth import PullAuthorization
-from workers.signing import ServiceSigner
 
 
 @dataclass

@@ -7,12 +7,12 @@ from functools import lru_cache
 from typing import Any
 
 from service.errors import TollgateError
+from service.jobs.pull_auth import PullAuthSealer, require_sealer
+from service.jobs.scan import JobResult, backoff
 from service.settings import get_settings
 from service.store.database import make_engine
 from workers.app import app
 from workers.celery_dispatch import CeleryDispatcher
-from workers.jobs import JobResult, backoff
-from workers.pull_auth import PullAuthSealer, require_sealer
 from workers.runtime import Runtime, build_runtime
 from workers.update import update_database
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from service.api.submission import ScanSubmitter
 from service.image.model import ImageReference
 from service.image.reference import format_reference
+from service.jobs.dispatch import Queue
 from service.store.scans import ScanStore
-from workers.dispatch import Queue
 
 
 class QueuedScans:

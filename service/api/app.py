@@ -31,6 +31,7 @@ from service.api.context import ServiceContext, require
 from service.api.metrics import make_registry
 from service.api.submission import EngineVersion, ScanSubmitter
 from service.auth.tokens import Scope, TokenAuthority
+from service.jobs.dispatch import Dispatcher
 from service.settings import Settings
 from service.store.catalogs import CatalogStore
 from service.store.database import make_engine
@@ -40,7 +41,6 @@ from service.store.scans import ScanStore
 from service.store.tokens import TokenStore
 from service.store.webhook_events import WebhookEventStore
 from service.vulndb.store import VulnStore
-from workers.dispatch import Dispatcher
 
 logger = logging.getLogger(__name__)
 
@@ -67,9 +67,9 @@ def _default_dispatcher(
 ) -> tuple[Dispatcher, Callable[[], None], Callable[[], None]]:
     """(dispatcher, start, stop): Celery when a broker is configured, else in-process."""
     if settings.broker_url:
+        from service.jobs.pull_auth import PullAuthSealer
         from workers.celery_dispatch import CeleryDispatcher
         from workers.celery_factory import make_celery
-        from workers.pull_auth import PullAuthSealer
 
         dispatcher = CeleryDispatcher(make_celery(settings), PullAuthSealer.from_settings(settings))
         return dispatcher, _nothing, _nothing

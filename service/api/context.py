@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from service.api.submission import ScanSubmitter
 from service.auth.tokens import Principal, Scope, TokenAuthority
 from service.errors import ScopeError
+from service.jobs.dispatch import Dispatcher
 from service.settings import Settings
 from service.store.catalogs import CatalogStore
 from service.store.images import ImageStore
@@ -19,7 +20,6 @@ from service.store.policies import PolicyStore
 from service.store.scans import ScanStore
 from service.store.webhook_events import WebhookEventStore
 from service.vulndb.store import VulnStore
-from workers.dispatch import Dispatcher
 
 
 @dataclass

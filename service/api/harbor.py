@@ -7,7 +7,7 @@ SBOM report ``application/vnd.security.sbom.report+json; version=1.0``.
 
 The scan pulls from the registry with the ``authorization`` Harbor sends (Basic or
 Bearer), for that host and that scan only: the credentials are never stored or logged
-(see :mod:`workers.pull_auth`). Without one, the configured credentials are used.
+(see :mod:`service.jobs.pull_auth`). Without one, the configured credentials are used.
 """
 
 from __future__ import annotations
@@ -25,11 +25,11 @@ from service.api.context import ServiceContext, get_context, require
 from service.api.images import image_sbom
 from service.auth.tokens import Scope
 from service.errors import InvalidReferenceError
+from service.jobs.dispatch import Queue
+from service.jobs.pull_auth import PullAuthorization
 from service.sbom import SbomFormat
 from service.store.scans import Scan, ScanStatus
 from service.vulndb.model import Finding, Severity
-from workers.dispatch import Queue
-from workers.pull_auth import PullAuthorization
 
 router = APIRouter(
     prefix="/harbor/api/v1", tags=["harbor"], dependencies=[Depends(require(Scope.SCAN))]

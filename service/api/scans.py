@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.context import ServiceContext, get_context, require
 from service.auth.tokens import Scope
-from workers.dispatch import Queue
+from service.jobs.dispatch import Queue
 
 router = APIRouter(prefix="/api/v1/scans", tags=["scans"])
 

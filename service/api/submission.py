@@ -8,11 +8,11 @@ from collections.abc import Callable
 from service.errors import InvalidReferenceError
 from service.image.model import Transport
 from service.image.reference import format_reference, parse_reference
+from service.jobs.dispatch import Dispatcher
+from service.jobs.pull_auth import PullAuthorization
+from service.jobs.scan import parse_platform
 from service.store.scans import Scan, ScanRequest, ScanStore
 from service.vulndb.store import VulnStore
-from workers.dispatch import Dispatcher
-from workers.jobs import parse_platform
-from workers.pull_auth import PullAuthorization
 
 logger = logging.getLogger(__name__)
 

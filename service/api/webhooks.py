@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from service.api.context import ServiceContext, get_context, require
 from service.api.webhook_payloads import PushedImage, distribution_pushes, harbor_pushes
 from service.auth.tokens import Scope
-from workers.dispatch import Queue
+from service.jobs.dispatch import Queue
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from service.gate import PolicyGate, shipped_bundle
 from service.report import build_report, report_json, report_table
 from service.store.database import make_engine
 from service.store.policies import PolicyStore
-from tests.unit.workers.fakes import fake_match
+from tests.unit.jobs.fakes import fake_match
 
 NOW = datetime(2026, 11, 28, tzinfo=UTC)
 

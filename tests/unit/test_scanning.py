@@ -18,7 +18,7 @@ from service.image.reference import parse_reference
 from service.sbom import SbomFormat
 from service.scanning import Orchestrator
 from service.vulndb.model import Finding
-from tests.unit.workers.fakes import FakeCataloger, FakeSource, fake_match
+from tests.unit.jobs.fakes import FakeCataloger, FakeSource, fake_match
 
 
 class CountingCataloger(FakeCataloger):

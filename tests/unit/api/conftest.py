@@ -10,13 +10,13 @@ from sqlalchemy.engine import Engine
 
 from service.api.app import create_app
 from service.auth.tokens import Scope, TokenAuthority
+from service.jobs.pull_auth import PullAuthorization
+from service.jobs.scan import ScanJob
 from service.settings import Settings
 from service.store.database import make_engine
 from service.store.tokens import TokenStore
-from tests.unit.workers.conftest import RecordingNotifier, make_job
-from tests.unit.workers.fakes import FakeSource
-from workers.jobs import ScanJob
-from workers.pull_auth import PullAuthorization
+from tests.unit.jobs.conftest import RecordingNotifier, make_job
+from tests.unit.jobs.fakes import FakeSource
 
 with warnings.catch_warnings():
     # Starlette warns that its TestClient will move from httpx to httpx2; httpx is what we have.

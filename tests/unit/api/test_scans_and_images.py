@@ -6,7 +6,7 @@ from service.auth.tokens import Scope
 from service.store.catalogs import CatalogStore
 from service.store.policies import PolicyStore
 from tests.unit.api.conftest import InlineDispatcher, TestClient, token
-from tests.unit.workers.fakes import fake_match
+from tests.unit.jobs.fakes import fake_match
 
 REGISTRY = "127.0.0.1:5000"
 

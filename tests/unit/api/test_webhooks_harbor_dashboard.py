@@ -4,7 +4,7 @@ import json
 
 from service.registry.credentials import Credentials
 from tests.unit.api.conftest import WEBHOOK_SECRET, InlineDispatcher, TestClient
-from tests.unit.workers.fakes import apply_tiered_bundle
+from tests.unit.jobs.fakes import apply_tiered_bundle
 
 SECRET = {"Authorization": f"Bearer {WEBHOOK_SECRET}"}
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"

@@ -13,6 +13,9 @@ from service.errors import ConfigurationError
 from service.gate import PolicyGate
 from service.image.model import PinnedImage
 from service.image.reference import parse_reference
+from service.jobs.decision import ImageDecider
+from service.jobs.scan import JobResult
+from service.jobs.signing import ServiceSigner
 from service.registry.interface import Registry
 from service.settings import Settings
 from service.signing.attestation import PREDICATE_TYPES
@@ -24,13 +27,10 @@ from service.signing.store import AttachmentStore
 from service.store.images import ImageStore
 from service.store.policies import PolicyStore
 from service.store.scans import ScanStore
+from tests.unit.jobs.conftest import RecordingNotifier, make_job
+from tests.unit.jobs.fakes import FakeSource
+from tests.unit.jobs.test_jobs import REGISTRY, request
 from tests.unit.signing.fake_registry import FakeRegistry
-from tests.unit.workers.conftest import RecordingNotifier, make_job
-from tests.unit.workers.fakes import FakeSource
-from tests.unit.workers.test_jobs import REGISTRY, request
-from workers.decision import ImageDecider
-from workers.jobs import JobResult
-from workers.signing import ServiceSigner
 
 # The tiny fake images have no findings worth blocking: only the signature rule decides.
 SIGNED_BY_CI_BUNDLE = """

@@ -9,14 +9,14 @@ from celery import Celery
 from pydantic import SecretStr
 
 from service.errors import ConfigurationError, InvalidReferenceError, RegistryAuthError
+from service.jobs.pull_auth import BearerTransport, PullAuthorization, PullAuthSealer
+from service.jobs.scan import JobResult, ScanJob
 from service.registry.credentials import Credentials, CredentialStore
 from service.settings import Settings
 from service.store.scans import ScanStatus, ScanStore
-from tests.unit.workers.fakes import FakeSource
-from tests.unit.workers.test_jobs import REGISTRY, request
+from tests.unit.jobs.fakes import FakeSource
+from tests.unit.jobs.test_jobs import REGISTRY, request
 from workers.celery_dispatch import SCAN_TASK, CeleryDispatcher
-from workers.jobs import JobResult, ScanJob
-from workers.pull_auth import BearerTransport, PullAuthorization, PullAuthSealer
 
 PASSWORD = "pa55-w0rd:with-colon"
 

@@ -19,11 +19,11 @@ from service.errors import TollgateError
 from service.image.download import LayerDownload, Pinning
 from service.image.model import ImageConfig, ImageReference, PinnedImage, Platform
 from service.image.reference import format_reference
+from service.jobs.pull_auth import PullAuthorization
 from service.scanning import Orchestrator, Progress
 from service.store.catalogs import CatalogStore
 from service.store.policies import PolicyStore
 from service.vulndb.model import Finding, PackageRef, Severity
-from workers.pull_auth import PullAuthorization
 
 # package name -> (vulnerability id, severity, fixed version or None)
 ADVISORIES: dict[str, list[tuple[str, Severity, str | None]]] = {

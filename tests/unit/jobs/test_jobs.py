@@ -5,12 +5,12 @@ from datetime import UTC, datetime, timedelta
 
 from service.errors import ManifestUnknownError, RegistryUnavailableError
 from service.image.reference import parse_reference
+from service.jobs.scan import JobResult, ScanJob
 from service.store.catalogs import CatalogStore
 from service.store.images import ImageStore
 from service.store.policies import PolicyStore
 from service.store.scans import ClaimOutcome, ScanRequest, ScanStatus, ScanStore
-from tests.unit.workers.fakes import FakeSource, apply_tiered_bundle, digest_of, fake_match
-from workers.jobs import JobResult, ScanJob
+from tests.unit.jobs.fakes import FakeSource, apply_tiered_bundle, digest_of, fake_match
 
 REGISTRY = "127.0.0.1:5000"
 

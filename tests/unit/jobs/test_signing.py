@@ -6,9 +6,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from service.image.reference import parse_reference
+from service.jobs.signing import ServiceSigner
 from service.signing.keyring import SigningKey
-from tests.unit.workers.fakes import FakeSource
-from workers.signing import ServiceSigner
+from tests.unit.jobs.fakes import FakeSource
 
 
 def _unused_registry(host: str):

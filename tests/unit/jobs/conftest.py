@@ -7,6 +7,8 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from service.gate import PolicyGate
+from service.jobs.decision import ImageDecider
+from service.jobs.scan import MaintenanceJobs, ScanJob
 from service.notify.webhooks import Notifier
 from service.registry.interface import Registry
 from service.signing.checker import SignatureChecker
@@ -16,9 +18,7 @@ from service.store.images import ImageStore
 from service.store.policies import PolicyStore
 from service.store.scans import ScanStore
 from service.vulndb.store import VulnStore
-from tests.unit.workers.fakes import FakeSource, RecordingDispatcher, orchestrator_factory
-from workers.decision import ImageDecider
-from workers.jobs import MaintenanceJobs, ScanJob
+from tests.unit.jobs.fakes import FakeSource, RecordingDispatcher, orchestrator_factory
 
 
 class RecordingNotifier:

@@ -1,7 +1,7 @@
 """The work itself, shared by Celery tasks and the embedded executor.
 
 Jobs take ids, call the core (:class:`service.scanning.Orchestrator`), end every
-scan in a policy decision (:class:`workers.decision.ImageDecider`) and persist.
+scan in a policy decision (:class:`service.jobs.decision.ImageDecider`) and persist.
 A scan is claimed with a lease that a heartbeat thread extends while it runs; a
 worker that dies stops extending it, and the scan is taken over once it expires.
 """
@@ -20,6 +20,9 @@ from policies.decision import Decision, Outcome
 from service.errors import InvalidReferenceError, TollgateError
 from service.image.model import ImageReference, PinnedImage, Platform
 from service.image.reference import parse_reference
+from service.jobs.decision import ImageDecider
+from service.jobs.dispatch import Dispatcher
+from service.jobs.pull_auth import PullAuthorization
 from service.notify.webhooks import (
     POLICY_FAILED,
     SCAN_COMPLETED,
@@ -34,9 +37,6 @@ from service.store.scans import ClaimOutcome, ScanStore
 from service.vulndb.model import Finding
 from service.vulndb.reevaluate import reevaluate
 from service.vulndb.store import VulnStore
-from workers.decision import ImageDecider
-from workers.dispatch import Dispatcher
-from workers.pull_auth import PullAuthorization
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Protocol
 
-from workers.pull_auth import PullAuthorization
+from service.jobs.pull_auth import PullAuthorization
 
 
 class Queue(StrEnum):

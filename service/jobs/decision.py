@@ -17,11 +17,11 @@ from service.catalog.model import Catalog
 from service.gate import PolicyGate
 from service.image.model import ImageConfig, ImageReference
 from service.image.reference import parse_reference
+from service.jobs.signing import ServiceSigner
 from service.scanning import ScanOutcome
 from service.signing.checker import SignatureChecker, combined
 from service.store.images import ImageSummary
 from service.vulndb.model import Finding
-from workers.signing import ServiceSigner
 
 
 @dataclass(frozen=True)
