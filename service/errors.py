@@ -103,6 +103,10 @@ class PolicyError(TollgateError):
     """A policy document is invalid or could not be evaluated."""
 
 
+class PolicyConflictError(PolicyError):
+    """Another writer stored a version of the same bundle at the same moment."""
+
+
 class AuthError(TollgateError):
     """An API caller is not authenticated or lacks the scope."""
 

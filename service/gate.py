@@ -17,7 +17,7 @@ from policies.engine import evaluate_bundle
 from policies.loader import parse_bundle
 from policies.model import Bundle
 from policies.subject import EvaluationInput
-from service.errors import NotFoundError
+from service.errors import NotFoundError, PolicyConflictError
 from service.store.policies import PolicyStore
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,10 @@ class PolicyGate:
             if shipped is None:
                 raise
             log.info("seeding policy bundle %s from policies/bundles", name)
-            return self._store.apply(shipped, author="tollgate (seed)", now=self._clock())
+            try:
+                return self._store.apply(shipped, author="tollgate (seed)", now=self._clock())
+            except PolicyConflictError:  # another worker seeded it at the same moment
+                return self._store.get(name)
 
     def decide(self, subject: EvaluationInput, bundle_name: str = DEFAULT_BUNDLE) -> Decision:
         """Evaluate and record the decision (auditable later by digest)."""

@@ -20,7 +20,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from policies.decision import Decision
 from policies.model import Bundle
-from service.errors import NotFoundError, PolicyError
+from service.errors import NotFoundError, PolicyConflictError, PolicyError
 from service.store.database import guarded_session, session_scope
 
 logger = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ class PolicyStore:
                     )
                 )
         except IntegrityError as error:
-            raise PolicyError(
+            raise PolicyConflictError(
                 f"policy {bundle.name!r} was applied concurrently", hint="apply it again"
             ) from error
         except SQLAlchemyError as error:

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from policies.decision import Outcome
-from policies.model import ScanState
+from policies.model import Bundle, ScanState
 from policies.subject import EvaluationInput
 from service.catalog.model import Catalog, ImageSubject, Package, PackageType
 from service.cli.output import write_output
-from service.errors import NotFoundError
+from service.errors import NotFoundError, PolicyConflictError
 from service.gate import PolicyGate, shipped_bundle
 from service.report import build_report, report_json, report_table
 from service.store.database import make_engine
@@ -74,6 +74,21 @@ def test_default_bundle_is_seeded_once_and_decisions_are_recorded(store: PolicyS
         first.outcome,
         second.outcome,
     ]
+
+
+class _LosesTheSeedingRace(PolicyStore):
+    """Another worker stores the shipped bundle between our lookup and our insert."""
+
+    def apply(self, bundle: Bundle, *, author: str, now: datetime) -> Bundle:
+        super().apply(bundle, author="the other worker", now=now)
+        raise PolicyConflictError(f"policy {bundle.name!r} was applied concurrently")
+
+
+def test_seeding_raced_by_another_worker_uses_its_bundle(tmp_path: Path) -> None:
+    store = _LosesTheSeedingRace(make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}"))
+    bundle = PolicyGate(store, clock=lambda: NOW).bundle("default")
+    assert bundle.name == "default" and bundle.version == 1
+    assert [v.version for v in store.versions()] == [1]
 
 
 def test_an_unknown_bundle_is_not_found(store: PolicyStore) -> None:
