@@ -1,7 +1,8 @@
-"""Keyless (Fulcio certificate) signatures, verified offline against one identity policy.
+"""Keyless (Fulcio certificate) signatures and attestations, verified offline against one
+identity policy.
 
-Sigstore bundles are verified with sigstore-python; cosign 2 ``.sig`` layers with
-:mod:`keyless_layer`.  Nothing is fetched: the trusted root (Fulcio CAs, Rekor and CT
+Sigstore bundles are verified with sigstore-python; cosign 2 ``.sig`` and ``.att`` layers
+with :mod:`keyless_layer`.  Nothing is fetched: the trusted root (Fulcio CAs, Rekor and CT
 log keys, TSAs) is a file the caller names, like ``cosign verify --trusted-root``.  A
 signature counts when its certificate chains to that root, its transparency-log entry
 and timestamps verify, the certificate's identity and OIDC issuer are the expected ones,
@@ -28,7 +29,11 @@ from sigstore_models.trustroot.v1 import TrustedRoot as TrustedRootModel
 from service.errors import SigningError, VerificationError
 from service.signing.bundle import VerifiedBundle, check_subject, parse_bundle
 from service.signing.cosign_layout import LayerDescriptor
-from service.signing.keyless_layer import LegacyTrust, verify_keyless_layer
+from service.signing.keyless_layer import (
+    LegacyTrust,
+    verify_keyless_attestation_layer,
+    verify_keyless_layer,
+)
 from service.signing.payload import parse_statement
 
 logger = logging.getLogger(__name__)
@@ -66,7 +71,7 @@ def _image_hash(image_digest: str) -> Hashed:
 
 
 class KeylessVerifier:
-    """Verifies keyless bundles against one policy (the trusted root is read once)."""
+    """Verifies keyless bundles and layers against one policy (the trusted root is read once)."""
 
     def __init__(self, policy: KeylessPolicy) -> None:
         self.policy = policy
@@ -75,26 +80,45 @@ class KeylessVerifier:
         self._legacy_trust = LegacyTrust.from_model(root)
         self._identity = Identity(identity=policy.identity, issuer=policy.issuer)
 
+    def _check_signer(self, identities: tuple[str, ...], issuer: str | None) -> None:
+        if self.policy.identity not in identities:
+            raise VerificationError(
+                f"the certificate was issued to {', '.join(identities) or 'nobody'}, "
+                f"not {self.policy.identity}",
+                hint="check --certificate-identity",
+            )
+        if issuer != self.policy.issuer:
+            raise VerificationError(
+                f"the certificate's OIDC issuer is {issuer or 'not recorded'}, "
+                f"not {self.policy.issuer}",
+                hint="check --certificate-oidc-issuer",
+            )
+
     def verify_layer(
         self, layer: LayerDescriptor, payload: bytes, image_digest: str
     ) -> dict[str, Any]:
         """A cosign 2 keyless ``.sig`` layer by the expected signer: what ``cosign verify``
         prints for it, or VerificationError."""
         signature = verify_keyless_layer(layer, payload, image_digest, self._legacy_trust)
-        if self.policy.identity not in signature.identities:
-            raise VerificationError(
-                f"the certificate was issued to {', '.join(signature.identities) or 'nobody'}, "
-                f"not {self.policy.identity}",
-                hint="check --certificate-identity",
-            )
-        if signature.issuer != self.policy.issuer:
-            raise VerificationError(
-                f"the certificate's OIDC issuer is {signature.issuer or 'not recorded'}, "
-                f"not {self.policy.issuer}",
-                hint="check --certificate-oidc-issuer",
-            )
+        self._check_signer(signature.identities, signature.issuer)
         logger.info("keyless layer %s verified for %s", layer.digest, self.policy.identity)
         return signature.cosign_json()
+
+    def verify_attestation_layer(
+        self,
+        layer: LayerDescriptor,
+        payload: bytes,
+        image_digest: str,
+        predicate_type: str | None = None,
+    ) -> dict[str, Any]:
+        """A cosign 2 keyless ``.att`` layer by the expected signer: its in-toto statement,
+        or VerificationError."""
+        attestation = verify_keyless_attestation_layer(
+            layer, payload, image_digest, self._legacy_trust, predicate_type
+        )
+        self._check_signer(attestation.identities, attestation.issuer)
+        logger.info("keyless attestation %s verified for %s", layer.digest, self.policy.identity)
+        return attestation.statement
 
     def verify(self, raw: bytes, image_digest: str) -> VerifiedBundle:
         """The verified bundle, or VerificationError saying which check failed."""

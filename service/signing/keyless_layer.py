@@ -1,26 +1,26 @@
-"""Keyless signatures in cosign's classic ``.sig`` layout, verified offline.
+"""Keyless signatures and attestations in cosign's classic ``.sig``/``.att`` layout, offline.
 
 Before bundles, ``cosign sign`` without a key wrote one simple-signing layer per
 signature carrying, besides ``dev.cosignproject.cosign/signature``, the Fulcio leaf
 certificate (PEM), its chain (PEM) and a Rekor "bundle": the log entry's body,
 integrated time, index and log id with the log's Signed Entry Timestamp (SET) over them.
+``cosign attest`` without a key wrote ``.att`` layers (DSSE envelopes) with the same
+annotations and an empty signature, logged as ``intoto`` entries.
 
 A layer verifies when the SET verifies with a Rekor key of the trusted root, the
 certificate was valid at the integrated time and chains to a Fulcio CA of the trusted
-root that was valid then, the log entry records exactly this signature, certificate and
-payload hash, the signature verifies over the payload with the certificate's key and
-the payload names the image.  The chain annotation is not trusted: only the trusted
-root's CA chains are.  Who signed (identity/issuer) is matched by the caller.
+root that was valid then, the log entry records exactly this signature (or envelope),
+certificate and payload hash, the signature verifies over the payload (the envelope's
+DSSE signature over its statement) with the certificate's key and the payload (the
+statement's subject) names the image.  The chain annotation is not trusted: only the
+trusted root's CA chains are.  Who signed (identity/issuer) is matched by the caller.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import rfc8785
@@ -36,14 +36,19 @@ from service.errors import VerificationError
 from service.signing import ecdsa
 from service.signing.cosign_layout import SIGNATURE_ANNOTATION, LayerDescriptor
 from service.signing.payload import SimpleSigning
-from service.signing.verify import check_simple_signing
+from service.signing.rekor_bundle import (
+    RekorBundle,
+    check_entry_binds,
+    check_intoto_entry_binds,
+    parse_rekor_bundle,
+)
+from service.signing.verify import check_attestation_layer, check_simple_signing
 
 CERTIFICATE_ANNOTATION = "dev.sigstore.cosign/certificate"
 CHAIN_ANNOTATION = "dev.sigstore.cosign/chain"
 BUNDLE_ANNOTATION = "dev.sigstore.cosign/bundle"
 OIDC_ISSUER_OID = "1.3.6.1.4.1.57264.1.1"  # raw string value (Fulcio before v2 extensions)
 _OIDC_ISSUER_V2_OID = "1.3.6.1.4.1.57264.1.8"  # DER UTF8String
-_REKOR_KINDS = ("rekord", "hashedrekord")
 
 
 def _window(time_range: TimeRange | None, moment: datetime) -> bool:
@@ -76,62 +81,6 @@ class LegacyTrust:
             for tlog in root.tlogs
         }
         return cls(fulcio, rekor)
-
-
-@dataclass(frozen=True)
-class RekorBundle:
-    """The ``dev.sigstore.cosign/bundle`` annotation (untrusted until the SET verifies)."""
-
-    signed_entry_timestamp: str
-    body: str
-    integrated_time: int
-    log_index: int
-    log_id: str
-
-    @property
-    def integrated_at(self) -> datetime:
-        return datetime.fromtimestamp(self.integrated_time, UTC)
-
-    def to_json_object(self) -> dict[str, Any]:
-        """As cosign prints it in ``optional.Bundle`` (Go field order)."""
-        return {
-            "SignedEntryTimestamp": self.signed_entry_timestamp,
-            "Payload": {
-                "body": self.body,
-                "integratedTime": self.integrated_time,
-                "logIndex": self.log_index,
-                "logID": self.log_id,
-            },
-        }
-
-
-def _int(value: object, what: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise VerificationError(f"the Rekor bundle's {what} is not a non-negative integer")
-    return value
-
-
-def _str(value: object, what: str) -> str:
-    if not isinstance(value, str) or not value:
-        raise VerificationError(f"the Rekor bundle has no {what}")
-    return value
-
-
-def parse_rekor_bundle(raw: str) -> RekorBundle:
-    try:
-        document = json.loads(raw)
-    except ValueError as exc:
-        raise VerificationError("the Rekor bundle annotation is not JSON") from exc
-    payload = document.get("Payload") if isinstance(document, dict) else None
-    if not isinstance(payload, dict):
-        raise VerificationError("the Rekor bundle annotation has no Payload object")
-    return RekorBundle(
-        _str(document.get("SignedEntryTimestamp"), "SignedEntryTimestamp"),
-        _str(payload.get("body"), "body"),
-        _int(payload.get("integratedTime"), "integratedTime"),
-        _int(payload.get("logIndex"), "logIndex"),
-        _str(payload.get("logID"), "logID"),
-    )
 
 
 def verify_set(bundle: RekorBundle, trust: LegacyTrust) -> None:
@@ -240,39 +189,6 @@ def _identities(cert: x509.Certificate) -> tuple[str, ...]:
     )
 
 
-def _b64(value: object, what: str) -> bytes:
-    if not isinstance(value, str):
-        raise VerificationError(f"the Rekor entry has no {what}")
-    try:
-        return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise VerificationError(f"the Rekor entry's {what} is not base64") from exc
-
-
-def check_entry_binds(
-    bundle: RekorBundle, signature_b64: str, leaf: x509.Certificate, payload: bytes
-) -> None:
-    """The logged entry must be this signature, this certificate and this payload's hash."""
-    try:
-        body = json.loads(_b64(bundle.body, "body"))
-        spec = body["spec"]
-        kind, data_hash, signature = body["kind"], spec["data"]["hash"], spec["signature"]
-        public_key = signature["publicKey"]["content"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise VerificationError("the Rekor entry body is not a rekord/hashedrekord entry") from exc
-    if kind not in _REKOR_KINDS or not isinstance(data_hash, dict):
-        raise VerificationError(f"the Rekor entry kind {kind!r} is not a signature entry")
-    if data_hash.get("algorithm") != "sha256" or data_hash.get("value") != (
-        hashlib.sha256(payload).hexdigest()
-    ):
-        raise VerificationError("the Rekor entry records another payload than the signed one")
-    if _b64(signature.get("content"), "signature") != ecdsa.decode_signature(signature_b64):
-        raise VerificationError("the Rekor entry records another signature than the layer's")
-    logged = _load_certificate(_b64(public_key, "certificate").decode(errors="replace"))
-    if logged != leaf:
-        raise VerificationError("the Rekor entry records another certificate than the layer's")
-
-
 @dataclass(frozen=True)
 class KeylessSignature:
     """A verified keyless layer: who the certificate names, and what was signed."""
@@ -296,11 +212,30 @@ class KeylessSignature:
         return document
 
 
-def verify_keyless_layer(
-    layer: LayerDescriptor, payload: bytes, image_digest: str, trust: LegacyTrust
-) -> KeylessSignature:
-    """Verify one keyless ``.sig`` layer; VerificationError says which check failed."""
-    signature = layer.annotations.get(SIGNATURE_ANNOTATION, "")
+@dataclass(frozen=True)
+class KeylessAttestation:
+    """A verified keyless ``.att`` layer: who the certificate names, and the statement."""
+
+    identities: tuple[str, ...]  # SAN emails, then URIs
+    issuer: str | None
+    statement: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _Certified:
+    identities: tuple[str, ...]
+    issuer: str | None
+    rekor: RekorBundle
+    key: ec.EllipticCurvePublicKey
+
+
+def _certify(
+    layer: LayerDescriptor,
+    trust: LegacyTrust,
+    bind: Callable[[RekorBundle, x509.Certificate], None],
+) -> _Certified:
+    """The certificate and Rekor checks shared by ``.sig`` and ``.att`` layers; ``bind``
+    checks that the log entry records this layer."""
     certificate = layer.annotations.get(CERTIFICATE_ANNOTATION)
     rekor = layer.annotations.get(BUNDLE_ANNOTATION)
     if not certificate:
@@ -314,9 +249,36 @@ def verify_keyless_layer(
     bundle = parse_rekor_bundle(rekor)
     verify_set(bundle, trust)
     verify_chain(leaf, bundle.integrated_at, trust)
-    check_entry_binds(bundle, signature, leaf, payload)
+    bind(bundle, leaf)
     key = leaf.public_key()
     if not isinstance(key, ec.EllipticCurvePublicKey):
         raise VerificationError("the certificate's key is not an ECDSA key")
-    simple = check_simple_signing(layer, payload, key, image_digest)
-    return KeylessSignature(_identities(leaf), _oidc_issuer(leaf), bundle, simple)
+    return _Certified(_identities(leaf), _oidc_issuer(leaf), bundle, key)
+
+
+def verify_keyless_layer(
+    layer: LayerDescriptor, payload: bytes, image_digest: str, trust: LegacyTrust
+) -> KeylessSignature:
+    """Verify one keyless ``.sig`` layer; VerificationError says which check failed."""
+    signature = layer.annotations.get(SIGNATURE_ANNOTATION, "")
+    certified = _certify(
+        layer, trust, lambda bundle, leaf: check_entry_binds(bundle, signature, leaf, payload)
+    )
+    simple = check_simple_signing(layer, payload, certified.key, image_digest)
+    return KeylessSignature(certified.identities, certified.issuer, certified.rekor, simple)
+
+
+def verify_keyless_attestation_layer(
+    layer: LayerDescriptor,
+    payload: bytes,
+    image_digest: str,
+    trust: LegacyTrust,
+    predicate_type: str | None = None,
+) -> KeylessAttestation:
+    """Verify one keyless ``.att`` layer (a DSSE envelope signed with the certificate's key,
+    logged as an ``intoto`` entry); VerificationError says which check failed."""
+    certified = _certify(
+        layer, trust, lambda bundle, leaf: check_intoto_entry_binds(bundle, leaf, payload)
+    )
+    statement = check_attestation_layer(layer, payload, certified.key, image_digest, predicate_type)
+    return KeylessAttestation(certified.identities, certified.issuer, statement)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from functools import partial
 from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -14,7 +15,7 @@ from service.image.model import ImageReference
 from service.registry.interface import Registry
 from service.signing.attestation import predicate_type_uri
 from service.signing.cosign_layout import Limits
-from service.signing.verify import ImageVerifier
+from service.signing.verify import ImageVerifier, Verified
 
 if TYPE_CHECKING:
     from service.signing.keyless import KeylessVerifier
@@ -34,11 +35,12 @@ def signature_status(
 ) -> SignatureStatus:
     """The ids of ``public_keys`` whose signatures of ``digest`` verify, and which of
     ``attestation_types`` (cosign ``--type`` names or predicate type URIs, reported as
-    URIs) have an attestation verified by any of those keys.
+    URIs) have an attestation verified by any of those keys or ``keyless`` identities.
 
     Each ``keyless`` identity policy (certificate identity + OIDC issuer + trusted root)
     with a verified keyless signature (cosign 2 layer or cosign 3 bundle) is reported
-    in ``signed_by`` as ``keyless:<identity>``.
+    in ``signed_by`` as ``keyless:<identity>``; its verified keyless attestations
+    (cosign 2 ``.att`` layers or cosign 3 DSSE bundles) count like a key's.
 
     A signature or attestation that fails verification is simply not counted (logged at
     INFO); registry errors (unreachable, unauthorized) propagate.
@@ -52,20 +54,24 @@ def signature_status(
     verifier = ImageVerifier(registry, limits)
     signed_by: list[str] = []
     attested: set[str] = set()
+
+    def attest(signer: str, verify: Callable[[], Verified]) -> None:
+        if not wanted - attested:
+            return
+        try:
+            verified = verify()
+        except VerificationError as exc:
+            logger.info("no attestation by %s on %s@%s: %s", signer, repository, digest, exc)
+            return
+        attested.update(wanted & {str(doc.get("predicateType")) for doc in verified.documents})
+
     for key_id, key in sorted(public_keys.items()):
         try:
             verifier.verify_signatures(repository, digest, key)
             signed_by.append(key_id)
         except VerificationError as exc:
             logger.info("no signature by key %s on %s@%s: %s", key_id, repository, digest, exc)
-        if not wanted - attested:
-            continue
-        try:
-            verified = verifier.verify_attestations(repository, digest, key)
-        except VerificationError as exc:
-            logger.info("no attestation by key %s on %s@%s: %s", key_id, repository, digest, exc)
-            continue
-        attested |= wanted & {str(doc.get("predicateType")) for doc in verified.documents}
+        attest(f"key {key_id}", partial(verifier.verify_attestations, repository, digest, key))
     for policy in keyless:
         identity = policy.policy.identity
         try:
@@ -75,4 +81,8 @@ def signature_status(
             logger.info(
                 "no keyless signature by %s on %s@%s: %s", identity, repository, digest, exc
             )
+        attest(
+            f"keyless {identity}",
+            partial(verifier.verify_attestations_keyless, repository, digest, policy),
+        )
     return SignatureStatus(signed_by=tuple(signed_by), attestations=tuple(sorted(attested)))

@@ -1,4 +1,5 @@
-"""Verify cosign signatures and attestations of an image with a public key.
+"""Verify cosign signatures and attestations of an image with a public key (or, through
+:mod:`keyless`, a keyless identity policy).
 
 A signature counts only when its layer's signature verifies over the payload with the
 key AND the payload names the image's digest; an attestation only when a DSSE signature
@@ -97,6 +98,14 @@ def check_attestation_layer(
     return statement.document
 
 
+def _is_attestation(verified: bundle.VerifiedBundle, predicate_type: str | None) -> bool:
+    """A DSSE bundle's statement, of ``predicate_type`` when one is asked for."""
+    return verified.statement is not None and predicate_type in (
+        None,
+        verified.statement.predicate_type,
+    )
+
+
 class ImageVerifier:
     """Verifies what cosign (2 layout, and cosign 3 bundles) attached to images."""
 
@@ -190,6 +199,25 @@ class ImageVerifier:
             keep=bundle.is_image_signature,
         )
 
+    def _attestations(
+        self,
+        what: str,
+        repository: str,
+        image_digest: str,
+        *,
+        predicate_type: str | None,
+        check: Callable[[LayerDescriptor, bytes], dict[str, Any]],
+        verify_bundle: Callable[[bytes], bundle.VerifiedBundle],
+    ) -> Verified:
+        return self._finish(
+            what,
+            repository=repository,
+            image_digest=image_digest,
+            found=self._verified_layers(repository, image_digest, Kind.ATTESTATION, check),
+            verify_bundle=verify_bundle,
+            keep=lambda item: _is_attestation(item, predicate_type),
+        )
+
     def verify_attestations(
         self,
         repository: str,
@@ -197,22 +225,33 @@ class ImageVerifier:
         key: ec.EllipticCurvePublicKey,
         predicate_type: str | None = None,
     ) -> Verified:
-        found = self._verified_layers(
+        return self._attestations(
+            "attestation",
             repository,
             image_digest,
-            Kind.ATTESTATION,
-            lambda layer, payload: check_attestation_layer(
+            predicate_type=predicate_type,
+            check=lambda layer, payload: check_attestation_layer(
                 layer, payload, key, image_digest, predicate_type
             ),
-        )
-        return self._finish(
-            "attestation",
-            repository=repository,
-            image_digest=image_digest,
-            found=found,
             verify_bundle=lambda raw: bundle.verify_bundle_with_key(raw, key, image_digest),
-            keep=lambda item: (
-                item.statement is not None
-                and predicate_type in (None, item.statement.predicate_type)
+        )
+
+    def verify_attestations_keyless(
+        self,
+        repository: str,
+        image_digest: str,
+        verifier: KeylessVerifier,
+        predicate_type: str | None = None,
+    ) -> Verified:
+        """Keyless attestations whose certificate matches the policy: cosign 2 ``.att``
+        layers (certificate + Rekor bundle annotations) and cosign 3 DSSE bundles."""
+        return self._attestations(
+            "keyless attestation",
+            repository,
+            image_digest,
+            predicate_type=predicate_type,
+            check=lambda layer, payload: verifier.verify_attestation_layer(
+                layer, payload, image_digest, predicate_type
             ),
+            verify_bundle=lambda raw: verifier.verify(raw, image_digest),
         )

@@ -1,4 +1,5 @@
-"""``tollgate verify`` of a cosign 2 keyless ``.sig`` layer stored in a real registry.
+"""``tollgate verify`` of a cosign 2 keyless ``.sig`` layer stored in a real registry, and
+the signature status of a keyless ``.att`` layer there.
 
 The layer is SELF-MADE (``tests/unit/signing/keyless_pki.py``: own CA chain and Rekor
 key, written to a trusted_root.json); the real cosign keyless layer is verified in
@@ -15,11 +16,15 @@ import pytest
 from typer.testing import CliRunner
 
 from service.cli.signing import app
+from service.image.reference import parse_reference
 from service.registry.client import RegistryClient
 from service.settings import get_settings
-from service.signing.cosign_layout import SIMPLE_SIGNING_MEDIA_TYPE, Kind
+from service.signing.attestation import PREDICATE_TYPES
+from service.signing.cosign_layout import DSSE_MEDIA_TYPE, SIMPLE_SIGNING_MEDIA_TYPE, Kind
+from service.signing.keyless import KeylessPolicy, KeylessVerifier
 from service.signing.keyless_layer import BUNDLE_ANNOTATION, OIDC_ISSUER_OID
-from service.signing.payload import simple_signing_payload
+from service.signing.payload import in_toto_statement, simple_signing_payload
+from service.signing.status import signature_status
 from service.signing.store import AttachmentStore
 from tests.support.registry import LocalRegistry
 from tests.unit.signing.bundles import push_test_image
@@ -92,3 +97,38 @@ def test_cli_verifies_keyless_layer_like_cosign(
         refused = verify(identity, issuer)
         assert refused.exit_code == 2  # type: ignore[attr-defined]
         assert "no valid keyless signature" in refused.output  # type: ignore[attr-defined]
+
+
+def test_signature_status_counts_keyless_attestation_in_registry(
+    registry: LocalRegistry, tmp_path: Path
+) -> None:
+    sigstore = SelfMadeSigstore()
+    root = sigstore.trusted_root(tmp_path / "trusted_root.json")
+    policies = [
+        KeylessVerifier(KeylessPolicy(root, IDENTITY, ISSUER)),
+        KeylessVerifier(KeylessPolicy(root, "intruder@example.test", ISSUER)),
+    ]
+    client = RegistryClient(registry.host)
+    try:
+        digest = push_test_image(client, REPO, "attested")
+        statement = in_toto_statement(
+            f"{registry.host}/{REPO}", digest, PREDICATE_TYPES["slsaprovenance1"], {"ci": "yes"}
+        )
+        envelope, annotations = sigstore.attestation(statement)
+        AttachmentStore(client).attach(
+            REPO,
+            digest,
+            Kind.ATTESTATION,
+            media_type=DSSE_MEDIA_TYPE,
+            payload=envelope,
+            annotations=annotations,
+        )
+        ref = parse_reference(f"{registry.host}/{REPO}@{digest}")
+        wanted = ["slsaprovenance1", "cyclonedx"]
+        status = signature_status(client, ref, digest, {}, wanted, keyless=policies)
+        intruder = signature_status(client, ref, digest, {}, wanted, keyless=policies[1:])
+    finally:
+        client.close()
+
+    assert status.attestations == (PREDICATE_TYPES["slsaprovenance1"],)
+    assert intruder.attestations == ()

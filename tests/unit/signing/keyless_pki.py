@@ -4,7 +4,8 @@ Public test data holds a real cosign keyless ``.sig`` layer (committed under
 ``tests/fixtures/cosign/sigstore_rs_keyless.*``), but its 2021 certificate predates
 Fulcio's OIDC-issuer extension.  To test identity + issuer matching and each failing
 check, keyless layers are built here the way cosign 2 writes them (certificate, chain
-and Rekor SET bundle annotations, ``rekord`` entry) with a self-made CA and log key.
+and Rekor SET bundle annotations; ``rekord`` entry for ``.sig`` layers, ``intoto`` entry
+for ``.att`` layers) with a self-made CA and log key.
 They are NOT cosign or Sigstore output.
 """
 
@@ -25,7 +26,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from service.signing import ecdsa
-from service.signing.cosign_layout import SIGNATURE_ANNOTATION
+from service.signing.cosign_layout import PREDICATE_TYPE_ANNOTATION, SIGNATURE_ANNOTATION
+from service.signing.dsse import Envelope, sign_envelope
 from service.signing.keyless_layer import (
     BUNDLE_ANNOTATION,
     CERTIFICATE_ANNOTATION,
@@ -66,6 +68,14 @@ def _ca(
 
 def _pem(cert: x509.Certificate) -> str:
     return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def _b64_pem(cert: x509.Certificate) -> str:
+    return base64.b64encode(_pem(cert).encode()).decode()
+
+
+def _sha256(data: bytes) -> dict[str, str]:
+    return {"algorithm": "sha256", "value": hashlib.sha256(data).hexdigest()}
 
 
 @dataclass
@@ -161,24 +171,8 @@ class SelfMadeSigstore:
             )
         return builder.sign(issuer_key, hashes.SHA256())
 
-    def rekor_bundle(
-        self, payload: bytes, signature_b64: str, cert: x509.Certificate, log_index: int = 7
-    ) -> str:
-        """The SET bundle annotation cosign 2 writes for a ``rekord`` entry."""
-        body = {
-            "apiVersion": "0.0.1",
-            "kind": "rekord",
-            "spec": {
-                "data": {
-                    "hash": {"algorithm": "sha256", "value": hashlib.sha256(payload).hexdigest()}
-                },
-                "signature": {
-                    "content": signature_b64,
-                    "format": "x509",
-                    "publicKey": {"content": base64.b64encode(_pem(cert).encode()).decode()},
-                },
-            },
-        }
+    def _logged(self, body: dict[str, Any], log_index: int) -> str:
+        """The SET bundle annotation for an entry with ``body``."""
         entry: dict[str, Any] = {
             "body": base64.b64encode(json.dumps(body).encode()).decode(),
             "integratedTime": int(INTEGRATED.timestamp()),
@@ -200,6 +194,72 @@ class SelfMadeSigstore:
             separators=(",", ":"),
         )
 
+    def rekor_bundle(
+        self, payload: bytes, signature_b64: str, cert: x509.Certificate, log_index: int = 7
+    ) -> str:
+        """The SET bundle annotation cosign 2 writes for a ``rekord`` entry."""
+        body = {
+            "apiVersion": "0.0.1",
+            "kind": "rekord",
+            "spec": {
+                "data": {"hash": _sha256(payload)},
+                "signature": {
+                    "content": signature_b64,
+                    "format": "x509",
+                    "publicKey": {"content": _b64_pem(cert)},
+                },
+            },
+        }
+        return self._logged(body, log_index)
+
+    def intoto_bundle(
+        self, envelope: Envelope, cert: x509.Certificate, *, api_version: str = "0.0.2"
+    ) -> str:
+        """The SET bundle annotation for an ``intoto`` entry of ``envelope`` (its hash over
+        the envelope's JSON, as cosign checks it), laid out like Rekor's canonical body."""
+        content: dict[str, Any] = {
+            "hash": _sha256(envelope.to_json()),
+            "payloadHash": _sha256(envelope.payload),
+        }
+        spec: dict[str, Any] = {"content": content}
+        if api_version == "0.0.1":
+            spec["publicKey"] = _b64_pem(cert)
+        else:  # v0.0.2: signatures double base64-encoded, no payload
+            content["envelope"] = {
+                "payloadType": envelope.payload_type,
+                "signatures": [
+                    {"publicKey": _b64_pem(cert), "sig": base64.b64encode(sig.encode()).decode()}
+                    for sig in envelope.signatures
+                ],
+            }
+        return self._logged({"apiVersion": api_version, "kind": "intoto", "spec": spec}, 7)
+
+    def attestation(
+        self,
+        statement: bytes,
+        *,
+        api_version: str = "0.0.2",
+        cert_key: ec.EllipticCurvePrivateKey | None = None,
+        **leaf: Any,
+    ) -> tuple[bytes, dict[str, str]]:
+        """A keyless ``.att`` layer as ``cosign attest`` writes it: the DSSE envelope
+        signed with the certificate's key, and the layer's annotations (empty signature,
+        certificate, chain, Rekor ``intoto`` bundle, predicate type)."""
+        key = cert_key or ec.generate_private_key(ec.SECP256R1())
+        cert = self.leaf(key, **leaf)
+        envelope = sign_envelope(key, statement)
+        return envelope.to_json(), {
+            SIGNATURE_ANNOTATION: "",
+            CERTIFICATE_ANNOTATION: _pem(cert),
+            CHAIN_ANNOTATION: self.chain_pem,
+            BUNDLE_ANNOTATION: self.intoto_bundle(envelope, cert, api_version=api_version),
+            PREDICATE_TYPE_ANNOTATION: json.loads(statement)["predicateType"],
+        }
+
+    @property
+    def chain_pem(self) -> str:
+        return _pem(self.intermediate) + _pem(self.root)
+
     def annotations(
         self, payload: bytes, *, cert_key: ec.EllipticCurvePrivateKey | None = None, **leaf: Any
     ) -> dict[str, str]:
@@ -210,6 +270,6 @@ class SelfMadeSigstore:
         return {
             SIGNATURE_ANNOTATION: signature,
             CERTIFICATE_ANNOTATION: _pem(cert),
-            CHAIN_ANNOTATION: _pem(self.intermediate) + _pem(self.root),
+            CHAIN_ANNOTATION: self.chain_pem,
             BUNDLE_ANNOTATION: self.rekor_bundle(payload, signature, cert),
         }

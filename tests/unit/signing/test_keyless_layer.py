@@ -154,16 +154,6 @@ DIGEST = "sha256:" + "ab" * 32
 OTHER_DIGEST = "sha256:" + "cd" * 32
 
 
-@pytest.fixture
-def sigstore() -> SelfMadeSigstore:
-    return SelfMadeSigstore()
-
-
-@pytest.fixture
-def root(sigstore: SelfMadeSigstore, tmp_path: Path) -> Path:
-    return sigstore.trusted_root(tmp_path / "trusted_root.json")
-
-
 def _push(registry: FakeRegistry, payload: bytes, annotations: dict[str, str]) -> None:
     AttachmentStore(registry).attach(
         "team/app",
