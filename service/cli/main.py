@@ -154,12 +154,11 @@ def scan(
 ) -> None:
     """Catalog, match and decide: exit 0 on pass or warn, 1 on block, 2 on error (a CI gate)."""
     from policies.decision import Outcome
-    from policies.model import ScanState
-    from policies.subject import EvaluationInput
     from service.cli.output import StderrProgress, write_output
     from service.gate import PolicyGate
     from service.image.manifest import parse_platform
     from service.image.reference import parse_reference
+    from service.jobs.decision import ImageDecider
     from service.registry.credentials import CredentialStore
     from service.registry.factory import RegistryClientFactory
     from service.report import build_report, report_json, report_table
@@ -175,24 +174,16 @@ def scan(
     gate = PolicyGate(PolicyStore(database))
     registries = RegistryClientFactory(settings, CredentialStore.from_settings(settings))
     try:
-        checker = SignatureChecker.from_settings(settings, registries)
+        decider = ImageDecider(gate, policy, SignatureChecker.from_settings(settings, registries))
         with scan_orchestrator(settings, database, registries=registries) as orchestrator:
             wanted = parse_platform(platform) if platform else None
             name = engine.value if engine else None
             outcome = orchestrator.scan(
                 ref, platform=wanted, engine=name, progress=StderrProgress()
             )
-        signatures = checker.verified(outcome.image)
+        decision = decider.decide(outcome).decision
     finally:
         registries.close()
-    subject = EvaluationInput.from_pinned(
-        outcome.image,
-        scan=ScanState.SCANNED,
-        catalog=outcome.catalog,
-        findings=tuple(outcome.findings),
-        signatures=signatures,
-    )
-    decision = gate.decide(subject, policy)
     report = build_report(outcome.catalog, outcome.findings, decision, outcome.timings.as_dict())
     text = report_json(report) if format is ReportFormat.json else report_table(report)
     write_output(text, output)

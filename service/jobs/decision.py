@@ -9,19 +9,22 @@ each image (:func:`policies.engine.select_policy`). Every decision is recorded b
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from policies.decision import Decision, Outcome
 from policies.model import ScanState
 from policies.subject import EvaluationInput, SignatureStatus
-from service.catalog.model import Catalog
 from service.gate import PolicyGate
 from service.image.model import ImageConfig, ImageReference
 from service.image.reference import parse_reference
-from service.jobs.signing import ServiceSigner
-from service.scanning import ScanOutcome
 from service.signing.checker import SignatureChecker, combined
-from service.store.images import ImageSummary
-from service.vulndb.model import Finding
+
+if TYPE_CHECKING:  # annotations only: `tollgate scan` loads none of the signer's stack
+    from service.catalog.model import Catalog
+    from service.jobs.signing import ServiceSigner
+    from service.scanning import ScanOutcome
+    from service.store.images import ImageSummary
+    from service.vulndb.model import Finding
 
 
 @dataclass(frozen=True)
@@ -43,8 +46,8 @@ class ImageDecider:
         self._checker = checker
         self._signer = signer
 
-    def scanned(self, outcome: ScanOutcome, db_revision: int) -> Verdict:
-        """Decide on a finished scan; sign and attest it when it passed and is in scope."""
+    def decide(self, outcome: ScanOutcome) -> Verdict:
+        """Decide on a finished scan with the signatures that verify now (nothing signed)."""
         signatures = self._checker.verified(outcome.image)
         subject = EvaluationInput.from_pinned(
             outcome.image,
@@ -53,15 +56,20 @@ class ImageDecider:
             findings=tuple(outcome.findings),
             signatures=signatures,
         )
-        decision = self._gate.decide(subject, self._bundle)
+        return Verdict(self._gate.decide(subject, self._bundle), signatures)
+
+    def scanned(self, outcome: ScanOutcome, db_revision: int) -> Verdict:
+        """Decide on a finished scan; sign and attest it when it passed and is in scope."""
+        verdict = self.decide(outcome)
         signer = self._signer
         if (
-            decision.outcome is Outcome.PASS
+            verdict.decision.outcome is Outcome.PASS
             and signer is not None
             and signer.applies(outcome.image)
         ):
-            signatures = combined(signatures, signer.sign(outcome, db_revision))
-        return Verdict(decision, signatures)
+            signed = signer.sign(outcome, db_revision)
+            return Verdict(verdict.decision, combined(verdict.signatures, signed))
+        return verdict
 
     def failed(self, ref: ImageReference, reference: str, digest: str) -> Decision:
         """Decide on an image whose scan failed (policies usually block those)."""
