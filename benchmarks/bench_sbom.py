@@ -28,6 +28,7 @@ from pathlib import Path
 
 from benchmarks.timing import median, timed
 from service.catalog.syft import syft_environment, wheel_binary
+from service.catalog.trivy import listing_arguments
 from service.settings import Settings
 from tests.support.images import debian_app_layout, push_layout
 from tests.support.registry import LocalRegistry
@@ -107,23 +108,7 @@ def bench(rounds: int) -> None:
                     _run(
                         results,
                         "trivy",
-                        [
-                            trivy,
-                            "image",
-                            "--insecure",
-                            "--format",
-                            "json",
-                            "--list-all-pkgs",
-                            "--scanners",
-                            "license",
-                            "--offline-scan",
-                            "--skip-db-update",
-                            "--skip-java-db-update",
-                            "--cache-dir",
-                            str(cache),
-                            "--quiet",
-                            ref,
-                        ],
+                        [trivy, "image", "--insecure", *listing_arguments(cache), ref],
                         _engine_env(home),
                     )
                     trivy_env = {

@@ -10,6 +10,7 @@ Both parse Trivy's JSON report (schema version 2) at this boundary.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -192,17 +193,7 @@ class TrivyCataloger(Cataloger):
                     str(image.layout),
                     "--platform",
                     str(image.platform),
-                    "--format",
-                    "json",
-                    "--list-all-pkgs",
-                    "--scanners",
-                    "license",
-                    "--offline-scan",
-                    "--skip-db-update",
-                    "--skip-java-db-update",
-                    "--cache-dir",
-                    str(process.cache_dir),
-                    "--quiet",
+                    *listing_arguments(process.cache_dir),
                 ]
             )
         report = parse_report("trivy", TrivyReport, raw)
@@ -213,6 +204,23 @@ class TrivyCataloger(Cataloger):
             ),
             engine_version=self.version(),
         )
+
+
+def listing_arguments(cache_dir: Path) -> list[str]:
+    """How Trivy is asked for every package, offline and without its vulnerability DB."""
+    return [
+        "--format",
+        "json",
+        "--list-all-pkgs",
+        "--scanners",
+        "license",
+        "--offline-scan",
+        "--skip-db-update",
+        "--skip-java-db-update",
+        "--cache-dir",
+        str(cache_dir),
+        "--quiet",
+    ]
 
 
 def catalog_from_trivy(report: TrivyReport, image: ImageSubject, *, engine_version: str) -> Catalog:
