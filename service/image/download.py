@@ -25,8 +25,9 @@ class LayerDownload:
     def __init__(self, digests: Sequence[str], fetch: Callable[[str], None]) -> None:
         self._digests = tuple(digests)
         self._fetch = fetch
-        self._arrived = {digest: threading.Event() for digest in self._digests}
-        self._stopped = threading.Event()  # set when the thread ends, however it ends
+        # set when the layer is stored, or when the download ends without storing it
+        self._settled = {digest: threading.Event() for digest in self._digests}
+        self._stored: set[str] = set()
         self._abandoned = False
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="layer-download", daemon=True)
@@ -34,17 +35,15 @@ class LayerDownload:
 
     def wait_for(self, digest: str) -> bool:
         """Block until ``digest`` is in the cache: True, or False if it never will be."""
-        arrived = self._arrived.get(digest)
-        if arrived is None:
+        settled = self._settled.get(digest)
+        if settled is None:
             return False
-        while not arrived.wait(timeout=0.05):
-            if self._stopped.is_set():
-                return arrived.is_set()
-        return True
+        settled.wait()
+        return digest in self._stored
 
     def wait(self) -> None:
         """Until the download ends, however it ends."""
-        self._stopped.wait()
+        self._thread.join()
 
     def finish(self) -> None:
         """Wait for every layer; raise what made the download fail, if anything did."""
@@ -63,12 +62,14 @@ class LayerDownload:
                 if self._abandoned:
                     return
                 self._fetch(digest)
-                self._arrived[digest].set()
+                self._stored.add(digest)
+                self._settled[digest].set()
         except BaseException as error:  # re-raised in the caller's thread by finish()
             logger.debug("layer download failed: %s", error)
             self._error = error
         finally:
-            self._stopped.set()
+            for settled in self._settled.values():  # what was not stored never will be
+                settled.set()
 
 
 @dataclass(frozen=True)
