@@ -56,7 +56,7 @@ PATH = "/api/v1/admission"
 
 
 def app_factory() -> FastAPI:  # uvicorn --factory: settings from TOLLGATE_* in the environment
-    return create_app(Settings(), engine_version=lambda _: "bench")
+    return create_app(Settings.from_env(), engine_version=lambda _: "bench")
 
 
 def prepare(url: str) -> str:

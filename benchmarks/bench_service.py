@@ -32,12 +32,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from pydantic import SecretStr
 from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 
 from service.api.app import create_app
 from service.auth.tokens import Scope, TokenAuthority
+from service.secret import Secret
 from service.settings import Settings
 from service.store.database import make_engine
 from service.store.images import ImageRow, ImageVulnRow, VulnSummaryRow
@@ -126,7 +126,7 @@ def ingest(args: argparse.Namespace, tmp: Path) -> None:
     engine = make_engine(args.database_url or f"sqlite:///{tmp / 'ingest.db'}")
     settings = Settings(
         data_dir=tmp / "data",
-        webhook_secret=SecretStr(WEBHOOK_SECRET),
+        webhook_secret=Secret(WEBHOOK_SECRET),
         syft_path=str(VENV_BIN / "syft"),
         embedded_workers=args.workers,
         docker_config=tmp / "no-docker-config.json",
@@ -298,7 +298,7 @@ def dashboard(args: argparse.Namespace, tmp: Path) -> None:
         f"seeded {args.seed_images} images, {findings} image findings and "
         f"{args.seed_images} scans in {time.perf_counter() - started:.1f} s ({engine.dialect.name})"
     )
-    settings = Settings(data_dir=tmp / "dash-data", webhook_secret=SecretStr(WEBHOOK_SECRET))
+    settings = Settings(data_dir=tmp / "dash-data", webhook_secret=Secret(WEBHOOK_SECRET))
     with (
         service(settings, engine) as (base, token),
         httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}) as client,

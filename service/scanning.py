@@ -12,19 +12,21 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from service.catalog.cache import CatalogCache
+from service.catalog.cache import CatalogCache, DocumentKey
 from service.catalog.interface import Cataloger
-from service.catalog.model import Catalog, ImageSubject
 from service.errors import ConfigurationError, EngineError
 from service.image.download import LayerDownload, Pinning
 from service.image.model import ImageReference, PinnedImage, Platform
 from service.sbom import SbomFormat, render
-from service.vulndb.model import Finding
+
+if TYPE_CHECKING:  # models load when a catalog is read or made, not for a cached SBOM
+    from service.catalog.model import Catalog
+    from service.vulndb.model import Finding
 
 log = logging.getLogger(__name__)
 
@@ -134,11 +136,48 @@ class Orchestrator:
         cache are not downloaded again), so the result names what is there now.
         """
         cataloger = self.cataloger(engine)
+        with self._pinning(ref, platform, progress) as (pinning, timings):
+            return self._catalog_pinned(pinning.image, cataloger, timings, pinning.layers)
+
+    def sbom_of(
+        self,
+        ref: ImageReference,
+        fmt: SbomFormat,
+        *,
+        platform: Platform | None = None,
+        engine: str | None = None,
+        progress: Progress | None = None,
+    ) -> str:
+        """The SBOM of ``ref``. One rendered before for the same digest, name, engine
+        version and format is answered as it was, without reading its catalog."""
+        cataloger = self.cataloger(engine)
+        with self._pinning(ref, platform, progress) as (pinning, timings):
+            image = pinning.image
+            version = cataloger.known_version()
+            if version is not None:
+                key = DocumentKey(
+                    image.digest,
+                    str(image.platform),
+                    image.display_name,
+                    cataloger.name,
+                    version,
+                    fmt.value,
+                )
+                if (document := self._cache.get_document(key)) is not None:
+                    log.info("SBOM of %s served from cache", image.digest)
+                    return document
+            outcome = self._catalog_pinned(image, cataloger, timings, pinning.layers)
+        return self.sbom(outcome, fmt)
+
+    @contextlib.contextmanager
+    def _pinning(
+        self, ref: ImageReference, platform: Platform | None, progress: Progress | None
+    ) -> Iterator[tuple[Pinning, Timings]]:
         timings = Timings()
         started = time.perf_counter()
         with self._source.pinning(ref, platform, progress) as pinning:
             timings.fetch = time.perf_counter() - started  # pinned; layers may still arrive
-            return self._catalog_pinned(pinning.image, cataloger, timings, pinning.layers)
+            yield pinning, timings
 
     def catalog_all_platforms(
         self, ref: ImageReference, *, engine: str | None = None
@@ -165,12 +204,7 @@ class Orchestrator:
             cached = self._cache.get(image.digest, platform_name, cataloger.name, version)
             if cached is not None:
                 log.info("catalog of %s served from cache", image.digest)
-                subject = ImageSubject(
-                    reference=image.display_name, digest=image.digest, platform=platform_name
-                )
-                return CatalogOutcome(
-                    cached.model_copy(update={"image": subject}), image, True, timings
-                )
+                return CatalogOutcome(cached.for_image(image), image, True, timings)
         # CPU work that can overlap the engine subprocess: warm-up, and asking a new
         # engine binary its version (nothing can be cached under an unknown version).
         side_work: list[Callable[[], object]] = [self._overlap] if self._overlap else []
@@ -207,11 +241,12 @@ class Orchestrator:
 
     def sbom(self, outcome: CatalogOutcome, fmt: SbomFormat) -> str:
         """The SBOM of a catalog; an identical one rendered before is served from cache."""
-        cached = self._cache.get_document(outcome.catalog, fmt.value)
+        key = DocumentKey.of(outcome.catalog, fmt.value)
+        cached = self._cache.get_document(key)
         if cached is not None:
             return cached
         text = render(outcome.catalog, fmt, created=outcome.image.config.created)
-        self._cache.put_document(outcome.catalog, fmt.value, text)
+        self._cache.put_document(key, text)
         return text
 
     def scan(

@@ -1,50 +1,64 @@
 """Typed settings, read from ``TOLLGATE_*`` environment variables.
 
 Read through :func:`get_settings`, never at import time. Every field is listed
-in the README's configuration table.
+in the README's configuration table. ``Settings(**values)`` holds the defaults and
+``values`` only; :meth:`Settings.from_env` reads ``TOLLGATE_<FIELD>`` variables and
+converts each by its field's annotation (lists, mappings and identities as JSON).
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, is_dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from types import NoneType, UnionType
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import platformdirs
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.errors import ConfigurationError
-from service.model_base import FrozenModel
+from service.secret import Secret
+
+ENV_PREFIX = "TOLLGATE_"
 
 
 def _data_dir() -> Path:
     return Path(platformdirs.user_data_dir("tollgate"))
 
 
-class KeylessIdentity(FrozenModel):
+@dataclass(frozen=True, kw_only=True)
+class KeylessIdentity:
     """A keyless signer to recognise: the certificate identity and its OIDC issuer."""
 
-    identity: str = Field(min_length=1)  # e.g. https://github.com/org/repo/.github/...@refs/...
-    issuer: str = Field(min_length=1)  # e.g. https://token.actions.githubusercontent.com
+    identity: str  # e.g. https://github.com/org/repo/.github/...@refs/...
+    issuer: str  # e.g. https://token.actions.githubusercontent.com
+
+    def __post_init__(self) -> None:
+        if not (self.identity and self.issuer):
+            raise ConfigurationError(
+                "a keyless identity needs a non-empty identity and issuer",
+                hint="set both in every TOLLGATE_KEYLESS_IDENTITIES entry",
+            )
 
 
-class Settings(BaseSettings):
+@dataclass(frozen=True, kw_only=True)
+class Settings:
     """Tollgate's configuration; defaults suit the embedded single-user mode."""
 
-    model_config = SettingsConfigDict(env_prefix="TOLLGATE_", extra="ignore")
-
     environment: Literal["development", "production"] = "development"
-    data_dir: Path = Field(default_factory=_data_dir)
+    data_dir: Path = field(default_factory=_data_dir)
     cache_dir: Path | None = None
     database_url: str | None = None
     broker_url: str | None = None
-    webhook_secret: SecretStr | None = None
+    webhook_secret: Secret | None = None
 
     # Registry access
-    insecure_registries: list[str] = Field(default_factory=list)
-    registry_auth: SecretStr | None = None  # JSON: {"host": {"username":..,"password":..}}
+    insecure_registries: list[str] = field(default_factory=list)
+    registry_auth: Secret | None = None  # JSON: {"host": {"username":..,"password":..}}
     docker_config: Path | None = None  # defaults to ~/.docker/config.json
     registry_timeout: float = 30.0
     registry_retries: int = 4
@@ -61,8 +75,8 @@ class Settings(BaseSettings):
     db_max_age_hours: float = 48.0
 
     # Scan service (API, workers, notifications)
-    notify_urls: list[str] = Field(default_factory=list)  # scan/policy/new-vuln events
-    notify_secret: SecretStr | None = None  # HMAC-SHA256 key for X-Tollgate-Signature
+    notify_urls: list[str] = field(default_factory=list)  # scan/policy/new-vuln events
+    notify_secret: Secret | None = None  # HMAC-SHA256 key for X-Tollgate-Signature
     scan_lease_seconds: float = 60.0  # a running scan without heartbeat for this long is retaken
     scan_soft_time_limit: float = 900.0
     scan_time_limit: float = 960.0
@@ -76,7 +90,7 @@ class Settings(BaseSettings):
     # Kubernetes admission (``/api/v1/admission``)
     admission_mode: Literal["enforce", "warn"] = "enforce"  # warn: never deny, only warn
     admission_unknown_image: Literal["block", "allow-and-queue", "scan"] = "block"
-    admission_exempt_namespaces: list[str] = Field(default_factory=lambda: ["kube-system"])
+    admission_exempt_namespaces: list[str] = field(default_factory=lambda: ["kube-system"])
     admission_bundle: str = "default"  # the policy bundle admission decides with
     admission_tag_ttl_seconds: float = 30.0  # how long a tag -> digest resolution is reused
     admission_scan_budget_seconds: float = 7.0  # keep below the webhook timeoutSeconds (10)
@@ -84,28 +98,44 @@ class Settings(BaseSettings):
 
     # Signing (the service's own cosign key, encrypted at rest; see service/signing/keyring.py)
     signing_key: Path | None = None  # an encrypted cosign.key
-    signing_key_password: SecretStr | None = None  # its password ("" is a valid empty one)
+    signing_key_password: Secret | None = None  # its password ("" is a valid empty one)
 
     # Scan service: the end of every scan (policy decision, then the service's signature)
     policy_bundle: str = "default"  # the stored bundle every scan is decided with
-    sign_repositories: list[str] = Field(default_factory=list)  # globs; empty: sign nothing
+    sign_repositories: list[str] = field(default_factory=list)  # globs; empty: sign nothing
 
     # Signature verification of every scanned registry image (service/signing/checker.py)
-    verify_keys: dict[str, Path] = Field(default_factory=dict)  # name -> cosign public key PEM
-    keyless_identities: list[KeylessIdentity] = Field(default_factory=list)
+    verify_keys: dict[str, Path] = field(default_factory=dict)  # name -> cosign public key PEM
+    keyless_identities: list[KeylessIdentity] = field(default_factory=list)
     trusted_root: Path | None = None  # Sigstore trusted_root.json; needed by keyless identities
 
-    @model_validator(mode="after")
-    def _refuse_unsafe_production(self) -> Settings:
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """The ``TOLLGATE_<FIELD>`` variables of ``environ`` (default: ``os.environ``; names
+        are case-insensitive, unknown ones ignored), then ``overrides``."""
+        environ = os.environ if environ is None else environ
+        given = {name.lower(): value for name, value in environ.items()}
+        kinds = get_type_hints(cls)
+        values: dict[str, Any] = {}
+        for spec in fields(cls):
+            variable = ENV_PREFIX + spec.name.upper()
+            raw = given.get(variable.lower())
+            if raw is not None:
+                values[spec.name] = _parse(variable, kinds[spec.name], raw)
+        return cls(**{**values, **overrides})
+
+    def __post_init__(self) -> None:
+        self._refuse_unsafe_production()
+        self._refuse_incomplete_verification()
+
+    def _refuse_unsafe_production(self) -> None:
         secret = self.webhook_secret.get_secret_value() if self.webhook_secret else ""
         if self.environment == "production" and len(secret) < 16:
             raise ConfigurationError(
                 "TOLLGATE_WEBHOOK_SECRET must be set (16+ characters) in production"
             )
-        return self
 
-    @model_validator(mode="after")
-    def _refuse_incomplete_verification(self) -> Settings:
+    def _refuse_incomplete_verification(self) -> None:
         for name in self.verify_keys:
             if not re.fullmatch(r"[\w.-]+", name):
                 raise ConfigurationError(
@@ -119,7 +149,6 @@ class Settings(BaseSettings):
                 hint="set TOLLGATE_TRUSTED_ROOT to the Sigstore trusted_root.json "
                 "the keyless certificates chain to",
             )
-        return self
 
     @property
     def blob_cache_dir(self) -> Path:
@@ -133,4 +162,121 @@ class Settings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The process-wide settings (cleared in tests with ``get_settings.cache_clear()``)."""
-    return Settings()
+    return Settings.from_env()
+
+
+class _Invalid(Exception):
+    """A variable's value does not fit its field: what was expected, and a hint."""
+
+    def __init__(self, expected: str, hint: str) -> None:
+        super().__init__(expected)
+        self.expected = expected
+        self.hint = hint
+
+
+_BOOLEANS = {
+    **dict.fromkeys(("1", "true", "yes", "on", "t", "y"), True),
+    **dict.fromkeys(("0", "false", "no", "off", "f", "n"), False),
+}
+
+
+def _boolean(raw: str) -> bool:
+    try:
+        return _BOOLEANS[raw.strip().lower()]
+    except KeyError:
+        raise ValueError(raw) from None
+
+
+_SCALARS: dict[object, Callable[[str], object]] = {
+    str: str,
+    Path: Path,
+    Secret: Secret,
+    int: int,
+    float: float,
+    bool: _boolean,
+}
+# What a bad value of a scalar that can fail "is not", and what it may be instead.
+_EXPECTED = {
+    int: ("an integer", "use a whole number, e.g. 3"),
+    float: ("a number", "use a number, e.g. 2.5"),
+    bool: ("a boolean", "use true/false, 1/0, yes/no, on/off, t/f or y/n"),
+}
+
+
+def _parse(variable: str, kind: Any, raw: str) -> object:
+    """``raw`` as ``kind``, or a ConfigurationError naming ``variable`` (never a secret's
+    value)."""
+    try:
+        return _from_text(kind, raw)
+    except _Invalid as invalid:
+        shown = variable if Secret in (kind, *get_args(kind)) else f"{variable}={raw!r}"
+        raise ConfigurationError(f"{shown} is not {invalid.expected}", hint=invalid.hint) from None
+
+
+def _from_text(kind: Any, raw: str) -> object:
+    origin, args = get_origin(kind), get_args(kind)
+    if origin in (Union, UnionType):  # ``X | None``: a variable always sets an X
+        (kind,) = (arg for arg in args if arg is not NoneType)
+        return _from_text(kind, raw)
+    if origin is Literal:
+        if raw in args:
+            return raw
+        raise _Invalid("one of " + ", ".join(map(repr, args)), "values are case-sensitive")
+    if kind in _SCALARS:
+        try:
+            return _SCALARS[kind](raw)
+        except ValueError:
+            raise _Invalid(*_EXPECTED[kind]) from None
+    expected = f"JSON like {_shape(kind)}"
+    try:
+        return _from_json(kind, json.loads(raw), "the value")
+    except json.JSONDecodeError as error:
+        raise _Invalid(expected, f"invalid JSON: {error.msg}") from None
+    except ValueError as error:
+        raise _Invalid(expected, str(error)) from None
+
+
+_JSON_TYPES = {
+    dict: "an object",
+    list: "a list",
+    str: "a string",
+    int: "a number",
+    float: "a number",
+    bool: "a boolean",
+    NoneType: "null",
+}
+
+
+def _from_json(kind: Any, value: object, where: str) -> object:
+    """A decoded JSON ``value`` as ``kind`` (a list, a str-keyed dict, a dataclass, str or
+    Path); ValueError says ``where`` it does not fit."""
+    origin, args = get_origin(kind), get_args(kind)
+    if origin is list and isinstance(value, list):
+        return [_from_json(args[0], item, f"item {i}") for i, item in enumerate(value)]
+    if origin is dict and isinstance(value, dict):
+        return {key: _from_json(args[1], item, repr(key)) for key, item in value.items()}
+    if isinstance(kind, type) and is_dataclass(kind) and isinstance(value, dict):
+        kinds = get_type_hints(kind)
+        if set(value) != set(kinds):
+            raise ValueError(f"{where} needs exactly the keys {', '.join(kinds)}")
+        fitted = {key: _from_json(kinds[key], value[key], f"{where} {key!r}") for key in kinds}
+        try:
+            return kind(**fitted)
+        except ConfigurationError as error:
+            raise ValueError(f"{where}: {error.message}") from None
+    if kind in (str, Path) and isinstance(value, str):
+        return kind(value)
+    raise ValueError(f"{where} is {_JSON_TYPES[type(value)]}")
+
+
+def _shape(kind: Any) -> str:
+    """A JSON sketch of ``kind`` for messages, e.g. ``[{"identity": "…", "issuer": "…"}]``."""
+    origin, args = get_origin(kind), get_args(kind)
+    if origin is list:
+        return f"[{_shape(args[0])}, …]"
+    if origin is dict:
+        return f'{{"name": {_shape(args[1])}, …}}'
+    if is_dataclass(kind):
+        items = (f'"{name}": {_shape(sub)}' for name, sub in get_type_hints(kind).items())
+        return "{" + ", ".join(items) + "}"
+    return '"/path"' if kind is Path else '"…"'

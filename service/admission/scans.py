@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from service.api.submission import ScanSubmitter
 from service.image.model import ImageReference
 from service.image.reference import format_reference
@@ -18,7 +20,7 @@ class QueuedScans:
 
     def request(self, ref: ImageReference, digest: str) -> str:
         """Queue a scan of exactly ``digest`` (idempotent); returns the scan id."""
-        pinned = format_reference(ref.model_copy(update={"tag": None, "digest": digest}))
+        pinned = format_reference(replace(ref, tag=None, digest=digest))
         scan, _ = self._submitter.submit(
             pinned, platform=None, source="admission", queue=Queue.ADMISSION.value
         )

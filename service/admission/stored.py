@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -123,7 +124,7 @@ def stored_subject(
             hint="check TOLLGATE_DATABASE_URL and that the database is up",
         ) from error
     return EvaluationInput(
-        reference=format_reference(ref.model_copy(update={"digest": digest})),
+        reference=format_reference(replace(ref, digest=digest)),
         registry=ref.registry or "",
         repository=ref.repository or "",
         tag=ref.tag,

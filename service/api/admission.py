@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -69,13 +69,10 @@ def build_parts(context: ServiceContext, registries: RegistryClientFactory) -> A
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     context: ServiceContext = app.state.context
-    settings = context.settings.model_copy(
-        update={
-            "registry_timeout": min(
-                context.settings.registry_timeout, ADMISSION_REGISTRY_TIMEOUT_S
-            ),
-            "registry_retries": 0,
-        }
+    settings = replace(
+        context.settings,
+        registry_timeout=min(context.settings.registry_timeout, ADMISSION_REGISTRY_TIMEOUT_S),
+        registry_retries=0,
     )
     registries = RegistryClientFactory(settings, CredentialStore.from_settings(settings))
     app.state.admission = build_parts(context, registries)

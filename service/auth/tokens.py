@@ -20,9 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from pydantic import SecretStr
-
 from service.errors import AuthError
+from service.secret import Secret
 from service.store.tokens import TokenStore
 
 logger = logging.getLogger(__name__)
@@ -68,7 +67,7 @@ class TokenAuthority:
     def __init__(
         self,
         store: TokenStore,
-        webhook_secret: SecretStr | None,
+        webhook_secret: Secret | None,
         *,
         cache_ttl: float = TOKEN_CACHE_TTL_S,
         clock: Callable[[], float] = time.monotonic,

@@ -11,13 +11,38 @@ import hashlib
 import logging
 import os
 import tempfile
+from dataclasses import astuple, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
-
-from service.catalog.model import Catalog
+if TYPE_CHECKING:
+    from service.catalog.model import Catalog
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DocumentKey:
+    """What a rendered SBOM depends on: the image as named, the engine run, the format."""
+
+    digest: str
+    platform: str
+    reference: str
+    engine: str
+    engine_version: str
+    fmt: str
+
+    @classmethod
+    def of(cls, catalog: Catalog, fmt: str) -> DocumentKey:
+        image = catalog.image
+        return cls(
+            image.digest,
+            image.platform,
+            image.reference,
+            catalog.engine,
+            catalog.engine_version,
+            fmt,
+        )
 
 
 class CatalogCache:
@@ -29,6 +54,11 @@ class CatalogCache:
         return self._root / kind / key[:2] / key
 
     def get(self, digest: str, platform: str, engine: str, engine_version: str) -> Catalog | None:
+        # The catalog models (pydantic) load only here: a cached SBOM document needs none.
+        from pydantic import ValidationError
+
+        from service.catalog.model import Catalog
+
         path = self._path("catalogs", digest, platform, engine, engine_version)
         try:
             return Catalog.model_validate_json(path.read_bytes())
@@ -46,27 +76,15 @@ class CatalogCache:
         )
         _write_atomically(path, catalog.model_dump_json().encode())
 
-    def get_document(self, catalog: Catalog, fmt: str) -> str | None:
-        """A rendered SBOM of exactly this catalog (reference included) in ``fmt``."""
+    def get_document(self, key: DocumentKey) -> str | None:
+        """A rendered SBOM of exactly this image, reference, engine run and format."""
         try:
-            return self._document_path(catalog, fmt).read_text(encoding="utf-8")
+            return self._path("documents", *astuple(key)).read_text(encoding="utf-8")
         except FileNotFoundError:
             return None
 
-    def put_document(self, catalog: Catalog, fmt: str, text: str) -> None:
-        _write_atomically(self._document_path(catalog, fmt), text.encode())
-
-    def _document_path(self, catalog: Catalog, fmt: str) -> Path:
-        image = catalog.image
-        return self._path(
-            "documents",
-            image.digest,
-            image.platform,
-            image.reference,
-            catalog.engine,
-            catalog.engine_version,
-            fmt,
-        )
+    def put_document(self, key: DocumentKey, text: str) -> None:
+        _write_atomically(self._path("documents", *astuple(key)), text.encode())
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

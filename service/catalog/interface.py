@@ -8,10 +8,12 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from service.catalog.model import Catalog, Package
 from service.image.model import PinnedImage
+
+if TYPE_CHECKING:  # the catalog models load with an engine's report parser, not before
+    from service.catalog.model import Catalog, Package
 
 log = logging.getLogger(__name__)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from service.image.model import PinnedImage
 from service.model_base import FrozenModel
 
 
@@ -62,6 +63,10 @@ class ImageSubject(FrozenModel):
     digest: str
     platform: str
 
+    @classmethod
+    def of(cls, image: PinnedImage) -> ImageSubject:
+        return cls(reference=image.display_name, digest=image.digest, platform=str(image.platform))
+
 
 class Catalog(FrozenModel):
     """Everything an engine found in one image, sorted by package key."""
@@ -71,3 +76,7 @@ class Catalog(FrozenModel):
     packages: tuple[Package, ...]
     engine: str
     engine_version: str
+
+    def for_image(self, image: PinnedImage) -> Catalog:
+        """This catalog as the catalog of ``image`` (the same digest, perhaps another name)."""
+        return self.model_copy(update={"image": ImageSubject.of(image)})

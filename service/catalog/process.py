@@ -25,14 +25,10 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import TypeVar
-
-from pydantic import BaseModel, ValidationError
 
 from service.errors import (
     EngineError,
     EngineNotFoundError,
-    EngineOutputError,
     EngineTimeoutError,
     UnsafeArchiveError,
 )
@@ -42,8 +38,6 @@ logger = logging.getLogger(__name__)
 STDERR_TAIL_LINES = 20
 # How often the workspace's size is checked while an engine runs.
 _WATCH_INTERVAL_S = 0.5
-
-ReportT = TypeVar("ReportT", bound=BaseModel)
 
 
 def resolve_binary(engine: str, configured: str | None, *, hint: str) -> str:
@@ -61,19 +55,6 @@ def resolve_binary(engine: str, configured: str | None, *, hint: str) -> str:
     if found is None:
         raise EngineNotFoundError(f"{engine} is not installed", hint=hint)
     return found
-
-
-def parse_report(engine: str, model: type[ReportT], raw: bytes) -> ReportT:
-    """Validate the engine's stdout against the part of its report we read."""
-    try:
-        return model.model_validate_json(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "document"
-        raise EngineOutputError(
-            f"{engine} printed a report Tollgate cannot read ({where}: {first['msg']})",
-            hint=f"check that the installed {engine} version is supported",
-        ) from exc
 
 
 class EngineProcess:

@@ -16,8 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from service.catalog.interface import Cataloger, LayerArrivals, sorted_packages
 from service.catalog.model import Catalog, Distro, ImageSubject, Location, Package, PackageType
-from service.catalog.process import EngineProcess, parse_report, resolve_binary
+from service.catalog.process import EngineProcess, resolve_binary
 from service.catalog.purl import package_purl
+from service.catalog.report import parse_report
 from service.image.model import PinnedImage
 from service.settings import Settings
 from service.vulndb.model import Finding, PackageRef, Severity
@@ -199,9 +200,7 @@ class TrivyCataloger(Cataloger):
         report = parse_report("trivy", TrivyReport, raw)
         return catalog_from_trivy(
             report,
-            ImageSubject(
-                reference=image.display_name, digest=image.digest, platform=str(image.platform)
-            ),
+            ImageSubject.of(image),
             engine_version=self.version(),
         )
 

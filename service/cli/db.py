@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated
 
-import typer
+import click
 
 from service.errors import VulnDBError
 from service.settings import get_settings
@@ -22,7 +21,9 @@ from service.vulndb.versions import is_supported
 
 logger = logging.getLogger(__name__)
 
-app = typer.Typer(help="Vulnerability database: update feeds, show status.", no_args_is_help=True)
+app = click.Group(
+    "db", help="Vulnerability database: update feeds, show status.", no_args_is_help=True
+)
 
 DEFAULT_OSV_ECOSYSTEMS = (
     "PyPI",
@@ -60,14 +61,13 @@ def feed_for(spec: str) -> Feed:
 
 
 @app.command()
-def update(
-    source: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--source", "-s", help="ECOSYSTEM=URL|PATH (repeatable); default: the public OSV bucket"
-        ),
-    ] = None,
-) -> None:
+@click.option(
+    "--source",
+    "-s",
+    multiple=True,
+    help="ECOSYSTEM=URL|PATH (repeatable); default: the public OSV bucket",
+)
+def update(source: tuple[str, ...]) -> None:
     """Import feeds, then re-match every stored catalog and report what changed."""
     feeds = (
         [feed_for(s) for s in source] if source else [OSVFeed(e) for e in DEFAULT_OSV_ECOSYSTEMS]
@@ -78,16 +78,16 @@ def update(
     for feed in feeds:
         result = db.import_feed(feed)
         changed = changed or result.changed
-        typer.echo(
+        click.echo(
             f"{result.source}: {result.added} added, {result.updated} updated, "
             f"{result.withdrawn} withdrawn, {result.unchanged} unchanged, "
             f"{result.skipped} skipped"
         )
     if not changed:
-        typer.echo("no advisory changed; stored images not re-evaluated")
+        click.echo("no advisory changed; stored images not re-evaluated")
         return
     outcome = reevaluate(CatalogStore(engine), db)
-    typer.echo(
+    click.echo(
         f"re-evaluated {outcome.images} images: {outcome.images_gained} gained findings, "
         f"{outcome.images_lost} lost findings"
     )
@@ -99,19 +99,19 @@ def status() -> None:
     settings = get_settings()
     current = VulnStore(engine_from_settings(settings)).status()
     if not current.sources:
-        typer.echo("the vulnerability database is empty: run `tollgate db update`")
-        raise typer.Exit(1)
+        click.echo("the vulnerability database is empty: run `tollgate db update`")
+        raise click.exceptions.Exit(1)
     for ecosystem, count in current.advisories_per_ecosystem.items():
-        typer.echo(f"{ecosystem:<20} {count:>8} advisories")
+        click.echo(f"{ecosystem:<20} {count:>8} advisories")
     for src in current.sources:
-        typer.echo(
+        click.echo(
             f"{src.source:<20} updated {src.updated_at:%Y-%m-%d %H:%M:%S} UTC, "
             f"{src.records} records, {src.skipped} skipped"
         )
     age = current.age_hours() or 0.0
-    typer.echo(f"last update {age:.1f} hours ago")
+    click.echo(f"last update {age:.1f} hours ago")
     if age > settings.db_max_age_hours:
-        typer.echo(
+        click.echo(
             f"warning: the database is older than {settings.db_max_age_hours:g} hours; "
             "run `tollgate db update`",
             err=True,

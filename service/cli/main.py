@@ -11,17 +11,17 @@ import importlib
 import logging
 import os
 import sys
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
-import typer
-from typer.core import TyperGroup
+import click
 
 from service.errors import TollgateError
 from service.sbom import SbomFormat
 
-# command name -> (module holding a Typer `app`, command inside it or None for the group)
+# command name -> (module holding a click group `app`, command inside it or None for the group)
 _LAZY: dict[str, tuple[str, str | None]] = {
     "db": ("service.cli.db", None),
     "policy": ("service.cli.policy", None),
@@ -37,30 +37,16 @@ _LAZY: dict[str, tuple[str, str | None]] = {
 }
 
 
-class _LazyGroup(TyperGroup):
-    def list_commands(self, ctx: typer.Context) -> list[str]:  # type: ignore[override]
-        return [*super().list_commands(ctx), *_LAZY]
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*self.commands, *_LAZY]  # in the order they are defined, like the help lists them
 
-    def get_command(self, ctx: typer.Context, cmd_name: str) -> Any:  # type: ignore[override]
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in _LAZY:
             return super().get_command(ctx, cmd_name)
         module, inner = _LAZY[cmd_name]
-        group = typer.main.get_command(importlib.import_module(module).app)
-        if inner is None:
-            group.name = cmd_name
-            return group
-        assert isinstance(group, TyperGroup)
-        return group.get_command(ctx, inner)
-
-
-app = typer.Typer(
-    name="tollgate",
-    cls=_LazyGroup,
-    help="Container supply-chain gate: pull, catalog, SBOM, match, sign, decide.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
+        group: click.Group = importlib.import_module(module).app
+        return group if inner is None else group.get_command(ctx, inner)
 
 
 class Engine(StrEnum):
@@ -77,27 +63,42 @@ _state: dict[str, Any] = {"verbose": False, "command": None}
 # Commands that run until stopped: they leave through the interpreter's normal shutdown.
 _LONG_RUNNING = frozenset({"serve", "worker", "beat"})
 
-ImageArg = Annotated[
-    str,
-    typer.Argument(
-        help="registry ref (host/repo:tag, name@sha256:…, alpine:3.19), "
-        "oci-dir:PATH[:TAG], oci-archive:FILE, docker-archive:FILE"
-    ),
-]
-PlatformOpt = Annotated[
-    str | None, typer.Option(help="os/arch[/variant] to pick from an index (default linux/amd64)")
-]
-OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="file (default stdout)")]
-EngineOpt = Annotated[Engine | None, typer.Option(help="catalog engine (default: syft)")]
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
-@app.callback()
-def _main(
-    ctx: typer.Context,
-    verbose: Annotated[
-        bool, typer.Option("--verbose", "-v", help="log and show tracebacks")
-    ] = False,
-) -> None:
+def _enum_option(*decls: str, enum: type[StrEnum], **attrs: Any) -> Callable[[_F], _F]:
+    """An option choosing one of ``enum``'s values; the command receives the member."""
+
+    def to_member(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Any:
+        return None if value is None else enum(value)
+
+    choice = click.Choice([member.value for member in enum])
+    return click.option(*decls, type=choice, callback=to_member, show_default=True, **attrs)
+
+
+IMAGE_HELP = (  # \b: click prints the paragraph as written instead of re-wrapping it
+    "\b\nIMAGE: registry ref (host/repo:tag, name@sha256:…, alpine:3.19),\n"
+    "oci-dir:PATH[:TAG], oci-archive:FILE, docker-archive:FILE"
+)
+image_argument = click.argument("image")
+platform_option = click.option(
+    "--platform", help="os/arch[/variant] to pick from an index (default linux/amd64)"
+)
+output_option = click.option(
+    "--output", "-o", type=click.Path(path_type=Path), help="file (default stdout)"
+)
+engine_option = _enum_option("--engine", enum=Engine, help="catalog engine (default: syft)")
+
+
+@click.group(
+    "tollgate",
+    cls=_LazyGroup,
+    help="Container supply-chain gate: pull, catalog, SBOM, match, sign, decide.",
+    no_args_is_help=True,
+)
+@click.option("--verbose", "-v", is_flag=True, help="log and show tracebacks")
+@click.pass_context
+def app(ctx: click.Context, verbose: bool) -> None:
     _state["verbose"] = verbose
     _state["command"] = ctx.invoked_subcommand
     logging.basicConfig(
@@ -107,16 +108,25 @@ def _main(
     )
 
 
-@app.command()
+@app.command(epilog=IMAGE_HELP)
+@image_argument
+@_enum_option("--format", "-f", enum=SbomFormat, default=SbomFormat.CYCLONEDX_JSON.value)
+@output_option
+@engine_option
+@platform_option
+@click.option(
+    "--all-platforms/--no-all-platforms",
+    default=False,
+    show_default=True,
+    help="one SBOM per platform of an index; needs --output",
+)
 def sbom(
-    image: ImageArg,
-    format: Annotated[SbomFormat, typer.Option("--format", "-f")] = SbomFormat.CYCLONEDX_JSON,
-    output: OutputOpt = None,
-    engine: EngineOpt = None,
-    platform: PlatformOpt = None,
-    all_platforms: Annotated[
-        bool, typer.Option(help="one SBOM per platform of an index; needs --output")
-    ] = False,
+    image: str,
+    format: SbomFormat,
+    output: Path | None,
+    engine: Engine | None,
+    platform: str | None,
+    all_platforms: bool,
 ) -> None:
     """Write a schema-valid CycloneDX 1.6 or SPDX 2.3 SBOM of IMAGE."""
     from service.cli.output import StderrProgress, write_output
@@ -126,7 +136,7 @@ def sbom(
     from service.wiring import sbom_orchestrator
 
     if all_platforms and output is None:
-        raise typer.BadParameter("--all-platforms writes one file per platform: give --output")
+        raise click.BadParameter("--all-platforms writes one file per platform: give --output")
     ref = parse_reference(image)
     name = engine.value if engine else None
     with sbom_orchestrator(get_settings()) as orchestrator:
@@ -136,21 +146,29 @@ def sbom(
                 suffix = str(outcome.image.platform).replace("/", "-")
                 target = output.with_name(f"{output.stem}.{suffix}{output.suffix}")
                 write_output(orchestrator.sbom(outcome, format), target)
-                typer.echo(f"wrote {target}", err=True)
+                click.echo(f"wrote {target}", err=True)
             return
         wanted = parse_platform(platform) if platform else None
-        outcome = orchestrator.catalog(ref, platform=wanted, engine=name, progress=StderrProgress())
-        write_output(orchestrator.sbom(outcome, format), output)
+        document = orchestrator.sbom_of(
+            ref, format, platform=wanted, engine=name, progress=StderrProgress()
+        )
+        write_output(document, output)
 
 
-@app.command()
+@app.command(epilog=IMAGE_HELP)
+@image_argument
+@_enum_option("--format", "-f", enum=ReportFormat, default=ReportFormat.table.value)
+@output_option
+@click.option("--policy", default="default", show_default=True, help="stored policy bundle")
+@engine_option
+@platform_option
 def scan(
-    image: ImageArg,
-    format: Annotated[ReportFormat, typer.Option("--format", "-f")] = ReportFormat.table,
-    output: OutputOpt = None,
-    policy: Annotated[str, typer.Option(help="stored policy bundle")] = "default",
-    engine: EngineOpt = None,
-    platform: PlatformOpt = None,
+    image: str,
+    format: ReportFormat,
+    output: Path | None,
+    policy: str,
+    engine: Engine | None,
+    platform: str | None,
 ) -> None:
     """Catalog, match and decide: exit 0 on pass or warn, 1 on block, 2 on error (a CI gate)."""
     from policies.decision import Outcome
@@ -188,13 +206,13 @@ def scan(
     text = report_json(report) if format is ReportFormat.json else report_table(report)
     write_output(text, output)
     if decision.outcome is Outcome.BLOCK:
-        raise typer.Exit(1)
+        raise click.exceptions.Exit(1)
 
 
 def main() -> None:
     """Console-script entry point: every TollgateError is one line on stderr and exit 2."""
     try:
-        app()  # usage errors exit 2, typer.Exit(n) exits n; success raises SystemExit(0)
+        app()  # usage errors exit 2, click's Exit(n) exits n; success raises SystemExit(0)
     except TollgateError as error:
         if _state["verbose"]:
             logging.getLogger(__name__).exception("failed")

@@ -5,9 +5,8 @@ from __future__ import annotations
 import getpass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
 
-import typer
+import click
 import yaml
 from pydantic import ValidationError
 
@@ -19,11 +18,13 @@ from service.errors import PolicyError
 from service.store.database import engine_from_settings
 from service.store.policies import PolicyStore
 
-app = typer.Typer(help="Manage policy bundles and evaluate images against them.")
+app = click.Group(
+    "policy",
+    help="Manage policy bundles and evaluate images against them.",
+    no_args_is_help=False,  # a bare `tollgate policy` is a usage error (exit 2)
+)
 
-VersionOption = Annotated[
-    int | None, typer.Option("--version", help="A stored version (default: the latest).")
-]
+version_option = click.option("--version", type=int, help="A stored version (default: the latest).")
 
 
 def _store() -> PolicyStore:
@@ -31,14 +32,16 @@ def _store() -> PolicyStore:
 
 
 @app.command("apply")
-def apply_bundle(
-    file: Annotated[Path, typer.Argument(help="A policy bundle YAML file.")],
-    author: Annotated[str | None, typer.Option(help="Who applies it (default: $USER).")] = None,
-) -> None:
-    """Validate FILE and store it as a new version of its bundle."""
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--author", help="Who applies it (default: $USER).")
+def apply_bundle(file: Path, author: str | None) -> None:
+    """Validate FILE and store it as a new version of its bundle.
+
+    FILE: a policy bundle YAML file.
+    """
     bundle = load_bundle(file)
     stored = _store().apply(bundle, author=author or getpass.getuser(), now=datetime.now(UTC))
-    typer.echo(f"applied {stored.name} version {stored.version}")
+    click.echo(f"applied {stored.name} version {stored.version}")
 
 
 @app.command("list")
@@ -46,27 +49,34 @@ def list_bundles() -> None:
     """Stored bundles and their versions."""
     versions = _store().versions()
     if not versions:
-        typer.echo("no policies stored: add one with `tollgate policy apply FILE`")
+        click.echo("no policies stored: add one with `tollgate policy apply FILE`")
     for entry in versions:
         created = entry.created_at.strftime("%Y-%m-%d %H:%M:%S")
-        typer.echo(f"{entry.name}\tv{entry.version}\t{created}\t{entry.author}")
+        click.echo(f"{entry.name}\tv{entry.version}\t{created}\t{entry.author}")
 
 
 @app.command("show")
-def show(name: str, version: VersionOption = None) -> None:
+@click.argument("name")
+@version_option
+def show(name: str, version: int | None) -> None:
     """Print a stored bundle as YAML (re-applying the output stores an identical version)."""
     bundle = _store().get(name, version)
     document = bundle.model_dump(mode="json", exclude_defaults=True)
-    typer.echo(yaml.safe_dump(document, sort_keys=False, allow_unicode=True), nl=False)
+    click.echo(yaml.safe_dump(document, sort_keys=False, allow_unicode=True), nl=False)
 
 
 @app.command("eval")
-def evaluate_file(
-    name: str,
-    input_file: Annotated[Path, typer.Option("--input", help="An EvaluationInput JSON document.")],
-    version: VersionOption = None,
-    record: Annotated[bool, typer.Option(help="Store the decision.")] = False,
-) -> None:
+@click.argument("name")
+@click.option(
+    "--input",
+    "input_file",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="An EvaluationInput JSON document.",
+)
+@version_option
+@click.option("--record/--no-record", default=False, show_default=True, help="Store the decision.")
+def evaluate_file(name: str, input_file: Path, version: int | None, record: bool) -> None:
     """Evaluate a stored bundle against an image described in JSON; exit 1 when blocked."""
     try:
         subject = EvaluationInput.model_validate_json(input_file.read_bytes())
@@ -83,6 +93,6 @@ def evaluate_file(
     decision = evaluate_bundle(store.get(name, version), subject, now=datetime.now(UTC))
     if record:
         store.record(decision)
-    typer.echo(decision.model_dump_json(indent=2))
+    click.echo(decision.model_dump_json(indent=2))
     if decision.outcome is Outcome.BLOCK:
-        raise typer.Exit(code=1)
+        raise click.exceptions.Exit(1)

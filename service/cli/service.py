@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated
 
-import typer
+import click
 
 from service.auth.tokens import TokenAuthority, parse_scopes
 from service.settings import get_settings
@@ -15,19 +14,21 @@ from service.store.tokens import TokenStore
 
 logger = logging.getLogger(__name__)
 
-app = typer.Typer(no_args_is_help=True)
-token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
-app.add_typer(token_app, name="token")
+app = click.Group(no_args_is_help=True)
+token_app = click.Group("token", help="API tokens.", no_args_is_help=True)
+app.add_command(token_app)
 
 
 @app.command()
-def serve(
-    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.")] = 8080,
-    access_log: Annotated[
-        bool, typer.Option(help="Log every request (turn off for busy admission webhooks).")
-    ] = True,
-) -> None:
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=8080, show_default=True, help="TCP port.")
+@click.option(
+    "--access-log/--no-access-log",
+    default=True,
+    show_default=True,
+    help="Log every request (turn off for busy admission webhooks).",
+)
+def serve(host: str, port: int, access_log: bool) -> None:
     """Serve the API; without TOLLGATE_BROKER_URL scans also run in this process."""
     import uvicorn
 
@@ -39,12 +40,18 @@ def serve(
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=access_log)
 
 
+loglevel_option = click.option(
+    "--loglevel", default="INFO", show_default=True, help="Celery log level."
+)
+
+
 @app.command()
-def worker(
-    queues: Annotated[str, typer.Option(help="Comma-separated queues.")] = "push,admission,bulk",
-    concurrency: Annotated[int, typer.Option(help="Worker processes.")] = 2,
-    loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
-) -> None:
+@click.option(
+    "--queues", default="push,admission,bulk", show_default=True, help="Comma-separated queues."
+)
+@click.option("--concurrency", default=2, show_default=True, help="Worker processes.")
+@loglevel_option
+def worker(queues: str, concurrency: int, loglevel: str) -> None:
     """Process queued scans (needs TOLLGATE_BROKER_URL)."""
     from workers.app import app as celery_app
 
@@ -54,12 +61,13 @@ def worker(
 
 
 @app.command()
-def beat(
-    loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
-    schedule: Annotated[
-        Path | None, typer.Option(help="Beat's state file (default: in the data directory).")
-    ] = None,
-) -> None:
+@loglevel_option
+@click.option(
+    "--schedule",
+    type=click.Path(path_type=Path),
+    help="Beat's state file (default: in the data directory).",
+)
+def beat(loglevel: str, schedule: Path | None) -> None:
     """Schedule recovery, database updates and re-evaluation (needs TOLLGATE_BROKER_URL)."""
     from workers.app import app as celery_app
 
@@ -69,15 +77,14 @@ def beat(
 
 
 @token_app.command("create")
-def create_token(
-    scope: Annotated[
-        list[str], typer.Option("--scope", help="read, scan, webhook or admin (repeatable).")
-    ],
-    name: Annotated[str, typer.Option(help="Who or what the token is for.")] = "cli",
-) -> None:
+@click.option(
+    "--scope", multiple=True, required=True, help="read, scan, webhook or admin (repeatable)."
+)
+@click.option("--name", default="cli", show_default=True, help="Who or what the token is for.")
+def create_token(scope: tuple[str, ...], name: str) -> None:
     """Create an API token; it is printed once, alone on the last line."""
     scopes = parse_scopes(" ".join(scope))
     authority = TokenAuthority(TokenStore(engine_from_settings()), get_settings().webhook_secret)
     token = authority.issue(scopes, name)
-    typer.echo(f"created a token with scopes {', '.join(sorted(scopes))}; store it now:")
-    typer.echo(token)
+    click.echo(f"created a token with scopes {', '.join(sorted(scopes))}; store it now:")
+    click.echo(token)

@@ -14,9 +14,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
 
-import typer
+import click
 
 from service.errors import InvalidReferenceError, NotFoundError, SigningError, TollgateError
 from service.image.model import Transport
@@ -40,9 +39,13 @@ from service.signing.verify import ImageVerifier, Verified
 # (image digest, cosign --type) -> predicate bytes, or None when nothing is stored.
 PredicateSource = Callable[[str, str], bytes | None]
 
-app = typer.Typer(help="Cosign-compatible keys, signatures and attestations.")
-key_app = typer.Typer(help="Manage cosign-compatible key pairs.")
-app.add_typer(key_app, name="key")
+app = click.Group(help="Cosign-compatible keys, signatures and attestations.")
+key_app = click.Group(
+    "key",
+    help="Manage cosign-compatible key pairs.",
+    no_args_is_help=False,  # a bare `tollgate key` is a usage error (exit 2)
+)
+app.add_command(key_app)
 
 
 @dataclass(frozen=True)
@@ -58,8 +61,8 @@ def _errors_exit() -> Iterator[None]:
     try:
         yield
     except TollgateError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
+        click.echo(f"error: {exc}", err=True)
+        raise click.exceptions.Exit(2) from exc
 
 
 @contextmanager
@@ -98,34 +101,45 @@ def _print_json(documents: tuple[dict[str, object], ...]) -> None:
     sys.stdout.write(json.dumps(list(documents), separators=(",", ":")) + "\n")
 
 
-KeyOption = Annotated[Path, typer.Option("--key", help="cosign.key (sign) or cosign.pub (verify)")]
+key_option = click.option(
+    "--key",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="cosign.key (sign) or cosign.pub (verify)",
+)
+type_option = click.option(
+    "--type",
+    "type_name",
+    default="custom",
+    show_default=True,
+    help="cyclonedx|spdxjson|vuln|openvex|custom|URI",
+)
 
 
 @key_app.command("generate")
-def generate(
-    output_key_prefix: Annotated[
-        str, typer.Option("--output-key-prefix", help="writes PREFIX.key and PREFIX.pub")
-    ] = "cosign",
-) -> None:
+@click.option(
+    "--output-key-prefix",
+    default="cosign",
+    show_default=True,
+    help="writes PREFIX.key and PREFIX.pub",
+)
+def generate(output_key_prefix: str) -> None:
     """Write an encrypted cosign.key (0600) and cosign.pub, like `cosign generate-key-pair`."""
     with _errors_exit():
         files = write_key_pair(Path(output_key_prefix), _password(confirm=True))
-        typer.echo(f"Private key written to {files.private_key}", err=True)
-        typer.echo(f"Public key written to {files.public_key}", err=True)
+        click.echo(f"Private key written to {files.private_key}", err=True)
+        click.echo(f"Public key written to {files.public_key}", err=True)
 
 
 @app.command("sign")
-def sign(
-    image: str,
-    key: KeyOption,
-    annotations: Annotated[
-        list[str] | None, typer.Option("-a", "--annotations", help="key=value, repeatable")
-    ] = None,
-) -> None:
+@click.argument("image")
+@key_option
+@click.option("-a", "--annotations", multiple=True, help="key=value, repeatable")
+def sign(image: str, key: Path, annotations: tuple[str, ...]) -> None:
     """Sign IMAGE and store the signature at <repo>:sha256-<hex>.sig."""
     with _errors_exit():
         pairs: dict[str, str] = {}
-        for item in annotations or []:
+        for item in annotations:
             name, sep, value = item.partition("=")
             if not sep or not name:
                 raise SigningError(f"annotation {item!r} is not key=value")
@@ -141,7 +155,7 @@ def sign(
                 annotations=pairs,
             )
         state = "Pushed signature" if added else "Signature already present"
-        typer.echo(f"{state} for {resolved.name}@{resolved.digest}", err=True)
+        click.echo(f"{state} for {resolved.name}@{resolved.digest}", err=True)
 
 
 def _image_verifier_check(
@@ -169,18 +183,19 @@ def _image_verifier_check(
 
 
 @app.command("verify")
+@click.argument("image")
+@click.option("--key", type=click.Path(path_type=Path), help="the signer's cosign.pub")
+@click.option("--certificate-identity", help="keyless: expected signer")
+@click.option("--certificate-oidc-issuer", help="keyless: expected issuer")
+@click.option(
+    "--trusted-root", type=click.Path(path_type=Path), help="keyless: Sigstore trusted_root.json"
+)
 def verify(
     image: str,
-    key: Annotated[Path | None, typer.Option("--key", help="the signer's cosign.pub")] = None,
-    certificate_identity: Annotated[
-        str | None, typer.Option("--certificate-identity", help="keyless: expected signer")
-    ] = None,
-    certificate_oidc_issuer: Annotated[
-        str | None, typer.Option("--certificate-oidc-issuer", help="keyless: expected issuer")
-    ] = None,
-    trusted_root: Annotated[
-        Path | None, typer.Option("--trusted-root", help="keyless: Sigstore trusted_root.json")
-    ] = None,
+    key: Path | None,
+    certificate_identity: str | None,
+    certificate_oidc_issuer: str | None,
+    trusted_root: Path | None,
 ) -> None:
     """Verify IMAGE's signatures (public key or keyless); print the verified payloads."""
     with _errors_exit():
@@ -189,24 +204,20 @@ def verify(
         )
         with _resolve(image) as resolved:
             verified = check(ImageVerifier(resolved.registry), resolved)
-        typer.echo(f"Verification for {resolved.name}@{resolved.digest} --", err=True)
+        click.echo(f"Verification for {resolved.name}@{resolved.digest} --", err=True)
         against = "the specified public key" if key else "the certificate identity and trusted root"
-        typer.echo(f"  - The signatures were verified against {against}", err=True)
+        click.echo(f"  - The signatures were verified against {against}", err=True)
         _print_json(verified.documents)
 
 
-TypeOption = Annotated[
-    str, typer.Option("--type", help="cyclonedx|spdxjson|vuln|openvex|custom|URI")
-]
-
-
 @app.command("attest")
+@click.argument("image")
+@key_option
+@type_option
+@click.option("--predicate", type=click.Path(path_type=Path), help="predicate file")
+@click.pass_context
 def attest(
-    ctx: typer.Context,
-    image: str,
-    key: KeyOption,
-    type_name: TypeOption = "custom",
-    predicate: Annotated[Path | None, typer.Option("--predicate", help="predicate file")] = None,
+    ctx: click.Context, image: str, key: Path, type_name: str, predicate: Path | None
 ) -> None:
     """Attach a signed in-toto attestation (DSSE) at <repo>:sha256-<hex>.att."""
     with _errors_exit():
@@ -233,11 +244,14 @@ def attest(
                 predicate_type=predicate_type,
                 predicate=build_predicate(type_name, raw),
             )
-        typer.echo(f"Pushed attestation for {resolved.name}@{resolved.digest}", err=True)
+        click.echo(f"Pushed attestation for {resolved.name}@{resolved.digest}", err=True)
 
 
 @app.command("verify-attestation")
-def verify_attestation(image: str, key: KeyOption, type_name: TypeOption = "custom") -> None:
+@click.argument("image")
+@key_option
+@type_option
+def verify_attestation(image: str, key: Path, type_name: str) -> None:
     """Verify IMAGE's attestations of --type with a public key; print the statements."""
     with _errors_exit():
         public = load_public_key(_read(key, "public key"))

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Protocol
 
 from service.errors import ImageError
-from service.image.archive import docker_archive_to_layout, safe_extract
 from service.image.cache import BlobCache, ProgressCallback
 from service.image.download import LayerDownload, Pinning
 from service.image.layout import LayoutReader, write_image_layout
@@ -210,6 +209,9 @@ class ImageFetcher:
             return
         if not path.is_file():
             raise ImageError(f"{path} does not exist or is not a file")
+        # tar, gzip and zstd readers load only for archives, not for every registry pull
+        from service.image.archive import docker_archive_to_layout, safe_extract
+
         with self._cache.scratch() as scratch:
             safe_extract(path, Path(scratch))
             if ref.transport is Transport.DOCKER_ARCHIVE:

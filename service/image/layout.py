@@ -14,11 +14,15 @@ import os
 import tempfile
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from service.errors import ImageError, NotFoundError
 from service.image.cache import BlobCache
-from service.image.manifest import MAX_MANIFEST_SIZE, OCI_INDEX, Descriptor, ImageIndex
+from service.image.manifest import (
+    MAX_MANIFEST_SIZE,
+    OCI_INDEX,
+    Descriptor,
+    ImageIndex,
+    parse_index_document,
+)
 from service.image.model import Platform
 from service.registry.digest import digest_hex
 
@@ -49,9 +53,9 @@ class LayoutReader:
         path = self.root / "index.json"
         try:
             document = json.loads(path.read_bytes())
-            return ImageIndex(media_type=OCI_INDEX, manifests=document.get("manifests", ()))
-        except (OSError, ValueError, AttributeError, ValidationError) as exc:
+        except (OSError, ValueError) as exc:
             raise ImageError(f"{path} is missing or malformed: {exc}") from exc
+        return parse_index_document(document, OCI_INDEX, str(path))
 
     def resolve(self, tag: str | None) -> Descriptor:
         """The top-level descriptor named ``tag`` (ref.name), or the only one when untagged."""
@@ -104,7 +108,7 @@ def write_image_layout(cache: BlobCache, manifest: Descriptor, platform: Platfor
         "mediaType": manifest.media_type,
         "digest": manifest.digest,
         "size": manifest.size,
-        "platform": platform.model_dump(exclude_none=True),
+        "platform": platform.as_json(),
     }
     index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [entry]}
     staging = Path(tempfile.mkdtemp(prefix=".layout-", dir=cache.images_dir))

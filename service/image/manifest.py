@@ -7,10 +7,9 @@ This is the boundary: past it only :class:`ImageManifest`, :class:`ImageIndex`,
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from service.errors import ImageError, UnsupportedMediaTypeError
 from service.image.model import HistoryEntry, ImageConfig, Platform
@@ -39,36 +38,127 @@ _ARCH_ALIASES = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64", "armh
 _DEFAULT_VARIANT = {"arm64": "v8", "arm": "v7"}
 
 
-class _Doc(BaseModel):
-    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
-
-
-class Descriptor(_Doc):
-    media_type: str = Field(alias="mediaType")
+@dataclass(frozen=True, kw_only=True)
+class Descriptor:
+    media_type: str
     digest: str
-    size: int = Field(ge=0)
+    size: int
     platform: Platform | None = None
-    annotations: dict[str, str] = {}
-    artifact_type: str | None = Field(default=None, alias="artifactType")
-
-    @field_validator("platform", mode="before")
-    @classmethod
-    def _platform_fields(cls, value: Any) -> Any:
-        """Keep os/architecture/variant; drop os.version, os.features and the like."""
-        if isinstance(value, dict):
-            return {k: v for k, v in value.items() if k in ("os", "architecture", "variant")}
-        return value
+    annotations: dict[str, str] = field(default_factory=dict)
+    artifact_type: str | None = None
 
 
-class ImageManifest(_Doc):
+@dataclass(frozen=True, kw_only=True)
+class ImageManifest:
     media_type: str
     config: Descriptor
     layers: tuple[Descriptor, ...]
 
 
-class ImageIndex(_Doc):
+@dataclass(frozen=True, kw_only=True)
+class ImageIndex:
     media_type: str
     manifests: tuple[Descriptor, ...]
+
+
+class _Fields:
+    """Typed reads of one JSON object of a document; a wrong type is an ImageError
+    naming the document and the field."""
+
+    def __init__(self, value: object, where: str) -> None:
+        if not isinstance(value, dict):
+            raise ImageError(f"malformed {where}: expected a JSON object")
+        self._document: dict[str, Any] = value
+        self._where = where
+
+    def _get(self, key: str, kind: type, expected: str) -> Any:
+        value = self._document.get(key)
+        json_bool_as_number = isinstance(value, bool) and kind is not bool
+        if value is not None and (json_bool_as_number or not isinstance(value, kind)):
+            raise ImageError(f"malformed {self._where}: {key} must be {expected}")
+        return value
+
+    def text(self, key: str) -> str | None:
+        value: str | None = self._get(key, str, "a string")
+        return value
+
+    def required_text(self, key: str) -> str:
+        value = self.text(key)
+        if value is None:
+            raise ImageError(f"malformed {self._where}: {key} is missing")
+        return value
+
+    def flag(self, key: str) -> bool:
+        return bool(self._get(key, bool, "true or false"))
+
+    def size(self, key: str) -> int:
+        value: int | None = self._get(key, int, "a whole number")
+        if value is None or value < 0:
+            raise ImageError(f"malformed {self._where}: {key} must be a size in bytes")
+        return value
+
+    def texts(self, key: str) -> tuple[str, ...] | None:
+        value: list[Any] | None = self._get(key, list, "a list of strings")
+        if value is not None and not all(isinstance(item, str) for item in value):
+            raise ImageError(f"malformed {self._where}: {key} must be a list of strings")
+        return None if value is None else tuple(value)
+
+    def text_map(self, key: str) -> dict[str, str]:
+        value: dict[str, Any] | None = self._get(key, dict, "an object of strings")
+        if value is not None and not all(isinstance(item, str) for item in value.values()):
+            raise ImageError(f"malformed {self._where}: {key} must be an object of strings")
+        return dict(value or {})
+
+    def timestamp(self, key: str) -> datetime | None:
+        value = self.text(key)
+        try:
+            return None if value is None else datetime.fromisoformat(value)
+        except ValueError:
+            raise ImageError(f"malformed {self._where}: {key} is not a timestamp") from None
+
+    def child(self, key: str) -> _Fields | None:
+        value = self._document.get(key)
+        return None if value is None else _Fields(value, f"{self._where} {key}")
+
+    def section(self, key: str) -> _Fields:
+        """Like :meth:`child`, an absent object read as an empty one."""
+        return self.child(key) or _Fields({}, f"{self._where} {key}")
+
+    def children(self, key: str) -> list[_Fields]:
+        value: list[Any] | None = self._get(key, list, "a list")
+        return [_Fields(item, f"{self._where} {key}[{n}]") for n, item in enumerate(value or ())]
+
+    def raw(self, key: str) -> object:
+        return self._document.get(key)
+
+
+def _platform(fields: _Fields) -> Platform:
+    # os/architecture/variant only: os.version, os.features and the like are not used
+    return Platform(
+        os=fields.required_text("os"),
+        architecture=fields.required_text("architecture"),
+        variant=fields.text("variant"),
+    )
+
+
+def _descriptor(fields: _Fields) -> Descriptor:
+    digest = fields.required_text("digest")
+    validate_digest(digest)
+    platform = fields.child("platform")
+    return Descriptor(
+        media_type=fields.required_text("mediaType"),
+        digest=digest,
+        size=fields.size("size"),
+        platform=None if platform is None else _platform(platform),
+        annotations=fields.text_map("annotations"),
+        artifact_type=fields.text("artifactType"),
+    )
+
+
+def parse_index_document(document: object, media_type: str, where: str) -> ImageIndex:
+    """An index (or an OCI layout's ``index.json``) already decoded from JSON."""
+    entries = _Fields(document, where).children("manifests")
+    return ImageIndex(media_type=media_type, manifests=tuple(_descriptor(e) for e in entries))
 
 
 def _load_json(content: bytes, what: str) -> dict[str, Any]:
@@ -106,19 +196,18 @@ def parse_manifest(content: bytes, media_type: str) -> ImageManifest | ImageInde
             "re-push the image with a current docker/buildah/skopeo",
         )
     document = _load_json(content, "manifest")
-    try:
-        if media_type in INDEX_TYPES:
-            index = ImageIndex(media_type=media_type, manifests=document.get("manifests", ()))
-            for entry in index.manifests:
-                validate_digest(entry.digest)
-            return index
-        manifest = ImageManifest(
-            media_type=media_type, config=document.get("config"), layers=document.get("layers", ())
-        )
-    except ValidationError as exc:
-        raise ImageError(f"malformed {media_type} document: {exc.errors()[0]['msg']}") from exc
-    for descriptor in (manifest.config, *manifest.layers):
-        validate_digest(descriptor.digest)
+    where = f"{media_type} document"
+    if media_type in INDEX_TYPES:
+        return parse_index_document(document, media_type, where)
+    fields = _Fields(document, where)
+    config = fields.child("config")
+    if config is None:
+        raise ImageError(f"malformed {where}: config is missing")
+    manifest = ImageManifest(
+        media_type=media_type,
+        config=_descriptor(config),
+        layers=tuple(_descriptor(layer) for layer in fields.children("layers")),
+    )
     for layer in manifest.layers:
         if layer.media_type not in LAYER_TYPES:
             raise UnsupportedMediaTypeError(
@@ -153,7 +242,7 @@ def _arm_fallbacks(wanted: Platform) -> list[Platform]:
     if wanted.architecture != "arm" or not (wanted.variant or "").startswith("v"):
         return [wanted]
     level = int(wanted.variant[1:]) if wanted.variant and wanted.variant[1:].isdigit() else 0
-    return [wanted.model_copy(update={"variant": f"v{n}"}) for n in range(level, 4, -1)] or [wanted]
+    return [replace(wanted, variant=f"v{n}") for n in range(level, 4, -1)] or [wanted]
 
 
 def image_platforms(index: ImageIndex) -> list[Descriptor]:
@@ -182,58 +271,33 @@ def select_platform(index: ImageIndex, wanted: Platform, name: str) -> Descripto
     )
 
 
-class _RawConfig(_Doc):
-    user: str = Field(default="", alias="User")
-    env: tuple[str, ...] | None = Field(default=None, alias="Env")
-    entrypoint: tuple[str, ...] | None = Field(default=None, alias="Entrypoint")
-    cmd: tuple[str, ...] | None = Field(default=None, alias="Cmd")
-    labels: dict[str, str] | None = Field(default=None, alias="Labels")
-    healthcheck: dict[str, Any] | None = Field(default=None, alias="Healthcheck")
-
-
-class _RawHistory(_Doc):
-    created: datetime | None = None
-    created_by: str = ""
-    empty_layer: bool = False
-
-
-class _RawRootfs(_Doc):
-    diff_ids: tuple[str, ...] = ()
-
-
-class _RawImage(_Doc):
-    os: str = ""
-    architecture: str = ""
-    variant: str | None = None
-    created: datetime | None = None
-    config: _RawConfig | None = None
-    history: tuple[_RawHistory, ...] | None = None
-    rootfs: _RawRootfs = _RawRootfs()
-
-
 def parse_image_config(content: bytes) -> tuple[ImageConfig, Platform]:
     """The image config blob as an ImageConfig plus the platform it was built for."""
-    try:
-        raw = _RawImage.model_validate(_load_json(content, "image config"))
-    except ValidationError as exc:
-        raise ImageError(f"malformed image config: {exc.errors()[0]['msg']}") from exc
-    run = raw.config or _RawConfig()
-    test = (run.healthcheck or {}).get("Test")
+    image = _Fields(_load_json(content, "image config"), "image config")
+    run = image.section("config")
+    test = run.section("Healthcheck").raw("Test")
+    rootfs = image.section("rootfs")
     config = ImageConfig(
-        user=run.user,
-        env=run.env or (),
-        entrypoint=run.entrypoint or (),
-        cmd=run.cmd or (),
-        labels=run.labels or {},
+        user=run.text("User") or "",
+        env=run.texts("Env") or (),
+        entrypoint=run.texts("Entrypoint") or (),
+        cmd=run.texts("Cmd") or (),
+        labels=run.text_map("Labels"),
         healthcheck=tuple(str(part) for part in test) if isinstance(test, list) else None,
-        created=raw.created,
+        created=image.timestamp("created"),
         history=tuple(
-            HistoryEntry(created=h.created, created_by=h.created_by, empty_layer=h.empty_layer)
-            for h in raw.history or ()
+            HistoryEntry(
+                created=entry.timestamp("created"),
+                created_by=entry.text("created_by") or "",
+                empty_layer=entry.flag("empty_layer"),
+            )
+            for entry in image.children("history")
         ),
-        diff_ids=raw.rootfs.diff_ids,
+        diff_ids=rootfs.texts("diff_ids") or (),
     )
     platform = Platform(
-        os=raw.os or "unknown", architecture=raw.architecture or "unknown", variant=raw.variant
+        os=image.text("os") or "unknown",
+        architecture=image.text("architecture") or "unknown",
+        variant=image.text("variant"),
     )
     return config, platform

@@ -1,14 +1,16 @@
-"""Typed image domain: references, platforms and a pinned (fetched, verified) image."""
+"""Typed image domain: references, platforms and a pinned (fetched, verified) image.
+
+Plain frozen dataclasses: they are on the path of every command, cached answers
+included, which must not pay for a validation library's start-up. Values are
+checked where they enter (:mod:`service.image.reference`, :mod:`service.image.manifest`).
+"""
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-
-from pydantic import Field
-
-from service.model_base import FrozenModel
 
 
 class Transport(StrEnum):
@@ -18,7 +20,8 @@ class Transport(StrEnum):
     DOCKER_ARCHIVE = "docker-archive"
 
 
-class ImageReference(FrozenModel):
+@dataclass(frozen=True, kw_only=True)
+class ImageReference:
     """Where an image comes from. Registry refs use registry/repository/tag/digest;
     the file transports use path (and tag for an OCI layout's ``ref.name``)."""
 
@@ -30,7 +33,8 @@ class ImageReference(FrozenModel):
     path: str | None = None
 
 
-class Platform(FrozenModel):
+@dataclass(frozen=True, kw_only=True)
+class Platform:
     os: str
     architecture: str
     variant: str | None = None
@@ -39,28 +43,35 @@ class Platform(FrozenModel):
         parts = [self.os, self.architecture] + ([self.variant] if self.variant else [])
         return "/".join(parts)
 
+    def as_json(self) -> dict[str, str]:
+        """The OCI ``platform`` object (no null variant)."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
 
-class HistoryEntry(FrozenModel):
+
+@dataclass(frozen=True, kw_only=True)
+class HistoryEntry:
     created: datetime | None = None
     created_by: str = ""
     empty_layer: bool = False
 
 
-class ImageConfig(FrozenModel):
+@dataclass(frozen=True, kw_only=True)
+class ImageConfig:
     """The parts of the OCI image config that policy and SBOMs use."""
 
     user: str = ""
     env: tuple[str, ...] = ()
     entrypoint: tuple[str, ...] = ()
     cmd: tuple[str, ...] = ()
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
     healthcheck: tuple[str, ...] | None = None
     created: datetime | None = None
     history: tuple[HistoryEntry, ...] = ()
     diff_ids: tuple[str, ...] = ()
 
 
-class PinnedImage(FrozenModel):
+@dataclass(frozen=True, kw_only=True)
+class PinnedImage:
     """An image fetched, verified and laid out as an OCI layout in the cache.
 
     ``layout`` is a directory whose ``index.json`` names exactly ``digest``:

@@ -15,9 +15,9 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import httpx
-from pydantic import SecretStr
 
 from service.notify.signing import SIGNATURE_HEADER, sign
+from service.secret import Secret
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ class WebhookNotifier:
     def __init__(
         self,
         urls: Sequence[str],
-        secret: SecretStr | None,
+        secret: Secret | None,
         client: httpx.Client,
         *,
         attempts: int = 4,

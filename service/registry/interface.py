@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
-from pydantic import BaseModel, ConfigDict
 
-
-class Manifest(BaseModel):
+@dataclass(frozen=True, kw_only=True)
+class Manifest:
     """A manifest or index as fetched: raw bytes (digest verified) and its media type."""
-
-    model_config = ConfigDict(frozen=True)
 
     media_type: str
     digest: str

@@ -6,8 +6,10 @@ from __future__ import annotations
 import gc
 from datetime import datetime
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-from service.catalog.model import Catalog
+if TYPE_CHECKING:  # a cached SBOM is served without loading the catalog models
+    from service.catalog.model import Catalog
 
 
 class SbomFormat(StrEnum):

@@ -16,6 +16,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from pydantic import TypeAdapter
 from sqlalchemy import Index, delete, func, insert, update
 from sqlalchemy import select as sql_select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -30,6 +31,8 @@ from service.utc import as_utc
 from service.vulndb.model import Finding, Severity
 
 logger = logging.getLogger(__name__)
+
+_CONFIG_JSON = TypeAdapter(ImageConfig)  # the config column
 
 SEVERITIES = tuple(reversed(Severity))  # critical first
 
@@ -193,7 +196,7 @@ def _summary(row: ImageRow) -> ImageSummary:
         signatures=SignatureStatus(
             signed_by=tuple(row.signed_by.split()), attestations=tuple(row.attestations.split())
         ),
-        config=ImageConfig.model_validate_json(row.config) if row.config else None,
+        config=_CONFIG_JSON.validate_json(row.config) if row.config else None,
         size=row.size,
     )
 
@@ -245,7 +248,7 @@ class ImageStore:
             "signed_by": " ".join(signatures.signed_by),
             "attestations": " ".join(signatures.attestations),
             "size": subject.size,
-            "config": subject.config.model_dump_json() if subject.config else None,
+            "config": _CONFIG_JSON.dump_json(subject.config).decode() if subject.config else None,
             **{s.value: counts.get(s.value, 0) for s in SEVERITIES},
         }
         with self._write() as session:

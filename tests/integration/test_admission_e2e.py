@@ -10,10 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
 
 from service.api.app import create_app
 from service.auth.tokens import Scope
+from service.secret import Secret
 from service.settings import Settings
 from service.store.database import make_engine
 from tests.support.layers import File
@@ -80,7 +80,7 @@ def world(tmp_path_factory):
         apply_bundle(engine, BUNDLE)
         settings = Settings(
             data_dir=root / "data",
-            webhook_secret=SecretStr("webhook-secret-0123456789"),
+            webhook_secret=Secret("webhook-secret-0123456789"),
             insecure_registries=[registry.host, f"127.0.0.1:{free_loopback_port()}"],
             syft_path=str(Path(".venv/bin/syft").resolve()),
             admission_bundle="admission",

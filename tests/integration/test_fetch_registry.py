@@ -9,7 +9,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from pydantic import SecretStr
 
 from service.errors import ManifestUnknownError, RegistryAuthError
 from service.image.cache import BlobCache
@@ -18,6 +17,7 @@ from service.image.model import Platform
 from service.image.reference import parse_reference
 from service.registry.credentials import CredentialStore
 from service.registry.factory import RegistryClientFactory
+from service.secret import Secret
 from service.settings import Settings
 from tests.support.oci import ImageSpec, push, write_image, write_index
 from tests.support.registry import BasicAuth, LocalRegistry
@@ -149,7 +149,7 @@ def test_basic_auth_registry(tmp_path: Path, transport: CountingTransport) -> No
         bad = json.dumps({secured.host: {"username": "tollgate", "password": "wrong"}})
         for secret, expected in [(good, built.digest), (bad, None)]:
             settings = Settings(
-                registry_auth=SecretStr(secret),
+                registry_auth=Secret(secret),
                 docker_config=tmp_path / "none.json",
                 registry_retries=0,
             )

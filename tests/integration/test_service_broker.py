@@ -20,7 +20,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -28,6 +27,7 @@ from policies.loader import parse_bundle
 from service.api.app import create_app
 from service.auth.tokens import Scope
 from service.registry.client import RegistryClient
+from service.secret import Secret
 from service.settings import Settings
 from service.signing.cosign_layout import Kind, attachment_tag
 from service.signing.keyring import fingerprint
@@ -176,7 +176,7 @@ def service(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Iter
         data_dir=tmp / "data",
         database_url=postgres_url,
         broker_url=redis.url,
-        webhook_secret=SecretStr(WEBHOOK_SECRET),
+        webhook_secret=Secret(WEBHOOK_SECRET),
         syft_path=str(VENV_BIN / "syft"),
     )
     engine = make_engine(postgres_url)

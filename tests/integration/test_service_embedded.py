@@ -9,10 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
 
 from service.api.app import create_app
 from service.auth.tokens import Scope
+from service.secret import Secret
 from service.settings import Settings
 from service.store.catalogs import CatalogStore
 from service.store.database import make_engine
@@ -40,7 +40,7 @@ def test_push_to_registry_produces_a_scan_with_sbom_and_findings(tmp_path: Path)
     VulnStore(engine).import_feed(OSVFeed("PyPI", str(PYPI_OSV)))
     settings = Settings(
         data_dir=tmp_path / "data",
-        webhook_secret=SecretStr(WEBHOOK_SECRET),
+        webhook_secret=Secret(WEBHOOK_SECRET),
         syft_path=str(VENV_BIN / "syft"),
         embedded_workers=1,
     )

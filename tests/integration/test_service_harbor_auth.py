@@ -13,10 +13,10 @@ import logging
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
 
 from service.api.app import create_app
 from service.auth.tokens import Scope
+from service.secret import Secret
 from service.settings import Settings
 from service.store.database import make_engine
 from tests.integration.service_support import (
@@ -46,7 +46,7 @@ def test_harbor_scan_uses_the_request_credentials(tmp_path: Path, caplog: pytest
     engine = make_engine(f"sqlite:///{database}")
     settings = Settings(
         data_dir=tmp_path / "data",
-        webhook_secret=SecretStr("harbor-auth-webhook-secret"),
+        webhook_secret=Secret("harbor-auth-webhook-secret"),
         docker_config=tmp_path / "no-docker-config.json",
         syft_path=str(VENV_BIN / "syft"),
         embedded_workers=1,

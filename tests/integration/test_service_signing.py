@@ -12,14 +12,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from policies.loader import parse_bundle
 from service.api.app import create_app
 from service.auth.tokens import Scope
 from service.cli.signing import app as signing_cli
 from service.registry.client import RegistryClient
+from service.secret import Secret
 from service.settings import Settings, get_settings
 from service.signing.attestation import PREDICATE_TYPES
 from service.signing.cosign_layout import Kind, attachment_tag
@@ -60,11 +60,11 @@ def test_a_passed_push_is_signed_and_attested(tmp_path: Path, cli_env: None):
     )
     settings = Settings(
         data_dir=tmp_path / "data",
-        webhook_secret=SecretStr(WEBHOOK_SECRET),
+        webhook_secret=Secret(WEBHOOK_SECRET),
         syft_path=str(VENV_BIN / "syft"),
         embedded_workers=1,
         signing_key=keys.private_key,
-        signing_key_password=SecretStr(PASSWORD),
+        signing_key_password=Secret(PASSWORD),
         sign_repositories=["signed/*"],
         docker_config=tmp_path / "no-docker-config.json",
     )

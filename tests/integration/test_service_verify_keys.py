@@ -15,13 +15,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from policies.loader import parse_bundle
 from service.api.app import create_app
 from service.auth.tokens import Scope
 from service.cli.signing import app as signing_cli
+from service.secret import Secret
 from service.settings import Settings, get_settings
 from service.signing.keys import write_key_pair
 from service.store.database import make_engine
@@ -79,7 +79,7 @@ def test_an_image_signed_by_ci_passes_the_ci_signature_rule(tmp_path: Path, cli_
     )
     settings = Settings(
         data_dir=tmp_path / "data",
-        webhook_secret=SecretStr(WEBHOOK_SECRET),
+        webhook_secret=Secret(WEBHOOK_SECRET),
         syft_path=str(VENV_BIN / "syft"),
         embedded_workers=1,
         verify_keys={"ci": ci.public_key},

@@ -91,6 +91,46 @@ def test_sbom_is_rendered_once_and_identical(tmp_path: Path, cataloger: Counting
     assert orchestrator.sbom(outcome, SbomFormat.SPDX_JSON) != first
 
 
+def test_an_sbom_rendered_before_is_answered_without_its_catalog(
+    tmp_path: Path, cataloger: CountingCataloger
+) -> None:
+    orchestrator = _orchestrator(tmp_path, cataloger)
+    ref = parse_reference("127.0.0.1:5000/team/bash:1")
+    first = orchestrator.sbom_of(ref, SbomFormat.SPDX_JSON)
+    assert first == orchestrator.sbom(orchestrator.catalog(ref), SbomFormat.SPDX_JSON)
+    for stored in (tmp_path / "cache" / "catalogs").rglob("*"):
+        if stored.is_file():
+            stored.unlink()  # the answer must come from the rendered document alone
+    assert orchestrator.sbom_of(ref, SbomFormat.SPDX_JSON) == first
+    assert cataloger.runs == 1
+
+
+def test_an_sbom_names_the_reference_asked_for(
+    tmp_path: Path, cataloger: CountingCataloger
+) -> None:
+    orchestrator = _orchestrator(tmp_path, cataloger)
+    digest = "sha256:" + "a" * 64
+    first = orchestrator.sbom_of(
+        parse_reference(f"127.0.0.1:5000/zlib@{digest}"), SbomFormat.SPDX_JSON
+    )
+    other = orchestrator.sbom_of(
+        parse_reference(f"127.0.0.1:5000/zlib:1@{digest}"), SbomFormat.SPDX_JSON
+    )
+    assert cataloger.runs == 1  # same digest: one catalog, two names
+    assert "zlib:1@" in other and "zlib:1@" not in first
+
+
+def test_an_sbom_waits_for_an_engine_version_it_does_not_know(
+    tmp_path: Path, cataloger: CountingCataloger
+) -> None:
+    """Nothing is answered from the cache under an engine version not yet known."""
+    ref = parse_reference("127.0.0.1:5000/team/bash:1")
+    _orchestrator(tmp_path, cataloger).sbom_of(ref, SbomFormat.CYCLONEDX_JSON)
+    fresh = CountingCataloger()  # another process; this engine's version is remembered nowhere
+    _orchestrator(tmp_path, fresh).sbom_of(ref, SbomFormat.CYCLONEDX_JSON)
+    assert fresh.runs == 1
+
+
 def test_overlap_work_runs_while_the_engine_does(
     tmp_path: Path, cataloger: CountingCataloger
 ) -> None:

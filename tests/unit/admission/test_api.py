@@ -3,11 +3,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 
 from service.api.app import create_app
 from service.auth.tokens import Scope
+from service.secret import Secret
 from service.settings import Settings
 from service.store.database import make_engine
 from service.vulndb.model import Severity
@@ -33,7 +33,7 @@ def engine(tmp_path: Path) -> Engine:
 def client(engine: Engine, tmp_path: Path):
     settings = Settings(
         data_dir=tmp_path,
-        webhook_secret=SecretStr("webhook-secret-0123456789"),
+        webhook_secret=Secret("webhook-secret-0123456789"),
         admission_bundle="admission",
         insecure_registries=[REG],
     )

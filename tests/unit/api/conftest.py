@@ -5,13 +5,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 
 from service.api.app import create_app
 from service.auth.tokens import Scope, TokenAuthority
 from service.jobs.pull_auth import PullAuthorization
 from service.jobs.scan import ScanJob
+from service.secret import Secret
 from service.settings import Settings
 from service.store.database import make_engine
 from service.store.tokens import TokenStore
@@ -62,7 +62,7 @@ def dispatcher(engine: Engine, tmp_path: Path) -> InlineDispatcher:
 
 @pytest.fixture
 def client(engine: Engine, dispatcher: InlineDispatcher, tmp_path: Path) -> TestClient:
-    settings = Settings(data_dir=tmp_path, webhook_secret=SecretStr(WEBHOOK_SECRET))
+    settings = Settings(data_dir=tmp_path, webhook_secret=Secret(WEBHOOK_SECRET))
     app = create_app(settings, engine=engine, dispatcher=dispatcher, engine_version=lambda _: "1.0")
     with TestClient(app) as test_client:
         yield test_client

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from service.catalog.model import Catalog, ImageSubject
-from service.catalog.syft import SyftDocument, catalog_from_syft
+from service.catalog.syft_report import SyftDocument, catalog_from_syft
 from service.catalog.trivy import TrivyReport, catalog_from_trivy
 
 FIXTURES = Path(__file__).parents[2] / "fixtures"

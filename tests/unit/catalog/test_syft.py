@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from service.catalog.model import PackageType
-from service.catalog.process import parse_report
-from service.catalog.syft import SyftDocument, catalog_from_syft
+from service.catalog.report import parse_report
+from service.catalog.syft_report import SyftDocument, catalog_from_syft
 from service.errors import EngineOutputError
 from tests.unit.catalog.fixtures import SYFT_REPORT, load, subject_of_syft_report, syft_catalog
 

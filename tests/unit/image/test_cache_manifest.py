@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -93,3 +96,65 @@ def test_unknown_layer_media_type_is_unsupported() -> None:
     document["layers"][0]["mediaType"] = "application/vnd.example.weird"
     with pytest.raises(UnsupportedMediaTypeError, match="weird"):
         parse_manifest(json.dumps(document).encode(), document["mediaType"])
+
+
+def _manifest_with(change: Callable[[dict[str, Any]], None]) -> tuple[bytes, str]:
+    document = json.loads(build_image({"a": b"b"}).manifest)
+    change(document)
+    return json.dumps(document).encode(), document["mediaType"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d.pop("config"), "config is missing"),
+        (lambda d: d["config"].pop("digest"), "config: digest is missing"),
+        (lambda d: d["layers"][0].update(size=-1), r"layers\[0\]: size must be a size"),
+        (lambda d: d["layers"][0].update(size="12"), "size must be a whole number"),
+        (lambda d: d["layers"][0].update(size=True), "size must be a whole number"),
+        (lambda d: d["layers"][0].update(mediaType=7), "mediaType must be a string"),
+        (lambda d: d["layers"][0].update(annotations={"k": 1}), "annotations must be"),
+        (lambda d: d.update(layers={"not": "a list"}), "layers must be a list"),
+        (lambda d: d["layers"].append("text"), r"layers\[1\]: expected a JSON object"),
+        (lambda d: d["config"].update(digest="sha256:short"), "digest"),
+    ],
+)
+def test_malformed_manifests_name_the_field(
+    change: Callable[[dict[str, Any]], None], message: str
+) -> None:
+    content, media_type = _manifest_with(change)
+    with pytest.raises(ImageError, match=message):
+        parse_manifest(content, media_type)
+
+
+def test_index_entries_need_a_platform_with_os_and_architecture() -> None:
+    document = json.loads(build_index([build_image({"a": b"1"})]))
+    document["manifests"][0]["platform"] = {"os": "linux", "os.version": "10"}
+    with pytest.raises(ImageError, match="platform: architecture is missing"):
+        parse_manifest(json.dumps(document).encode(), OCI_INDEX)
+    document["manifests"][0]["platform"]["architecture"] = "amd64"
+    index = parse_manifest(json.dumps(document).encode(), OCI_INDEX)
+    assert isinstance(index, ImageIndex)
+    assert index.manifests[0].platform == Platform(os="linux", architecture="amd64")
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"created": "yesterday"}, "created is not a timestamp"),
+        ({"config": {"Env": "A=1"}}, "Env must be a list of strings"),
+        ({"config": {"Labels": {"k": 1}}}, "Labels must be an object of strings"),
+        ({"history": [{"empty_layer": "yes"}]}, "empty_layer must be true or false"),
+        ({"rootfs": []}, "rootfs: expected a JSON object"),
+        ([], "not a JSON object"),
+    ],
+)
+def test_malformed_configs_name_the_field(raw: object, message: str) -> None:
+    with pytest.raises(ImageError, match=message):
+        parse_image_config(json.dumps(raw).encode())
+
+
+def test_config_timestamps_keep_their_zone_at_any_precision() -> None:
+    config, platform = parse_image_config(b'{"created": "2023-10-11T22:55:07.123456789Z"}')
+    assert config.created == datetime(2023, 10, 11, 22, 55, 7, 123456, tzinfo=UTC)
+    assert platform == Platform(os="unknown", architecture="unknown")

@@ -104,9 +104,7 @@ class FakeCataloger(Cataloger):
             for n in sorted(repo.split("-"))
         )
         return Catalog(
-            image=ImageSubject(
-                reference=image.display_name, digest=image.digest, platform=str(image.platform)
-            ),
+            image=ImageSubject.of(image),
             packages=packages,
             engine=self.name,
             engine_version=self.version(),

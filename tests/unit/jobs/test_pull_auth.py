@@ -6,12 +6,12 @@ import json
 import httpx
 import pytest
 from celery import Celery
-from pydantic import SecretStr
 
 from service.errors import ConfigurationError, InvalidReferenceError, RegistryAuthError
 from service.jobs.pull_auth import BearerTransport, PullAuthorization, PullAuthSealer
 from service.jobs.scan import JobResult, ScanJob
 from service.registry.credentials import Credentials, CredentialStore
+from service.secret import Secret
 from service.settings import Settings
 from service.store.scans import ScanStatus, ScanStore
 from tests.unit.jobs.fakes import FakeSource
@@ -116,7 +116,7 @@ def test_celery_dispatch_seals_credentials_in_the_message():
 
 def test_sealer_comes_from_the_webhook_secret(tmp_path):
     assert PullAuthSealer.from_settings(Settings(data_dir=tmp_path)) is None
-    settings = Settings(data_dir=tmp_path, webhook_secret=SecretStr("s3"))
+    settings = Settings(data_dir=tmp_path, webhook_secret=Secret("s3"))
     sealer = PullAuthSealer.from_settings(settings)
     auth = PullAuthorization("h", token="t")
     assert sealer is not None and PullAuthSealer("s3").unseal(sealer.seal(auth)) == auth

@@ -17,7 +17,7 @@ from service.jobs.decision import ImageDecider
 from service.jobs.scan import JobResult
 from service.jobs.signing import ServiceSigner
 from service.registry.interface import Registry
-from service.settings import Settings
+from service.settings import KeylessIdentity, Settings
 from service.signing.attestation import PREDICATE_TYPES
 from service.signing.checker import SignatureChecker
 from service.signing.keyring import SigningKey, fingerprint
@@ -153,9 +153,9 @@ def test_verification_settings_are_read_from_json_environment(
     monkeypatch.setenv("TOLLGATE_VERIFY_KEYS", json.dumps({"ci": "/keys/ci.pub"}))
     monkeypatch.setenv("TOLLGATE_KEYLESS_IDENTITIES", json.dumps([identity]))
     monkeypatch.setenv("TOLLGATE_TRUSTED_ROOT", str(tmp_path / "trusted_root.json"))
-    settings = Settings(data_dir=tmp_path)
+    settings = Settings.from_env(data_dir=tmp_path)
     assert settings.verify_keys == {"ci": Path("/keys/ci.pub")}
-    assert [s.model_dump() for s in settings.keyless_identities] == [identity]
+    assert settings.keyless_identities == [KeylessIdentity(**identity)]
     assert settings.trusted_root == tmp_path / "trusted_root.json"
 
 
@@ -163,7 +163,7 @@ def test_keyless_identities_need_a_trusted_root(tmp_path: Path, monkeypatch: pyt
     identity = {"identity": "https://ci.example/build", "issuer": "https://issuer.example"}
     monkeypatch.setenv("TOLLGATE_KEYLESS_IDENTITIES", json.dumps([identity]))
     with pytest.raises(ConfigurationError, match="TOLLGATE_TRUSTED_ROOT"):
-        Settings(data_dir=tmp_path)
+        Settings.from_env(data_dir=tmp_path)
 
 
 @pytest.mark.parametrize("name", ["", "keyless:ci", "my key"])
@@ -233,7 +233,9 @@ def test_an_unreadable_trusted_root_is_a_configuration_error(tmp_path: Path):
     root.write_text("{}")
     settings = Settings(
         data_dir=tmp_path,
-        keyless_identities=[{"identity": "https://ci.example/b", "issuer": "https://id.example"}],
+        keyless_identities=[
+            KeylessIdentity(identity="https://ci.example/b", issuer="https://id.example")
+        ],
         trusted_root=root,
     )
     with pytest.raises(ConfigurationError, match="TOLLGATE_TRUSTED_ROOT"):

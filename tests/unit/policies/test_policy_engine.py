@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 import pytest
@@ -58,7 +59,7 @@ def test_outcome_is_block_over_warn_over_pass() -> None:
     base = BUNDLE.policy("base")
     assert evaluate(base, subject(scan=ScanState.UNSCANNED), now=NOW).outcome == "block"
     assert evaluate(base, subject(), now=NOW).outcome == "warn"  # root user only
-    legacy_ok = subject(config=subject().config.model_copy(update={"user": "app"}))
+    legacy_ok = subject(config=replace(subject().config, user="app"))
     assert evaluate(base, legacy_ok, now=NOW).outcome == "pass"
 
 

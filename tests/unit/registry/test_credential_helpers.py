@@ -7,11 +7,11 @@ import re
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
 
 from service.errors import ConfigurationError, RegistryAuthError, TollgateError
 from service.registry.credentials import Credentials, CredentialStore
 from service.registry.factory import RegistryClientFactory
+from service.secret import Secret
 from service.settings import Settings
 from tests.unit.registry.fakes import FakeRegistry, build_image
 from tests.unit.registry.helper_programs import Helpers
@@ -46,7 +46,7 @@ def store(
     config.write_text(json.dumps(docker))
     settings = Settings(
         docker_config=config,
-        registry_auth=SecretStr(json.dumps(env)) if env else None,
+        registry_auth=Secret(json.dumps(env)) if env else None,
         registry_timeout=timeout,
     )
     return CredentialStore.from_settings(settings)

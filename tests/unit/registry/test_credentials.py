@@ -9,10 +9,10 @@ import json
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
 
 from service.errors import ConfigurationError
 from service.registry.credentials import Credentials, CredentialStore
+from service.secret import Secret
 from service.settings import Settings
 
 
@@ -22,7 +22,7 @@ def store(
     config = tmp_path / "config.json"
     if docker is not None:
         config.write_text(json.dumps(docker))
-    settings = Settings(docker_config=config, registry_auth=SecretStr(env) if env else None)
+    settings = Settings(docker_config=config, registry_auth=Secret(env) if env else None)
     return CredentialStore.from_settings(settings)
 
 

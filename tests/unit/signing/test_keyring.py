@@ -26,7 +26,7 @@ def _settings(monkeypatch: pytest.MonkeyPatch, **env: str) -> Settings:
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    return Settings()
+    return Settings.from_env()
 
 
 def test_loads_key_from_settings_without_logging_secrets(
