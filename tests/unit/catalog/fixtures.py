@@ -8,7 +8,7 @@ from typing import Any
 
 from service.catalog.model import Catalog, ImageSubject
 from service.catalog.syft_report import SyftDocument, catalog_from_syft
-from service.catalog.trivy import TrivyReport, catalog_from_trivy
+from service.catalog.trivy_report import TrivyReport, catalog_from_trivy
 
 FIXTURES = Path(__file__).parents[2] / "fixtures"
 SYFT_REPORT = FIXTURES / "syft" / "debian-python.syft.json"

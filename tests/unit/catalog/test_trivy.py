@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from service.catalog.model import PackageType
-from service.catalog.trivy import parse_trivy_findings
+from service.catalog.trivy_report import parse_trivy_findings
 from service.vulndb.model import Severity
 from tests.unit.catalog.fixtures import (
     TRIVY_GOLDENS,

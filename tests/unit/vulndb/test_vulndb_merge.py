@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from service.catalog.model import ImageSubject, PackageType
-from service.catalog.trivy import TrivyReport, catalog_from_trivy, parse_trivy_findings
+from service.catalog.trivy_report import TrivyReport, catalog_from_trivy, parse_trivy_findings
 from service.store.database import make_engine
 from service.vulndb.feeds.osv import OSVFeed
 from service.vulndb.matcher import match
