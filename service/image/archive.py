@@ -65,7 +65,14 @@ def safe_extract(archive: Path, dest: Path) -> None:
                 except tarfile.FilterError as exc:
                     raise _unsafe(member, f"refused by the extraction filter ({exc})") from exc
                 if member.isreg():  # a compressed layer blob counts at its inflated size
-                    total += _inflated_size(dest / member.name, limit - total)
+                    try:
+                        total += _inflated_size(dest / member.name, limit - total)
+                    except _WindowTooLarge:
+                        raise _unsafe(
+                            member,
+                            "needs a zstd window over libzstd's 128 MiB limit to "
+                            "decompress: refusing a memory bomb",
+                        ) from None
                     if total > limit:
                         raise _bomb(archive, member, total, archive_size)
     except (tarfile.TarError, EOFError, OSError) as exc:
@@ -86,10 +93,16 @@ def _bomb(
     )
 
 
+class _WindowTooLarge(Exception):
+    """A zstd frame declares a window past what libzstd decodes by default (128 MiB)."""
+
+
 def _inflated_size(path: Path, budget: int) -> int:
     """What a gzip or zstd file inflates to (0 if neither), counted no further than ``budget``.
 
-    A corrupt stream is left for the engine to report: only the size matters here.
+    A corrupt stream is left for the engine to report: only the size matters here. A
+    zstd frame whose size cannot be counted within libzstd's memory limit is not: the
+    engines' decoders accept larger windows, so it raises :class:`_WindowTooLarge`.
     """
     inflated = 0
     with path.open("rb") as raw:
@@ -106,7 +119,10 @@ def _inflated_size(path: Path, budget: int) -> int:
             with stream:
                 while inflated <= budget and (chunk := stream.read(_CHUNK)):
                     inflated += len(chunk)
-        except (OSError, EOFError, zlib.error, zstandard.ZstdError):
+        except zstandard.ZstdError as error:
+            if "too much memory" in str(error):  # ZSTD_error_frameParameter_windowTooLarge
+                raise _WindowTooLarge from error
+        except (OSError, EOFError, zlib.error):
             pass
     return inflated
 

@@ -126,6 +126,26 @@ def test_zstd_layer_bomb_is_refused(tmp_path: Path, honest_frames: int) -> None:
     assert repr(ZSTD_BLOB) in str(raised.value)
 
 
+def test_zstd_layer_with_an_oversized_window_is_refused(tmp_path: Path) -> None:
+    """A frame that declares a 1 GiB window cannot be counted within libzstd's default
+    memory limit; the engines' decoders would accept it, so it is refused, not skipped."""
+    params = zstandard.ZstdCompressionParameters.from_level(
+        3, window_log=30, write_content_size=False
+    )
+    blob = io.BytesIO()
+    with zstandard.ZstdCompressor(compression_params=params).stream_writer(
+        blob, closefd=False
+    ) as writer:
+        writer.write(layer_tar({"zeros": bytes(1 << 20)}))
+    assert zstandard.get_frame_parameters(blob.getvalue()).window_size == 1 << 30
+    archive = plain_tar(tmp_path / "window-oci.tar", {ZSTD_BLOB: blob.getvalue()})
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    with pytest.raises(UnsafeArchiveError, match="zstd window") as raised:
+        safe_extract(archive, dest)
+    assert repr(ZSTD_BLOB) in str(raised.value)
+
+
 def test_honest_zstd_layer_extracts(tmp_path: Path) -> None:
     layer = layer_tar({"etc/os-release": b"ID=debian\n"})
     blob = zstandard.ZstdCompressor().compress(layer)
