@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import click
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from service.errors import InvalidReferenceError, NotFoundError, SigningError, TollgateError
 from service.image.model import Transport
@@ -158,38 +159,78 @@ def sign(image: str, key: Path, annotations: tuple[str, ...]) -> None:
         click.echo(f"{state} for {resolved.name}@{resolved.digest}", err=True)
 
 
-def _image_verifier_check(
+@dataclass(frozen=True)
+class _Trust:
+    """What ``verify`` and ``verify-attestation`` check against: a key, or a keyless policy."""
+
+    key: ec.EllipticCurvePublicKey | None = None
+    keyless: KeylessVerifier | None = None
+
+    @property
+    def described(self) -> str:
+        return (
+            "the specified public key" if self.key else "the certificate identity and trusted root"
+        )
+
+    def signatures(self, image: ResolvedImage) -> Verified:
+        verifier = ImageVerifier(image.registry)
+        if self.keyless is not None:
+            return verifier.verify_signatures_keyless(image.repository, image.digest, self.keyless)
+        assert self.key is not None
+        return verifier.verify_signatures(image.repository, image.digest, self.key)
+
+    def attestations(self, image: ResolvedImage, predicate_type: str) -> Verified:
+        verifier = ImageVerifier(image.registry)
+        if self.keyless is not None:
+            return verifier.verify_attestations_keyless(
+                image.repository, image.digest, self.keyless, predicate_type
+            )
+        assert self.key is not None
+        return verifier.verify_attestations(
+            image.repository, image.digest, self.key, predicate_type
+        )
+
+
+def _trust(
     key: Path | None, identity: str | None, issuer: str | None, trusted_root: Path | None
-) -> Callable[[ImageVerifier, ResolvedImage], Verified]:
-    """How ``verify`` checks: with a public key, or keyless against identity + trusted root."""
+) -> _Trust:
+    """A public key, or keyless: identity + issuer + trusted root (all three)."""
     keyless = (identity, issuer, trusted_root)
     if key is not None:
         if any(value is not None for value in keyless):
             raise SigningError("pass either --key or the keyless options, not both")
-        public = load_public_key(_read(key, "public key"))
-        return lambda verifier, image: verifier.verify_signatures(
-            image.repository, image.digest, public
-        )
+        return _Trust(key=load_public_key(_read(key, "public key")))
     if identity is None or issuer is None or trusted_root is None:
         raise SigningError(
             "nothing to verify against",
             hint="pass --key cosign.pub, or --certificate-identity, "
             "--certificate-oidc-issuer and --trusted-root",
         )
-    checker = KeylessVerifier(KeylessPolicy(trusted_root, identity, issuer))
-    return lambda verifier, image: verifier.verify_signatures_keyless(
-        image.repository, image.digest, checker
-    )
+    return _Trust(keyless=KeylessVerifier(KeylessPolicy(trusted_root, identity, issuer)))
+
+
+def _trust_options(command: Callable[..., None]) -> Callable[..., None]:
+    """--key, or the keyless --certificate-identity / --certificate-oidc-issuer /
+    --trusted-root, as cosign names them."""
+    for option in reversed(
+        (
+            click.option("--key", type=click.Path(path_type=Path), help="the signer's cosign.pub"),
+            click.option("--certificate-identity", help="keyless: expected signer"),
+            click.option("--certificate-oidc-issuer", help="keyless: expected issuer"),
+            click.option(
+                "--trusted-root",
+                type=click.Path(path_type=Path),
+                help="keyless: Sigstore trusted_root.json",
+            ),
+        )
+    ):
+        command = option(command)
+    return command
 
 
 @app.command("verify")
 @click.argument("image")
-@click.option("--key", type=click.Path(path_type=Path), help="the signer's cosign.pub")
-@click.option("--certificate-identity", help="keyless: expected signer")
-@click.option("--certificate-oidc-issuer", help="keyless: expected issuer")
-@click.option(
-    "--trusted-root", type=click.Path(path_type=Path), help="keyless: Sigstore trusted_root.json"
-)
+@_trust_options
 def verify(
     image: str,
     key: Path | None,
@@ -199,14 +240,11 @@ def verify(
 ) -> None:
     """Verify IMAGE's signatures (public key or keyless); print the verified payloads."""
     with _errors_exit():
-        check = _image_verifier_check(
-            key, certificate_identity, certificate_oidc_issuer, trusted_root
-        )
+        trust = _trust(key, certificate_identity, certificate_oidc_issuer, trusted_root)
         with _resolve(image) as resolved:
-            verified = check(ImageVerifier(resolved.registry), resolved)
+            verified = trust.signatures(resolved)
         click.echo(f"Verification for {resolved.name}@{resolved.digest} --", err=True)
-        against = "the specified public key" if key else "the certificate identity and trusted root"
-        click.echo(f"  - The signatures were verified against {against}", err=True)
+        click.echo(f"  - The signatures were verified against {trust.described}", err=True)
         _print_json(verified.documents)
 
 
@@ -249,14 +287,21 @@ def attest(
 
 @app.command("verify-attestation")
 @click.argument("image")
-@key_option
+@_trust_options
 @type_option
-def verify_attestation(image: str, key: Path, type_name: str) -> None:
-    """Verify IMAGE's attestations of --type with a public key; print the statements."""
+def verify_attestation(
+    image: str,
+    key: Path | None,
+    certificate_identity: str | None,
+    certificate_oidc_issuer: str | None,
+    trusted_root: Path | None,
+    type_name: str,
+) -> None:
+    """Verify IMAGE's attestations of --type (public key or keyless); print the statements."""
     with _errors_exit():
-        public = load_public_key(_read(key, "public key"))
+        trust = _trust(key, certificate_identity, certificate_oidc_issuer, trusted_root)
         with _resolve(image) as resolved:
-            verified = ImageVerifier(resolved.registry).verify_attestations(
-                resolved.repository, resolved.digest, public, predicate_type_uri(type_name)
-            )
+            verified = trust.attestations(resolved, predicate_type_uri(type_name))
+        click.echo(f"Verification for {resolved.name}@{resolved.digest} --", err=True)
+        click.echo(f"  - The attestations were verified against {trust.described}", err=True)
         _print_json(verified.documents)

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from service.cli.signing import app
 from service.image.reference import parse_reference
@@ -97,6 +97,67 @@ def test_cli_verifies_keyless_layer_like_cosign(
         refused = verify(identity, issuer)
         assert refused.exit_code == 2  # type: ignore[attr-defined]
         assert "no valid keyless signature" in refused.output  # type: ignore[attr-defined]
+
+
+def test_cli_verifies_keyless_attestation_like_cosign(
+    registry: LocalRegistry, env: None, tmp_path: Path
+) -> None:
+    sigstore = SelfMadeSigstore()
+    root = sigstore.trusted_root(tmp_path / "trusted_root.json")
+    client = RegistryClient(registry.host)
+    try:
+        digest = push_test_image(client, REPO, "cli-attested")
+        statement = in_toto_statement(
+            f"{registry.host}/{REPO}", digest, PREDICATE_TYPES["slsaprovenance1"], {"ci": "yes"}
+        )
+        envelope, annotations = sigstore.attestation(statement)
+        AttachmentStore(client).attach(
+            REPO,
+            digest,
+            Kind.ATTESTATION,
+            media_type=DSSE_MEDIA_TYPE,
+            payload=envelope,
+            annotations=annotations,
+        )
+    finally:
+        client.close()
+    runner = CliRunner()
+
+    def verify_attestation(identity: str, type_name: str) -> Result:
+        keyless = ["--certificate-identity", identity, "--certificate-oidc-issuer", ISSUER]
+        return runner.invoke(
+            app,
+            [
+                "verify-attestation",
+                f"{registry.host}/{REPO}:cli-attested",
+                *keyless,
+                "--trusted-root",
+                str(root),
+                "--type",
+                type_name,
+            ],
+        )
+
+    result = verify_attestation(IDENTITY, "slsaprovenance1")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == [json.loads(statement)]
+    assert "verified against the certificate identity and trusted root" in result.stderr
+
+    for identity, type_name in [("intruder@example.test", "slsaprovenance1"), (IDENTITY, "spdx")]:
+        refused = verify_attestation(identity, type_name)
+        assert refused.exit_code == 2
+        assert "no valid keyless attestation" in refused.output
+
+
+def test_cli_verify_needs_a_key_or_every_keyless_option(env: None, tmp_path: Path) -> None:
+    runner = CliRunner()
+    image = "127.0.0.1:5000/team/app:1"
+    half = runner.invoke(app, ["verify-attestation", image, "--certificate-identity", IDENTITY])
+    assert half.exit_code == 2 and "nothing to verify against" in half.output
+    both = runner.invoke(
+        app, ["verify", image, "--key", str(tmp_path / "k.pub"), "--trusted-root", "r.json"]
+    )
+    assert both.exit_code == 2 and "not both" in both.output
 
 
 def test_signature_status_counts_keyless_attestation_in_registry(
