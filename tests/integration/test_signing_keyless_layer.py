@@ -99,6 +99,23 @@ def test_cli_verifies_keyless_layer_like_cosign(
         assert "no valid keyless signature" in refused.output  # type: ignore[attr-defined]
 
 
+def _attest_provenance(client: RegistryClient, sigstore: SelfMadeSigstore, digest: str) -> bytes:
+    """A keyless SLSA provenance attestation of ``digest`` as cosign 2 attaches it."""
+    statement = in_toto_statement(
+        f"{client.host}/{REPO}", digest, PREDICATE_TYPES["slsaprovenance1"], {"ci": "yes"}
+    )
+    envelope, annotations = sigstore.attestation(statement)
+    AttachmentStore(client).attach(
+        REPO,
+        digest,
+        Kind.ATTESTATION,
+        media_type=DSSE_MEDIA_TYPE,
+        payload=envelope,
+        annotations=annotations,
+    )
+    return statement
+
+
 def test_cli_verifies_keyless_attestation_like_cosign(
     registry: LocalRegistry, env: None, tmp_path: Path
 ) -> None:
@@ -107,18 +124,7 @@ def test_cli_verifies_keyless_attestation_like_cosign(
     client = RegistryClient(registry.host)
     try:
         digest = push_test_image(client, REPO, "cli-attested")
-        statement = in_toto_statement(
-            f"{registry.host}/{REPO}", digest, PREDICATE_TYPES["slsaprovenance1"], {"ci": "yes"}
-        )
-        envelope, annotations = sigstore.attestation(statement)
-        AttachmentStore(client).attach(
-            REPO,
-            digest,
-            Kind.ATTESTATION,
-            media_type=DSSE_MEDIA_TYPE,
-            payload=envelope,
-            annotations=annotations,
-        )
+        statement = _attest_provenance(client, sigstore, digest)
     finally:
         client.close()
     runner = CliRunner()
@@ -172,18 +178,7 @@ def test_signature_status_counts_keyless_attestation_in_registry(
     client = RegistryClient(registry.host)
     try:
         digest = push_test_image(client, REPO, "attested")
-        statement = in_toto_statement(
-            f"{registry.host}/{REPO}", digest, PREDICATE_TYPES["slsaprovenance1"], {"ci": "yes"}
-        )
-        envelope, annotations = sigstore.attestation(statement)
-        AttachmentStore(client).attach(
-            REPO,
-            digest,
-            Kind.ATTESTATION,
-            media_type=DSSE_MEDIA_TYPE,
-            payload=envelope,
-            annotations=annotations,
-        )
+        _attest_provenance(client, sigstore, digest)
         ref = parse_reference(f"{registry.host}/{REPO}@{digest}")
         wanted = ["slsaprovenance1", "cyclonedx"]
         status = signature_status(client, ref, digest, {}, wanted, keyless=policies)
