@@ -95,6 +95,7 @@ engine_option = _enum_option("--engine", enum=Engine, help="catalog engine (defa
     cls=_LazyGroup,
     help="Container supply-chain gate: pull, catalog, SBOM, match, sign, decide.",
     no_args_is_help=True,
+    context_settings={"max_content_width": 120},  # command summaries uncut on wide terminals
 )
 @click.option("--verbose", "-v", is_flag=True, help="log and show tracebacks")
 @click.pass_context
@@ -115,9 +116,8 @@ def app(ctx: click.Context, verbose: bool) -> None:
 @engine_option
 @platform_option
 @click.option(
-    "--all-platforms/--no-all-platforms",
-    default=False,
-    show_default=True,
+    "--all-platforms",
+    is_flag=True,
     help="one SBOM per platform of an index; needs --output",
 )
 def sbom(
