@@ -55,6 +55,21 @@ def clean_pool(size: int) -> list[Package]:
     ]
 
 
+def small_update(folder: Path, records: int) -> OSVFeed:
+    """``records`` real PyPI records, modified later, each listing one more affected version
+    (its first fix): the kind of change a feed's daily update brings."""
+    folder.mkdir()
+    for path in sorted((VULNDATA / "osv" / "PyPI").glob("*.json"))[:records]:
+        record = json.loads(path.read_text())
+        affected = record["affected"][0]
+        ranges = affected.get("ranges", [])
+        fixes = [e["fixed"] for r in ranges for e in r["events"] if "fixed" in e]
+        affected["versions"] = [*affected.get("versions", []), *fixes[:1]]
+        record["modified"] = "2099-01-01T00:00:00Z"
+        (folder / path.name).write_text(json.dumps(record))
+    return OSVFeed("PyPI", str(folder))
+
+
 def catalog(packages: list[Package], index: int) -> Catalog:
     unique = {p.key: p for p in packages}
     return Catalog(
@@ -127,7 +142,17 @@ def main() -> None:
         print(
             f"re-evaluate {second.images} catalogs after an update (cold cache): "
             f"{time.perf_counter() - start:.2f} s, {second.images_gained} gained, "
-            f"{second.images_lost} lost"
+            f"{second.images_lost} lost, {second.rematched} re-matched"
+        )
+        before = fresh.revision()
+        fresh.import_feed(small_update(Path(tmp) / "small-update", records=5))
+        changed = fresh.changed_packages(before) or set()
+        start = time.perf_counter()
+        third = reevaluate(catalogs, VulnStore(engine))
+        print(
+            f"re-evaluate {third.images} catalogs after a small update ({len(changed)} packages "
+            f"changed): {time.perf_counter() - start:.2f} s, {third.rematched} re-matched, "
+            f"{third.images_gained} gained, {third.images_lost} lost"
         )
 
 

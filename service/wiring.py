@@ -90,18 +90,22 @@ def sbom_orchestrator(settings: Settings) -> Iterator[Orchestrator]:
         )
 
 
-class _CatalogRecords:
-    """Stored catalogs plus their findings at the vulnerability database's revision."""
+class CatalogRecords:
+    """Stored catalogs plus their findings, recorded at the vulnerability database's
+    revision as read before matching: an import committing while a scan matches makes
+    the next re-evaluation look at that catalog again instead of counting it current."""
 
     def __init__(self, catalogs: CatalogStore, vulns: VulnStore) -> None:
         self._catalogs = catalogs
         self._vulns = vulns
+        self._revisions: dict[str, int] = {}  # digest -> revision when its catalog was saved
 
     def save(self, catalog: Catalog) -> None:
         self._catalogs.save(catalog)
+        self._revisions[catalog.image.digest] = self._vulns.revision()
 
     def record(self, digest: str, findings: list[Finding]) -> None:
-        self._catalogs.record_findings({digest: findings}, self._vulns.revision())
+        self._catalogs.record_findings({digest: findings}, self._revisions.pop(digest))
 
 
 @contextmanager
@@ -129,5 +133,5 @@ def scan_orchestrator(
             default_engine=settings.engine,
             cache=CatalogCache(settings.blob_cache_dir),
             matcher=Matcher(vulns).match,
-            sink=_CatalogRecords(CatalogStore(engine), vulns),
+            sink=CatalogRecords(CatalogStore(engine), vulns),
         )

@@ -68,7 +68,7 @@ def feed_for(spec: str) -> Feed:
     help="ECOSYSTEM=URL|PATH (repeatable); default: the public OSV bucket",
 )
 def update(source: tuple[str, ...]) -> None:
-    """Import feeds, then re-match every stored catalog and report what changed."""
+    """Import feeds, then re-match the stored catalogs they touched; report what changed."""
     feeds = (
         [feed_for(s) for s in source] if source else [OSVFeed(e) for e in DEFAULT_OSV_ECOSYSTEMS]
     )
@@ -89,7 +89,8 @@ def update(source: tuple[str, ...]) -> None:
     outcome = reevaluate(CatalogStore(engine), db)
     click.echo(
         f"re-evaluated {outcome.images} images: {outcome.images_gained} gained findings, "
-        f"{outcome.images_lost} lost findings"
+        f"{outcome.images_lost} lost findings ({outcome.rematched} re-matched, "
+        "the others hold no package whose advisories changed)"
     )
 
 

@@ -2,18 +2,22 @@
 
 Catalogs are kept as ``Catalog.model_dump_json()`` so they can be matched
 again after every vulnerability-database update without touching a registry.
+With each catalog the store keeps the (ecosystem, package) keys its packages are
+looked up under and the database revision its findings were matched at, so that
+an update re-matches only the catalogs holding a package whose advisories changed.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from sqlalchemy import Index, Text, delete, insert
+from sqlalchemy import Index, Text, delete, insert, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Column, Field, Session, SQLModel, col, select
@@ -22,11 +26,15 @@ from service.catalog.model import Catalog
 from service.errors import NotFoundError, TollgateError
 from service.store.database import guarded_session
 from service.utc import as_utc
+from service.vulndb.ecosystems import lookup_key
 from service.vulndb.model import Finding
 
 logger = logging.getLogger(__name__)
 
 EventKind = Literal["new", "resolved"]
+PackageKey = tuple[str, str]  # (ecosystem, normalised package name), as advisories name it
+
+_CHUNK = 500
 
 
 class StoredCatalogRow(SQLModel, table=True):
@@ -36,6 +44,27 @@ class StoredCatalogRow(SQLModel, table=True):
     reference: str
     stored_at: datetime
     payload: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class CatalogPackageRow(SQLModel, table=True):
+    """A key a stored catalog's packages are looked up under in the vulnerability database."""
+
+    __tablename__ = "catalog_package"
+    __table_args__ = (Index("ix_catalog_package_key", "ecosystem", "package"),)
+
+    digest: str = Field(primary_key=True)
+    ecosystem: str = Field(primary_key=True)
+    package: str = Field(primary_key=True)
+
+
+class CatalogMatchRow(SQLModel, table=True):
+    """The vulnerability-database revision a stored catalog's findings are current at
+    (no row: never matched since it was stored, or stored before revisions were kept)."""
+
+    __tablename__ = "catalog_match"
+
+    digest: str = Field(primary_key=True)
+    revision: int
 
 
 class CatalogFindingRow(SQLModel, table=True):
@@ -90,7 +119,8 @@ class CatalogStore:
         self.engine = engine
 
     def save(self, catalog: Catalog) -> None:
-        """Store (or replace) the catalog of ``catalog.image.digest``."""
+        """Store (or replace) the catalog of ``catalog.image.digest``; its findings count as
+        unmatched until :meth:`record_findings` records them."""
         with self._transaction() as session:
             session.merge(
                 StoredCatalogRow(
@@ -100,6 +130,25 @@ class CatalogStore:
                     payload=catalog.model_dump_json(),
                 )
             )
+            session.execute(
+                delete(CatalogMatchRow).where(col(CatalogMatchRow.digest) == catalog.image.digest)
+            )
+            _write_keys(session, [catalog])
+
+    def index_packages(self, catalogs: Sequence[Catalog]) -> None:
+        """Store the lookup keys of those of ``catalogs`` that have none (stored before keys
+        were kept)."""
+        if not catalogs:
+            return
+        with self._transaction() as session:
+            indexed = set(
+                session.scalars(
+                    select(col(CatalogPackageRow.digest))
+                    .where(col(CatalogPackageRow.digest).in_([c.image.digest for c in catalogs]))
+                    .distinct()
+                )
+            )
+            _write_keys(session, [c for c in catalogs if c.image.digest not in indexed])
 
     def get(self, digest: str) -> Catalog:
         with Session(self.engine) as session:
@@ -116,9 +165,12 @@ class CatalogStore:
                 )
             )
 
-    def catalogs(self, batch: int = 200) -> Iterator[Catalog]:
-        """Every stored catalog, read in batches ordered by digest."""
-        digests = self.digests()
+    def catalogs(
+        self, digests: Collection[str] | None = None, batch: int = 200
+    ) -> Iterator[Catalog]:
+        """The stored catalogs of ``digests`` (default: all), read in batches ordered by
+        digest."""
+        digests = self.digests() if digests is None else sorted(digests)
         for start in range(0, len(digests), batch):
             with Session(self.engine) as session:
                 payloads = session.scalars(
@@ -129,6 +181,58 @@ class CatalogStore:
                 rows = list(payloads)
             for payload in rows:
                 yield Catalog.model_validate_json(payload)
+
+    def matched_revisions(self) -> dict[int | None, list[str]]:
+        """Every stored digest, by the revision its findings were last matched at (None:
+        unknown)."""
+        groups: dict[int | None, list[str]] = defaultdict(list)
+        with Session(self.engine) as session:
+            rows = session.execute(
+                select(col(StoredCatalogRow.digest), col(CatalogMatchRow.revision))
+                .outerjoin(
+                    CatalogMatchRow, col(CatalogMatchRow.digest) == col(StoredCatalogRow.digest)
+                )
+                .order_by(col(StoredCatalogRow.digest))
+            )
+            for digest, revision in rows:
+                groups[revision].append(digest)
+        return dict(groups)
+
+    def digests_holding(self, keys: Iterable[PackageKey], among: Collection[str]) -> set[str]:
+        """Those of ``among`` whose catalogs hold a package looked up under one of ``keys``."""
+        packages: dict[str, list[str]] = defaultdict(list)
+        for ecosystem, package in keys:
+            packages[ecosystem].append(package)
+        found: set[str] = set()
+        with Session(self.engine) as session:
+            for ecosystem, names in packages.items():
+                for start in range(0, len(names), _CHUNK):
+                    found.update(
+                        session.scalars(
+                            select(col(CatalogPackageRow.digest))
+                            .where(
+                                col(CatalogPackageRow.ecosystem) == ecosystem,
+                                col(CatalogPackageRow.package).in_(names[start : start + _CHUNK]),
+                            )
+                            .distinct()
+                        )
+                    )
+        return found & set(among)
+
+    def mark_current(self, digests: Sequence[str], matched_at: int, revision: int) -> None:
+        """The findings of ``digests``, matched at ``matched_at``, hold at ``revision`` too
+        (no advisory of their packages changed); a catalog stored again meanwhile is left
+        unmatched."""
+        with self._transaction() as session:
+            for start in range(0, len(digests), _CHUNK):
+                session.execute(
+                    update(CatalogMatchRow)
+                    .where(
+                        col(CatalogMatchRow.digest).in_(digests[start : start + _CHUNK]),
+                        col(CatalogMatchRow.revision) == matched_at,
+                    )
+                    .values(revision=revision)
+                )
 
     def findings(self, digest: str) -> list[Finding]:
         """The current findings of one image, sorted like ``match`` sorts them."""
@@ -144,7 +248,8 @@ class CatalogStore:
     def record_findings(
         self, results: Mapping[str, Sequence[Finding]], db_revision: int
     ) -> list[FindingDiff]:
-        """Replace the current findings of each image; store and return what changed.
+        """Replace the current findings of each image, matched at ``db_revision``; store and
+        return what changed.
 
         All images are written in one transaction.
         """
@@ -179,10 +284,10 @@ class CatalogStore:
                 stale = [
                     row_id for key, (row_id, payload) in old.items() if payloads.get(key) != payload
                 ]
-                for start in range(0, len(stale), 500):
+                for start in range(0, len(stale), _CHUNK):
                     session.execute(
                         delete(CatalogFindingRow).where(
-                            col(CatalogFindingRow.id).in_(stale[start : start + 500])
+                            col(CatalogFindingRow.id).in_(stale[start : start + _CHUNK])
                         )
                     )
                 fresh = [
@@ -220,6 +325,18 @@ class CatalogStore:
                             for kind, f in events
                         ],
                     )
+            matched = list(results)
+            for start in range(0, len(matched), _CHUNK):
+                session.execute(
+                    delete(CatalogMatchRow).where(
+                        col(CatalogMatchRow.digest).in_(matched[start : start + _CHUNK])
+                    )
+                )
+            if matched:
+                session.execute(
+                    insert(CatalogMatchRow),
+                    [{"digest": digest, "revision": db_revision} for digest in matched],
+                )
         return diffs
 
     def events(self, digest: str | None = None) -> list[FindingEvent]:
@@ -242,6 +359,29 @@ class CatalogStore:
 
     def _transaction(self) -> AbstractContextManager[Session]:
         return guarded_session(self.engine, _unwritable)
+
+
+def _write_keys(session: Session, catalogs: Sequence[Catalog]) -> None:
+    """Replace the lookup keys stored for ``catalogs``."""
+    digests = [c.image.digest for c in catalogs]
+    for start in range(0, len(digests), _CHUNK):
+        session.execute(
+            delete(CatalogPackageRow).where(
+                col(CatalogPackageRow.digest).in_(digests[start : start + _CHUNK])
+            )
+        )
+    rows = [
+        {"digest": catalog.image.digest, "ecosystem": ecosystem, "package": package}
+        for catalog in catalogs
+        for ecosystem, package in sorted(_package_keys(catalog))
+    ]
+    if rows:
+        session.execute(insert(CatalogPackageRow), rows)
+
+
+def _package_keys(catalog: Catalog) -> set[PackageKey]:
+    keys = (lookup_key(package, catalog.distro) for package in catalog.packages)
+    return {(key[0], key[1]) for key in keys if key is not None}
 
 
 def _unwritable(_error: SQLAlchemyError) -> TollgateError:

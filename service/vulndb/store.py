@@ -2,7 +2,10 @@
 
 One import of a feed runs in ONE transaction (a failure leaves the previous
 data in use) and is incremental: a record is rewritten only when its content
-changed and it is not older (by ``modified``) than the stored one.
+changed and it is not older (by ``modified``) than the stored one. Each import
+takes the next revision and logs the (ecosystem, package) keys whose advisories
+it added, changed or withdrew, so that re-evaluation can skip the stored
+catalogs an update did not touch.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Index, Text, delete, func, insert
+from sqlalchemy import Index, Text, delete, func, insert, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Column, Field, Session, SQLModel, col, select
 
@@ -26,6 +29,7 @@ from service.vulndb.records import Advisory, SkippedRecord, VulnRecord
 logger = logging.getLogger(__name__)
 
 _CHUNK = 500
+IMPORT_LOCK_KEY = 0x7011_1397  # pg_advisory_xact_lock key: imports take revisions one by one
 PackageKey = tuple[str, str]  # (ecosystem, normalised package name)
 
 
@@ -52,6 +56,16 @@ class AdvisoryRow(SQLModel, table=True):
     ecosystem: str
     package: str
     payload: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class ChangedPackageRow(SQLModel, table=True):
+    """A package whose advisories the import of ``revision`` added, changed or withdrew."""
+
+    __tablename__ = "vuln_changed_package"
+
+    revision: int = Field(primary_key=True)
+    ecosystem: str = Field(primary_key=True)
+    package: str = Field(primary_key=True)
 
 
 class FeedStateRow(SQLModel, table=True):
@@ -149,10 +163,18 @@ class VulnStore:
                 continue
             changed.append(item)
             counts["withdrawn" if item.withdrawn else "updated" if previous else "added"] += 1
-        self._write(
+        touched = self._write(
             session, feed.source, changed, replace=[r.id for r in changed if r.id in existing]
         )
-        revision = int(session.scalar(select(func.max(col(FeedStateRow.revision)))) or 0) + 1
+        revision = _next_revision(session)
+        if touched:
+            session.execute(
+                insert(ChangedPackageRow),
+                [
+                    {"revision": revision, "ecosystem": ecosystem, "package": package}
+                    for ecosystem, package in sorted(touched)
+                ],
+            )
         state = session.get(FeedStateRow, feed.source) or FeedStateRow(
             source=feed.source, revision=0, updated_at=datetime.now(UTC), records=0, skipped=0
         )
@@ -167,9 +189,20 @@ class VulnStore:
     @staticmethod
     def _write(
         session: Session, source: str, records: Sequence[VulnRecord], replace: Sequence[str]
-    ) -> None:
+    ) -> set[PackageKey]:
+        """Replace the records ``replace`` names and insert ``records``; the keys of every
+        advisory row this removed or added."""
+        touched: set[PackageKey] = set()
         for start in range(0, len(replace), _CHUNK):
             ids = replace[start : start + _CHUNK]
+            touched.update(
+                (ecosystem, package)
+                for ecosystem, package in session.execute(
+                    select(col(AdvisoryRow.ecosystem), col(AdvisoryRow.package)).where(
+                        col(AdvisoryRow.source) == source, col(AdvisoryRow.record_id).in_(ids)
+                    )
+                )
+            )
             session.execute(
                 delete(AdvisoryRow).where(
                     col(AdvisoryRow.source) == source, col(AdvisoryRow.record_id).in_(ids)
@@ -208,12 +241,34 @@ class VulnStore:
             ]
             if rows:
                 session.execute(insert(AdvisoryRow), rows)
+        touched.update((a.ecosystem, a.package) for r in records for a in r.advisories)
+        return touched
 
     # --- lookup -----------------------------------------------------------------------
 
     def revision(self) -> int:
         with Session(self.engine) as session:
-            return int(session.scalar(select(func.max(col(FeedStateRow.revision)))) or 0)
+            return _latest_revision(session)
+
+    def changed_packages(self, since: int) -> set[PackageKey] | None:
+        """The keys whose advisories the imports after revision ``since`` added, changed or
+        withdrew; None when that is unknown: the change log does not reach back to ``since``
+        (data imported before the log was kept) or ``since`` is no revision of this database.
+        """
+        with Session(self.engine) as session:
+            latest = _latest_revision(session)
+            if since >= latest:
+                return set() if since == latest else None
+            # every import from the first one that logged a change on logs its changes
+            first = session.scalar(select(func.min(col(ChangedPackageRow.revision))))
+            if first is None or since < first - 1:
+                return None
+            rows = session.execute(
+                select(col(ChangedPackageRow.ecosystem), col(ChangedPackageRow.package))
+                .where(col(ChangedPackageRow.revision) > since)
+                .distinct()
+            )
+            return {(ecosystem, package) for ecosystem, package in rows}
 
     def advisories(self, keys: Iterable[PackageKey]) -> dict[PackageKey, tuple[Advisory, ...]]:
         """Advisories naming each (ecosystem, package); parsed ranges are cached with them."""
@@ -270,6 +325,23 @@ class VulnStore:
             )
             revision = max((s.revision for s in states), default=0)
         return DBStatus(advisories_per_ecosystem=per_ecosystem, sources=sources, revision=revision)
+
+
+def _latest_revision(session: Session) -> int:
+    return int(session.scalar(select(func.max(col(FeedStateRow.revision)))) or 0)
+
+
+def _next_revision(session: Session) -> int:
+    """The revision of the import running in ``session``: no two imports that log changes
+    share one, or a re-evaluation could read a revision before all its changes are in.
+
+    On PostgreSQL imports wait for each other here until commit. On SQLite an import that
+    wrote holds the database's write lock already; one that wrote nothing may share its
+    revision with an import running beside it, but logs nothing and commits after it.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": IMPORT_LOCK_KEY})
+    return _latest_revision(session) + 1
 
 
 def _is_current(previous: tuple[datetime | None, str], record: VulnRecord) -> bool:

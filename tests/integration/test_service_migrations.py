@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -22,26 +20,17 @@ from service.store.database import (
     import_table_modules,
     make_engine,
 )
+from tests.support.postgres import scratch_database
 
 pytestmark = pytest.mark.integration
 
-PG = "postgresql://postgres@127.0.0.1:5432/test"
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
-    name = f"tollgate_migrations_{uuid.uuid4().hex[:8]}"
-    try:
-        with psycopg.connect(PG, autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.OperationalError as error:
-        pytest.skip(f"PostgreSQL not reachable: {error}")
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(PG, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    with scratch_database("tollgate_migrations") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
-import psycopg
 import pytest
 from sqlalchemy.engine import Engine
 
@@ -18,31 +16,16 @@ from service.vulndb.feeds.osv import OSVFeed
 from service.vulndb.matcher import match
 from service.vulndb.reevaluate import reevaluate
 from service.vulndb.store import VulnStore
+from tests.support.postgres import schema_engine
 from tests.unit.vulndb.realdata import VULNDATA, make_catalog, pkg
 
 pytestmark = pytest.mark.integration
 
-DSN = "postgresql://postgres@127.0.0.1:5432/test"
-
 
 @pytest.fixture
 def pg_engine() -> Iterator[Engine]:
-    schema = f"tollgate_vulndb_{uuid.uuid4().hex[:10]}"
-    try:
-        with psycopg.connect(DSN, autocommit=True) as conn:
-            conn.execute(f'CREATE SCHEMA "{schema}"')
-    except psycopg.OperationalError as error:
-        pytest.skip(f"PostgreSQL not reachable: {error}")
-    engine = make_engine(
-        DSN.replace("postgresql://", "postgresql+psycopg://"),
-        connect_args={"options": f"-csearch_path={schema}"},
-    )
-    try:
+    with schema_engine("tollgate_vulndb") as engine:
         yield engine
-    finally:
-        engine.dispose()
-        with psycopg.connect(DSN, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 def test_import_match_reevaluate_on_postgres(pg_engine: Engine, tmp_path: object) -> None:
