@@ -2,9 +2,10 @@
 
 Catalogs are kept as ``Catalog.model_dump_json()`` so they can be matched
 again after every vulnerability-database update without touching a registry.
-With each catalog the store keeps the (ecosystem, package) keys its packages are
-looked up under and the database revision its findings were matched at, so that
-an update re-matches only the catalogs holding a package whose advisories changed.
+With each catalog the store keeps the lookup key and reference of each package it
+matches (one ``catalog_package`` row each) and the database revision its findings were
+matched at, so that an update re-matches only the packages whose advisories changed,
+without reading the catalogs that hold them.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from sqlalchemy import Index, Text, delete, insert, update
+from sqlalchemy import Index, Text, delete, insert, tuple_, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import aliased
 from sqlmodel import Column, Field, Session, SQLModel, col, select
 
 from service.catalog.model import Catalog
@@ -27,7 +29,8 @@ from service.errors import NotFoundError, TollgateError
 from service.store.database import guarded_session
 from service.utc import as_utc
 from service.vulndb.ecosystems import lookup_key
-from service.vulndb.model import Finding
+from service.vulndb.matcher import LookupKey, package_ref
+from service.vulndb.model import Finding, PackageRef
 
 logger = logging.getLogger(__name__)
 
@@ -47,14 +50,22 @@ class StoredCatalogRow(SQLModel, table=True):
 
 
 class CatalogPackageRow(SQLModel, table=True):
-    """A key a stored catalog's packages are looked up under in the vulnerability database."""
+    """A package of a stored catalog that is looked up in the vulnerability database: its
+    lookup key (ecosystem, package, lookup_version) and the reference its findings name."""
 
     __tablename__ = "catalog_package"
     __table_args__ = (Index("ix_catalog_package_key", "ecosystem", "package"),)
 
     digest: str = Field(primary_key=True)
-    ecosystem: str = Field(primary_key=True)
-    package: str = Field(primary_key=True)
+    position: int = Field(primary_key=True)  # in Catalog.packages
+    ecosystem: str
+    package: str
+    lookup_version: str
+    package_key: str  # Package.key: the findings of the package are stored under it
+    name: str
+    version: str
+    type: str
+    purl: str | None = None
 
 
 class CatalogMatchRow(SQLModel, table=True):
@@ -106,6 +117,15 @@ class FindingDiff:
 
 
 @dataclass(frozen=True)
+class StoredPackage:
+    """A package of a stored catalog, as the matcher takes it."""
+
+    lookup: LookupKey
+    ref: PackageRef
+    key: str  # Package.key
+
+
+@dataclass(frozen=True)
 class FindingEvent:
     digest: str
     kind: EventKind
@@ -133,11 +153,11 @@ class CatalogStore:
             session.execute(
                 delete(CatalogMatchRow).where(col(CatalogMatchRow.digest) == catalog.image.digest)
             )
-            _write_keys(session, [catalog])
+            _write_packages(session, [catalog])
 
     def index_packages(self, catalogs: Sequence[Catalog]) -> None:
-        """Store the lookup keys of those of ``catalogs`` that have none (stored before keys
-        were kept)."""
+        """Store the matched packages of those of ``catalogs`` that have none (stored before
+        they were kept)."""
         if not catalogs:
             return
         with self._transaction() as session:
@@ -148,7 +168,7 @@ class CatalogStore:
                     .distinct()
                 )
             )
-            _write_keys(session, [c for c in catalogs if c.image.digest not in indexed])
+            _write_packages(session, [c for c in catalogs if c.image.digest not in indexed])
 
     def get(self, digest: str) -> Catalog:
         with Session(self.engine) as session:
@@ -219,6 +239,35 @@ class CatalogStore:
                     )
         return found & set(among)
 
+    def packages(
+        self, digests: Sequence[str], keys: Collection[PackageKey]
+    ) -> dict[str, list[StoredPackage]]:
+        """The packages of ``digests`` looked up under one of ``keys``, and those stored
+        under the same package key in the same catalog (their findings are stored together),
+        in catalog order."""
+        hit = aliased(CatalogPackageRow)
+        wanted = sorted(keys)
+        rows: dict[tuple[str, int], StoredPackage] = {}
+        with Session(self.engine) as session:
+            for start in range(0, len(digests), _CHUNK):
+                for first in range(0, len(wanted), _CHUNK):
+                    holding = select(hit.digest, hit.package_key).where(
+                        col(hit.digest).in_(digests[start : start + _CHUNK]),
+                        tuple_(hit.ecosystem, hit.package).in_(wanted[first : first + _CHUNK]),
+                    )
+                    for row in session.execute(
+                        select(CatalogPackageRow).where(
+                            tuple_(
+                                col(CatalogPackageRow.digest), col(CatalogPackageRow.package_key)
+                            ).in_(holding)
+                        )
+                    ).scalars():
+                        rows[row.digest, row.position] = _stored_package(row)
+        found: dict[str, list[StoredPackage]] = defaultdict(list)
+        for (digest, _), package in sorted(rows.items()):
+            found[digest].append(package)
+        return dict(found)
+
     def mark_current(self, digests: Sequence[str], matched_at: int, revision: int) -> None:
         """The findings of ``digests``, matched at ``matched_at``, hold at ``revision`` too
         (no advisory of their packages changed); a catalog stored again meanwhile is left
@@ -246,28 +295,25 @@ class CatalogStore:
         return sorted(findings, key=lambda f: (f.key[1], f.id))
 
     def record_findings(
-        self, results: Mapping[str, Sequence[Finding]], db_revision: int
+        self,
+        results: Mapping[str, Sequence[Finding]],
+        db_revision: int,
+        packages: Mapping[str, Collection[str]] | None = None,
     ) -> list[FindingDiff]:
         """Replace the current findings of each image, matched at ``db_revision``; store and
         return what changed.
 
-        All images are written in one transaction.
+        With ``packages``, only an image's findings stored under the package keys it lists
+        for the image are replaced (``results`` holds the findings of those packages); its
+        other findings stay as they are. All images are written in one transaction.
         """
         now = datetime.now(UTC)
         diffs = []
         with self._transaction() as session:
             for digest, findings in results.items():
-                old = {
-                    (vuln_id, package_key): (row_id, payload)
-                    for row_id, vuln_id, package_key, payload in session.execute(
-                        select(
-                            col(CatalogFindingRow.id),
-                            col(CatalogFindingRow.vuln_id),
-                            col(CatalogFindingRow.package_key),
-                            col(CatalogFindingRow.payload),
-                        ).where(col(CatalogFindingRow.digest) == digest)
-                    )
-                }
+                old = _stored_findings(
+                    session, digest, None if packages is None else packages[digest]
+                )
                 current = {f.key: f for f in findings}
                 payloads = {key: f.model_dump_json() for key, f in current.items()}
                 diff = FindingDiff(
@@ -361,8 +407,33 @@ class CatalogStore:
         return guarded_session(self.engine, _unwritable)
 
 
-def _write_keys(session: Session, catalogs: Sequence[Catalog]) -> None:
-    """Replace the lookup keys stored for ``catalogs``."""
+def _stored_findings(
+    session: Session, digest: str, package_keys: Collection[str] | None
+) -> dict[tuple[str, str], tuple[int | None, str]]:
+    """The findings stored for ``digest`` (those under ``package_keys`` when given): row id
+    and payload by finding key."""
+    query = select(
+        col(CatalogFindingRow.id),
+        col(CatalogFindingRow.vuln_id),
+        col(CatalogFindingRow.package_key),
+        col(CatalogFindingRow.payload),
+    ).where(col(CatalogFindingRow.digest) == digest)
+    queries = [query]
+    if package_keys is not None:
+        keys = sorted(package_keys)
+        queries = [
+            query.where(col(CatalogFindingRow.package_key).in_(keys[start : start + _CHUNK]))
+            for start in range(0, len(keys), _CHUNK)
+        ]
+    return {
+        (vuln_id, package_key): (row_id, payload)
+        for query in queries
+        for row_id, vuln_id, package_key, payload in session.execute(query)
+    }
+
+
+def _write_packages(session: Session, catalogs: Sequence[Catalog]) -> None:
+    """Replace the matched packages stored for ``catalogs``."""
     digests = [c.image.digest for c in catalogs]
     for start in range(0, len(digests), _CHUNK):
         session.execute(
@@ -371,17 +442,29 @@ def _write_keys(session: Session, catalogs: Sequence[Catalog]) -> None:
             )
         )
     rows = [
-        {"digest": catalog.image.digest, "ecosystem": ecosystem, "package": package}
+        {
+            "digest": catalog.image.digest,
+            "position": position,
+            "ecosystem": key[0],
+            "package": key[1],
+            "lookup_version": key[2],
+            "package_key": package.key,
+            **package_ref(package).model_dump(),
+        }
         for catalog in catalogs
-        for ecosystem, package in sorted(_package_keys(catalog))
+        for position, package in enumerate(catalog.packages)
+        if (key := lookup_key(package, catalog.distro)) is not None
     ]
     if rows:
         session.execute(insert(CatalogPackageRow), rows)
 
 
-def _package_keys(catalog: Catalog) -> set[PackageKey]:
-    keys = (lookup_key(package, catalog.distro) for package in catalog.packages)
-    return {(key[0], key[1]) for key in keys if key is not None}
+def _stored_package(row: CatalogPackageRow) -> StoredPackage:
+    return StoredPackage(
+        lookup=(row.ecosystem, row.package, row.lookup_version),
+        ref=PackageRef(name=row.name, version=row.version, type=row.type, purl=row.purl),
+        key=row.package_key,
+    )
 
 
 def _unwritable(_error: SQLAlchemyError) -> TollgateError:

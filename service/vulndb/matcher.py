@@ -19,6 +19,7 @@ from service.vulndb.versions import UnparseableVersionError, VersionKey, parse_v
 logger = logging.getLogger(__name__)
 
 PackageKey = tuple[str, str]
+LookupKey = tuple[str, str, str]  # (ecosystem, normalised name, version): see lookup_key
 
 
 class AdvisoryIndex(Protocol):
@@ -40,36 +41,42 @@ class Matcher:
 
     def __init__(self, db: AdvisoryIndex) -> None:
         self.db = db
-        self._memo: dict[tuple[str, str, str], list[Finding]] = {}
+        self._memo: dict[LookupKey, list[Finding]] = {}
         self._revision = -1
 
     def match(self, catalog: Catalog) -> list[Finding]:
         """All findings for ``catalog``, sorted by (package key, vulnerability id)."""
+        return self.match_packages(
+            (key, package_ref(package))
+            for package in catalog.packages
+            if (key := lookup_key(package, catalog.distro)) is not None
+        )
+
+    def match_packages(self, packages: Iterable[tuple[LookupKey, PackageRef]]) -> list[Finding]:
+        """The findings of ``packages`` (each by its lookup key and reference, in catalog
+        order): what :meth:`match` gives for those packages of their catalog."""
         revision = self.db.revision()
         if revision != self._revision:
             self._memo, self._revision = {}, revision
-        wanted: list[tuple[Package, tuple[str, str, str]]] = []
-        for package in catalog.packages:
-            key = lookup_key(package, catalog.distro)
-            if key is not None:
-                wanted.append((package, key))
-        missing = {(e, n) for _, (e, n, v) in wanted if (e, n, v) not in self._memo}
+        wanted = list(packages)
+        missing = {(e, n) for (e, n, v), _ in wanted if (e, n, v) not in self._memo}
         candidates = self.db.advisories(missing) if missing else {}
         findings: list[Finding] = []
-        for package, key in wanted:
-            ref = PackageRef(
-                name=package.name,
-                version=package.version,
-                type=package.type.value,
-                purl=package.purl,
-            )
+        for key, ref in wanted:
             known = self._memo.get(key)
             if known is None:
-                known = self._memo[key] = _evaluate(package, key, candidates, ref)
+                known = self._memo[key] = _evaluate(key, candidates, ref)
             findings.extend(
                 f if f.package == ref else f.model_copy(update={"package": ref}) for f in known
             )
         return sorted(findings, key=lambda f: (f.key[1], f.id))
+
+
+def package_ref(package: Package) -> PackageRef:
+    """How findings name ``package``."""
+    return PackageRef(
+        name=package.name, version=package.version, type=package.type.value, purl=package.purl
+    )
 
 
 def match(catalog: Catalog, db: AdvisoryIndex) -> list[Finding]:
@@ -78,8 +85,7 @@ def match(catalog: Catalog, db: AdvisoryIndex) -> list[Finding]:
 
 
 def _evaluate(
-    package: Package,
-    key: tuple[str, str, str],
+    key: LookupKey,
     candidates: Mapping[PackageKey, tuple[Advisory, ...]],
     ref: PackageRef,
 ) -> list[Finding]:
@@ -90,7 +96,7 @@ def _evaluate(
     try:
         installed = parse_version(ecosystem, version)
     except UnparseableVersionError as error:
-        logger.warning("cannot match %s: %s", package.key, error)
+        logger.warning("cannot match %s %s %s: %s", ref.type, ref.name, ref.version, error)
         return []
     return _merge(ref, installed, [a for a in advisories if a.affects(installed)])
 

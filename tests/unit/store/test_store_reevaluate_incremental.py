@@ -4,6 +4,7 @@ records exactly what a full re-match would (SQLite and PostgreSQL, real OSV reco
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,13 +12,17 @@ from typing import Any
 
 import pytest
 from alembic import command
+from sqlalchemy import update
 from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
 
-from service.catalog.model import Catalog, PackageType
-from service.store.catalogs import CatalogStore
+from service.catalog.model import Catalog, Distro, Package, PackageType
+from service.store.catalogs import CatalogFindingRow, CatalogStore, StoredCatalogRow
 from service.store.database import alembic_config, make_engine, migrate_to_head
+from service.vulndb.feeds.debian_tracker import DebianTrackerFeed
 from service.vulndb.feeds.osv import OSVFeed
 from service.vulndb.matcher import match
+from service.vulndb.model import Finding
 from service.vulndb.reevaluate import ReevaluationResult, reevaluate
 from service.vulndb.store import VulnStore
 from service.wiring import CatalogRecords
@@ -25,6 +30,7 @@ from tests.support.postgres import schema_engine
 from tests.unit.vulndb.realdata import VULNDATA, make_catalog, pkg
 
 NPM = VULNDATA / "osv" / "npm"
+DSA = VULNDATA / "debian" / "security-tracker-2023-03" / "DSA-list"
 LODASH = ("npm", "lodash")
 
 
@@ -39,12 +45,20 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
 
 @dataclass
 class Stored:
-    """Two stored images: A holds lodash (no minimist), B minimist (no lodash)."""
+    """Two stored images (by default A holds lodash, no minimist, and B minimist, no
+    lodash)."""
 
     catalogs: CatalogStore
     db: VulnStore
     a: Catalog
     b: Catalog
+
+    @classmethod
+    def save(cls, engine: Engine, a: Catalog, b: Catalog) -> Stored:
+        catalogs = CatalogStore(engine)
+        catalogs.save(a)
+        catalogs.save(b)
+        return cls(catalogs, VulnStore(engine), a, b)
 
     @property
     def digests(self) -> list[str]:
@@ -59,7 +73,8 @@ class Stored:
         result = reevaluate(self.catalogs, self.db)
         expected = {}
         for catalog in images:
-            digest, now = catalog.image.digest, match(catalog, self.db)
+            # one finding per key, the last of a duplicate package's as a full match records
+            digest, now = catalog.image.digest, list(_by_key(match(catalog, self.db)).values())
             assert self.catalogs.findings(digest) == now
             keys = {f.key for f in now}
             if keys != before[digest]:
@@ -70,15 +85,28 @@ class Stored:
         assert result.images == len(images)
         return result
 
+    def rows(self, digest: str) -> dict[tuple[str, str], int | None]:
+        """The ids of the finding rows stored for ``digest``, by finding key."""
+        with Session(self.catalogs.engine) as session:
+            rows = session.exec(select(CatalogFindingRow).where(CatalogFindingRow.digest == digest))
+            return {(row.vuln_id, row.package_key): row.id for row in rows}
+
+    def forget_catalogs(self) -> None:
+        """Make the stored catalogs unreadable: only their stored packages can be matched."""
+        with Session(self.catalogs.engine) as session:
+            session.execute(update(StoredCatalogRow).values(payload="{}"))
+            session.commit()
+
+
+def _by_key(findings: list[Finding]) -> dict[tuple[str, str], Finding]:
+    return {f.key: f for f in findings}
+
 
 @pytest.fixture
 def stored(engine: Engine) -> Stored:
-    catalogs = CatalogStore(engine)
     a = make_catalog([pkg("lodash", "4.17.11", PackageType.NPM)], digest="sha256:" + "a" * 64)
     b = make_catalog([pkg("minimist", "0.0.8", PackageType.NPM)], digest="sha256:" + "b" * 64)
-    catalogs.save(a)
-    catalogs.save(b)
-    return Stored(catalogs, VulnStore(engine), a, b)
+    return Stored.save(engine, a, b)
 
 
 def _naming(package: str) -> list[Path]:
@@ -227,3 +255,101 @@ def test_a_scan_records_the_revision_read_before_it_matched(stored: Stored, tmp_
     assert stored.a.image.digest in stored.catalogs.matched_revisions()[before]
     result = stored.reevaluate()  # checked against a full re-match
     assert result.images_gained == 1
+
+
+def test_only_the_changed_packages_of_an_image_are_matched_and_their_findings_replaced(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """A holds lodash (changed by the update) and minimist (untouched): the update is matched
+    from A's stored packages, minimist's finding rows stay as they were."""
+    lodash, minimist = _naming("lodash"), _naming("minimist")
+    a = make_catalog(
+        [pkg("lodash", "4.17.11", PackageType.NPM), pkg("minimist", "0.0.8", PackageType.NPM)],
+        digest="sha256:" + "a" * 64,
+    )
+    b = make_catalog([pkg("minimist", "0.0.8", PackageType.NPM)], digest="sha256:" + "b" * 64)
+    stored = Stored.save(engine, a, b)
+    stored.db.import_feed(
+        _feed(tmp_path / "initial", [p for p in sorted(NPM.glob("*.json")) if p not in lodash[1:]])
+    )
+    stored.reevaluate()
+    before = stored.rows(a.image.digest)
+    untouched = {key: row for key, row in before.items() if key[1] == "npm:minimist@0.0.8"}
+    assert untouched and len(untouched) < len(before) and minimist
+
+    stored.db.import_feed(_feed(tmp_path / "update", lodash[1:]))
+    stored.forget_catalogs()
+    result = stored.reevaluate()
+    assert result.rematched == 1 and result.images_gained == 1
+    after = stored.rows(a.image.digest)
+    assert {key: row for key, row in after.items() if key in untouched} == untouched
+    assert before.items() < after.items()  # the lodash findings that held are kept too
+    assert {key[1] for key in after.keys() - before.keys()} == {"npm:lodash@4.17.11"}
+
+
+def test_os_packages_are_rematched_by_their_source_package(engine: Engine, tmp_path: Path) -> None:
+    """Two binary packages of openssl, looked up under the source key the update changes,
+    both gain its findings; xorg-server's stay."""
+    text = DSA.read_text()
+    blocks = re.split(r"(?m)^(?=\[)", text)
+    fix = "[bullseye] - openssl 1.1.1n-0+deb11u4"
+    initial, update_ = tmp_path / "initial" / "DSA-list", tmp_path / "update" / "DSA-list"
+    initial.parent.mkdir()
+    initial.write_text("".join(b for b in blocks if fix not in b))
+    update_.parent.mkdir()
+    update_.write_text(text)
+    bullseye = Distro(id="debian", version_id="11")
+
+    def deb(name: str, source: str, version: str) -> Package:
+        return pkg(name, version, PackageType.DEB, source_name=source, source_version=version)
+
+    xorg = deb("xserver-xorg-core", "xorg-server", "2:1.20.11-1+deb11u5")
+    openssl = [deb(n, "openssl", "1.1.1n-0+deb11u3") for n in ("libssl1.1", "openssl")]
+    a = make_catalog([*openssl, xorg], bullseye, digest="sha256:" + "a" * 64)
+    b = make_catalog([xorg], bullseye, digest="sha256:" + "b" * 64)
+    stored = Stored.save(engine, a, b)
+    stored.db.import_feed(DebianTrackerFeed("dsa", str(initial)))
+    stored.reevaluate()
+    before = stored.rows(a.image.digest)
+
+    revision = stored.db.revision()
+    stored.db.import_feed(DebianTrackerFeed("dsa", str(update_)))
+    assert ("Debian:11", "openssl") in (stored.db.changed_packages(revision) or set())
+    stored.forget_catalogs()
+    result = stored.reevaluate()
+    assert result.rematched == 1 and [d.digest for d in result.diffs] == [a.image.digest]
+    gained = {f.key for f in result.diffs[0].new}
+    assert {key[1] for key in gained} == {p.key for p in openssl}
+    assert {key[0] for key in gained if key[1] == openssl[0].key} == {
+        key[0] for key in gained if key[1] == openssl[1].key
+    }
+    assert before.items() < stored.rows(a.image.digest).items()
+
+
+@pytest.mark.parametrize("duplicate", ["same package", "same key, other version", "other name"])
+def test_packages_sharing_a_key_are_rematched_together(
+    engine: Engine, tmp_path: Path, duplicate: str
+) -> None:
+    """Two packages of A stored under one package key (one purl), only one of them looked up
+    under the changed key: the findings stored under that key are what a full match gives."""
+    purl = "pkg:npm/lodash@4.17.11"
+    other = {
+        "same package": pkg("lodash", "4.17.11", PackageType.NPM, purl=purl),
+        "same key, other version": pkg("lodash", "4.17.4", PackageType.NPM, purl=purl),
+        "other name": pkg("minimist", "0.0.8", PackageType.NPM, purl=purl),
+    }[duplicate]
+    a = make_catalog(
+        [pkg("lodash", "4.17.11", PackageType.NPM, purl=purl), other], digest="sha256:" + "a" * 64
+    )
+    b = make_catalog([pkg("minimist", "0.0.8", PackageType.NPM)], digest="sha256:" + "b" * 64)
+    assert len(a.packages) == 2 and len({p.key for p in a.packages}) == 1
+    stored = Stored.save(engine, a, b)
+    lodash = _naming("lodash")
+    stored.db.import_feed(
+        _feed(tmp_path / "initial", [p for p in sorted(NPM.glob("*.json")) if p not in lodash[1:]])
+    )
+    stored.reevaluate()
+    stored.db.import_feed(_feed(tmp_path / "update", lodash[1:]))
+    stored.forget_catalogs()
+    result = stored.reevaluate()  # checked against a full re-match
+    assert result.rematched == 1 and result.images_gained == 1

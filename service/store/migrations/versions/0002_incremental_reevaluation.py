@@ -1,9 +1,10 @@
 """Incremental re-evaluation: the packages each vulnerability-database import changed, each
-stored catalog's lookup keys and the revision its findings were matched at.
+stored catalog's matched packages (lookup key and reference) and the revision its findings
+were matched at.
 
 New tables only (no column on an existing table), so a database adopted by creating the
 missing tables still matches the models. Catalogs stored before this revision have no
-keys and no matched revision: the next re-evaluation matches them and fills both in.
+packages and no matched revision: the next re-evaluation matches them and fills both in.
 
 Revision ID: 0002_incremental_reevaluation
 Revises: 0001_initial
@@ -34,9 +35,16 @@ def upgrade() -> None:
     op.create_table(
         "catalog_package",
         sa.Column("digest", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
         sa.Column("ecosystem", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("package", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-        sa.PrimaryKeyConstraint("digest", "ecosystem", "package"),
+        sa.Column("lookup_version", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("package_key", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("name", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("version", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("type", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("purl", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+        sa.PrimaryKeyConstraint("digest", "position"),
     )
     with op.batch_alter_table("catalog_package", schema=None) as batch_op:
         batch_op.create_index("ix_catalog_package_key", ["ecosystem", "package"], unique=False)
