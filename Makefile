@@ -32,6 +32,7 @@ lint:
 
 bench: install
 	scripts/test-prerequisites
+	@command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends wrk  # admission load generator
 	TOLLGATE_TRIVY_PATH=$${TOLLGATE_TRIVY_PATH:-$(TRIVY)} $(PY) -m benchmarks.bench_sbom
 	$(PY) -m benchmarks.bench_vulndb
 	$(PY) -m benchmarks.bench_admission
