@@ -28,14 +28,13 @@ from service.catalog.model import Catalog
 from service.errors import NotFoundError, TollgateError
 from service.store.database import guarded_session
 from service.utc import as_utc
-from service.vulndb.ecosystems import lookup_key
-from service.vulndb.matcher import LookupKey, package_ref
+from service.vulndb.ecosystems import LookupKey, PackageKey, lookup_key
+from service.vulndb.matcher import package_ref
 from service.vulndb.model import Finding, PackageRef
 
 logger = logging.getLogger(__name__)
 
 EventKind = Literal["new", "resolved"]
-PackageKey = tuple[str, str]  # (ecosystem, normalised package name), as advisories name it
 
 _CHUNK = 500
 

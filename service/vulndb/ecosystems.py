@@ -65,7 +65,11 @@ def _maven_name(package: Package) -> str:
     return package.name
 
 
-def lookup_key(package: Package, distro: Distro | None) -> tuple[str, str, str] | None:
+PackageKey = tuple[str, str]  # (ecosystem, normalised package name), as advisories name it
+LookupKey = tuple[str, str, str]  # a PackageKey plus the installed version to match
+
+
+def lookup_key(package: Package, distro: Distro | None) -> LookupKey | None:
     """``(ecosystem, normalised name, version)`` to match, or None when unsupported.
 
     OS packages are looked up by their source package in the distro release.

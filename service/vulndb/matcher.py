@@ -11,15 +11,12 @@ from collections.abc import Iterable, Mapping
 from typing import Protocol
 
 from service.catalog.model import Catalog, Package
-from service.vulndb.ecosystems import lookup_key
+from service.vulndb.ecosystems import LookupKey, PackageKey, lookup_key
 from service.vulndb.model import Finding, PackageRef, Severity
 from service.vulndb.records import Advisory
 from service.vulndb.versions import UnparseableVersionError, VersionKey, parse_version
 
 logger = logging.getLogger(__name__)
-
-PackageKey = tuple[str, str]
-LookupKey = tuple[str, str, str]  # (ecosystem, normalised name, version): see lookup_key
 
 
 class AdvisoryIndex(Protocol):

@@ -14,7 +14,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from service.store.catalogs import CatalogStore, FindingDiff, PackageKey
+from service.store.catalogs import CatalogStore, FindingDiff
+from service.vulndb.ecosystems import PackageKey
 from service.vulndb.matcher import Matcher
 from service.vulndb.store import VulnStore
 

@@ -23,6 +23,7 @@ from sqlmodel import Column, Field, Session, SQLModel, col, select
 from service.errors import VulnDBError
 from service.store.database import guarded_session
 from service.utc import as_utc
+from service.vulndb.ecosystems import PackageKey
 from service.vulndb.feeds.base import Feed
 from service.vulndb.records import Advisory, SkippedRecord, VulnRecord
 
@@ -30,7 +31,6 @@ logger = logging.getLogger(__name__)
 
 _CHUNK = 500
 IMPORT_LOCK_KEY = 0x7011_1397  # pg_advisory_xact_lock key: imports take revisions one by one
-PackageKey = tuple[str, str]  # (ecosystem, normalised package name)
 
 
 class VulnRecordRow(SQLModel, table=True):
