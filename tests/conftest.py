@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.support.images import PushedImage, debian_app_layout, push_layout
 from tests.support.registry import LocalRegistry
+from tests.unit.signing.keyless_pki import SelfMadeSigstore
 
 
 @pytest.fixture(scope="session")
@@ -28,3 +30,15 @@ def debian_app_image(registry: LocalRegistry) -> PushedImage:
     ``.layout`` is a shared cache directory: copy it before changing anything in it.
     """
     return push_layout(debian_app_layout(), registry.host, "tollgate-test/debian-app")
+
+
+@pytest.fixture
+def sigstore() -> SelfMadeSigstore:
+    """A root CA, an intermediate and a Rekor key of the test's own: keyless, no Sigstore."""
+    return SelfMadeSigstore()
+
+
+@pytest.fixture
+def root(sigstore: SelfMadeSigstore, tmp_path: Path) -> Path:
+    """``sigstore``'s trusted_root.json."""
+    return sigstore.trusted_root(tmp_path / "trusted_root.json")

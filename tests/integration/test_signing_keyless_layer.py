@@ -43,26 +43,31 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     get_settings.cache_clear()
 
 
-def test_cli_verifies_keyless_layer_like_cosign(
-    registry: LocalRegistry, env: None, tmp_path: Path
-) -> None:
-    sigstore = SelfMadeSigstore()
-    root = sigstore.trusted_root(tmp_path / "trusted_root.json")
+@pytest.fixture
+def client(registry: LocalRegistry) -> Iterator[RegistryClient]:
     client = RegistryClient(registry.host)
-    try:
-        digest = push_test_image(client, REPO, "1.0")
-        payload = simple_signing_payload(f"{registry.host}/{REPO}", digest)
-        annotations = sigstore.annotations(payload)
-        AttachmentStore(client).attach(
-            REPO,
-            digest,
-            Kind.SIGNATURE,
-            media_type=SIMPLE_SIGNING_MEDIA_TYPE,
-            payload=payload,
-            annotations=annotations,
-        )
-    finally:
-        client.close()
+    yield client
+    client.close()
+
+
+def test_cli_verifies_keyless_layer_like_cosign(
+    registry: LocalRegistry,
+    env: None,
+    sigstore: SelfMadeSigstore,
+    root: Path,
+    client: RegistryClient,
+) -> None:
+    digest = push_test_image(client, REPO, "1.0")
+    payload = simple_signing_payload(f"{registry.host}/{REPO}", digest)
+    annotations = sigstore.annotations(payload)
+    AttachmentStore(client).attach(
+        REPO,
+        digest,
+        Kind.SIGNATURE,
+        media_type=SIMPLE_SIGNING_MEDIA_TYPE,
+        payload=payload,
+        annotations=annotations,
+    )
     image = f"{registry.host}/{REPO}:1.0"
     runner = CliRunner()
 
@@ -117,16 +122,14 @@ def _attest_provenance(client: RegistryClient, sigstore: SelfMadeSigstore, diges
 
 
 def test_cli_verifies_keyless_attestation_like_cosign(
-    registry: LocalRegistry, env: None, tmp_path: Path
+    registry: LocalRegistry,
+    env: None,
+    sigstore: SelfMadeSigstore,
+    root: Path,
+    client: RegistryClient,
 ) -> None:
-    sigstore = SelfMadeSigstore()
-    root = sigstore.trusted_root(tmp_path / "trusted_root.json")
-    client = RegistryClient(registry.host)
-    try:
-        digest = push_test_image(client, REPO, "cli-attested")
-        statement = _attest_provenance(client, sigstore, digest)
-    finally:
-        client.close()
+    digest = push_test_image(client, REPO, "cli-attested")
+    statement = _attest_provenance(client, sigstore, digest)
     runner = CliRunner()
 
     def verify_attestation(identity: str, type_name: str) -> Result:
@@ -167,24 +170,18 @@ def test_cli_verify_needs_a_key_or_every_keyless_option(env: None, tmp_path: Pat
 
 
 def test_signature_status_counts_keyless_attestation_in_registry(
-    registry: LocalRegistry, tmp_path: Path
+    registry: LocalRegistry, sigstore: SelfMadeSigstore, root: Path, client: RegistryClient
 ) -> None:
-    sigstore = SelfMadeSigstore()
-    root = sigstore.trusted_root(tmp_path / "trusted_root.json")
     policies = [
         KeylessVerifier(KeylessPolicy(root, IDENTITY, ISSUER)),
         KeylessVerifier(KeylessPolicy(root, "intruder@example.test", ISSUER)),
     ]
-    client = RegistryClient(registry.host)
-    try:
-        digest = push_test_image(client, REPO, "attested")
-        _attest_provenance(client, sigstore, digest)
-        ref = parse_reference(f"{registry.host}/{REPO}@{digest}")
-        wanted = ["slsaprovenance1", "cyclonedx"]
-        status = signature_status(client, ref, digest, {}, wanted, keyless=policies)
-        intruder = signature_status(client, ref, digest, {}, wanted, keyless=policies[1:])
-    finally:
-        client.close()
+    digest = push_test_image(client, REPO, "attested")
+    _attest_provenance(client, sigstore, digest)
+    ref = parse_reference(f"{registry.host}/{REPO}@{digest}")
+    wanted = ["slsaprovenance1", "cyclonedx"]
+    status = signature_status(client, ref, digest, {}, wanted, keyless=policies)
+    intruder = signature_status(client, ref, digest, {}, wanted, keyless=policies[1:])
 
     assert status.attestations == (PREDICATE_TYPES["slsaprovenance1"],)
     assert intruder.attestations == ()
