@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from service.directories import ensure_directory
 from service.errors import ImageError
 from service.registry.digest import DigestWriter, digest_hex, sha256_digest
 
@@ -53,7 +54,7 @@ class BlobCache:
         self.images_dir = root / "images"
         self.scratch_dir = root / "tmp"
         for directory in (self.blobs_dir, self.images_dir, self.scratch_dir):
-            directory.mkdir(parents=True, exist_ok=True)
+            ensure_directory(directory, "cache")
 
     def path(self, digest: str) -> Path:
         return self.blobs_dir / digest_hex(digest)

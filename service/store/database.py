@@ -6,7 +6,8 @@ share one file; PostgreSQL is used through ``postgresql+psycopg://`` URLs.
 The schema is owned by the Alembic migrations in ``service/store/migrations``:
 :func:`make_engine` upgrades the database to the latest revision, under a lock
 (a PostgreSQL advisory lock, or a lock file next to the SQLite database) so that
-processes starting together migrate once.
+processes starting together migrate once. A database already at the newest migration
+is recognised by one query, without loading Alembic or the migration scripts.
 """
 
 from __future__ import annotations
@@ -18,25 +19,27 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, SQLModel, create_engine
 
+from service.directories import ensure_directory
 from service.errors import ConfigurationError, TollgateError, VulnDBError
 from service.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 logger = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 MIGRATIONS = Path(__file__).with_name("migrations")
 MIGRATION_LOCK_KEY = 0x7011_6A7E  # pg_advisory_xact_lock key: "tollgate migrate"
+# The newest migration's revision (a test checks it against the scripts in MIGRATIONS).
+SCHEMA_HEAD = "0002_incremental_reevaluation"
 
 # Every module that defines tables: Alembic compares the models against the migrations.
 TABLE_MODULES = (
@@ -71,7 +74,7 @@ def make_engine(url: str, *, migrate: bool = True, **options: Any) -> Engine:
         ) from error
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            ensure_directory(Path(parsed.database).parent, "database")
         engine = create_engine(url, connect_args={"check_same_thread": False}, **options)
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
@@ -88,6 +91,8 @@ def import_table_modules() -> None:
 
 
 def alembic_config() -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     return config
@@ -95,18 +100,31 @@ def alembic_config() -> Config:
 
 @cache
 def head_revision() -> str | None:
+    """The newest migration, as Alembic reads it from the scripts."""
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def current_revision(connection: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     return MigrationContext.configure(connection).get_current_revision()
+
+
+def _at_head(connection: Connection) -> bool:
+    """Whether the database records exactly :data:`SCHEMA_HEAD` (False when unversioned)."""
+    if not inspect(connection).has_table("alembic_version"):
+        return False
+    versions = connection.execute(text("SELECT version_num FROM alembic_version")).scalars()
+    return list(versions) == [SCHEMA_HEAD]
 
 
 def migrate_to_head(engine: Engine) -> None:
     """Bring the schema to the latest migration (a no-op read when it is there already)."""
     try:
         with engine.connect() as connection:
-            if current_revision(connection) == head_revision():
+            if _at_head(connection):
                 return
         with _migration_lock(engine), engine.begin() as connection:
             if engine.dialect.name == "postgresql":
@@ -120,6 +138,8 @@ def migrate_to_head(engine: Engine) -> None:
 
 
 def _upgrade(connection: Connection) -> None:
+    from alembic import command
+
     config = alembic_config()
     config.attributes["connection"] = connection
     if current_revision(connection) is None and inspect(connection).get_table_names():

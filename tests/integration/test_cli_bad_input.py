@@ -646,3 +646,17 @@ def test_engine_missing(tiny_layout: Path, out: Path, tmp_path: Path) -> None:
         env=env,
         pulled=True,
     )
+
+
+# -- configuration ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["sbom", "scan"])
+def test_data_directory_that_is_a_file(
+    command: str, tiny_layout: Path, out: Path, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    data.write_text("not a directory")
+    run = run_tollgate([command, f"oci-dir:{tiny_layout}:{TAG}", "-o", str(out)], data)
+    assert_clean_failure(run, out, "cannot create", str(data), "TOLLGATE_DATA_DIR")
+    assert data.read_text() == "not a directory"
