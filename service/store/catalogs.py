@@ -22,6 +22,7 @@ from sqlalchemy import Index, Text, delete, insert, tuple_, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Column, Field, Session, SQLModel, col, select
 
 from service.catalog.model import Catalog
@@ -30,7 +31,7 @@ from service.store.database import guarded_session
 from service.utc import as_utc
 from service.vulndb.ecosystems import LookupKey, PackageKey, lookup_key
 from service.vulndb.matcher import package_ref
-from service.vulndb.model import Finding, PackageRef
+from service.vulndb.model import Finding, PackageRef, sort_findings
 
 logger = logging.getLogger(__name__)
 
@@ -219,23 +220,17 @@ class CatalogStore:
 
     def digests_holding(self, keys: Iterable[PackageKey], among: Collection[str]) -> set[str]:
         """Those of ``among`` whose catalogs hold a package looked up under one of ``keys``."""
-        packages: dict[str, list[str]] = defaultdict(list)
-        for ecosystem, package in keys:
-            packages[ecosystem].append(package)
+        wanted = sorted(keys)
         found: set[str] = set()
         with Session(self.engine) as session:
-            for ecosystem, names in packages.items():
-                for start in range(0, len(names), _CHUNK):
-                    found.update(
-                        session.scalars(
-                            select(col(CatalogPackageRow.digest))
-                            .where(
-                                col(CatalogPackageRow.ecosystem) == ecosystem,
-                                col(CatalogPackageRow.package).in_(names[start : start + _CHUNK]),
-                            )
-                            .distinct()
-                        )
+            for start in range(0, len(wanted), _CHUNK):
+                found.update(
+                    session.scalars(
+                        select(col(CatalogPackageRow.digest))
+                        .where(_looked_up_under(CatalogPackageRow, wanted[start : start + _CHUNK]))
+                        .distinct()
                     )
+                )
         return found & set(among)
 
     def packages(
@@ -252,7 +247,7 @@ class CatalogStore:
                 for first in range(0, len(wanted), _CHUNK):
                     holding = select(hit.digest, hit.package_key).where(
                         col(hit.digest).in_(digests[start : start + _CHUNK]),
-                        tuple_(hit.ecosystem, hit.package).in_(wanted[first : first + _CHUNK]),
+                        _looked_up_under(hit, wanted[first : first + _CHUNK]),
                     )
                     for row in session.execute(
                         select(CatalogPackageRow).where(
@@ -291,7 +286,7 @@ class CatalogStore:
                 )
             )
             findings = [Finding.model_validate_json(p) for p in payloads]
-        return sorted(findings, key=lambda f: (f.key[1], f.id))
+        return sort_findings(findings)
 
     def record_findings(
         self,
@@ -470,3 +465,10 @@ def _unwritable(_error: SQLAlchemyError) -> TollgateError:
     return TollgateError(
         "the catalog store could not be written", hint="check TOLLGATE_DATABASE_URL and retry"
     )
+
+
+def _looked_up_under(
+    rows: type[CatalogPackageRow], keys: Sequence[PackageKey]
+) -> ColumnElement[bool]:
+    """``rows`` (the table or an alias of it) whose (ecosystem, package) is one of ``keys``."""
+    return tuple_(rows.ecosystem, rows.package).in_(keys)

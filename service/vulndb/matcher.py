@@ -12,7 +12,7 @@ from typing import Protocol
 
 from service.catalog.model import Catalog, Package
 from service.vulndb.ecosystems import LookupKey, PackageKey, lookup_key
-from service.vulndb.model import Finding, PackageRef, Severity
+from service.vulndb.model import Finding, PackageRef, Severity, sort_findings
 from service.vulndb.records import Advisory
 from service.vulndb.versions import UnparseableVersionError, VersionKey, parse_version
 
@@ -66,7 +66,7 @@ class Matcher:
             findings.extend(
                 f if f.package == ref else f.model_copy(update={"package": ref}) for f in known
             )
-        return sorted(findings, key=lambda f: (f.key[1], f.id))
+        return sort_findings(findings)
 
 
 def package_ref(package: Package) -> PackageRef:

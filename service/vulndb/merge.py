@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from packageurl import PackageURL
 
 from service.vulndb.ecosystems import language_ecosystem, normalize_name
-from service.vulndb.model import Finding, PackageRef, Severity
+from service.vulndb.model import Finding, PackageRef, Severity, sort_findings
 
 _OWN_SOURCE_PREFIX = "tollgate-"
 
@@ -35,7 +35,7 @@ def merge_findings(*sources: Sequence[Finding]) -> list[Finding]:
     merged = [
         _merge(group) for findings in by_package.values() for group in _same_vulnerability(findings)
     ]
-    return sorted(merged, key=lambda f: (f.key[1], f.id))
+    return sort_findings(merged)
 
 
 def package_identity(ref: PackageRef) -> PackageIdentity:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
 
@@ -60,3 +61,8 @@ class Finding(FrozenModel):
     def key(self) -> tuple[str, str]:
         package = self.package
         return (self.id, package.purl or f"{package.type}:{package.name}@{package.version}")
+
+
+def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
+    """Findings in their canonical order: by package key, then vulnerability id."""
+    return sorted(findings, key=lambda f: (f.key[1], f.id))
