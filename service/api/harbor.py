@@ -7,7 +7,7 @@ SBOM report ``application/vnd.security.sbom.report+json; version=1.0``.
 
 The scan pulls from the registry with the ``authorization`` Harbor sends (Basic or
 Bearer), for that host and that scan only: the credentials are never stored or logged
-(see :mod:`service.jobs.pull_auth`). Without one, the configured credentials are used.
+(see :mod:`service.registry.pull_auth`). Without one, the configured credentials are used.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from service.api.images import image_sbom
 from service.auth.tokens import Scope
 from service.errors import InvalidReferenceError
 from service.jobs.dispatch import Queue
-from service.jobs.pull_auth import PullAuthorization
+from service.registry.pull_auth import PullAuthorization
 from service.sbom import SbomFormat
 from service.store.scans import Scan, ScanStatus
 from service.vulndb.model import Finding, Severity
@@ -184,7 +184,7 @@ def report(
         sbom = json.loads(image_sbom(context, scan.digest, fmt))
         body = {**common, "media_type": fmt.media_type, "sbom": sbom}
         return JSONResponse(body, media_type=SBOM_REPORT)
-    findings = [f for f in context.catalogs.findings(scan.digest) if f.suppressed_by is None]
+    findings = [f for f in context.pipeline.assessment(scan.digest).findings if f.vex is None]
     worst = max((f.severity for f in findings), key=lambda s: s.rank, default=Severity.UNKNOWN)
     body = {
         **common,

@@ -23,9 +23,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Column, Field, Session, SQLModel, Text, col, select
 
-from policies.subject import SignatureStatus
 from service.errors import NotFoundError, StoreUnavailableError
 from service.image.model import ImageConfig
+from service.signing.model import SignatureStatus
 from service.store.database import guarded_session
 from service.utc import as_utc
 from service.vulndb.model import Finding, Severity
@@ -205,7 +205,7 @@ def _per_vuln(findings: Iterable[Finding]) -> dict[str, tuple[Severity, bool]]:
     """One entry per vulnerability id: its worst severity and whether any fix exists."""
     worst: dict[str, tuple[Severity, bool]] = {}
     for finding in findings:
-        if finding.suppressed_by is not None:
+        if finding.vex is not None:
             continue
         severity, fixable = worst.get(finding.id, (Severity.UNKNOWN, False))
         if finding.severity.rank > severity.rank:
@@ -307,6 +307,11 @@ class ImageStore:
             row.last_scan_id = scan_id
             row.policy_outcome = policy_outcome
             row.scan_state = "failed"
+
+    def digests(self) -> list[str]:
+        """Every stored image's digest."""
+        with self._read() as session:
+            return list(session.exec(select(col(ImageRow.digest)).order_by(col(ImageRow.digest))))
 
     def get(self, digest: str) -> ImageSummary:
         with self._read() as session:

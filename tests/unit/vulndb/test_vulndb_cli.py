@@ -12,6 +12,7 @@ from service.cli.db import app
 from service.settings import get_settings
 from service.store.catalogs import CatalogStore
 from service.store.database import engine_from_settings
+from service.vulndb.ecosystems import matchable
 from tests.unit.vulndb.realdata import VULNDATA, make_catalog, pkg
 
 
@@ -28,9 +29,8 @@ def settings_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_update_then_status() -> None:
     runner = CliRunner()
     assert runner.invoke(app, ["status"]).exit_code == 1  # empty database
-    CatalogStore(engine_from_settings()).save(
-        make_catalog([pkg("lodash", "4.17.11", PackageType.NPM)])
-    )
+    catalog = make_catalog([pkg("lodash", "4.17.11", PackageType.NPM)])
+    CatalogStore(engine_from_settings()).save(catalog, matchable(catalog))
     result = runner.invoke(
         app,
         [

@@ -18,9 +18,9 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from service.catalog.model import Distro, PackageType
+from service.store.advisories import VulnStore
 from service.vulndb.matcher import match
 from service.vulndb.model import Finding
-from service.vulndb.store import VulnStore
 from tests.unit.vulndb.realdata import (
     VULNDATA,
     Key,

@@ -19,6 +19,7 @@ from typing import Protocol
 
 from service.errors import ImageError
 from service.image.cache import BlobCache, ProgressCallback
+from service.image.digest import verify_digest
 from service.image.download import LayerDownload, Pinning
 from service.image.layout import LayoutReader, write_image_layout
 from service.image.manifest import (
@@ -37,7 +38,6 @@ from service.image.manifest import (
 )
 from service.image.model import ImageReference, PinnedImage, Platform, Transport
 from service.image.reference import format_reference
-from service.registry.digest import verify_digest
 from service.registry.factory import PullRegistry
 from service.registry.interface import Manifest
 from service.settings import Settings

@@ -23,8 +23,8 @@ from sqlmodel import Column, Field, Session, SQLModel, col, select
 from service.errors import VulnDBError
 from service.store.database import guarded_session
 from service.utc import as_utc
-from service.vulndb.ecosystems import PackageKey
 from service.vulndb.feeds.base import Feed
+from service.vulndb.model import PackageKey
 from service.vulndb.records import Advisory, SkippedRecord, VulnRecord
 
 logger = logging.getLogger(__name__)
@@ -124,6 +124,7 @@ class VulnStore:
         self.engine = engine
         self._cache: dict[PackageKey, tuple[Advisory, ...]] = {}
         self._cache_revision = -1
+        self._ecosystems: tuple[int, frozenset[str]] | None = None  # (revision, names)
 
     # --- import -----------------------------------------------------------------------
 
@@ -280,6 +281,16 @@ class VulnStore:
         if missing:
             self._load(missing)
         return {key: self._cache[key] for key in wanted}
+
+    def ecosystems(self) -> frozenset[str]:
+        """The ecosystems the database holds advisories for (``PyPI``, ``Debian:12``…),
+        read once per revision."""
+        revision = self.revision()
+        if self._ecosystems is None or self._ecosystems[0] != revision:
+            with Session(self.engine) as session:
+                names = session.scalars(select(col(AdvisoryRow.ecosystem)).distinct())
+                self._ecosystems = (revision, frozenset(names))
+        return self._ecosystems[1]
 
     def _load(self, keys: Collection[PackageKey]) -> None:
         by_ecosystem: dict[str, list[str]] = defaultdict(list)

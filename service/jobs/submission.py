@@ -9,10 +9,10 @@ from service.errors import InvalidReferenceError
 from service.image.model import Transport
 from service.image.reference import format_reference, parse_reference
 from service.jobs.dispatch import Dispatcher
-from service.jobs.pull_auth import PullAuthorization
 from service.jobs.scan import parse_platform
+from service.registry.pull_auth import PullAuthorization
+from service.store.advisories import VulnStore
 from service.store.scans import Scan, ScanRequest, ScanStore
-from service.vulndb.store import VulnStore
 
 logger = logging.getLogger(__name__)
 

@@ -31,7 +31,8 @@ def make_celery(settings: Settings) -> Celery:
         worker_hijack_root_logger=False,
         task_default_queue=Queue.PUSH.value,
         task_routes={
-            "tollgate.reevaluate": {"queue": Queue.BULK.value},
+            "tollgate.redecide": {"queue": Queue.BULK.value},
+            "tollgate.update_db": {"queue": Queue.BULK.value},
             "tollgate.recover": {"queue": Queue.BULK.value},
         },
         task_soft_time_limit=settings.scan_soft_time_limit,

@@ -15,17 +15,18 @@ from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from typing import Any
 
-from policies.subject import SignatureStatus
+from service.catalog.model import Catalog
 from service.errors import SigningError
 from service.image.model import PinnedImage
 from service.registry.interface import Registry
 from service.sbom import SbomFormat, render
-from service.scanning import ScanOutcome
 from service.signing.attestation import PREDICATE_TYPES
 from service.signing.keyring import SigningKey
+from service.signing.model import SignatureStatus
 from service.signing.signer import attest_image, sign_image
 from service.signing.status import signature_status
 from service.signing.store import AttachmentStore
+from service.vulndb.model import Finding
 
 logger = logging.getLogger(__name__)
 
@@ -33,16 +34,18 @@ ATTESTATION_TYPES = ("cyclonedx", "vuln")
 SCANNER_URI = "pkg:pypi/tollgate"
 
 
-def vuln_predicate(outcome: ScanOutcome, db_revision: int, now: datetime) -> dict[str, Any]:
+def vuln_predicate(
+    catalog: Catalog, findings: Sequence[Finding], db_revision: int, now: datetime
+) -> dict[str, Any]:
     """Cosign's vulnerability predicate (``--type vuln``) holding Tollgate's findings."""
     stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
     return {
         "invocation": {"parameters": None, "uri": "", "event_id": "", "builder.id": ""},
         "scanner": {
             "uri": SCANNER_URI,
-            "version": f"{outcome.catalog.engine} {outcome.catalog.engine_version}",
+            "version": f"{catalog.engine} {catalog.engine_version}",
             "db": {"uri": "tollgate-vulndb", "version": str(db_revision)},
-            "result": {"findings": [f.model_dump(mode="json") for f in outcome.findings]},
+            "result": {"findings": [f.model_dump(mode="json") for f in findings]},
         },
         "metadata": {"scanStartedOn": stamp, "scanFinishedOn": stamp},
     }
@@ -84,9 +87,10 @@ class ServiceSigner:
             ATTESTATION_TYPES,
         )
 
-    def sign(self, outcome: ScanOutcome, db_revision: int) -> SignatureStatus:
+    def sign(
+        self, image: PinnedImage, catalog: Catalog, findings: Sequence[Finding], db_revision: int
+    ) -> SignatureStatus:
         """Sign, attach the SBOM and vulnerability attestations, return the verified status."""
-        image = outcome.image
         ref = image.reference
         assert ref.registry and ref.repository, "applies() admits registry images only"
         store = AttachmentStore(self._registries(ref.registry))
@@ -100,8 +104,8 @@ class ServiceSigner:
         )
         now = self._clock()
         predicates = {
-            "cyclonedx": json.loads(render(outcome.catalog, SbomFormat.CYCLONEDX_JSON)),
-            "vuln": vuln_predicate(outcome, db_revision, now),
+            "cyclonedx": json.loads(render(catalog, SbomFormat.CYCLONEDX_JSON)),
+            "vuln": vuln_predicate(catalog, findings, db_revision, now),
         }
         present = set(self.status(image).attestations)
         for type_name, predicate in predicates.items():

@@ -14,10 +14,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from service.store.advisories import VulnStore
 from service.store.catalogs import CatalogStore, FindingDiff
-from service.vulndb.ecosystems import PackageKey
+from service.vulndb.ecosystems import matchable
 from service.vulndb.matcher import Matcher
-from service.vulndb.store import VulnStore
+from service.vulndb.model import PackageKey
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +65,9 @@ def reevaluate(catalogs: CatalogStore, db: VulnStore, *, batch: int = 200) -> Re
     todo = sorted([*whole, *unindexed])
     for start in range(0, len(todo), batch):
         loaded = list(catalogs.catalogs(todo[start : start + batch], batch=batch))
-        catalogs.index_packages([c for c in loaded if c.image.digest in unindexed])
+        catalogs.index_packages(
+            {c.image.digest: matchable(c) for c in loaded if c.image.digest in unindexed}
+        )
         results = {c.image.digest: matcher.match(c) for c in loaded}
         diffs.extend(catalogs.record_findings(results, revision))
     rematched = len(todo) + sum(len(digests) for _, digests in partial)

@@ -7,11 +7,13 @@ import logging
 from celery import Celery
 from kombu.exceptions import OperationalError
 
-from service.jobs.pull_auth import PullAuthorization, PullAuthSealer, require_sealer
+from service.jobs.dispatch import Queue
+from service.registry.pull_auth import PullAuthorization, PullAuthSealer, require_sealer
 
 logger = logging.getLogger(__name__)
 
 SCAN_TASK = "tollgate.scan"
+REDECIDE_TASK = "tollgate.redecide"
 
 
 class CeleryDispatcher:
@@ -38,6 +40,14 @@ class CeleryDispatcher:
                 "broker unreachable, scan %s stays queued until recovery: %s",
                 scan_id,
                 type(error).__name__,
+            )
+
+    def redecide(self, trigger: str) -> None:
+        try:
+            self._app.send_task(REDECIDE_TASK, args=[trigger], queue=Queue.BULK.value)
+        except (OperationalError, OSError) as error:
+            logger.warning(
+                "broker unreachable, re-decision (%s) not queued: %s", trigger, type(error).__name__
             )
 
     def reachable(self) -> bool:
