@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 
 import click
@@ -81,7 +82,7 @@ def update(source: tuple[str, ...]) -> None:
         click.echo(
             f"{result.source}: {result.added} added, {result.updated} updated, "
             f"{result.withdrawn} withdrawn, {result.unchanged} unchanged, "
-            f"{result.skipped} skipped"
+            f"{result.skipped} skipped{left_out(result.skipped_entries)}"
         )
     if not changed:
         click.echo("no advisory changed; stored images not re-evaluated")
@@ -92,6 +93,14 @@ def update(source: tuple[str, ...]) -> None:
         f"{outcome.images_lost} lost findings ({outcome.rematched} re-matched, "
         "the others hold no package whose advisories changed)"
     )
+
+
+def left_out(entries: Mapping[str, int]) -> str:
+    """``; 3 affected entries left out (no package: 2, …)``, or nothing."""
+    if not entries:
+        return ""
+    reasons = ", ".join(f"{reason}: {count}" for reason, count in sorted(entries.items()))
+    return f"; {sum(entries.values())} affected entries left out ({reasons})"
 
 
 @app.command()
@@ -107,7 +116,7 @@ def status() -> None:
     for src in current.sources:
         click.echo(
             f"{src.source:<20} updated {src.updated_at:%Y-%m-%d %H:%M:%S} UTC, "
-            f"{src.records} records, {src.skipped} skipped"
+            f"{src.records} records, {src.skipped} skipped{left_out(src.skipped_entries)}"
         )
     age = current.age_hours() or 0.0
     click.echo(f"last update {age:.1f} hours ago")
