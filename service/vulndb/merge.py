@@ -87,6 +87,7 @@ def _merge(group: list[Finding]) -> Finding:
     cves = sorted(i for i in ids if i.startswith("CVE-"))
     primary = cves[0] if cves else sorted(ids)[0]
     scored = max(group, key=_confidence)  # max keeps the first of equals
+    scored_v3 = max(group, key=lambda f: f.cvss_v3_score or -1.0)
     fixed = sorted({v for f in group for v in f.fixed_versions})
     published = [f.fix_published for f in group if f.fix_published is not None]
     return Finding(
@@ -95,6 +96,8 @@ def _merge(group: list[Finding]) -> Finding:
         severity=scored.severity,
         cvss_score=scored.cvss_score,
         cvss_vector=scored.cvss_vector,
+        cvss_v3_score=scored_v3.cvss_v3_score,
+        cvss_v3_vector=scored_v3.cvss_v3_vector,
         package=first.package,
         fixed_versions=tuple(fixed),
         fix_available=bool(fixed) or any(f.fix_available for f in group),

@@ -49,8 +49,10 @@ class Advisory(FrozenModel):
     ranges: tuple[VersionRange, ...] = ()
     versions: tuple[str, ...] = ()
     severity: Severity = Severity.UNKNOWN
-    cvss_score: float | None = None
+    cvss_score: float | None = None  # of the highest-scoring vector, v3.x or 4.0
     cvss_vector: str | None = None
+    cvss_v3_score: float | None = None  # of the highest-scoring CVSS v3.x vector
+    cvss_v3_vector: str | None = None
     summary: str = ""
     published: datetime | None = None
     modified: datetime | None = None

@@ -13,7 +13,6 @@ from pydantic import ValidationError
 
 from service.vulndb.ecosystems import normalize_name
 from service.vulndb.feeds.base import DocumentSource, Feed
-from service.vulndb.model import Severity
 from service.vulndb.records import (
     Advisory,
     RangeEvent,
@@ -76,16 +75,26 @@ def _time(value: Any) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-def _severity(entries: Any, label: Any) -> tuple[Severity, float | None, str | None]:
-    best: tuple[float, str] | None = None
-    for entry in entries if isinstance(entries, list) else []:
-        vector = entry.get("score") if isinstance(entry, dict) else None
-        score = base_score(vector) if isinstance(vector, str) else None
-        if score is not None and isinstance(vector, str) and (best is None or score > best[0]):
-            best = (score, vector)
-    if best is not None:
-        return from_score(best[0]), best[0], best[1]
-    return from_label(label if isinstance(label, str) else None), None, None
+def _severity(entries: Any, label: Any) -> dict[str, Any]:
+    """Advisory fields: the severity and CVSS of the highest-scoring vector (v3.x or 4.0),
+    and the highest-scoring v3.x vector on its own (what CVSS v3 outputs may show)."""
+    scored = [
+        (score, vector)
+        for entry in _list(entries)
+        if isinstance(entry, dict) and isinstance(vector := entry.get("score"), str)
+        if (score := base_score(vector)) is not None
+    ]
+    v3 = [(score, vector) for score, vector in scored if vector.startswith("CVSS:3.")]
+    best = max(scored, key=lambda s: s[0], default=None)  # the first of equal scores
+    best_v3 = max(v3, key=lambda s: s[0], default=None)
+    labelled = from_label(label if isinstance(label, str) else None)
+    return {
+        "severity": from_score(best[0]) if best else labelled,
+        "cvss_score": best[0] if best else None,
+        "cvss_vector": best[1] if best else None,
+        "cvss_v3_score": best_v3[0] if best_v3 else None,
+        "cvss_v3_vector": best_v3[1] if best_v3 else None,
+    }
 
 
 def _list(value: Any) -> list[Any]:
@@ -166,16 +175,13 @@ def _entry(
     named = f"{ecosystem}/{name}"
     if not is_supported(ecosystem):
         return SkippedEntry(package=named, reason=SkipReason.UNSUPPORTED_ECOSYSTEM)
-    severity, score, vector = _severity(affected.get("severity") or record_severity, label)
     advisory = Advisory(
         **common,
         ecosystem=ecosystem,
         package=normalize_name(ecosystem, name),
         ranges=_ranges(affected.get("ranges")),
         versions=tuple(str(v) for v in _list(affected.get("versions"))),
-        severity=severity,
-        cvss_score=score,
-        cvss_vector=vector,
+        **_severity(affected.get("severity") or record_severity, label),
     )
     try:
         advisory.validate_versions()
