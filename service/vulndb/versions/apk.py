@@ -47,7 +47,7 @@ def _next(text: str, at: int, previous: int) -> tuple[int, Value | None, int]:  
         return _LETTER, ord(char), at + 1
     if char == "." and previous <= _DIGIT:
         digits, end = _run(_DIGITS, text, at + 1)
-        if digits:  # a leading zero: text order, which puts it below any number without
+        if digits:  # a leading zero: text order, below every number without one
             return _DIGIT, (0, digits) if digits[0] == "0" else (1, int(digits)), end
     elif "0" <= char <= "9" and previous in (_SUFFIX, _LETTER):
         digits, end = _run(_DIGITS, text, at)
