@@ -148,9 +148,20 @@ def _vulnerability(finding: Finding) -> dict[str, Any]:
         "links": [f"https://osv.dev/vulnerability/{finding.id}"],
         "vendor_attributes": {"source": finding.source, "purl": finding.package.purl},
     }
-    if finding.cvss_score is not None:
-        item["preferred_cvss"] = {"score_v3": finding.cvss_score, "vector_v3": finding.cvss_vector}
+    v3 = _cvss_v3(finding)
+    if v3 is not None:
+        item["preferred_cvss"] = {"score_v3": v3[0], "vector_v3": v3[1]}
     return item
+
+
+def _cvss_v3(finding: Finding) -> tuple[float, str] | None:
+    """The finding's CVSS v3.x score and vector: never a 4.0 or 2.0 one in the v3 fields."""
+    if finding.cvss_v3_score is not None and finding.cvss_v3_vector:
+        return finding.cvss_v3_score, finding.cvss_v3_vector
+    vector = finding.cvss_vector or ""
+    if finding.cvss_score is not None and vector.startswith("CVSS:3."):  # e.g. from Trivy
+        return finding.cvss_score, vector
+    return None
 
 
 @router.get("/scan/{scan_id}/report")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 import click
 
@@ -35,7 +36,7 @@ def update(source: tuple[str, ...]) -> None:
         click.echo(
             f"{result.source}: {result.added} added, {result.updated} updated, "
             f"{result.withdrawn} withdrawn, {result.unchanged} unchanged, "
-            f"{result.skipped} skipped"
+            f"{result.skipped} skipped{left_out(result.skipped_entries)}"
         )
 
     with pipeline_components(get_settings()) as built:
@@ -52,6 +53,14 @@ def update(source: tuple[str, ...]) -> None:
     )
 
 
+def left_out(entries: Mapping[str, int]) -> str:
+    """``; 3 affected entries left out (no package: 2, …)``, or nothing."""
+    if not entries:
+        return ""
+    reasons = ", ".join(f"{reason}: {count}" for reason, count in sorted(entries.items()))
+    return f"; {sum(entries.values())} affected entries left out ({reasons})"
+
+
 @app.command()
 def status() -> None:
     """Advisories per ecosystem, last update per source and the database age."""
@@ -65,7 +74,7 @@ def status() -> None:
     for src in current.sources:
         click.echo(
             f"{src.source:<20} updated {src.updated_at:%Y-%m-%d %H:%M:%S} UTC, "
-            f"{src.records} records, {src.skipped} skipped"
+            f"{src.records} records, {src.skipped} skipped{left_out(src.skipped_entries)}"
         )
     age = current.age_hours() or 0.0
     click.echo(f"last update {age:.1f} hours ago")

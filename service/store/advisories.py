@@ -2,7 +2,9 @@
 
 One import of a feed runs in ONE transaction (a failure leaves the previous
 data in use) and is incremental: a record is rewritten only when its content
-changed and it is not older (by ``modified``) than the stored one. Each import
+changed and it is not older (by ``modified``) than the stored one; a withdrawn
+record, or one a complete feed no longer holds, is removed. The ``affected``
+entries records left out are counted by reason per source. Each import
 takes the next revision and logs the (ecosystem, package) keys whose advisories
 it added, changed or withdrew, so that re-evaluation can skip the stored
 catalogs an update did not touch.
@@ -11,12 +13,13 @@ catalogs an update did not touch.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
+from collections import Counter, defaultdict
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import PurePath
 
-from sqlalchemy import Index, Text, delete, func, insert, text
+from sqlalchemy import JSON, Index, Text, delete, func, insert, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Column, Field, Session, SQLModel, col, select
 
@@ -76,10 +79,16 @@ class FeedStateRow(SQLModel, table=True):
     updated_at: datetime
     records: int
     skipped: int
+    skipped_entries: dict[str, int] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}")
+    )
 
 
 @dataclass(frozen=True)
 class ImportResult:
+    """What one import did; ``withdrawn`` counts records withdrawn or gone from the feed,
+    ``skipped`` unreadable records, ``skipped_entries`` left-out entries by reason."""
+
     source: str
     added: int
     updated: int
@@ -87,6 +96,7 @@ class ImportResult:
     withdrawn: int
     skipped: int
     revision: int
+    skipped_entries: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:
@@ -99,6 +109,7 @@ class SourceStatus:
     updated_at: datetime
     records: int
     skipped: int
+    skipped_entries: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -144,29 +155,30 @@ class VulnStore:
             )
         }
         seen: set[str] = set()
+        unreadable: set[str] = set()  # a stored record whose new text is unreadable is kept
         changed: list[VulnRecord] = []
         counts = {"added": 0, "updated": 0, "unchanged": 0, "withdrawn": 0, "skipped": 0}
+        entries: Counter[str] = Counter()
         for item in feed.records():
             if isinstance(item, SkippedRecord) or item.id in seen:
                 reason = item.reason if isinstance(item, SkippedRecord) else "duplicate id"
-                logger.warning(
-                    "%s: skipped record %s: %s",
-                    feed.source,
-                    item.ref if isinstance(item, SkippedRecord) else item.id,
-                    reason,
-                )
+                ref = item.ref if isinstance(item, SkippedRecord) else item.id
+                logger.warning("%s: skipped record %s: %s", feed.source, ref, reason)
+                unreadable.add(PurePath(ref).stem)
                 counts["skipped"] += 1
                 continue
             seen.add(item.id)
+            _count_skipped_entries(feed.source, item, entries)
             previous = existing.get(item.id)
             if previous is not None and _is_current(previous, item):
                 counts["unchanged"] += 1
                 continue
             changed.append(item)
             counts["withdrawn" if item.withdrawn else "updated" if previous else "added"] += 1
-        touched = self._write(
-            session, feed.source, changed, replace=[r.id for r in changed if r.id in existing]
-        )
+        gone = sorted(existing.keys() - seen - unreadable) if feed.complete else []
+        counts["withdrawn"] += len(gone)
+        replace = [r.id for r in changed if r.id in existing] + gone
+        touched = self._write(session, feed.source, changed, replace=replace)
         revision = _next_revision(session)
         if touched:
             session.execute(
@@ -180,10 +192,20 @@ class VulnStore:
             source=feed.source, revision=0, updated_at=datetime.now(UTC), records=0, skipped=0
         )
         state.revision, state.updated_at = revision, datetime.now(UTC)
-        state.records = len(existing.keys() | seen)
+        state.records = len((existing.keys() - set(gone)) | seen)
         state.skipped = counts["skipped"]
+        state.skipped_entries = dict(sorted(entries.items()))
         session.add(state)
-        result = ImportResult(source=feed.source, revision=revision, **counts)
+        result = ImportResult(
+            source=feed.source, revision=revision, skipped_entries=state.skipped_entries, **counts
+        )
+        if entries:
+            logger.warning(
+                "%s: %d affected entries left out (%s)",
+                feed.source,
+                entries.total(),
+                ", ".join(f"{reason}: {n}" for reason, n in sorted(entries.items())),
+            )
         logger.info("imported %s: %s", feed.source, result)
         return result
 
@@ -331,6 +353,7 @@ class VulnStore:
                     updated_at=as_utc(s.updated_at),
                     records=s.records,
                     skipped=s.skipped,
+                    skipped_entries=dict(s.skipped_entries),
                 )
                 for s in states
             )
@@ -353,6 +376,19 @@ def _next_revision(session: Session) -> int:
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": IMPORT_LOCK_KEY})
     return _latest_revision(session) + 1
+
+
+def _count_skipped_entries(source: str, record: VulnRecord, counts: Counter[str]) -> None:
+    for entry in record.skipped:
+        counts[entry.reason.value] += 1
+        logger.debug(
+            "%s: %s: affected entry %s left out: %s %s",
+            source,
+            record.id,
+            entry.package or "(no package)",
+            entry.reason.value,
+            entry.detail,
+        )
 
 
 def _is_current(previous: tuple[datetime | None, str], record: VulnRecord) -> bool:

@@ -117,6 +117,7 @@ def _merge(ref: PackageRef, installed: VersionKey, hits: list[Advisory]) -> list
         ids = {a.id for a in group} | {alias for a in group for alias in a.aliases}
         primary = _primary(ids)
         scored = max(group, key=lambda a: (a.cvss_score or -1.0, a.severity.rank))
+        scored_v3 = max(group, key=lambda a: a.cvss_v3_score or -1.0)
         fixes: dict[str, Advisory] = {}
         for advisory in group:
             for fixed in advisory.fixed_versions(installed):
@@ -129,6 +130,8 @@ def _merge(ref: PackageRef, installed: VersionKey, hits: list[Advisory]) -> list
                 severity=max((a.severity for a in group), key=_rank),
                 cvss_score=scored.cvss_score,
                 cvss_vector=scored.cvss_vector,
+                cvss_v3_score=scored_v3.cvss_v3_score,
+                cvss_v3_vector=scored_v3.cvss_v3_vector,
                 package=ref,
                 fixed_versions=tuple(sorted(fixes)),
                 fix_available=bool(fixes),

@@ -69,8 +69,10 @@ class Finding(FrozenModel):
     id: str  # CVE id when there is one
     aliases: tuple[str, ...] = ()
     severity: Severity = Severity.UNKNOWN
-    cvss_score: float | None = None
+    cvss_score: float | None = None  # the severity's CVSS: v3.x, 4.0 or (Trivy) 2.0
     cvss_vector: str | None = None
+    cvss_v3_score: float | None = None  # a CVSS v3.x vector and score, when one is known
+    cvss_v3_vector: str | None = None
     package: PackageRef
     fixed_versions: tuple[str, ...] = ()
     fix_available: bool = False

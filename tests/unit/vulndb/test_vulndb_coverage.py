@@ -38,7 +38,7 @@ def test_packages_with_data_and_a_version_are_evaluated(real_db: VulnStore) -> N
             "no advisory feed for arch 2024",
         ),
         (pkg("serde", "1.0.0", PackageType.CARGO), None, "no crates.io advisories"),
-        (pkg("django", "not a version!", PackageType.PYTHON), None, "cannot be ordered"),
+        (pkg("lodash", "not a version!", PackageType.NPM), None, "cannot be ordered"),
     ],
 )
 def test_unauditable_packages_are_listed_with_their_reason(
