@@ -18,6 +18,7 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from policies.decision import Decision, Outcome
 from policies.model import ScanState
@@ -34,25 +35,29 @@ from service.notify.webhooks import (
     VULNERABILITY_NEW,
     Notifier,
 )
-from service.registry.pull_auth import PullAuthorization
-from service.rematch import ReevaluationResult, reevaluate
 from service.scanning import Orchestrator, Progress, ScanOutcome
 from service.signing.checker import SignatureChecker, combined
 from service.signing.model import SignatureStatus
-from service.signing.service_signer import ServiceSigner
-from service.store.advisories import ImportResult, VulnStore
-from service.store.catalogs import CatalogStore
 from service.store.images import ImageStore, ImageSubjectInfo, ImageSummary
-from service.store.vex import VexStore
 from service.vulndb.coverage import not_evaluated
-from service.vulndb.feeds.base import Feed
 from service.vulndb.model import Finding, NotEvaluated
 from service.vulndb.vex import ImageScope, VexStatement, apply_vex, parse_vex
+
+if TYPE_CHECKING:  # a scan loads neither the signer, the feeds nor re-matching
+    from service.registry.pull_auth import PullAuthorization
+    from service.rematch import ReevaluationResult
+    from service.signing.service_signer import ServiceSigner
+    from service.store.advisories import ImportResult, VulnStore
+    from service.store.catalogs import CatalogStore
+    from service.store.vex import VexStore
+    from service.vulndb.feeds.base import Feed
 
 logger = logging.getLogger(__name__)
 
 # The orchestrator for one scan, pulling with a request's credentials when it carried any.
-OrchestratorFactory = Callable[[PullAuthorization | None], AbstractContextManager[Orchestrator]]
+OrchestratorFactory = Callable[
+    ["PullAuthorization | None"], AbstractContextManager[Orchestrator]
+]
 
 SCAN_TRIGGER = "scan"
 
@@ -334,6 +339,8 @@ class Pipeline:
 
     def rematch(self) -> ReevaluationResult:
         """Match stored catalogs again after an import; decide again where findings changed."""
+        from service.rematch import reevaluate
+
         result = reevaluate(self._catalogs, self._vulns)
         for diff in result.diffs:
             added = sorted({f.id for f in diff.new})

@@ -14,7 +14,7 @@ import importlib
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from functools import cache, partial
+from functools import cache, cached_property, partial
 from typing import TYPE_CHECKING
 
 from service.acquire.fetcher import ImageFetcher
@@ -182,7 +182,6 @@ class Components:
     engine: Engine
     registries: RegistryClientFactory
     http: httpx.Client
-    scans: ScanStore
     images: ImageStore
     catalogs: CatalogStore
     vulns: VulnStore
@@ -190,6 +189,13 @@ class Components:
     vex: VexStore
     gate: PolicyGate
     pipeline: Pipeline
+
+    @cached_property
+    def scans(self) -> ScanStore:
+        """The scan queue's store (the service's; a CLI scan does not load it)."""
+        from service.store.scans import ScanStore
+
+        return ScanStore(self.engine)
 
     def close(self) -> None:
         self.http.close()
@@ -205,20 +211,22 @@ def components(settings: Settings, engine: Engine | None = None) -> Components:
     from service.pipeline import Pipeline
     from service.signing.checker import SignatureChecker
     from service.signing.keyring import load_signing_key
-    from service.signing.service_signer import ServiceSigner
     from service.store.advisories import VulnStore
     from service.store.catalogs import CatalogStore
     from service.store.database import make_engine
     from service.store.images import ImageStore
     from service.store.policies import PolicyStore
-    from service.store.scans import ScanStore
     from service.store.vex import VexStore
 
     engine = engine or make_engine(settings.sqlalchemy_url)
     registries = registry_clients(settings)
     http = httpx.Client(timeout=10.0)
     key = load_signing_key(settings) if settings.signing_key is not None else None
-    signer = None if key is None else ServiceSigner(key, settings.sign_repositories, registries)
+    signer = None
+    if key is not None:
+        from service.signing.service_signer import ServiceSigner
+
+        signer = ServiceSigner(key, settings.sign_repositories, registries)
     policies = PolicyStore(engine)
     gate = PolicyGate(policies)
     images, catalogs, vulns, vex = (
@@ -244,7 +252,6 @@ def components(settings: Settings, engine: Engine | None = None) -> Components:
         engine=engine,
         registries=registries,
         http=http,
-        scans=ScanStore(engine),
         images=images,
         catalogs=catalogs,
         vulns=vulns,

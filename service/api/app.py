@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import fields
 from typing import Any
 
 from fastapi import Depends, FastAPI
@@ -50,7 +51,7 @@ def create_app(
     built = components(settings, engine)
     jobs = service_jobs(built, dispatcher=dispatcher, engine_version=engine_version)
     context = ServiceContext(
-        **vars(built),
+        **{field.name: getattr(built, field.name) for field in fields(built)},
         events=WebhookEventStore(built.engine),
         authority=TokenAuthority(TokenStore(built.engine), settings.webhook_secret),
         dispatcher=jobs.dispatcher,

@@ -9,6 +9,7 @@ incrementally on every write.
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -19,7 +20,6 @@ from datetime import UTC, datetime
 from pydantic import TypeAdapter
 from sqlalchemy import Index, delete, func, insert, update
 from sqlalchemy import select as sql_select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Column, Field, Session, SQLModel, Text, col, select
 
@@ -396,7 +396,8 @@ class ImageStore:
                 .values(affected_images=col(VulnSummaryRow.affected_images) + delta)
             )
             return
-        dialect = sqlite if self.engine.dialect.name == "sqlite" else postgresql
+        # The dialect's own upsert, imported when first needed (the other one never is).
+        dialect = importlib.import_module(f"sqlalchemy.dialects.{self.engine.dialect.name}")
         rows = [
             {"vuln_id": v, "severity": s.value, "fixable": f, "affected_images": delta}
             for v, info in sorted(vulns.items())
