@@ -31,6 +31,7 @@ from service.api.context import ServiceContext, require
 from service.api.metrics import make_registry
 from service.api.submission import EngineVersion, ScanSubmitter
 from service.auth.tokens import Scope, TokenAuthority
+from service.console.app import create_console
 from service.jobs.dispatch import Dispatcher
 from service.settings import Settings
 from service.store.catalogs import CatalogStore
@@ -137,4 +138,5 @@ def create_app(
     def openapi() -> dict[str, Any]:
         return app.openapi()
 
+    app.mount("/", create_console(context))  # the web console; after every API route
     return app

@@ -217,6 +217,17 @@ class ScanStore:
             row = session.exec(query).first()
         return _scan(row) if row is not None else None
 
+    def recent(self, status: ScanStatus, limit: int) -> list[Scan]:
+        """The newest ``limit`` scans in ``status``, newest first."""
+        query = (
+            select(ScanRow)
+            .where(col(ScanRow.status) == status.value)
+            .order_by(col(ScanRow.created_at).desc(), col(ScanRow.id))
+            .limit(limit)
+        )
+        with self._read() as session:
+            return [_scan(row) for row in session.exec(query)]
+
     def claim(self, scan_id: str, lease_seconds: float, now: datetime | None = None) -> Claim:
         """Take ``scan_id`` for one attempt: queued, or running with an expired lease."""
         now = now or datetime.now(UTC)

@@ -250,6 +250,12 @@ class VulnStore:
         with Session(self.engine) as session:
             return _latest_revision(session)
 
+    def updated_at(self) -> datetime | None:
+        """When a feed was last imported (None before the first import)."""
+        with Session(self.engine) as session:
+            value = session.exec(select(func.max(col(FeedStateRow.updated_at)))).one()
+        return as_utc(value)
+
     def changed_packages(self, since: int) -> set[PackageKey] | None:
         """The keys whose advisories the imports after revision ``since`` added, changed or
         withdrew; None when that is unknown: the change log does not reach back to ``since``

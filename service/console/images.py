@@ -1,0 +1,154 @@
+"""``/images``: filtered, sorted, paginated in SQL; ``/images/{digest}``: one image with its
+decision, findings, packages, layers, signatures, SBOM downloads and a rescan."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import TypeVar
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from policies.decision import Decision
+from policies.engine import evaluate_bundle
+from service.admission.stored import stored_subject
+from service.auth.tokens import Scope
+from service.console.auth import Console, Form, Signed
+from service.console.rendering import render
+from service.errors import NotFoundError
+from service.image.reference import parse_reference
+from service.jobs.dispatch import Queue
+from service.sbom import SbomFormat
+from service.sbom import render as render_sbom
+from service.store.images import SEVERITIES, ImageFilter, ImageSort
+from service.vulndb.model import Severity
+
+logger = logging.getLogger(__name__)
+router = APIRouter()
+
+PAGE_SIZE = 50
+PACKAGES_SHOWN = 500
+OUTCOMES = ("pass", "warn", "block")
+
+E = TypeVar("E", bound=StrEnum)
+
+
+def _choice(raw: str | None, kind: type[E]) -> E | None:
+    """``raw`` as a member of ``kind``; None for an empty or unknown value (a filter form
+    sends every field, empty ones too)."""
+    try:
+        return kind(raw) if raw else None
+    except ValueError:
+        return None
+
+
+def image_filter(request: Request) -> ImageFilter:
+    params = request.query_params
+    signed = params.get("signed")
+    return ImageFilter(
+        registry=params.get("registry") or None,
+        repository=params.get("repository") or None,
+        tag=params.get("tag") or None,
+        min_severity=_choice(params.get("severity"), Severity),
+        policy_outcome=params.get("outcome") if params.get("outcome") in OUTCOMES else None,
+        signed={"yes": True, "no": False}.get(signed) if signed else None,
+        vulnerability=params.get("vulnerability") or None,
+    )
+
+
+@router.get("/images", response_class=HTMLResponse)
+def images(request: Request, viewer: Signed, console: Console) -> HTMLResponse:
+    where = image_filter(request)
+    sort = _choice(request.query_params.get("sort"), ImageSort) or ImageSort.SCANNED
+    raw_page = request.query_params.get("page", "1")
+    page = max(int(raw_page), 1) if raw_page.isdigit() else 1
+    items, total = console.images.page(
+        where, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, sort=sort
+    )
+    return render(
+        request,
+        "images.html",
+        viewer=viewer,
+        items=items,
+        total=total,
+        page=page,
+        pages=max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1),
+        where=where,
+        sort=sort,
+        sorts=list(ImageSort),
+        severities=[s.value for s in SEVERITIES],
+        outcomes=OUTCOMES,
+    )
+
+
+@router.get("/images/{digest}", response_class=HTMLResponse)
+def image(request: Request, digest: str, viewer: Signed, console: Console) -> HTMLResponse:
+    summary = console.images.get(digest)
+    decision = console.policies.latest_decision(digest)
+    findings = console.catalogs.findings(digest)
+    query = request.query_params.get("q", "").strip().lower()
+    try:
+        packages = [
+            p
+            for p in console.catalogs.get(digest).packages
+            if not query or query in p.name.lower() or query in (p.purl or "").lower()
+        ]
+    except NotFoundError:  # a failed scan stores no catalog
+        packages = []
+    dry_run = _dry_run(console, summary.reference, digest)
+    current = dry_run or decision  # what the allowlists as they stand now accept
+    allowlisted = {(a.vulnerability, a.package) for a in current.allowlisted} if current else set()
+    return render(
+        request,
+        "image.html",
+        viewer=viewer,
+        image=summary,
+        decision=decision,
+        dry_run=dry_run,
+        findings=findings,
+        allowlisted=allowlisted,
+        packages=packages[:PACKAGES_SHOWN],
+        packages_total=len(packages),
+        q=query,
+        formats=list(SbomFormat),
+    )
+
+
+def _dry_run(console: Console, reference: str, digest: str) -> Decision | None:
+    """The decision the service's bundle as stored now makes on the stored scan (nothing is
+    recorded): it shows what an allowlist or policy change does before the next scan."""
+    subject = stored_subject(console.catalogs, console.scans, digest, parse_reference(reference))
+    if subject is None:
+        return None
+    bundle = console.policies.get(console.settings.policy_bundle)
+    return evaluate_bundle(bundle, subject, now=datetime.now(UTC))
+
+
+@router.get("/images/{digest}/sbom")
+def sbom(request: Request, digest: str, viewer: Signed, console: Console) -> Response:
+    fmt = _choice(request.query_params.get("format"), SbomFormat) or SbomFormat.CYCLONEDX_JSON
+    config = console.images.get(digest).config
+    document = render_sbom(
+        console.catalogs.get(digest), fmt, created=config.created if config else None
+    )
+    name = f"{digest.replace(':', '-')}.{fmt.value}.json"
+    return Response(
+        document,
+        media_type=fmt.media_type,
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@router.post("/images/{digest}/rescan")
+def rescan(digest: str, viewer: Signed, form: Form, console: Console) -> Response:
+    viewer.require(Scope.SCAN)
+    image = console.images.get(digest)
+    scan, created = console.submitter.submit(
+        image.reference, platform=image.platform, source="console", queue=Queue.PUSH.value
+    )
+    logger.info(
+        "%s rescanned %s: scan %s (new: %s)", viewer.principal.name, digest, scan.id, created
+    )
+    return RedirectResponse(f"/scans?submitted={scan.id}", status_code=303)
