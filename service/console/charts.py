@@ -48,7 +48,7 @@ def trend_chart(days: Sequence[TrendDay]) -> Chart:
             title = f"{day.day.isoformat()}: {value} {name.replace('_', ' ')}"
             bars.append(Bar(index * slot + 1, top, slot - 2, height, css, title))
     labels = tuple(
-        (index * slot + slot / 2, day.day.strftime("%m-%d"))
+        (min(max(index * slot + slot / 2, 18.0), WIDTH - 18.0), day.day.strftime("%m-%d"))
         for index, day in enumerate(days)
         if index % 5 == 0 or index == len(days) - 1
     )

@@ -88,7 +88,7 @@ def image(request: Request, digest: str, viewer: Signed, console: Console) -> HT
     summary = console.images.get(digest)
     decision = console.policies.latest_decision(digest)
     findings = console.catalogs.findings(digest)
-    query = request.query_params.get("q", "").strip().lower()
+    query = request.query_params.get("package", "").strip().lower()
     try:
         packages = [
             p
@@ -111,7 +111,7 @@ def image(request: Request, digest: str, viewer: Signed, console: Console) -> HT
         allowlisted=allowlisted,
         packages=packages[:PACKAGES_SHOWN],
         packages_total=len(packages),
-        q=query,
+        package_query=query,
         formats=list(SbomFormat),
     )
 

@@ -21,9 +21,7 @@ TOP = 10
 def overview(request: Request, viewer: Signed, console: Console) -> HTMLResponse:
     summary = dashboard.summary(console.images, console.vulns)
     days = dashboard.trends(console.scans, console.images, TREND_DAYS)
-    riskiest, _ = console.images.page(
-        ImageFilter(scan_state="scanned"), limit=TOP, offset=0, sort=ImageSort.RISK
-    )
+    riskiest, _ = console.images.page(ImageFilter(), limit=TOP, offset=0, sort=ImageSort.RISK)
     return render(
         request,
         "overview.html",

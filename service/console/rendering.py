@@ -33,6 +33,7 @@ _environment = Environment(
     lstrip_blocks=True,
 )
 _environment.filters["path"] = lambda value: quote(str(value), safe="")
+_environment.filters["name"] = lambda reference: str(reference).split("@", 1)[0]
 _environment.filters["short"] = lambda digest: str(digest).split(":")[-1][:12]
 _environment.filters["when"] = lambda moment: moment.strftime("%Y-%m-%d %H:%M") if moment else ""
 

@@ -19,7 +19,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import TypeAdapter
-from sqlalchemy import Index, delete, func, insert, update
+from sqlalchemy import Index, case, delete, func, insert, update
 from sqlalchemy import select as sql_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
@@ -364,21 +364,24 @@ class ImageStore:
 
     def totals(self) -> Totals:
         sums = [func.coalesce(func.sum(getattr(ImageRow, s.value)), 0) for s in SEVERITIES]
-        query = sql_select(func.count(), func.coalesce(func.sum(col(ImageRow.fixable)), 0), *sums)
+        failed = func.coalesce(
+            func.sum(case((col(ImageRow.scan_state) == "failed", 1), else_=0)), 0
+        )
+        query = sql_select(
+            func.count(), failed, func.coalesce(func.sum(col(ImageRow.fixable)), 0), *sums
+        )
         policy = select(col(ImageRow.policy_outcome), func.count()).group_by(
             col(ImageRow.policy_outcome)
         )
-        states = select(col(ImageRow.scan_state), func.count()).group_by(col(ImageRow.scan_state))
         with self._read() as session:
-            images, fixable, *per_severity = session.execute(query).one()
+            images, failures, fixable, *per_severity = session.execute(query).one()
             outcomes = {o: int(n) for o, n in session.exec(policy) if o is not None}
-            per_state = {state: int(n) for state, n in session.exec(states)}
         return Totals(
             images=int(images),
             findings={s.value: int(n) for s, n in zip(SEVERITIES, per_severity, strict=True)},
             fixable=int(fixable),
             policy=outcomes,
-            scan_states={state: per_state.get(state, 0) for state in ("scanned", "failed")},
+            scan_states={"scanned": int(images) - int(failures), "failed": int(failures)},
         )
 
     def first_seen_daily(self, since: datetime) -> dict[str, int]:
