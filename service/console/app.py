@@ -15,8 +15,9 @@ from fastapi.staticfiles import StaticFiles
 
 from service.console import auth, images, overview, policies, scans, vulnerabilities
 from service.console.auth import CsrfRefused, SignInRequired
-from service.console.context import ConsoleContext, ServiceParts
+from service.console.context import ConsoleContext
 from service.console.rendering import SECURITY_HEADERS, STATIC_DIR, render
+from service.console.session import SessionSigner, session_key
 from service.errors import ConfigurationError, NotFoundError, ScopeError, TollgateError
 
 logger = logging.getLogger(__name__)
@@ -46,9 +47,11 @@ async def _error_page(request: Request, error: Exception) -> Response:
     return render(request, "error.html", status_code=status, error=error, status=status)
 
 
-def create_console(parts: ServiceParts) -> FastAPI:
+def create_console(context: ConsoleContext) -> FastAPI:
+    """The console over ``context``; sessions are signed with a key from its settings."""
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
-    app.state.console = ConsoleContext.of(parts)
+    app.state.console = context
+    app.state.signer = SessionSigner(session_key(context.settings.webhook_secret))
     app.add_exception_handler(TollgateError, _error_page)
 
     @app.middleware("http")

@@ -19,7 +19,7 @@ from fastapi.responses import RedirectResponse, Response
 from service.auth.tokens import Principal, Scope, hash_token
 from service.console.context import ConsoleContext
 from service.console.rendering import render
-from service.console.session import SESSION_COOKIE, SIGNIN_COOKIE
+from service.console.session import SESSION_COOKIE, SIGNIN_COOKIE, SessionSigner
 from service.errors import AuthError, ScopeError
 
 logger = logging.getLogger(__name__)
@@ -41,7 +41,13 @@ def get_console(request: Request) -> ConsoleContext:
     return context
 
 
+def get_signer(request: Request) -> SessionSigner:
+    signer: SessionSigner = request.app.state.signer
+    return signer
+
+
 Console = Annotated[ConsoleContext, Depends(get_console)]
+Signer = Annotated[SessionSigner, Depends(get_signer)]
 
 
 @dataclass(frozen=True)
@@ -61,9 +67,9 @@ class Viewer:
             )
 
 
-def viewer(request: Request, console: Console) -> Viewer:
+def viewer(request: Request, console: Console, signer: Signer) -> Viewer:
     cookie = request.cookies.get(SESSION_COOKIE)
-    claims = console.signer.read(cookie)
+    claims = signer.read(cookie)
     if cookie is None or claims is None:
         raise SignInRequired("sign in to see this page", hint="paste an API token")
     try:
@@ -74,7 +80,7 @@ def viewer(request: Request, console: Console) -> Viewer:
         ) from None
     if not principal.allows(Scope.READ):
         raise SignInRequired("the token of this session lacks the read scope", hint="")
-    return Viewer(principal, console.signer.csrf_token(cookie))
+    return Viewer(principal, signer.csrf_token(cookie))
 
 
 Signed = Annotated[Viewer, Depends(viewer)]
@@ -88,10 +94,10 @@ async def form_fields(request: Request) -> dict[str, str]:
     return dict(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
 
 
-async def checked_form(request: Request, signed: Signed, console: Console) -> dict[str, str]:
+async def checked_form(request: Request, signed: Signed, signer: Signer) -> dict[str, str]:
     """The fields of a state-changing form, refused without the session's CSRF token."""
     fields = await form_fields(request)
-    if not console.signer.csrf_valid(request.cookies.get(SESSION_COOKIE), fields.get("csrf")):
+    if not signer.csrf_valid(request.cookies.get(SESSION_COOKIE), fields.get("csrf")):
         raise CsrfRefused("the form's CSRF token is missing or wrong", hint="reload the page")
     return fields
 
@@ -100,14 +106,14 @@ Form = Annotated[dict[str, str], Depends(checked_form)]
 
 
 def _signin_page(
-    request: Request, console: Console, error: str | None = None, status: int = 200
+    request: Request, signer: SessionSigner, error: str | None = None, status: int = 200
 ) -> Response:
     cookie = request.cookies.get(SIGNIN_COOKIE) or secrets.token_urlsafe(24)
     response = render(
         request,
         "signin.html",
         status_code=status,
-        csrf=console.signer.csrf_token(cookie),
+        csrf=signer.csrf_token(cookie),
         error=error,
     )
     _set_cookie(request, response, SIGNIN_COOKIE, cookie, max_age=3600)
@@ -115,26 +121,26 @@ def _signin_page(
 
 
 @router.get("/signin")
-def signin_form(request: Request, console: Console) -> Response:
-    return _signin_page(request, console)
+def signin_form(request: Request, signer: Signer) -> Response:
+    return _signin_page(request, signer)
 
 
 @router.post("/signin")
-async def signin(request: Request, console: Console) -> Response:
+async def signin(request: Request, console: Console, signer: Signer) -> Response:
     fields = await form_fields(request)
-    if not console.signer.csrf_valid(request.cookies.get(SIGNIN_COOKIE), fields.get("csrf")):
-        return _signin_page(request, console, "The form expired: sign in again.", 403)
+    if not signer.csrf_valid(request.cookies.get(SIGNIN_COOKIE), fields.get("csrf")):
+        return _signin_page(request, signer, "The form expired: sign in again.", 403)
     token = fields.get("token", "").strip()
     try:
         principal = console.authority.authenticate(token)
     except AuthError:
-        return _signin_page(request, console, "This token is not valid.", 401)
+        return _signin_page(request, signer, "This token is not valid.", 401)
     if not principal.allows(Scope.READ):
-        return _signin_page(request, console, "This token does not grant the read scope.", 403)
+        return _signin_page(request, signer, "This token does not grant the read scope.", 403)
     logger.info("console sign-in by %s", principal.name)
     response = RedirectResponse("/", status_code=303)
-    session = console.signer.issue(hash_token(token))
-    _set_cookie(request, response, SESSION_COOKIE, session, max_age=console.signer.ttl_seconds)
+    session = signer.issue(hash_token(token))
+    _set_cookie(request, response, SESSION_COOKIE, session, max_age=signer.ttl_seconds)
     response.delete_cookie(SIGNIN_COOKIE, path="/")
     return response
 

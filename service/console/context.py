@@ -1,12 +1,14 @@
-"""What every console page needs, handed over by the API application that mounts it."""
+"""What the console reads, handed over by the API application that mounts it.
+
+The console takes the API's service context as it is, by shape (the console and the API
+are entry points on one floor: neither imports the other's modules for it).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Protocol
 
 from service.auth.tokens import TokenAuthority
-from service.console.session import SessionSigner, session_key
 from service.settings import Settings
 from service.store.catalogs import CatalogStore
 from service.store.images import ImageStore
@@ -23,8 +25,8 @@ class Submitter(Protocol):
     ) -> tuple[Scan, bool]: ...
 
 
-class ServiceParts(Protocol):
-    """The parts of the API's service context the console reads (matched by shape)."""
+class ConsoleContext(Protocol):
+    """The stores and collaborators the console's pages read and act through."""
 
     @property
     def settings(self) -> Settings: ...
@@ -42,31 +44,3 @@ class ServiceParts(Protocol):
     def authority(self) -> TokenAuthority: ...
     @property
     def submitter(self) -> Submitter: ...
-
-
-@dataclass(frozen=True)
-class ConsoleContext:
-    settings: Settings
-    images: ImageStore
-    scans: ScanStore
-    catalogs: CatalogStore
-    vulns: VulnStore
-    policies: PolicyStore
-    authority: TokenAuthority
-    submitter: Submitter
-    signer: SessionSigner
-
-    @classmethod
-    def of(cls, parts: ServiceParts) -> ConsoleContext:
-        """The console's view of ``parts``, signing sessions with a key from the settings."""
-        return cls(
-            settings=parts.settings,
-            images=parts.images,
-            scans=parts.scans,
-            catalogs=parts.catalogs,
-            vulns=parts.vulns,
-            policies=parts.policies,
-            authority=parts.authority,
-            submitter=parts.submitter,
-            signer=SessionSigner(session_key(parts.settings.webhook_secret)),
-        )
