@@ -11,14 +11,11 @@ from typing import TypeVar
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from policies.decision import Decision
-from policies.engine import evaluate_bundle
-from service.admission.stored import stored_subject
 from service.auth.tokens import Scope
 from service.console.auth import Console, Form, Signed
+from service.console.dry_run import dry_run
 from service.console.rendering import render
 from service.errors import NotFoundError
-from service.image.reference import parse_reference
 from service.jobs.dispatch import Queue
 from service.sbom import SbomFormat
 from service.sbom import render as render_sbom
@@ -97,8 +94,14 @@ def image(request: Request, digest: str, viewer: Signed, console: Console) -> HT
         ]
     except NotFoundError:  # a failed scan stores no catalog
         packages = []
-    dry_run = _dry_run(console, summary.reference, digest)
-    current = dry_run or decision  # what the allowlists as they stand now accept
+    try:
+        bundle = console.policies.get(console.settings.policy_bundle)
+    except NotFoundError:  # no scan decided anything yet: the bundle is seeded by the first
+        current_run = None
+    else:
+        now = datetime.now(UTC)
+        current_run = dry_run(console, bundle, summary.reference, digest, now=now)
+    current = current_run or decision  # what the allowlists as they stand now accept
     allowlisted = {(a.vulnerability, a.package) for a in current.allowlisted} if current else set()
     return render(
         request,
@@ -106,7 +109,7 @@ def image(request: Request, digest: str, viewer: Signed, console: Console) -> HT
         viewer=viewer,
         image=summary,
         decision=decision,
-        dry_run=dry_run,
+        dry_run=current_run,
         findings=findings,
         allowlisted=allowlisted,
         packages=packages[:PACKAGES_SHOWN],
@@ -114,16 +117,6 @@ def image(request: Request, digest: str, viewer: Signed, console: Console) -> HT
         package_query=query,
         formats=list(SbomFormat),
     )
-
-
-def _dry_run(console: Console, reference: str, digest: str) -> Decision | None:
-    """The decision the service's bundle as stored now makes on the stored scan (nothing is
-    recorded): it shows what an allowlist or policy change does before the next scan."""
-    subject = stored_subject(console.catalogs, console.scans, digest, parse_reference(reference))
-    if subject is None:
-        return None
-    bundle = console.policies.get(console.settings.policy_bundle)
-    return evaluate_bundle(bundle, subject, now=datetime.now(UTC))
 
 
 @router.get("/images/{digest}/sbom")

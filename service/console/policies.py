@@ -3,10 +3,12 @@ entry or expire one (each change stores the next bundle version, as the API does
 
 from __future__ import annotations
 
+import difflib
 import logging
 from datetime import UTC, date, datetime, timedelta
 from urllib.parse import quote
 
+import yaml
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
@@ -15,11 +17,15 @@ from policies.editing import expire_allowlist_entries, with_allowlist_entry
 from policies.model import AllowlistEntry, Bundle
 from service.auth.tokens import Scope
 from service.console.auth import Console, Form, Signed, Viewer
+from service.console.dry_run import dry_run
 from service.console.rendering import render
-from service.errors import PolicyError
+from service.errors import NotFoundError, PolicyError
+from service.store.images import ImageFilter
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
+
+DRY_RUN_IMAGES = 200  # the most recently scanned images a dry run evaluates
 
 
 @router.get("/policies", response_class=HTMLResponse)
@@ -35,6 +41,57 @@ def policies(request: Request, viewer: Signed, console: Console) -> HTMLResponse
         today=datetime.now(UTC).date(),
         notice=request.query_params.get("changed"),
     )
+
+
+@router.get("/policies/{name}/diff", response_class=HTMLResponse)
+def diff(request: Request, name: str, viewer: Signed, console: Console) -> HTMLResponse:
+    """What changed between two stored versions of bundle ``name`` (default: the last two)."""
+    latest = console.policies.latest_version(name)
+    if latest is None:
+        raise NotFoundError(f"no policy bundle {name!r}", hint="see the stored ones on /policies")
+    new = _version(request.query_params.get("to"), latest)
+    old = _version(request.query_params.get("from"), max(new - 1, 1))
+    lines = difflib.unified_diff(
+        _document(console.policies.get(name, old)),
+        _document(console.policies.get(name, new)),
+        f"{name} v{old}",
+        f"{name} v{new}",
+        lineterm="",
+    )
+    return render(request, "policy_diff.html", viewer=viewer, name=name, lines=list(lines))
+
+
+@router.get("/policies/{name}/dry-run", response_class=HTMLResponse)
+def bundle_dry_run(request: Request, name: str, viewer: Signed, console: Console) -> HTMLResponse:
+    """The latest version of bundle ``name`` on the most recently scanned stored images,
+    beside the decision recorded for each (nothing is recorded)."""
+    bundle = console.policies.get(name)
+    images, total = console.images.page(ImageFilter(), limit=DRY_RUN_IMAGES, offset=0)
+    now = datetime.now(UTC)
+    rows = []
+    for image in images:
+        decision = dry_run(console, bundle, image.reference, image.digest, now=now)
+        if decision is not None:
+            rows.append((image, image.policy_outcome, decision))
+    changed = [row for row in rows if row[1] != row[2].outcome.value]
+    return render(
+        request,
+        "policy_dry_run.html",
+        viewer=viewer,
+        bundle=bundle,
+        rows=changed + [row for row in rows if row[1] == row[2].outcome.value],
+        changed=len(changed),
+        total=total,
+    )
+
+
+def _version(raw: str | None, default: int) -> int:
+    return int(raw) if raw and raw.isdigit() else default
+
+
+def _document(bundle: Bundle) -> list[str]:
+    document = bundle.model_dump(mode="json", exclude={"version"}, exclude_defaults=True)
+    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True).splitlines()
 
 
 @router.post("/policies/{name}/allowlist")

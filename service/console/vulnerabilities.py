@@ -45,7 +45,8 @@ def vulnerability(request: Request, vuln_id: str, viewer: Signed, console: Conso
 def search(request: Request, viewer: Signed, console: Console) -> Response:
     query = request.query_params.get("q", "").strip()
     if query and _ADVISORY_ID.match(query) and not query.lower().startswith("pkg:"):
-        for candidate in (query, query.upper()):
+        aliases = sorted(console.vulns.aliases(query) | console.vulns.aliases(query.upper()))
+        for candidate in (query, query.upper(), *aliases):
             if console.images.spread(candidate):
                 return RedirectResponse(f"/vulnerabilities/{quote(candidate)}", status_code=303)
     found = console.catalogs.holding_package(query, AFFECTED_SHOWN) if query else {}

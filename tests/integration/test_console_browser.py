@@ -269,6 +269,10 @@ def test_find_an_image_by_cve_id(
         assert _reference(service, repository) in text
     assert _reference(service, "console/batch") not in text
     page.screenshot(path=screenshots / "vulnerability.png", full_page=True)
+    # an alias finds the same advisory
+    page.fill("input[name=q]", "GHSA-2099-0001")
+    page.press("input[name=q]", "Enter")
+    page.wait_for_url("**/vulnerabilities/CVE-2099-0001")
     # a package name finds the images holding it
     page.fill("input[name=q]", "curl")
     page.press("input[name=q]", "Enter")
@@ -296,6 +300,15 @@ def test_an_admin_allowlists_a_finding_and_the_decision_changes(
     assert "CVE-2099-0001" in entry and "2099-12-31" in entry
     assert "<script>alert(1)</script>" in entry  # shown as text, never run
     page.screenshot(path=screenshots / "allowlist.png", full_page=True)
+
+    page.click("summary:has-text('versions')")
+    page.click("a:has-text('changes')")
+    added = page.locator(".diff .add").all_inner_texts()
+    assert any("CVE-2099-0001" in line for line in added)
+    page.screenshot(path=screenshots / "policy-diff.png", full_page=True)
+    page.goto("/policies/default/dry-run")
+    assert "1 of the 3 most recently scanned images" in page.locator(".notice").inner_text()
+    page.screenshot(path=screenshots / "policy-dry-run.png", full_page=True)
 
     page.goto(image)
     dry_run = page.locator("#dry-run").inner_text()
