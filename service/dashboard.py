@@ -12,7 +12,8 @@ from datetime import UTC, date, datetime, timedelta
 from pydantic import BaseModel
 
 from service.store.images import ImageStore
-from service.store.scans import ScanStore
+from service.store.policies import PolicyStore
+from service.store.scans import ScanStatus, ScanStore
 from service.vulndb.store import VulnStore
 
 POLICY_OUTCOMES = ("pass", "warn", "block")
@@ -20,7 +21,8 @@ POLICY_OUTCOMES = ("pass", "warn", "block")
 
 class Summary(BaseModel):
     images: int
-    scan_states: dict[str, int]  # scanned | failed
+    scan_states: dict[str, int]  # images: scanned | failed
+    scans_pending: int  # queued or running
     findings: dict[str, int]
     fixable: int
     policy: dict[str, int]
@@ -34,6 +36,7 @@ class TrendDay(BaseModel):
     scans_done: int
     scans_failed: int
     new_images: int
+    decisions: dict[str, int]  # pass | warn | block -> decisions recorded that day
 
 
 class TopVulnerability(BaseModel):
@@ -43,14 +46,18 @@ class TopVulnerability(BaseModel):
     affected_images: int
 
 
-def summary(images: ImageStore, vulns: VulnStore, *, now: datetime | None = None) -> Summary:
+def summary(
+    images: ImageStore, scans: ScanStore, vulns: VulnStore, *, now: datetime | None = None
+) -> Summary:
     now = now or datetime.now(UTC)
     totals = images.totals()
+    states = scans.counts_by_status()
     updated = vulns.updated_at()
     age = (now - updated).total_seconds() / 3600 if updated else None
     return Summary(
         images=totals.images,
         scan_states=totals.scan_states,
+        scans_pending=states[ScanStatus.QUEUED] + states[ScanStatus.RUNNING],
         findings=totals.findings,
         fixable=totals.fixable,
         policy={o: totals.policy.get(o, 0) for o in POLICY_OUTCOMES},
@@ -61,7 +68,12 @@ def summary(images: ImageStore, vulns: VulnStore, *, now: datetime | None = None
 
 
 def trends(
-    scans: ScanStore, images: ImageStore, days: int, *, today: date | None = None
+    scans: ScanStore,
+    images: ImageStore,
+    policies: PolicyStore,
+    days: int,
+    *,
+    today: date | None = None,
 ) -> list[TrendDay]:
     """One entry per day, oldest first, including days with no activity."""
     today = today or datetime.now(UTC).date()
@@ -69,6 +81,7 @@ def trends(
     since = datetime(first.year, first.month, first.day, tzinfo=UTC)
     per_day = {d.day: d for d in scans.daily(since)}
     new_images = images.first_seen_daily(since)
+    decisions = policies.daily_outcomes(since)
     result = []
     for offset in range(days):
         day = first + timedelta(days=offset)
@@ -79,6 +92,9 @@ def trends(
                 scans_done=counts.done if counts else 0,
                 scans_failed=counts.failed if counts else 0,
                 new_images=new_images.get(day.isoformat(), 0),
+                decisions={
+                    o: decisions.get(day.isoformat(), {}).get(o, 0) for o in POLICY_OUTCOMES
+                },
             )
         )
     return result

@@ -21,13 +21,13 @@ Context = Annotated[ServiceContext, Depends(get_context)]
 
 @router.get("/summary", response_model=Summary)
 def summary(context: Context) -> Summary:
-    return dashboard.summary(context.images, context.vulns)
+    return dashboard.summary(context.images, context.scans, context.vulns)
 
 
 @router.get("/trends", response_model=list[TrendDay])
 def trends(context: Context, days: Annotated[int, Query(ge=1, le=366)] = 30) -> list[TrendDay]:
     """One entry per day, oldest first, including days with no activity."""
-    return dashboard.trends(context.scans, context.images, days)
+    return dashboard.trends(context.scans, context.images, context.policies, days)
 
 
 @router.get("/top-vulnerabilities", response_model=list[TopVulnerability])

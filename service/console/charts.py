@@ -1,5 +1,6 @@
 """Charts drawn on the server as SVG shapes (the templates only place them): the 30-day
-trend of the dashboard's ``trends`` query and the severity bars of its ``summary``."""
+trends (scans, new images, decisions) of the dashboard's ``trends`` query and the severity
+bars of its ``summary``."""
 
 from __future__ import annotations
 
@@ -33,19 +34,32 @@ class Chart:
 def trend_chart(days: Sequence[TrendDay]) -> Chart:
     """Stacked bars per day: scans done, scans failed, newly seen images."""
     series = (("scans_done", "done"), ("scans_failed", "failed"), ("new_images", "new"))
-    peak = max((sum(getattr(d, name) for name, _ in series) for d in days), default=0) or 1
+    return _stacked(
+        days, [[(getattr(d, n), css, n.replace("_", " ")) for n, css in series] for d in days]
+    )
+
+
+def decision_chart(days: Sequence[TrendDay]) -> Chart:
+    """Stacked bars per day: decisions recorded, by outcome."""
+    return _stacked(
+        days, [[(n, o, f"{o} decisions") for o, n in d.decisions.items()] for d in days]
+    )
+
+
+def _stacked(days: Sequence[TrendDay], stacks: Sequence[Sequence[tuple[int, str, str]]]) -> Chart:
+    """One stack a day of (value, css class, what it counts), bottom first."""
+    peak = max((sum(v for v, _, _ in stack) for stack in stacks), default=0) or 1
     slot = WIDTH / max(len(days), 1)
     plot = HEIGHT - AXIS
     bars: list[Bar] = []
-    for index, day in enumerate(days):
+    for index, (day, stack) in enumerate(zip(days, stacks, strict=True)):
         top = float(plot)
-        for name, css in series:
-            value = getattr(day, name)
+        for value, css, what in stack:
             if not value:
                 continue
             height = plot * value / peak
             top -= height
-            title = f"{day.day.isoformat()}: {value} {name.replace('_', ' ')}"
+            title = f"{day.day.isoformat()}: {value} {what}"
             bars.append(Bar(index * slot + 1, top, slot - 2, height, css, title))
     labels = tuple(
         (min(max(index * slot + slot / 2, 18.0), WIDTH - 18.0), day.day.strftime("%m-%d"))

@@ -28,6 +28,7 @@ router = APIRouter()
 PAGE_SIZE = 50
 PACKAGES_SHOWN = 500
 OUTCOMES = ("pass", "warn", "block")
+SCAN_STATES = ("scanned", "failed")
 
 E = TypeVar("E", bound=StrEnum)
 
@@ -52,6 +53,7 @@ def image_filter(request: Request) -> ImageFilter:
         policy_outcome=params.get("outcome") if params.get("outcome") in OUTCOMES else None,
         signed={"yes": True, "no": False}.get(signed) if signed else None,
         vulnerability=params.get("vulnerability") or None,
+        scan_state=params.get("state") if params.get("state") in SCAN_STATES else None,
     )
 
 
