@@ -21,18 +21,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from benchmarks.bench_service import seed, service
 from benchmarks.timing import median, percentile
+from policies.decision import Decision, Outcome, RuleResult
 from policies.loader import load_bundle
+from policies.model import Action
 from service.catalog.model import Catalog, ImageSubject, Package, PackageType
 from service.settings import Settings
 from service.store.catalogs import CatalogStore
 from service.store.database import make_engine
-from service.store.images import ImageVulnRow
-from service.store.policies import PolicyStore
+from service.store.images import ImageRow, ImageVulnRow
+from service.store.policies import DecisionRecord, PolicyStore
 from service.vulndb.model import Finding, PackageRef, Severity
 
 BUDGET_S = 0.100  # every page's p50 must stay under it; a p99 over it is reported
@@ -85,6 +88,50 @@ def detail(engine: Engine, images: int) -> list[str]:
     return digests
 
 
+def decisions(engine: Engine) -> int:
+    """One recorded decision per seeded image (its outcome, the time of its scan)."""
+    with Session(engine) as session:
+        images = session.exec(select(ImageRow)).all()
+    rows = []
+    for image in images:
+        outcome = Outcome(image.policy_outcome or "pass")
+        decision = Decision(
+            outcome=outcome,
+            image=image.reference,
+            digest=image.digest,
+            bundle="default",
+            bundle_version=1,
+            policy="default",
+            evaluated_at=image.scanned_at,
+            rule_results=(
+                RuleResult(
+                    rule_id="critical-fixable",
+                    type="severity_gate",
+                    action=Action.BLOCK,
+                    fired=outcome is Outcome.BLOCK,
+                    expected="at most 0 finding(s) with severity >= critical",
+                    actual=f"{image.critical} matching finding(s)",
+                    message="",
+                ),
+            ),
+        )
+        rows.append(
+            {
+                "digest": image.digest,
+                "reference": image.reference,
+                "bundle": "default",
+                "bundle_version": 1,
+                "policy": "default",
+                "outcome": outcome.value,
+                "created_at": image.scanned_at,
+                "results": decision.model_dump_json(),
+            }
+        )
+    with engine.begin() as connection:
+        connection.execute(insert(DecisionRecord), rows)
+    return len(rows)
+
+
 def sign_in(client: httpx.Client, token: str) -> None:
     form = client.get("/signin").text
     csrf = re.search(r'name="csrf" value="([^"]+)"', form)
@@ -105,10 +152,12 @@ def main() -> None:
         started = time.perf_counter()
         findings = seed(engine, args.seed_images, random.Random(7))
         digests = detail(engine, args.detailed)
+        decided = decisions(engine)
         PolicyStore(engine).apply(load_bundle(BUNDLE), author="bench", now=datetime.now(UTC))
+        took = time.perf_counter() - started
         print(
-            f"seeded {args.seed_images} images, {findings} image findings, {len(digests)} "
-            f"catalogs in {time.perf_counter() - started:.1f} s ({engine.dialect.name})"
+            f"seeded {args.seed_images} images, {findings} image findings, {decided} decisions, "
+            f"{len(digests)} catalogs in {took:.1f} s ({engine.dialect.name})"
         )
         settings = Settings(data_dir=Path(tmp) / "data", webhook_secret=None)
         rng = random.Random(11)
