@@ -37,3 +37,4 @@ bench: install
 	$(PY) -m benchmarks.bench_vulndb
 	$(PY) -m benchmarks.bench_admission
 	$(PY) -m benchmarks.bench_service
+	$(PY) -m benchmarks.bench_console

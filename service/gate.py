@@ -55,6 +55,10 @@ class PolicyGate:
             except PolicyConflictError:  # another worker seeded it at the same moment
                 return self._store.get(name)
 
+    def evaluate(self, bundle: Bundle, subject: EvaluationInput) -> Decision:
+        """``bundle``'s decision on ``subject`` now, not recorded (a dry run)."""
+        return evaluate_bundle(bundle, subject, now=self._clock())
+
     def decide(
         self,
         subject: EvaluationInput,
@@ -65,7 +69,7 @@ class PolicyGate:
     ) -> Decision:
         """Evaluate and, unless ``record`` is False (a dry run), record the decision with
         what triggered it (auditable later by digest)."""
-        decision = evaluate_bundle(self.bundle(bundle_name), subject, now=self._clock())
+        decision = self.evaluate(self.bundle(bundle_name), subject)
         if trigger is not None:
             decision = decision.model_copy(update={"trigger": trigger})
         if record:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from policies.decision import Decision, Outcome
-from policies.model import ScanState
+from policies.model import Bundle, ScanState
 from policies.subject import EvaluationInput
 from service.catalog.model import Catalog
 from service.errors import NotFoundError, TollgateError, VulnDBError
@@ -55,9 +55,7 @@ if TYPE_CHECKING:  # a scan loads neither the signer, the feeds nor re-matching
 logger = logging.getLogger(__name__)
 
 # The orchestrator for one scan, pulling with a request's credentials when it carried any.
-OrchestratorFactory = Callable[
-    ["PullAuthorization | None"], AbstractContextManager[Orchestrator]
-]
+OrchestratorFactory = Callable[["PullAuthorization | None"], AbstractContextManager[Orchestrator]]
 
 SCAN_TRIGGER = "scan"
 
@@ -232,6 +230,16 @@ class Pipeline:
             return None
         return self._judge(subject, bundle, trigger, record=record)
 
+    def dry_run(
+        self, bundle: Bundle, digest: str, ref: ImageReference | None = None
+    ) -> Decision | None:
+        """``bundle``'s decision (any version, stored or not) on the stored scan of
+        ``digest``, not recorded: what a policy or allowlist change would decide."""
+        subject = self.stored_subject(digest, ref)
+        if subject is None:
+            return None
+        return self._gate.evaluate(bundle, self._prepared(subject, ()))
+
     def stored_subject(
         self, digest: str, ref: ImageReference | None = None
     ) -> EvaluationInput | None:
@@ -371,11 +379,18 @@ class Pipeline:
         extra_vex: Sequence[VexStatement] = (),
         record: bool = True,
     ) -> Verdict:
-        findings = self._with_vex(subject, extra_vex)
-        gaps = self._gaps(subject)
-        subject = subject.model_copy(update={"findings": findings, "not_evaluated": gaps})
+        subject = self._prepared(subject, extra_vex)
         decision = self._gate.decide(subject, bundle or self.bundle, trigger=trigger, record=record)
-        return Verdict(decision, findings, gaps, subject.signatures)
+        return Verdict(decision, subject.findings, subject.not_evaluated, subject.signatures)
+
+    def _prepared(
+        self, subject: EvaluationInput, extra_vex: Sequence[VexStatement]
+    ) -> EvaluationInput:
+        """``subject`` as the rules see it: VEX applied, unauditable packages listed."""
+        findings = self._with_vex(subject, extra_vex)
+        return subject.model_copy(
+            update={"findings": findings, "not_evaluated": self._gaps(subject)}
+        )
 
     def _gaps(self, subject: EvaluationInput) -> tuple[NotEvaluated, ...]:
         if subject.catalog is None:

@@ -1,8 +1,8 @@
-"""The scan orchestrator: reference -> pinned image -> catalog -> findings -> decision.
+"""The scan orchestrator: reference -> pinned image -> catalog (cached by digest) ->
+findings, the first stages of :class:`service.pipeline.Pipeline`, and ``tollgate sbom``.
 
-It receives every collaborator (image fetcher, engines, caches, stores, policy)
-and builds none of them, so the CLI, the embedded service and Celery workers
-run exactly this code. See :mod:`service.wiring` for the composition root.
+It receives every collaborator (image fetcher, engines, caches, the catalog sink and the
+matcher) and builds none of them. See :mod:`service.wiring` for the composition root.
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ from service.api import (
 from service.api.context import ServiceContext, require
 from service.api.metrics import make_registry
 from service.auth.tokens import Scope, TokenAuthority
+from service.console.app import create_console
 from service.jobs.dispatch import Dispatcher
 from service.jobs.submission import EngineVersion
 from service.settings import Settings
@@ -85,4 +86,5 @@ def create_app(
     def openapi() -> dict[str, Any]:
         return app.openapi()
 
+    app.mount("/", create_console(context))  # the web console; after every API route
     return app

@@ -9,20 +9,22 @@ the service decides with decides again on every stored image (in the background)
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict
 
 from policies.decision import Decision
+from policies.editing import with_allowlist_entry, without_allowlist_entries
 from policies.loader import parse_bundle
-from policies.model import AllowlistEntry, Bundle, Policy
+from policies.model import AllowlistEntry, Bundle
 from service.api.admission import Parts
 from service.api.context import ServiceContext, get_context, require
 from service.auth.tokens import Principal, Scope
 from service.errors import NotFoundError, PolicyError
 from service.image.reference import parse_reference
+from service.policy_changes import apply_bundle
 from service.utc import as_utc
 
 logger = logging.getLogger(__name__)
@@ -114,10 +116,8 @@ def get_allowlist(name: str, context: Context) -> list[AllowlistView]:
 def add_allowlist_entry(
     name: str, body: AllowlistCreate, context: Context, admin: Admin
 ) -> Applied:
-    bundle = context.policies.get(name)
-    policy = _policy(bundle, body.policy or bundle.default)
-    changed = policy.model_copy(update={"allowlist": (*policy.allowlist, body.entry)})
-    return _apply(context, _replace(bundle, changed), admin)
+    bundle = with_allowlist_entry(context.policies.get(name), body.policy, body.entry)
+    return _apply(context, bundle, admin)
 
 
 @router.delete("/api/v1/policies/{name}/allowlist", response_model=Applied)
@@ -131,19 +131,8 @@ def remove_allowlist_entries(
     policy: str | None = None,
 ) -> Applied:
     """Remove the entries for ``vulnerability`` (and ``package``, when given)."""
-    bundle = context.policies.get(name)
-    target = _policy(bundle, policy or bundle.default)
-    kept = tuple(
-        e
-        for e in target.allowlist
-        if not (e.vulnerability == vulnerability and package in (None, e.package))
-    )
-    if len(kept) == len(target.allowlist):
-        raise NotFoundError(
-            f"policy {target.name!r} of {name!r} has no allowlist entry for {vulnerability}",
-            hint=f"list them with GET /api/v1/policies/{name}/allowlist",
-        )
-    return _apply(context, _replace(bundle, target.model_copy(update={"allowlist": kept})), admin)
+    bundle = without_allowlist_entries(context.policies.get(name), policy, vulnerability, package)
+    return _apply(context, bundle, admin)
 
 
 @router.post("/api/v1/policies/{name}/evaluate", dependencies=READ)
@@ -179,26 +168,15 @@ def list_decisions(
     return context.policies.query_decisions(digest=digest, since=as_utc(since), limit=limit)
 
 
-def _policy(bundle: Bundle, name: str) -> Policy:
-    for policy in bundle.policies:
-        if policy.name == name:
-            return policy
-    raise NotFoundError(
-        f"bundle {bundle.name!r} has no policy {name!r}",
-        hint=f"use one of {', '.join(p.name for p in bundle.policies)}",
-    )
-
-
-def _replace(bundle: Bundle, policy: Policy) -> Bundle:
-    policies = tuple(policy if p.name == policy.name else p for p in bundle.policies)
-    return bundle.model_copy(update={"policies": policies})
-
-
 def _apply(context: ServiceContext, bundle: Bundle, admin: Principal) -> Applied:
     """Store the next version; stored images are decided again when the service decides
     with this bundle."""
-    stored = context.policies.apply(bundle, author=admin.name, now=datetime.now(UTC))
+    stored = apply_bundle(
+        context.policies,
+        context.dispatcher,
+        bundle,
+        author=admin.name,
+        decides=context.pipeline.bundle,
+    )
     assert stored.version is not None
-    if stored.name == context.pipeline.bundle:
-        context.dispatcher.redecide(f"policy bundle {stored.name} v{stored.version}")
     return Applied(name=stored.name, version=stored.version)

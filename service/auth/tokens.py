@@ -95,7 +95,11 @@ class TokenAuthority:
             )
         if self._is_webhook_secret(presented):
             return Principal("webhook-secret", frozenset({Scope.WEBHOOK}))
-        digest = hash_token(presented)
+        return self.authenticate_digest(hash_token(presented))
+
+    def authenticate_digest(self, digest: str) -> Principal:
+        """The holder of the token whose SHA-256 is ``digest`` (what a console session
+        keeps instead of the token), checked against the store like :meth:`authenticate`."""
         cached = self._cached(digest)
         if cached is not None:
             return cached

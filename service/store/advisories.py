@@ -12,6 +12,7 @@ catalogs an update did not touch.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -272,6 +273,24 @@ class VulnStore:
     def revision(self) -> int:
         with Session(self.engine) as session:
             return _latest_revision(session)
+
+    def aliases(self, vuln_id: str) -> set[str]:
+        """The other ids of ``vuln_id``: the ids and aliases of every advisory that is, or
+        names, ``vuln_id`` (a GHSA's CVE id, say). Reads every advisory's text: a search,
+        not a lookup for the matcher."""
+        named = col(AdvisoryRow.payload).contains(json.dumps(vuln_id), autoescape=True)
+        query = select(col(AdvisoryRow.payload)).where(
+            (col(AdvisoryRow.record_id) == vuln_id) | named
+        )
+        with Session(self.engine) as session:
+            advisories = [Advisory.model_validate_json(p) for p in session.exec(query)]
+        return {i for a in advisories for i in (a.id, *a.aliases)} - {vuln_id}
+
+    def updated_at(self) -> datetime | None:
+        """When a feed was last imported (None before the first import)."""
+        with Session(self.engine) as session:
+            value = session.exec(select(func.max(col(FeedStateRow.updated_at)))).one()
+        return as_utc(value)
 
     def changed_packages(self, since: int) -> set[PackageKey] | None:
         """The keys whose advisories the imports after revision ``since`` added, changed or

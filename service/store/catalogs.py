@@ -277,6 +277,48 @@ class CatalogStore:
             findings = [Finding.model_validate_json(p) for p in payloads]
         return sort_findings(findings)
 
+    def findings_of(self, vuln_id: str, digests: Collection[str]) -> dict[str, list[Finding]]:
+        """The current findings of ``vuln_id`` in each of ``digests`` (by the digest index)."""
+        found: dict[str, list[Finding]] = defaultdict(list)
+        keys = sorted(digests)
+        with Session(self.engine) as session:
+            for start in range(0, len(keys), _CHUNK):
+                rows = session.execute(
+                    select(col(CatalogFindingRow.digest), col(CatalogFindingRow.payload)).where(
+                        col(CatalogFindingRow.digest).in_(keys[start : start + _CHUNK]),
+                        col(CatalogFindingRow.vuln_id) == vuln_id,
+                    )
+                )
+                for digest, payload in rows:
+                    found[digest].append(Finding.model_validate_json(payload))
+        return {digest: sort_findings(items) for digest, items in found.items()}
+
+    def holding_package(self, name_or_purl: str, limit: int) -> dict[str, list[PackageRef]]:
+        """Up to ``limit`` images holding a matched package named ``name_or_purl`` (a name,
+        or a purl: without a version it names every version), with those packages."""
+        column = col(CatalogPackageRow.purl) if name_or_purl.startswith("pkg:") else None
+        if column is None:
+            condition = col(CatalogPackageRow.name) == name_or_purl
+        elif "@" in name_or_purl:
+            condition = column == name_or_purl
+        else:
+            condition = column.startswith(f"{name_or_purl}@", autoescape=True)
+        digests = (
+            select(col(CatalogPackageRow.digest))
+            .where(condition)
+            .distinct()
+            .order_by(col(CatalogPackageRow.digest))
+            .limit(limit)
+        )
+        query = select(CatalogPackageRow).where(
+            condition, col(CatalogPackageRow.digest).in_(digests)
+        )
+        found: dict[str, list[PackageRef]] = defaultdict(list)
+        with Session(self.engine) as session:
+            for row in session.exec(query):
+                found[row.digest].append(_stored_package(row).ref)
+        return dict(found)
+
     def record_findings(
         self,
         results: Mapping[str, Sequence[Finding]],

@@ -12,15 +12,18 @@ from __future__ import annotations
 import importlib
 import logging
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
 
 from pydantic import TypeAdapter
-from sqlalchemy import Index, delete, func, insert, update
+from sqlalchemy import Index, case, delete, func, insert, update
 from sqlalchemy import select as sql_select
 from sqlalchemy.engine import Engine
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Column, Field, Session, SQLModel, Text, col, select
 
 from service.errors import NotFoundError, StoreUnavailableError
@@ -145,6 +148,20 @@ class ImageFilter:
     repository: str | None = None
     min_severity: Severity | None = None
     policy_outcome: str | None = None
+    registry: str | None = None
+    tag: str | None = None
+    vulnerability: str | None = None  # images holding this vulnerability id
+    signed: bool | None = None  # a signature verified (or none did)
+    scan_state: str | None = None  # scanned | failed
+
+
+class ImageSort(StrEnum):
+    """Orders of an image page; each breaks ties by digest."""
+
+    SCANNED = "scanned"  # most recently scanned first
+    RISK = "risk"  # most critical, then high, medium, low findings first
+    REFERENCE = "reference"
+    FIRST_SEEN = "first_seen"  # newest first
 
 
 @dataclass(frozen=True)
@@ -153,6 +170,7 @@ class Totals:
     findings: dict[str, int]
     fixable: int
     policy: dict[str, int]
+    scan_states: dict[str, int]
 
 
 @dataclass(frozen=True)
@@ -320,21 +338,26 @@ class ImageStore:
             raise NotFoundError(f"no scanned image {digest}", hint="submit a scan for it first")
         return _summary(row)
 
+    def summaries(self, digests: Collection[str]) -> dict[str, ImageSummary]:
+        """The images among ``digests`` that are stored, by digest."""
+        query = select(ImageRow).where(col(ImageRow.digest).in_(list(digests)))
+        with self._read() as session:
+            return {row.digest: _summary(row) for row in session.exec(query)}
+
     def page(
-        self, where: ImageFilter, *, limit: int, offset: int
+        self,
+        where: ImageFilter,
+        *,
+        limit: int,
+        offset: int,
+        sort: ImageSort = ImageSort.SCANNED,
     ) -> tuple[list[ImageSummary], int]:
-        """One page of images (most recently scanned first) and the total matching."""
-        conditions = []
-        if where.repository is not None:
-            conditions.append(col(ImageRow.repository) == where.repository)
-        if where.min_severity is not None:
-            conditions.append(col(ImageRow.max_severity) >= where.min_severity.rank)
-        if where.policy_outcome is not None:
-            conditions.append(col(ImageRow.policy_outcome) == where.policy_outcome)
+        """One page of images in ``sort`` order and the total matching (both in SQL)."""
+        conditions = _conditions(where)
         page = (
             select(ImageRow)
             .where(*conditions)
-            .order_by(col(ImageRow.scanned_at).desc(), col(ImageRow.digest))
+            .order_by(*_ORDER[sort], col(ImageRow.digest))
             .limit(limit)
             .offset(offset)
         )
@@ -346,18 +369,24 @@ class ImageStore:
 
     def totals(self) -> Totals:
         sums = [func.coalesce(func.sum(getattr(ImageRow, s.value)), 0) for s in SEVERITIES]
-        query = sql_select(func.count(), func.coalesce(func.sum(col(ImageRow.fixable)), 0), *sums)
+        failed = func.coalesce(
+            func.sum(case((col(ImageRow.scan_state) == "failed", 1), else_=0)), 0
+        )
+        query = sql_select(
+            func.count(), failed, func.coalesce(func.sum(col(ImageRow.fixable)), 0), *sums
+        )
         policy = select(col(ImageRow.policy_outcome), func.count()).group_by(
             col(ImageRow.policy_outcome)
         )
         with self._read() as session:
-            images, fixable, *per_severity = session.execute(query).one()
+            images, failures, fixable, *per_severity = session.execute(query).one()
             outcomes = {o: int(n) for o, n in session.exec(policy) if o is not None}
         return Totals(
             images=int(images),
             findings={s.value: int(n) for s, n in zip(SEVERITIES, per_severity, strict=True)},
             fixable=int(fixable),
             policy=outcomes,
+            scan_states={"scanned": int(images) - int(failures), "failed": int(failures)},
         )
 
     def first_seen_daily(self, since: datetime) -> dict[str, int]:
@@ -370,6 +399,14 @@ class ImageStore:
         )
         with self._read() as session:
             return {str(d): int(n) for d, n in session.exec(query)}
+
+    def spread(self, vuln_id: str) -> VulnSpread | None:
+        """How many images hold ``vuln_id`` (its worst severity, whether a fix exists)."""
+        with self._read() as session:
+            row = session.get(VulnSummaryRow, vuln_id)
+        if row is None or row.affected_images <= 0:
+            return None
+        return VulnSpread(row.vuln_id, row.severity, row.fixable, row.affected_images)
 
     def top_vulnerabilities(self, limit: int) -> list[VulnSpread]:
         query = (
@@ -421,6 +458,46 @@ class ImageStore:
 
     def _write(self) -> AbstractContextManager[Session]:
         return guarded_session(self.engine, lambda _: _unavailable("could not record the image"))
+
+
+_ORDER: dict[ImageSort, tuple[ColumnElement[Any], ...]] = {
+    ImageSort.SCANNED: (col(ImageRow.scanned_at).desc(),),
+    ImageSort.RISK: tuple(
+        col(getattr(ImageRow, s.value)).desc()
+        for s in (Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.LOW)
+    ),
+    ImageSort.REFERENCE: (col(ImageRow.reference).asc(),),
+    ImageSort.FIRST_SEEN: (col(ImageRow.first_seen).desc(),),
+}
+
+
+def _conditions(where: ImageFilter) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if where.repository is not None:
+        conditions.append(col(ImageRow.repository) == where.repository)
+    if where.registry is not None:
+        conditions.append(col(ImageRow.registry_host) == where.registry)
+    if where.tag is not None:
+        reference = col(ImageRow.reference)
+        conditions.append(
+            reference.endswith(f":{where.tag}", autoescape=True)
+            | reference.contains(f":{where.tag}@", autoescape=True)
+        )
+    if where.min_severity is not None:
+        conditions.append(col(ImageRow.max_severity) >= where.min_severity.rank)
+    if where.policy_outcome is not None:
+        conditions.append(col(ImageRow.policy_outcome) == where.policy_outcome)
+    if where.signed is not None:
+        signed = col(ImageRow.signed_by) != ""
+        conditions.append(signed if where.signed else ~signed)
+    if where.scan_state is not None:
+        conditions.append(col(ImageRow.scan_state) == where.scan_state)
+    if where.vulnerability is not None:
+        holding = select(col(ImageVulnRow.digest)).where(
+            col(ImageVulnRow.vuln_id) == where.vulnerability
+        )
+        conditions.append(col(ImageRow.digest).in_(holding))
+    return conditions
 
 
 def _unavailable(what: str) -> StoreUnavailableError:

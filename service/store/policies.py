@@ -194,6 +194,20 @@ class PolicyStore:
             query = query.where(col(DecisionRecord.created_at) >= since)
         return self._decision_rows(query.limit(limit))
 
+    def daily_outcomes(self, since: datetime) -> dict[str, dict[str, int]]:
+        """Decisions recorded at or after ``since``: ISO day -> outcome -> count."""
+        day = func.date(col(DecisionRecord.created_at))
+        query = (
+            select(day, col(DecisionRecord.outcome), func.count())
+            .where(col(DecisionRecord.created_at) >= since)
+            .group_by(day, col(DecisionRecord.outcome))
+        )
+        counts: dict[str, dict[str, int]] = {}
+        with self._session() as session:
+            for when, outcome, n in session.exec(query):
+                counts.setdefault(str(when), {})[outcome] = int(n)
+        return counts
+
     def last_decision_id(self) -> int:
         """The id of the newest recorded decision (0 when none): a cheap change marker."""
         with self._session() as session:

@@ -7,10 +7,9 @@ import json
 from collections.abc import Iterable, Mapping
 
 from service.api.harbor import _vulnerability
-from service.vulndb.model import PackageKey
 from service.vulndb.feeds.osv import parse_osv
 from service.vulndb.matcher import Matcher
-from service.vulndb.model import Finding, PackageRef
+from service.vulndb.model import Finding, PackageKey, PackageRef
 from service.vulndb.records import Advisory
 from tests.support.shared import VULNDATA
 

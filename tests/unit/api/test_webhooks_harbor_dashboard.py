@@ -206,6 +206,9 @@ def test_dashboard_readyz_and_metrics(client: TestClient, admin, engine):
     assert [t["affected_images"] for t in top] == [2, 2]
     trends = client.get("/api/v1/dashboard/trends?days=7", headers=admin).json()
     assert len(trends) == 7 and trends[-1]["scans_done"] == 3 and trends[-1]["new_images"] == 3
+    assert trends[-1]["decisions"] == {"pass": 1, "warn": 1, "block": 1}
+    assert trends[0]["decisions"] == {"pass": 0, "warn": 0, "block": 0}
+    assert summary["scan_states"] == {"scanned": 3, "failed": 0} and summary["scans_pending"] == 0
 
     assert client.get("/readyz").json() == {"status": "ready", "database": True, "broker": True}
     metrics = client.get("/metrics", headers=admin).text

@@ -1,0 +1,109 @@
+"""The fleet dashboard: one summary, daily trends and the most widespread vulnerabilities.
+
+The JSON dashboard (``/api/v1/dashboard``) and the web console both answer from these
+functions, so a chart and its JSON never disagree. Every answer reads denormalised rows
+(per-image counts, per-vulnerability spread): the cost does not grow with the findings.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+from pydantic import BaseModel
+
+from service.store.advisories import VulnStore
+from service.store.images import ImageStore
+from service.store.policies import PolicyStore
+from service.store.scans import ScanStatus, ScanStore
+
+POLICY_OUTCOMES = ("pass", "warn", "block")
+
+
+class Summary(BaseModel):
+    images: int
+    scan_states: dict[str, int]  # images: scanned | failed
+    scans_pending: int  # queued or running
+    findings: dict[str, int]
+    fixable: int
+    policy: dict[str, int]
+    database_updated_at: datetime | None
+    database_age_hours: float | None
+    database_revision: int
+
+
+class TrendDay(BaseModel):
+    day: date
+    scans_done: int
+    scans_failed: int
+    new_images: int
+    decisions: dict[str, int]  # pass | warn | block -> decisions recorded that day
+
+
+class TopVulnerability(BaseModel):
+    id: str
+    severity: str
+    fixable: bool
+    affected_images: int
+
+
+def summary(
+    images: ImageStore, scans: ScanStore, vulns: VulnStore, *, now: datetime | None = None
+) -> Summary:
+    now = now or datetime.now(UTC)
+    totals = images.totals()
+    states = scans.counts_by_status()
+    updated = vulns.updated_at()
+    age = (now - updated).total_seconds() / 3600 if updated else None
+    return Summary(
+        images=totals.images,
+        scan_states=totals.scan_states,
+        scans_pending=states[ScanStatus.QUEUED] + states[ScanStatus.RUNNING],
+        findings=totals.findings,
+        fixable=totals.fixable,
+        policy={o: totals.policy.get(o, 0) for o in POLICY_OUTCOMES},
+        database_updated_at=updated,
+        database_age_hours=round(age, 2) if age is not None else None,
+        database_revision=vulns.revision(),
+    )
+
+
+def trends(
+    scans: ScanStore,
+    images: ImageStore,
+    policies: PolicyStore,
+    days: int,
+    *,
+    today: date | None = None,
+) -> list[TrendDay]:
+    """One entry per day, oldest first, including days with no activity."""
+    today = today or datetime.now(UTC).date()
+    first = today - timedelta(days=days - 1)
+    since = datetime(first.year, first.month, first.day, tzinfo=UTC)
+    per_day = {d.day: d for d in scans.daily(since)}
+    new_images = images.first_seen_daily(since)
+    decisions = policies.daily_outcomes(since)
+    result = []
+    for offset in range(days):
+        day = first + timedelta(days=offset)
+        counts = per_day.get(day)
+        result.append(
+            TrendDay(
+                day=day,
+                scans_done=counts.done if counts else 0,
+                scans_failed=counts.failed if counts else 0,
+                new_images=new_images.get(day.isoformat(), 0),
+                decisions={
+                    o: decisions.get(day.isoformat(), {}).get(o, 0) for o in POLICY_OUTCOMES
+                },
+            )
+        )
+    return result
+
+
+def top_vulnerabilities(images: ImageStore, limit: int) -> list[TopVulnerability]:
+    return [
+        TopVulnerability(
+            id=v.vuln_id, severity=v.severity, fixable=v.fixable, affected_images=v.affected_images
+        )
+        for v in images.top_vulnerabilities(limit)
+    ]

@@ -1,0 +1,203 @@
+"""The console's security contract without a browser: sessions, cookies, CSRF, scopes,
+headers, escaping; and the allowlist change a dry run shows (the browser test in
+tests/integration/test_console_browser.py drives the same pages in Chromium)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+
+from service.auth.tokens import Scope
+from service.catalog.model import Catalog, ImageSubject, Package, PackageType
+from service.console.rendering import CONTENT_SECURITY_POLICY
+from service.console.session import SESSION_COOKIE, SessionSigner
+from service.store.catalogs import CatalogStore
+from service.store.images import ImageStore, ImageSubjectInfo
+from service.store.policies import PolicyStore
+from service.vulndb.ecosystems import matchable
+from service.vulndb.model import Finding, PackageRef, Severity
+from tests.unit.api.conftest import token
+from tests.unit.jobs.fakes import apply_tiered_bundle
+
+PAGES = ("/", "/images", "/policies", "/scans", "/search?q=openssl")
+BLOCKED = "127.0.0.1:5000/apps/openssl-zlib:1"
+
+
+def bearer(engine: Engine, *scopes: Scope) -> str:
+    return token(engine, *scopes)["Authorization"].split()[1]
+
+
+def csrf_of(page: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert found, "the page has no CSRF field"
+    return found.group(1)
+
+
+def sign_in(client: TestClient, api_token: str) -> str:
+    """Signs ``client`` in; returns the CSRF token of its session."""
+    form = client.get("/signin")
+    answer = client.post("/signin", data={"token": api_token, "csrf": csrf_of(form.text)})
+    assert answer.url.path == "/", answer.text
+    return csrf_of(answer.text)
+
+
+@pytest.fixture
+def scanned(client: TestClient, admin: dict[str, str], engine: Engine) -> dict[str, str]:
+    """Three scanned images (one blocked by a critical finding): reference -> digest."""
+    apply_tiered_bundle(engine)
+    for repo in ("openssl-zlib", "openssl", "bash"):
+        image = f"127.0.0.1:5000/apps/{repo}:1"
+        assert client.post("/api/v1/scans", json={"image": image}, headers=admin).is_success
+    items = client.get("/api/v1/images", headers=admin).json()["items"]
+    return {i["reference"]: i["digest"] for i in items}
+
+
+def test_no_page_without_a_session_but_sign_in_and_static_assets(client: TestClient, scanned):
+    digest = scanned[BLOCKED]
+    for path in (*PAGES, f"/images/{digest}", f"/images/{digest}/sbom", "/vulnerabilities/X-1"):
+        answer = client.get(path, follow_redirects=False)
+        assert answer.status_code == 303 and answer.headers["location"] == "/signin", path
+    assert client.get("/signin").status_code == 200
+    css = client.get("/static/console.css")
+    assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
+    # The API keeps its own bearer authentication beside the console.
+    assert client.get("/api/v1/images").status_code == 401
+
+
+def test_sign_in_sets_a_strict_http_only_expiring_cookie_and_sign_out_ends_it(
+    client: TestClient, engine: Engine
+):
+    form = client.get("/signin")
+    wrong = client.post("/signin", data={"token": "tg_wrong", "csrf": csrf_of(form.text)})
+    assert wrong.status_code == 401 and "not valid" in wrong.text
+    answer = client.post(
+        "/signin",
+        data={"token": bearer(engine, Scope.READ), "csrf": csrf_of(form.text)},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303
+    cookie = next(c for c in answer.headers.get_list("set-cookie") if c.startswith(SESSION_COOKIE))
+    flags = {part.strip().split("=")[0].lower() for part in cookie.split(";")[1:]}
+    assert {"httponly", "max-age", "path", "samesite"} <= flags and "secure" not in flags
+    assert "samesite=strict" in cookie.lower()
+    assert client.get("/").status_code == 200
+
+    csrf = csrf_of(client.get("/").text)
+    client.post("/signout", data={"csrf": csrf})
+    assert client.get("/", follow_redirects=False).status_code == 303
+
+
+def test_the_cookie_is_secure_over_tls(client: TestClient, engine: Engine):
+    client.base_url = client.base_url.copy_with(scheme="https")
+    form = client.get("/signin")
+    answer = client.post(
+        "/signin",
+        data={"token": bearer(engine, Scope.READ), "csrf": csrf_of(form.text)},
+        follow_redirects=False,
+    )
+    cookie = next(c for c in answer.headers.get_list("set-cookie") if c.startswith(SESSION_COOKIE))
+    assert "secure" in cookie.lower()
+
+
+def test_forms_without_their_csrf_token_are_refused(client: TestClient, engine: Engine, scanned):
+    # sign-in itself needs the token of its form (no login CSRF)
+    refused = client.post("/signin", data={"token": bearer(engine, Scope.ADMIN), "csrf": "x"})
+    assert refused.status_code == 403
+    sign_in(client, bearer(engine, Scope.ADMIN))
+    entry = {"vulnerability": "CVE-2024-0001", "reason": "r"}
+    for path, data in (
+        ("/policies/default/allowlist", entry),
+        ("/policies/default/allowlist", {**entry, "csrf": "forged"}),
+        (f"/images/{scanned[BLOCKED]}/rescan", {}),
+        ("/signout", {}),
+    ):
+        answer = client.post(path, data=data)
+        assert answer.status_code == 403 and "CSRF" in answer.text, path
+    assert PolicyStore(engine).latest_version("default") == 1
+    assert client.get("/").status_code == 200  # still signed in
+
+
+def test_a_tampered_or_expired_session_is_no_session(client: TestClient, engine: Engine):
+    sign_in(client, bearer(engine, Scope.READ))
+    genuine = client.cookies[SESSION_COOKIE]
+    body, _, mac = genuine.rpartition(".")
+    client.cookies.set(SESSION_COOKIE, f"{body}x.{mac}")
+    assert client.get("/", follow_redirects=False).status_code == 303
+    signer = SessionSigner(b"k" * 32, ttl_seconds=60, clock=lambda: 1000.0)
+    cookie = signer.issue("hash")
+    assert signer.read(cookie) is not None
+    later = SessionSigner(b"k" * 32, ttl_seconds=60, clock=lambda: 1061.0)
+    assert later.read(cookie) is None
+    assert SessionSigner(b"j" * 32).read(cookie) is None
+
+
+def test_every_page_has_the_strict_content_security_policy(client: TestClient, engine, scanned):
+    sign_in(client, bearer(engine, Scope.READ))
+    for path in (*PAGES, f"/images/{scanned[BLOCKED]}", "/vulnerabilities/CVE-2024-0001"):
+        answer = client.get(path)
+        assert answer.status_code == 200, path
+        assert answer.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+        assert "script-src" not in CONTENT_SECURITY_POLICY  # default-src 'none': no script
+        assert answer.headers["x-frame-options"] == "DENY"
+        assert "<script" not in answer.text
+
+
+def test_read_scope_is_refused_admin_and_scan_actions(client: TestClient, engine, scanned):
+    csrf = sign_in(client, bearer(engine, Scope.READ))
+    policies = client.get("/policies").text
+    assert "Add allowlist entry" not in policies  # the forms are not offered ...
+    entry = {"vulnerability": "CVE-2024-0001", "reason": "accepted", "csrf": csrf}
+    answer = client.post("/policies/default/allowlist", data=entry)
+    assert answer.status_code == 403 and "admin" in answer.text  # ... nor accepted
+    answer = client.post(f"/images/{scanned[BLOCKED]}/rescan", data={"csrf": csrf})
+    assert answer.status_code == 403 and "scan" in answer.text
+    assert PolicyStore(engine).latest_version("default") == 1
+
+
+def test_an_allowlist_entry_added_by_an_admin_decides_the_image_again(
+    client: TestClient, engine: Engine, scanned
+):
+    csrf = sign_in(client, bearer(engine, Scope.ADMIN))
+    image = f"/images/{scanned[BLOCKED]}"
+    before = client.get(image).text
+    assert 'class="badge block">block' in before and "turns this image" not in before
+    entry = {"vulnerability": "CVE-2024-0001", "reason": "patched in place", "csrf": csrf}
+    stored = client.post("/policies/default/allowlist", data=entry)
+    assert "Stored default v2" in stored.text and "patched in place" in stored.text
+    after = client.get(image).text  # the recorded decision: decided again at once here
+    assert 'class="badge warn">warn' in after and "turns this image" not in after
+    assert "<td>allowlisted</td>" in after
+    assert PolicyStore(engine).latest_decision(scanned[BLOCKED]).trigger == (  # type: ignore[union-attr]
+        "policy bundle default v2"
+    )
+
+    expired = client.post(
+        "/policies/default/allowlist/expire",
+        data={"vulnerability": "CVE-2024-0001", "policy": "strict", "csrf": csrf},
+    )
+    assert "Stored default v3" in expired.text and 'class="badge block">expired' in expired.text
+
+
+def test_user_controlled_strings_render_as_text(client: TestClient, engine: Engine):
+    evil = "<script>alert(1)</script>"
+    digest = "sha256:" + "e" * 64
+    package = PackageRef(name=evil, version="1<b>", type="deb", purl=None)
+    ImageStore(engine).record(
+        ImageSubjectInfo(digest, f"reg/{evil}:1", "reg", evil, "linux/amd64", 1),
+        [Finding(id=evil, severity=Severity.HIGH, package=package, source="t")],
+        scan_id=None,
+    )
+    catalog = Catalog(
+        image=ImageSubject(reference=evil, digest=digest, platform="linux/amd64"),
+        packages=(Package(name=evil, version="1", type=PackageType.DEB),),
+        engine="t",
+        engine_version="1",
+    )
+    CatalogStore(engine).save(catalog, matchable(catalog))
+    sign_in(client, bearer(engine, Scope.READ))
+    for path in ("/", "/images", f"/images/{digest}", f"/search?q={evil}"):
+        page = client.get(path).text
+        assert "<script" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page, path
