@@ -14,14 +14,19 @@ import tempfile
 import time
 from pathlib import Path
 
+from sqlalchemy.engine import Engine
+
 from service.catalog.model import Catalog, ImageSubject, Package, PackageType
 from service.rematch import reevaluate
+from service.settings import Settings
 from service.store.advisories import VulnStore
 from service.store.catalogs import CatalogStore
 from service.store.database import make_engine
+from service.store.images import ImageStore, ImageSubjectInfo
 from service.vulndb.ecosystems import matchable
 from service.vulndb.feeds.osv import OSVFeed
 from service.vulndb.matcher import match
+from service.wiring import components
 from tests.support.shared import VULNDATA
 
 TYPES = {"PyPI": PackageType.PYTHON, "Go": PackageType.GO}
@@ -56,11 +61,11 @@ def clean_pool(size: int) -> list[Package]:
     ]
 
 
-def small_update(folder: Path, records: int) -> OSVFeed:
+def small_update(folder: Path, records: int, skip: int = 0) -> OSVFeed:
     """``records`` real PyPI records, modified later, each listing one more affected version
     (its first fix): the kind of change a feed's daily update brings."""
     folder.mkdir()
-    for path in sorted((VULNDATA / "osv" / "PyPI").glob("*.json"))[:records]:
+    for path in sorted((VULNDATA / "osv" / "PyPI").glob("*.json"))[skip : skip + records]:
         record = json.loads(path.read_text())
         affected = record["affected"][0]
         ranges = affected.get("ranges", [])
@@ -156,6 +161,35 @@ def main() -> None:
             f"changed): {time.perf_counter() - start:.2f} s, {third.rematched} re-matched, "
             f"{third.images_gained} gained, {third.images_lost} lost"
         )
+        _redecide_after_update(engine, catalogs, Path(tmp))
+
+
+def _redecide_after_update(engine: Engine, catalogs: CatalogStore, tmp: Path) -> None:
+    """What the service does after an update: re-match, then decide again (default bundle,
+    decision recorded, image row updated) on every stored image whose findings changed."""
+    images = ImageStore(engine)
+    for number, digest in enumerate(catalogs.digests()):
+        subject = ImageSubjectInfo(
+            digest=digest,
+            reference=f"bench.example/app:{number}",
+            registry="bench.example",
+            repository="app",
+            platform="linux/amd64",
+            packages=0,
+        )
+        images.record(subject, catalogs.findings(digest), scan_id=None)
+    built = components(Settings(data_dir=tmp / "service"), engine)
+    try:
+        built.vulns.import_feed(small_update(tmp / "second-update", records=5, skip=5))
+        start = time.perf_counter()
+        result = built.pipeline.rematch()
+        print(
+            f"re-evaluate {result.images} images through the pipeline after a small update: "
+            f"{time.perf_counter() - start:.2f} s, {result.rematched} re-matched, "
+            f"{len(result.diffs)} decided again"
+        )
+    finally:
+        built.close()
 
 
 if __name__ == "__main__":

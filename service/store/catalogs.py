@@ -27,7 +27,7 @@ from sqlmodel import Column, Field, Session, SQLModel, col, select
 
 from service.catalog.model import Catalog
 from service.errors import NotFoundError, TollgateError
-from service.store.database import guarded_session
+from service.store.database import guarded_session, table_of
 from service.utc import as_utc
 from service.vulndb.model import Finding, MatchablePackage, PackageKey, PackageRef, sort_findings
 
@@ -368,7 +368,7 @@ class CatalogStore:
                 ]
                 if fresh:
                     session.execute(
-                        insert(CatalogFindingRow),
+                        insert(table_of(CatalogFindingRow)),
                         [
                             {
                                 "digest": digest,

@@ -21,7 +21,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import event, inspect, text
+from sqlalchemy import Table, event, inspect, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, SQLModel, create_engine
@@ -195,3 +195,10 @@ def guarded_session(
 def engine_from_settings(settings: Settings | None = None) -> Engine:
     """The engine for ``TOLLGATE_DATABASE_URL`` (default: SQLite in the data directory)."""
     return make_engine((settings or get_settings()).sqlalchemy_url)
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table of ``model``: inserting many rows into it skips the ORM's per-row work
+    (several times faster for the hundreds of finding rows an image holds)."""
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    return table

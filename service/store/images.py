@@ -29,7 +29,7 @@ from sqlmodel import Column, Field, Session, SQLModel, Text, col, select
 from service.errors import NotFoundError, StoreUnavailableError
 from service.image.model import ImageConfig
 from service.signing.model import SignatureStatus
-from service.store.database import guarded_session
+from service.store.database import guarded_session, table_of
 from service.utc import as_utc
 from service.vulndb.model import Finding, Severity
 
@@ -285,7 +285,7 @@ class ImageStore:
             session.exec(delete(ImageVulnRow).where(col(ImageVulnRow.digest) == subject.digest))
             if vulns:
                 session.execute(
-                    insert(ImageVulnRow),
+                    insert(table_of(ImageVulnRow)),
                     [
                         {
                             "digest": subject.digest,
