@@ -55,6 +55,11 @@ class RegistryAuthError(RegistryError):
     """401/403 from a registry or its token service."""
 
 
+class RegistryNotAllowedError(RegistryError):
+    """The outbound policy refuses a registry, redirect or token realm (remote requests may
+    reach only public addresses and the registries TOLLGATE_ALLOWED_REGISTRIES names)."""
+
+
 class ManifestUnknownError(RegistryError, NotFoundError):
     """The tag or digest does not exist in the repository."""
 

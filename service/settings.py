@@ -58,6 +58,9 @@ class Settings:
 
     # Registry access
     insecure_registries: list[str] = field(default_factory=list)
+    # host[:port] globs remote requests may pull from (any public one when unset); a listed
+    # entry also allows that host's non-public addresses (see service/registry/outbound.py)
+    allowed_registries: list[str] | None = None
     registry_auth: Secret | None = None  # JSON: {"host": {"username":..,"password":..}}
     docker_config: Path | None = None  # defaults to ~/.docker/config.json
     registry_timeout: float = 30.0
@@ -95,6 +98,7 @@ class Settings:
     admission_tag_ttl_seconds: float = 30.0  # how long a tag -> digest resolution is reused
     admission_scan_budget_seconds: float = 7.0  # keep below the webhook timeoutSeconds (10)
     admission_fail_open: bool = False  # admit when Tollgate cannot decide (default: deny)
+    admission_max_images: int = 100  # distinct images per review; a workload with more is denied
 
     # Signing (the service's own cosign key, encrypted at rest; see service/signing/keyring.py)
     signing_key: Path | None = None  # an encrypted cosign.key

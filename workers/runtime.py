@@ -20,6 +20,7 @@ from service.jobs.signing import ServiceSigner
 from service.notify.webhooks import WebhookNotifier
 from service.registry.credentials import CredentialStore
 from service.registry.factory import RegistryClientFactory
+from service.registry.outbound import OutboundPolicy
 from service.scanning import Orchestrator
 from service.settings import Settings
 from service.signing.checker import SignatureChecker
@@ -59,12 +60,14 @@ def build_decider(
 def pulling_orchestrator(
     settings: Settings, engine: Engine, pull_auth: PullAuthorization | None
 ) -> Iterator[Orchestrator]:
-    """The scan pipeline, pulling with ``pull_auth`` (one request's credentials) when given."""
-    if pull_auth is None:
-        with scan_orchestrator(settings, engine) as orchestrator:
-            yield orchestrator
-        return
-    registries = pull_auth.registries(settings)
+    """The scan pipeline, pulling with ``pull_auth`` (one request's credentials) when given,
+    under the outbound policy of remote requests."""
+    outbound = OutboundPolicy.from_settings(settings)
+    registries = (
+        RegistryClientFactory(settings, CredentialStore.from_settings(settings), outbound=outbound)
+        if pull_auth is None
+        else pull_auth.registries(settings, outbound)
+    )
     try:
         with scan_orchestrator(settings, engine, registries=registries) as orchestrator:
             yield orchestrator
@@ -74,7 +77,11 @@ def pulling_orchestrator(
 
 def build_runtime(settings: Settings, engine: Engine, dispatcher: Dispatcher) -> Runtime:
     http = httpx.Client(timeout=10.0)
-    registries = RegistryClientFactory(settings, CredentialStore.from_settings(settings))
+    registries = RegistryClientFactory(
+        settings,
+        CredentialStore.from_settings(settings),
+        outbound=OutboundPolicy.from_settings(settings),
+    )
     notifier = WebhookNotifier(settings.notify_urls, settings.notify_secret, http)
     scans, images = ScanStore(engine), ImageStore(engine)
     catalogs, vulns = CatalogStore(engine), VulnStore(engine)

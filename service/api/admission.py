@@ -33,6 +33,7 @@ from service.gate import PolicyGate
 from service.image.manifest import parse_platform
 from service.registry.credentials import CredentialStore
 from service.registry.factory import RegistryClientFactory
+from service.registry.outbound import OutboundPolicy
 
 # An admission answer must come well within the webhook's timeout: fail fast, do not retry.
 ADMISSION_REGISTRY_TIMEOUT_S = 2.0
@@ -74,7 +75,11 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         registry_timeout=min(context.settings.registry_timeout, ADMISSION_REGISTRY_TIMEOUT_S),
         registry_retries=0,
     )
-    registries = RegistryClientFactory(settings, CredentialStore.from_settings(settings))
+    registries = RegistryClientFactory(
+        settings,
+        CredentialStore.from_settings(settings),
+        outbound=OutboundPolicy.from_settings(settings),
+    )
     app.state.admission = build_parts(context, registries)
     try:
         yield

@@ -18,6 +18,7 @@ from service.errors import (
     PolicyError,
     RegistryAuthError,
     RegistryError,
+    RegistryNotAllowedError,
     ScopeError,
     TollgateError,
 )
@@ -37,6 +38,7 @@ _STATUS: tuple[tuple[type[TollgateError], int], ...] = (
     (PolicyConflictError, 409),
     (PolicyError, 400),
     (ImageError, 422),
+    (RegistryNotAllowedError, 403),  # the outbound policy, not the registry, refused
     (RegistryAuthError, 502),
     (RegistryError, 502),
     (ConfigurationError, 500),
