@@ -112,6 +112,14 @@ class PolicyConflictError(PolicyError):
     """Another writer stored a version of the same bundle at the same moment."""
 
 
+class RequestLimitError(TollgateError):
+    """An API request exceeds a limit (JSON nesting, images per review)."""
+
+
+class RequestTooLargeError(RequestLimitError):
+    """An API request body is larger than its limit (HTTP 413)."""
+
+
 class AuthError(TollgateError):
     """An API caller is not authenticated or lacks the scope."""
 

@@ -90,6 +90,10 @@ class Settings:
     scan_retries: int = 5  # attempts after transient errors (registry down, timeouts)
     scan_retry_backoff: float = 2.0  # seconds, doubled per attempt (capped at 60)
 
+    # API request limits (service/api/limits.py)
+    api_max_body_bytes: int = 1 << 20  # request bodies; 413 beyond
+    admission_max_body_bytes: int = 3 << 20  # AdmissionReviews (the API server sends <= 3 MiB)
+
     # Kubernetes admission (``/api/v1/admission``)
     admission_mode: Literal["enforce", "warn"] = "enforce"  # warn: never deny, only warn
     admission_unknown_image: Literal["block", "allow-and-queue", "scan"] = "block"

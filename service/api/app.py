@@ -28,6 +28,7 @@ from service.api import (
     webhooks,
 )
 from service.api.context import ServiceContext, require
+from service.api.limits import BodyLimits, RequestGuard
 from service.api.metrics import make_registry
 from service.api.submission import EngineVersion, ScanSubmitter
 from service.auth.tokens import Scope, TokenAuthority
@@ -127,6 +128,7 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
+    app.add_middleware(RequestGuard, authority=context.authority, limits=BodyLimits.of(settings))
     app.state.context = context
     app.state.metrics = make_registry(scan_store, image_store)
     errors.install(app)

@@ -19,6 +19,8 @@ from service.errors import (
     RegistryAuthError,
     RegistryError,
     RegistryNotAllowedError,
+    RequestLimitError,
+    RequestTooLargeError,
     ScopeError,
     TollgateError,
 )
@@ -34,6 +36,8 @@ _STATUS: tuple[tuple[type[TollgateError], int], ...] = (
     (ScopeError, 403),
     (AuthError, 401),
     (NotFoundError, 404),
+    (RequestTooLargeError, 413),
+    (RequestLimitError, 400),
     (InvalidReferenceError, 400),
     (PolicyConflictError, 409),
     (PolicyError, 400),
@@ -56,6 +60,12 @@ def status_for(error: TollgateError) -> int:
 
 async def _handle(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, TollgateError)
+    return error_response(request, error)
+
+
+def error_response(request: Request, error: TollgateError) -> JSONResponse:
+    """The answer to a request that failed with ``error`` (the Harbor adapter's shape under
+    its prefix)."""
     status = status_for(error)
     headers: dict[str, str] = {}
     if status == 401:
