@@ -8,6 +8,7 @@ converts each by its field's annotation (lists, mappings and identities as JSON)
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -24,6 +25,7 @@ from service.errors import ConfigurationError
 from service.secret import Secret
 
 ENV_PREFIX = "TOLLGATE_"
+MIN_EXPOSED_SECRET_LENGTH = 32  # a webhook secret on a port reachable beyond loopback
 
 
 def _data_dir() -> Path:
@@ -158,6 +160,18 @@ class Settings:
                 "the keyless certificates chain to",
             )
 
+    def refuse_weak_secrets_on(self, host: str) -> None:
+        """Listening on ``host`` beyond loopback, the webhook secret (when set) must be
+        32+ characters: anyone who can reach the port may guess at it."""
+        secret = self.webhook_secret.get_secret_value() if self.webhook_secret else None
+        if secret is None or len(secret) >= MIN_EXPOSED_SECRET_LENGTH or _is_loopback(host):
+            return
+        raise ConfigurationError(
+            f"TOLLGATE_WEBHOOK_SECRET has {len(secret)} characters; serving on {host} needs "
+            f"{MIN_EXPOSED_SECRET_LENGTH} or more",
+            hint="generate one with `python -c 'import secrets; print(secrets.token_urlsafe(32))'`",
+        )
+
     @property
     def blob_cache_dir(self) -> Path:
         return self.cache_dir or self.data_dir / "cache"
@@ -165,6 +179,15 @@ class Settings:
     @property
     def sqlalchemy_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'tollgate.db'}"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve beyond loopback
 
 
 @lru_cache(maxsize=1)

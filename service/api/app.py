@@ -25,6 +25,7 @@ from service.api import (
     images,
     policies,
     scans,
+    tokens,
     webhooks,
 )
 from service.api.context import ServiceContext, require
@@ -132,7 +133,7 @@ def create_app(
     app.state.context = context
     app.state.metrics = make_registry(scan_store, image_store)
     errors.install(app)
-    for module in (health, scans, images, webhooks, harbor, dashboard, admission, policies):
+    for module in (health, scans, images, webhooks, harbor, dashboard, admission, policies, tokens):
         app.include_router(module.router)
 
     @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(require(Scope.READ))])

@@ -58,7 +58,7 @@ class ServerThread:
 
 def api_token(engine: Engine, name: str, *scopes: Scope) -> str:
     """A new API token with ``scopes``, stored in ``engine``'s token table."""
-    return TokenAuthority(TokenStore(engine), None).issue(frozenset(scopes), name)
+    return TokenAuthority(TokenStore(engine), None).issue(frozenset(scopes), name).secret
 
 
 def api_client(server: ServerThread, token: str) -> httpx.Client:
