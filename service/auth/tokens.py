@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from service.errors import AuthError
+from service.errors import AuthError, StoreUnavailableError
 from service.secret import Secret
 from service.settings import Settings
 from service.store.tokens import TokenInfo, TokenStore
@@ -170,13 +170,21 @@ class TokenAuthority:
                     hint="create a new one with `tollgate token create`",
                 )
             ttl = min(ttl, (stored.expires_at - now).total_seconds())
-        self._store.touch(stored.id, now)
+        self._record_use(stored.id, now)
         principal = Principal(stored.name, frozenset(Scope(s) for s in stored.scopes))
         with self._lock:
             if len(self._verified) >= _TOKEN_CACHE_SIZE:
                 self._verified.clear()
             self._verified[stored.token_hash] = (principal, self._clock() + ttl)
         return principal
+
+    def _record_use(self, token_id: int, when: datetime) -> None:
+        """Best effort: a database too busy to record the last use does not refuse the
+        caller (the token itself was read and verified)."""
+        try:
+            self._store.touch(token_id, when)
+        except StoreUnavailableError as error:
+            logger.warning("could not record the use of API token %d: %s", token_id, error)
 
     def verified_recently(self, presented: str | None) -> bool:
         """Whether :meth:`authenticate` can answer for ``presented`` without the database."""

@@ -14,7 +14,7 @@ from service.auth.tokens import (
     default_lifetime,
     parse_lifetime,
 )
-from service.errors import AuthError
+from service.errors import AuthError, StoreUnavailableError
 from service.secret import Secret
 from service.settings import Settings
 from service.store.database import make_engine
@@ -102,3 +102,16 @@ def test_tokens_expire_after_90_days_by_default_in_production_only() -> None:
     production = Settings(environment="production", webhook_secret=Secret("w" * 32))
     assert default_lifetime(production) == PRODUCTION_TOKEN_LIFETIME == timedelta(days=90)
     assert default_lifetime(Settings()) is None
+
+
+class BusyStore(TokenStore):
+    """Reads tokens, but cannot write (a database that is locked for writing)."""
+
+    def touch(self, token_id: int, when: datetime) -> None:
+        raise StoreUnavailableError("the token store is not reachable")
+
+
+def test_a_last_use_that_cannot_be_recorded_does_not_refuse_the_caller(tmp_path: Path) -> None:
+    authority = TokenAuthority(BusyStore(make_engine(f"sqlite:///{tmp_path / 't.db'}")), None)
+    issued = authority.issue(frozenset({Scope.READ}), "ci")
+    assert authority.authenticate(issued.secret).name == "ci"
