@@ -156,13 +156,15 @@ def test_the_harbor_adapter_does_not_reach_or_echo_an_internal_service(world: Wo
 
 
 def test_admission_of_a_pod_naming_an_internal_service_is_denied(world: World) -> None:
-    for image in (f"{world.internal.host}/x@{DIGEST}", f"{world.internal.host}/x:1"):
+    never_scanned = "sha256:" + "c" * 64  # (a digest no other test scanned)
+    for image in (f"{world.internal.host}/x@{never_scanned}", f"{world.internal.host}/x:1"):
         body = review(workload("Pod", pod_spec(image)))
         answer = world.client.post("/api/v1/admission", json=body, headers=world.hook)
         assert answer.status_code == 200, answer.text
         response = answer.json()["response"]
         assert response["allowed"] is False
-        assert SECRET_BODY not in response["status"]["message"]
+        message = response["status"]["message"]
+        assert SETTING in message and "fail-closed" in message and SECRET_BODY not in message
     assert world.internal.received == []
 
 
