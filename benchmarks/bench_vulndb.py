@@ -15,12 +15,13 @@ import time
 from pathlib import Path
 
 from service.catalog.model import Catalog, ImageSubject, Package, PackageType
+from service.rematch import reevaluate
+from service.store.advisories import VulnStore
 from service.store.catalogs import CatalogStore
 from service.store.database import make_engine
+from service.vulndb.ecosystems import matchable
 from service.vulndb.feeds.osv import OSVFeed
 from service.vulndb.matcher import match
-from service.vulndb.reevaluate import reevaluate
-from service.vulndb.store import VulnStore
 from tests.support.shared import VULNDATA
 
 TYPES = {"PyPI": PackageType.PYTHON, "Go": PackageType.GO}
@@ -128,7 +129,8 @@ def main() -> None:
         catalogs = CatalogStore(engine)
         for index in range(1, args.catalogs + 1):
             size = rng.randint(50, 400)
-            catalogs.save(catalog(rng.sample(pool, size // 5) + rng.sample(clean, size), index))
+            made = catalog(rng.sample(pool, size // 5) + rng.sample(clean, size), index)
+            catalogs.save(made, matchable(made))
         start = time.perf_counter()
         first = reevaluate(catalogs, db)
         print(

@@ -1,8 +1,9 @@
 """The result of one evaluation, complete enough for an auditor months later.
 
 A :class:`Decision` names the policy (bundle, version, policy), when it was
-evaluated, every rule's outcome with what it expected and what it saw, the findings an
-allowlist entry let through (with who accepted them and why) and the entries that
+evaluated and why (its trigger), every rule's outcome with what it expected and what it
+saw, the findings an allowlist entry let through (with who accepted them and why), those
+a VEX statement suppressed (with its status and source) and the allowlist entries that
 had expired.
 """
 
@@ -42,6 +43,16 @@ class AllowlistedFinding(FrozenModel):
     expires: date | None
 
 
+class VexSuppressedFinding(FrozenModel):
+    """A finding a VEX statement removed from every rule's count."""
+
+    vulnerability: str
+    package: str
+    status: str
+    justification: str | None
+    source: str
+
+
 class ExpiredAllowlistEntry(FrozenModel):
     vulnerability: str
     package: str | None
@@ -61,7 +72,9 @@ class Decision(FrozenModel):
     evaluated_at: datetime
     rule_results: tuple[RuleResult, ...]
     allowlisted: tuple[AllowlistedFinding, ...] = ()
+    vex_suppressed: tuple[VexSuppressedFinding, ...] = ()
     expired_allowlist: tuple[ExpiredAllowlistEntry, ...] = ()
+    trigger: str | None = None  # why it was made: a scan, "new advisories …", "policy …"
 
     @property
     def fired(self) -> tuple[RuleResult, ...]:

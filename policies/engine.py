@@ -11,7 +11,7 @@ from datetime import datetime
 from fnmatch import fnmatchcase
 
 from policies.allowlist import apply_allowlist
-from policies.decision import Decision, outcome_of
+from policies.decision import Decision, VexSuppressedFinding, outcome_of
 from policies.model import Bundle, Mapping, Policy
 from policies.rules import RuleContext, check
 from policies.subject import EvaluationInput
@@ -43,7 +43,18 @@ def evaluate(
     """Run every rule of ``policy``; ``now`` must be timezone-aware (grace periods, expiry)."""
     if now.tzinfo is None:
         raise PolicyError("evaluation time must be timezone-aware", hint="pass datetime.now(UTC)")
-    unsuppressed = tuple(f for f in subject.findings if f.suppressed_by is None)
+    unsuppressed = tuple(f for f in subject.findings if f.vex is None)
+    suppressed = tuple(
+        VexSuppressedFinding(
+            vulnerability=f.id,
+            package=f.package.purl or f.package.name,
+            status=f.vex.status,
+            justification=f.vex.justification,
+            source=f.vex.source,
+        )
+        for f in subject.findings
+        if f.vex is not None
+    )
     allowlist = apply_allowlist(
         policy.allowlist, unsuppressed, repository=subject.repository, today=now.date()
     )
@@ -59,6 +70,7 @@ def evaluate(
         evaluated_at=now,
         rule_results=results,
         allowlisted=allowlist.allowlisted,
+        vex_suppressed=suppressed,
         expired_allowlist=allowlist.expired,
     )
     logger.info(

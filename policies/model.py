@@ -66,6 +66,16 @@ class SeverityGateRule(_Rule):
         return self
 
 
+class NotEvaluatedRule(_Rule):
+    """At most ``max_count`` packages that no advisory data could audit (a version the
+    ecosystem's rules cannot order, an ecosystem without advisories, an unknown distro
+    release); ``package_types`` (``deb``, ``python``…) limits the count to those types."""
+
+    type: Literal["not_evaluated"]
+    max_count: int = Field(default=0, ge=0)
+    package_types: tuple[str, ...] = ()
+
+
 class DeniedPackage(FrozenModel):
     """A purl without version (``*`` globs allowed) and an optional version range:
     ``vers:npm/<4.17.21`` or an ecosystem-native range such as ``<4.17.21``."""
@@ -172,6 +182,7 @@ class ScanStatusRule(_Rule):
 
 Rule = Annotated[
     SeverityGateRule
+    | NotEvaluatedRule
     | DeniedPackagesRule
     | DeniedLicensesRule
     | RequiredSignatureRule

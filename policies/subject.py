@@ -10,15 +10,8 @@ from policies.model import ScanState
 from service.catalog.model import Catalog
 from service.image.model import ImageConfig, PinnedImage
 from service.model_base import FrozenModel
-from service.vulndb.model import Finding
-
-
-class SignatureStatus(FrozenModel):
-    """Verified facts only: the keys whose signatures verified (ids or fingerprints)
-    and the predicate types of the attestations that verified."""
-
-    signed_by: tuple[str, ...] = ()
-    attestations: tuple[str, ...] = ()
+from service.signing.model import SignatureStatus
+from service.vulndb.model import Finding, NotEvaluated
 
 
 class EvaluationInput(FrozenModel):
@@ -26,7 +19,8 @@ class EvaluationInput(FrozenModel):
 
     ``digest`` is the resolved manifest digest; ``pinned_by_digest`` says whether the
     user named the image by digest (``app@sha256:…``) rather than by tag alone.
-    ``catalog`` is None and ``findings`` empty unless ``scan`` is ``scanned``.
+    ``catalog`` is None and ``findings`` empty unless ``scan`` is ``scanned``;
+    ``not_evaluated`` lists the packages no advisory data could audit.
     """
 
     reference: str
@@ -39,7 +33,8 @@ class EvaluationInput(FrozenModel):
     size: int | None = None
     scan: ScanState = ScanState.SCANNED
     catalog: Catalog | None = None
-    findings: tuple[Finding, ...] = ()
+    findings: tuple[Finding, ...] = ()  # VEX already applied: suppressed ones carry ``vex``
+    not_evaluated: tuple[NotEvaluated, ...] = ()
     signatures: SignatureStatus = SignatureStatus()
 
     @classmethod
@@ -50,6 +45,7 @@ class EvaluationInput(FrozenModel):
         scan: ScanState,
         catalog: Catalog | None = None,
         findings: tuple[Finding, ...] = (),
+        not_evaluated: tuple[NotEvaluated, ...] = (),
         signatures: SignatureStatus | None = None,
     ) -> EvaluationInput:
         ref = image.reference
@@ -65,5 +61,6 @@ class EvaluationInput(FrozenModel):
             scan=scan,
             catalog=catalog,
             findings=findings,
+            not_evaluated=not_evaluated,
             signatures=signatures or SignatureStatus(),
         )

@@ -55,8 +55,19 @@ class PolicyGate:
             except PolicyConflictError:  # another worker seeded it at the same moment
                 return self._store.get(name)
 
-    def decide(self, subject: EvaluationInput, bundle_name: str = DEFAULT_BUNDLE) -> Decision:
-        """Evaluate and record the decision (auditable later by digest)."""
+    def decide(
+        self,
+        subject: EvaluationInput,
+        bundle_name: str = DEFAULT_BUNDLE,
+        *,
+        trigger: str | None = None,
+        record: bool = True,
+    ) -> Decision:
+        """Evaluate and, unless ``record`` is False (a dry run), record the decision with
+        what triggered it (auditable later by digest)."""
         decision = evaluate_bundle(self.bundle(bundle_name), subject, now=self._clock())
-        self._store.record(decision)
+        if trigger is not None:
+            decision = decision.model_copy(update={"trigger": trigger})
+        if record:
+            self._store.record(decision)
         return decision

@@ -8,8 +8,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from policies.decision import Decision
-from service.catalog.model import Catalog, ImageSubject
-from service.vulndb.model import Finding, Severity
+from service.catalog.model import ImageSubject
+from service.pipeline import Verdict
+from service.scanning import ScanOutcome
+from service.signing.model import SignatureStatus
+from service.vulndb.model import Finding, NotEvaluated, Severity
 
 
 class PackageSummary(BaseModel):
@@ -22,6 +25,9 @@ class PackageSummary(BaseModel):
 
 
 class ScanReport(BaseModel):
+    """``vulnerabilities`` holds every finding, those a VEX statement suppressed with
+    ``vex`` set; ``not_evaluated`` the packages no advisory data could audit."""
+
     model_config = ConfigDict(frozen=True)
 
     image: ImageSubject
@@ -29,16 +35,14 @@ class ScanReport(BaseModel):
     engine_version: str
     packages: list[PackageSummary]
     vulnerabilities: list[Finding]
-    decision: Decision | None = None
+    not_evaluated: list[NotEvaluated]
+    signatures: SignatureStatus
+    decision: Decision
     timings: dict[str, float] = {}
 
 
-def build_report(
-    catalog: Catalog,
-    findings: list[Finding],
-    decision: Decision | None,
-    timings: dict[str, float],
-) -> ScanReport:
+def build_report(outcome: ScanOutcome, verdict: Verdict) -> ScanReport:
+    catalog = outcome.catalog
     return ScanReport(
         image=catalog.image,
         engine=catalog.engine,
@@ -47,9 +51,11 @@ def build_report(
             PackageSummary(name=p.name, version=p.version, type=p.type.value, purl=p.purl)
             for p in catalog.packages
         ],
-        vulnerabilities=findings,
-        decision=decision,
-        timings=timings,
+        vulnerabilities=list(verdict.findings),
+        not_evaluated=list(verdict.not_evaluated),
+        signatures=verdict.signatures,
+        decision=verdict.decision,
+        timings=outcome.timings.as_dict(),
     )
 
 
@@ -63,7 +69,7 @@ def report_table(report: ScanReport) -> str:
         f"digest    {report.image.digest}  ({report.image.platform})",
         f"packages  {len(report.packages)} ({report.engine} {report.engine_version})",
     ]
-    active = [f for f in report.vulnerabilities if f.suppressed_by is None]
+    active = [f for f in report.vulnerabilities if f.vex is None]
     counts = Counter(f.severity for f in active)
     ordered = sorted(Severity, key=lambda s: -s.rank)
     lines.append(
@@ -71,18 +77,27 @@ def report_table(report: ScanReport) -> str:
         if active
         else "findings  none"
     )
+    suppressed = len(report.vulnerabilities) - len(active)
+    if suppressed:
+        lines.append(f"vex       {suppressed} finding(s) suppressed by VEX statements")
+    if report.not_evaluated:
+        lines.append(f"not evaluated  {_gaps(report.not_evaluated)}")
     if active:
         lines.append("")
         lines.append(_table(active))
-    if report.decision is not None:
-        lines.append("")
-        lines.append(
-            f"policy    {report.decision.outcome.value.upper()} ({_policy(report.decision)})"
-        )
-        lines.extend(
-            f"  - [{r.action.value}] {r.rule_id}: {r.message}" for r in report.decision.fired
-        )
+    decision = report.decision
+    lines.append("")
+    lines.append(f"policy    {decision.outcome.value.upper()} ({_policy(decision)})")
+    lines.extend(f"  - [{r.action.value}] {r.rule_id}: {r.message}" for r in decision.fired)
     return "\n".join(lines) + "\n"
+
+
+def _gaps(items: list[NotEvaluated]) -> str:
+    """``97 packages: 90 deb (no Debian:12 advisories …), 7 python (…)``."""
+    reasons = Counter((i.package.type, i.reason) for i in items)
+    parts = [f"{count} {kind} ({reason})" for (kind, reason), count in reasons.most_common(3)]
+    more = len(reasons) - len(parts)
+    return f"{len(items)} package(s): " + "; ".join(parts) + (f"; … (+{more})" if more else "")
 
 
 def _policy(decision: Decision) -> str:

@@ -37,7 +37,7 @@ _LOWEST_PRIORITY = 19
 
 
 class ImageSource(Protocol):
-    """What the orchestrator needs from stage 1 (``service.image.fetcher``)."""
+    """What the orchestrator needs from stage 1 (``service.acquire.fetcher``)."""
 
     def pinning(
         self,

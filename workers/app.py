@@ -7,7 +7,7 @@ to keep them ahead of bulk work.
 
 from __future__ import annotations
 
+from service.jobs.celery_config import make_celery
 from service.settings import get_settings
-from workers.celery_factory import make_celery
 
 app = make_celery(get_settings())

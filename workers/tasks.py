@@ -1,4 +1,4 @@
-"""Thin Celery tasks: take ids, run the shared job, map its result to Celery's retry."""
+"""Thin Celery tasks: take ids, run the shared job or pipeline step, map results to retries."""
 
 from __future__ import annotations
 
@@ -7,23 +7,24 @@ from functools import lru_cache
 from typing import Any
 
 from service.errors import TollgateError
-from service.jobs.pull_auth import PullAuthSealer, require_sealer
+from service.jobs.celery_dispatch import CeleryDispatcher
 from service.jobs.scan import JobResult, backoff
+from service.registry.outbound import OutboundPolicy
+from service.registry.pull_auth import PullAuthSealer, require_sealer
 from service.settings import get_settings
-from service.store.database import make_engine
+from service.vulndb.feeds.catalog import default_feeds
+from service.wiring import Components, ServiceJobs, components, service_jobs
 from workers.app import app
-from workers.celery_dispatch import CeleryDispatcher
-from workers.runtime import Runtime, build_runtime
-from workers.update import update_database
 
 logger = logging.getLogger(__name__)
 
 
 @lru_cache(maxsize=1)
-def runtime() -> Runtime:
-    """This worker process's jobs (built on first use, after the fork)."""
+def runtime() -> tuple[Components, ServiceJobs]:
+    """This worker process's collaborators and jobs (built on first use, after the fork)."""
     settings = get_settings()
-    return build_runtime(settings, make_engine(settings.sqlalchemy_url), CeleryDispatcher(app))
+    built = components(settings, outbound=OutboundPolicy.from_settings(settings))
+    return built, service_jobs(built, dispatcher=CeleryDispatcher(app))
 
 
 @app.task(bind=True, name="tollgate.scan", max_retries=None)  # type: ignore[untyped-decorator]
@@ -34,6 +35,7 @@ def scan(self: Any, scan_id: str, pull_auth: str | None = None) -> str:
     """
     settings = get_settings()
     retries: int = self.request.retries
+    job = runtime()[1].scan
     try:
         auth = (
             require_sealer(PullAuthSealer.from_settings(settings)).unseal(pull_auth)
@@ -41,11 +43,9 @@ def scan(self: Any, scan_id: str, pull_auth: str | None = None) -> str:
             else None
         )
     except TollgateError as error:
-        result = runtime().scan.refuse(scan_id, error)
+        result = job.refuse(scan_id, error)
     else:
-        result = runtime().scan.run(
-            scan_id, final_attempt=retries >= settings.scan_retries, pull_auth=auth
-        )
+        result = job.run(scan_id, final_attempt=retries >= settings.scan_retries, pull_auth=auth)
     if result is JobResult.BUSY:
         raise self.retry(countdown=settings.scan_lease_seconds)
     if result is JobResult.RETRY:
@@ -55,17 +55,17 @@ def scan(self: Any, scan_id: str, pull_auth: str | None = None) -> str:
 
 @app.task(name="tollgate.recover")  # type: ignore[untyped-decorator]
 def recover() -> int:
-    return runtime().maintenance.recover()
+    return runtime()[1].maintenance.recover()
 
 
-@app.task(name="tollgate.reevaluate")  # type: ignore[untyped-decorator]
-def reevaluate() -> int:
-    return runtime().maintenance.reevaluate()
+@app.task(name="tollgate.redecide")  # type: ignore[untyped-decorator]
+def redecide(trigger: str) -> int:
+    """Decide again on every stored image (a policy, allowlist or VEX change)."""
+    return runtime()[0].pipeline.redecide_all(trigger)
 
 
 @app.task(name="tollgate.update_db")  # type: ignore[untyped-decorator]
 def update_db() -> int:
-    """Import the configured feeds, then re-match every stored image if anything changed."""
-    if update_database(runtime().maintenance.vulns):
-        return runtime().maintenance.reevaluate()
-    return 0
+    """Import the default feeds (one that fails is logged, the others still imported); re-match
+    and re-decide the images whose findings changed."""
+    return runtime()[0].pipeline.update(default_feeds(), skip_failing=True).redecided

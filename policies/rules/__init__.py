@@ -12,6 +12,7 @@ from policies.model import (
     HealthcheckRule,
     MaxAgeRule,
     MaxSizeRule,
+    NotEvaluatedRule,
     ReferenceRule,
     RequiredAttestationsRule,
     RequiredSignatureRule,
@@ -33,7 +34,7 @@ from policies.rules.hygiene import (
 from policies.rules.packages import check_denied_licenses, check_denied_packages
 from policies.rules.secrets import check_secrets
 from policies.rules.signatures import check_required_attestations, check_required_signature
-from policies.rules.vulnerabilities import check_severity_gate
+from policies.rules.vulnerabilities import check_not_evaluated, check_severity_gate
 
 __all__ = ["RuleContext", "check"]
 
@@ -42,6 +43,8 @@ def check(rule: Rule, context: RuleContext) -> RuleResult:  # noqa: PLR0911, PLR
     match rule:
         case SeverityGateRule():
             return check_severity_gate(rule, context)
+        case NotEvaluatedRule():
+            return check_not_evaluated(rule, context)
         case DeniedPackagesRule():
             return check_denied_packages(rule, context)
         case DeniedLicensesRule():

@@ -1,11 +1,12 @@
-"""The severity gate: how many findings at or above a severity / CVSS score an image may have."""
+"""Vulnerability rules: how many findings at or above a severity / CVSS score an image may
+have, and how many packages may go unaudited."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
 from policies.decision import RuleResult
-from policies.model import SeverityGateRule
+from policies.model import NotEvaluatedRule, SeverityGateRule
 from policies.rules.base import RuleContext, listing, outcome, skipped, unscanned_reason
 from service.utc import as_utc
 from service.vulndb.model import Finding
@@ -54,3 +55,28 @@ def _expectation(rule: SeverityGateRule) -> str:
     if rule.grace_days:
         thresholds.append(f"fixes published {rule.grace_days}+ days ago")
     return f"at most {rule.max_count} finding(s) with " + " and ".join(thresholds)
+
+
+def check_not_evaluated(rule: NotEvaluatedRule, context: RuleContext) -> RuleResult:
+    kinds = f" {'/'.join(rule.package_types)}" if rule.package_types else ""
+    expected = f"at most {rule.max_count}{kinds} package(s) not evaluated"
+    reason = unscanned_reason(context)
+    if reason is not None:
+        return skipped(rule, expected=expected, reason=reason)
+    counted = [
+        item
+        for item in context.subject.not_evaluated
+        if not rule.package_types or item.package.type in rule.package_types
+    ]
+    fired = len(counted) > rule.max_count
+    names = [f"{i.package.name} {i.package.version[:40]} ({i.reason})" for i in counted]
+    actual = f"{len(counted)} not evaluated" + (f": {listing(names)}" if names else "")
+    message = (
+        f"{len(counted)} package(s) could not be matched against advisories: import the "
+        "missing feeds (tollgate db update) or accept the gap in this rule"
+        if fired
+        else "every package was evaluated"
+        if not counted
+        else "within the limit"
+    )
+    return outcome(rule, fired=fired, expected=expected, actual=actual, message=message)

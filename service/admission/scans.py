@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from service.api.submission import ScanSubmitter
 from service.image.model import ImageReference
 from service.image.reference import format_reference
 from service.jobs.dispatch import Queue
+from service.jobs.submission import ScanSubmitter
 from service.store.scans import ScanStore
 
 

@@ -1,5 +1,6 @@
 """Verdicts from what is stored: the decision recorded for a digest with the admission
-bundle's current version, or a fresh evaluation of the stored scan (catalog + findings).
+bundle's current version, or a fresh evaluation of the stored scan by the pipeline (the
+same path every scan is decided by: VEX, config, signatures).
 
 Verdicts are cached in memory (:mod:`service.admission.verdict_cache`): an image with a
 recorded decision costs one indexed query the first time, then none until the bundle
@@ -13,23 +14,18 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import replace
-
-from sqlalchemy.exc import SQLAlchemyError
 
 from policies.decision import Decision
-from policies.model import ScanState
-from policies.subject import EvaluationInput
 from service.admission.verdict_cache import VerdictCache
-from service.errors import NotFoundError, PolicyError
 from service.gate import PolicyGate
 from service.image.model import ImageReference
-from service.image.reference import format_reference
-from service.store.catalogs import CatalogStore
 from service.store.policies import PolicyStore
-from service.store.scans import ScanStatus, ScanStore
 
 logger = logging.getLogger(__name__)
+
+# The admission bundle's decision on the stored scan of a digest (recorded), referenced as
+# the workload names it; None when nothing is stored (never scanned, or still running).
+StoredEvaluation = Callable[[str, ImageReference], Decision | None]
 
 
 class StoredVerdicts:
@@ -42,8 +38,7 @@ class StoredVerdicts:
         self,
         gate: PolicyGate,
         store: PolicyStore,
-        catalogs: CatalogStore,
-        scans: ScanStore,
+        evaluate: StoredEvaluation,
         *,
         bundle: str,
         cache: VerdictCache | None = None,
@@ -51,8 +46,7 @@ class StoredVerdicts:
     ) -> None:
         self._gate = gate
         self._store = store
-        self._catalogs = catalogs
-        self._scans = scans
+        self._evaluate = evaluate
         self._bundle = bundle
         self._cache = cache or VerdictCache(bundle)
         self._clock = clock
@@ -77,10 +71,9 @@ class StoredVerdicts:
         seen = self._cache.high_water
         current = self._store.latest_decision(digest, bundle=self._bundle, version=version)
         if current is None:
-            subject = stored_subject(self._catalogs, self._scans, digest, ref)
-            if subject is None:
+            current = self._evaluate(digest, ref)
+            if current is None:
                 return self._store.latest_decision(digest)
-            current = self._gate.decide(subject, self._bundle)
         self._cache.put(current, self._clock(), seen=seen)
         return current
 
@@ -102,35 +95,3 @@ class StoredVerdicts:
             )
             self._cache.refreshed(version, high_water, decided, self._clock())
             return version
-
-
-def stored_subject(
-    catalogs: CatalogStore, scans: ScanStore, digest: str, ref: ImageReference
-) -> EvaluationInput | None:
-    """The stored scan of ``digest`` as an evaluation input (referenced as ``ref``), or None
-    when nothing is stored (never scanned, or its scan is still queued or running)."""
-    try:
-        catalog = catalogs.get(digest)
-        findings = tuple(catalogs.findings(digest))
-        state = ScanState.SCANNED
-    except NotFoundError:
-        scan = scans.latest_for_digest(digest)
-        if scan is None or scan.status is not ScanStatus.FAILED:
-            return None
-        catalog, findings, state = None, (), ScanState.FAILED
-    except SQLAlchemyError as error:
-        raise PolicyError(
-            "could not read the stored scan: the database is not reachable",
-            hint="check TOLLGATE_DATABASE_URL and that the database is up",
-        ) from error
-    return EvaluationInput(
-        reference=format_reference(replace(ref, digest=digest)),
-        registry=ref.registry or "",
-        repository=ref.repository or "",
-        tag=ref.tag,
-        digest=digest,
-        pinned_by_digest=ref.digest is not None,
-        scan=state,
-        catalog=catalog,
-        findings=findings,
-    )

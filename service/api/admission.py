@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from starlette.concurrency import run_in_threadpool
 
+from policies.decision import Decision
 from service.admission.controller import AdmissionController, AdmissionResult, AdmissionSettings
 from service.admission.patch import pin_patch
 from service.admission.resolver import DigestResolver
@@ -29,14 +30,10 @@ from service.admission.scans import QueuedScans
 from service.admission.stored import StoredVerdicts
 from service.api.context import ServiceContext, bearer_token, get_context, require
 from service.auth.tokens import Principal, Scope
-from service.gate import PolicyGate
 from service.image.manifest import parse_platform
-from service.registry.credentials import CredentialStore
+from service.image.model import ImageReference
 from service.registry.factory import RegistryClientFactory
-from service.registry.outbound import OutboundPolicy
-
-# An admission answer must come well within the webhook's timeout: fail fast, do not retry.
-ADMISSION_REGISTRY_TIMEOUT_S = 2.0
+from service.wiring import admission_registries
 
 
 @dataclass
@@ -44,7 +41,6 @@ class AdmissionParts:
     controller: AdmissionController
     resolver: DigestResolver
     verdicts: StoredVerdicts
-    gate: PolicyGate
 
 
 def build_parts(context: ServiceContext, registries: RegistryClientFactory) -> AdmissionParts:
@@ -54,32 +50,26 @@ def build_parts(context: ServiceContext, registries: RegistryClientFactory) -> A
         ttl=settings.admission_tag_ttl_seconds,
         platform=parse_platform(settings.platform),
     )
-    gate = PolicyGate(context.policies)
-    verdicts = StoredVerdicts(
-        gate, context.policies, context.catalogs, context.scans, bundle=settings.admission_bundle
-    )
+    bundle = settings.admission_bundle
+
+    def evaluate(digest: str, ref: ImageReference) -> Decision | None:
+        verdict = context.pipeline.evaluate(digest, ref, bundle=bundle, trigger="admission")
+        return None if verdict is None else verdict.decision
+
+    verdicts = StoredVerdicts(context.gate, context.policies, evaluate, bundle=bundle)
     controller = AdmissionController(
         resolver,
         verdicts,
         QueuedScans(context.submitter, context.scans),
         AdmissionSettings.of(settings),
     )
-    return AdmissionParts(controller, resolver, verdicts, gate)
+    return AdmissionParts(controller, resolver, verdicts)
 
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     context: ServiceContext = app.state.context
-    settings = replace(
-        context.settings,
-        registry_timeout=min(context.settings.registry_timeout, ADMISSION_REGISTRY_TIMEOUT_S),
-        registry_retries=0,
-    )
-    registries = RegistryClientFactory(
-        settings,
-        CredentialStore.from_settings(settings),
-        outbound=OutboundPolicy.from_settings(settings),
-    )
+    registries = admission_registries(context.settings)
     app.state.admission = build_parts(context, registries)
     try:
         yield

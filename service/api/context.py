@@ -7,30 +7,20 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.engine import Engine
 
-from service.api.submission import ScanSubmitter
 from service.auth.tokens import Principal, Scope, TokenAuthority
 from service.errors import ScopeError
 from service.jobs.dispatch import Dispatcher
-from service.settings import Settings
-from service.store.catalogs import CatalogStore
-from service.store.images import ImageStore
-from service.store.policies import PolicyStore
-from service.store.scans import ScanStore
+from service.jobs.submission import ScanSubmitter
 from service.store.webhook_events import WebhookEventStore
-from service.vulndb.store import VulnStore
+from service.wiring import Components
 
 
 @dataclass
-class ServiceContext:
-    settings: Settings
-    engine: Engine
-    scans: ScanStore
-    images: ImageStore
-    catalogs: CatalogStore
-    vulns: VulnStore
-    policies: PolicyStore
+class ServiceContext(Components):
+    """The pipeline's collaborators (built by :mod:`service.wiring`) plus what only the API
+    needs: webhook deliveries, token checks and the scan queue."""
+
     events: WebhookEventStore
     authority: TokenAuthority
     dispatcher: Dispatcher

@@ -16,8 +16,8 @@ from sqlmodel import Session, col, select
 
 from service.api.context import ServiceContext, get_context, require
 from service.auth.tokens import Scope
+from service.store.advisories import FeedStateRow
 from service.utc import as_utc
-from service.vulndb.store import FeedStateRow
 
 router = APIRouter(
     prefix="/api/v1/dashboard", tags=["dashboard"], dependencies=[Depends(require(Scope.READ))]

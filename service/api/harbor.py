@@ -7,7 +7,7 @@ SBOM report ``application/vnd.security.sbom.report+json; version=1.0``.
 
 The scan pulls from the registry with the ``authorization`` Harbor sends (Basic or
 Bearer), for that host and that scan only: the credentials are never stored or logged
-(see :mod:`service.jobs.pull_auth`). Without one, the configured credentials are used.
+(see :mod:`service.registry.pull_auth`). Without one, the configured credentials are used.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from service.api.images import image_sbom
 from service.auth.tokens import Scope
 from service.errors import InvalidReferenceError
 from service.jobs.dispatch import Queue
-from service.jobs.pull_auth import PullAuthorization
+from service.registry.pull_auth import PullAuthorization
 from service.sbom import SbomFormat
 from service.store.scans import Scan, ScanStatus
 from service.vulndb.model import Finding, Severity
@@ -148,9 +148,20 @@ def _vulnerability(finding: Finding) -> dict[str, Any]:
         "links": [f"https://osv.dev/vulnerability/{finding.id}"],
         "vendor_attributes": {"source": finding.source, "purl": finding.package.purl},
     }
-    if finding.cvss_score is not None:
-        item["preferred_cvss"] = {"score_v3": finding.cvss_score, "vector_v3": finding.cvss_vector}
+    v3 = _cvss_v3(finding)
+    if v3 is not None:
+        item["preferred_cvss"] = {"score_v3": v3[0], "vector_v3": v3[1]}
     return item
+
+
+def _cvss_v3(finding: Finding) -> tuple[float, str] | None:
+    """The finding's CVSS v3.x score and vector: never a 4.0 or 2.0 one in the v3 fields."""
+    if finding.cvss_v3_score is not None and finding.cvss_v3_vector:
+        return finding.cvss_v3_score, finding.cvss_v3_vector
+    vector = finding.cvss_vector or ""
+    if finding.cvss_score is not None and vector.startswith("CVSS:3."):  # e.g. from Trivy
+        return finding.cvss_score, vector
+    return None
 
 
 @router.get("/scan/{scan_id}/report")
@@ -184,7 +195,7 @@ def report(
         sbom = json.loads(image_sbom(context, scan.digest, fmt))
         body = {**common, "media_type": fmt.media_type, "sbom": sbom}
         return JSONResponse(body, media_type=SBOM_REPORT)
-    findings = [f for f in context.catalogs.findings(scan.digest) if f.suppressed_by is None]
+    findings = [f for f in context.pipeline.assessment(scan.digest).findings if f.vex is None]
     worst = max((f.severity for f in findings), key=lambda s: s.rank, default=Severity.UNKNOWN)
     body = {
         **common,

@@ -9,13 +9,12 @@ from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from policies.decision import Decision, RuleResult
-from policies.subject import SignatureStatus
 from service.api.context import ServiceContext, get_context, require
 from service.auth.tokens import Scope
 from service.errors import NotFoundError
 from service.sbom import SbomFormat, render
 from service.store.images import ImageFilter
-from service.vulndb.model import Finding, Severity
+from service.vulndb.model import Finding, NotEvaluated, Severity
 
 router = APIRouter(
     prefix="/api/v1/images", tags=["images"], dependencies=[Depends(require(Scope.READ))]
@@ -24,6 +23,15 @@ router = APIRouter(
 Context = Annotated[ServiceContext, Depends(get_context)]
 Limit = Annotated[int, Query(ge=1, le=500)]
 Offset = Annotated[int, Query(ge=0)]
+
+
+class SignaturesView(BaseModel):
+    """What verified when the image was last scanned."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    signed_by: tuple[str, ...]
+    attestations: tuple[str, ...]
 
 
 class ImageView(BaseModel):
@@ -44,7 +52,7 @@ class ImageView(BaseModel):
     fixable: int
     policy: str | None = Field(validation_alias="policy_outcome")
     scan_state: str
-    signatures: SignatureStatus
+    signatures: SignaturesView
 
 
 class ImagePage(BaseModel):
@@ -59,6 +67,7 @@ class ImageDetail(ImageView):
 
     decision: Decision | None
     fired_rules: list[RuleResult]
+    not_evaluated: list[NotEvaluated]  # packages no advisory data could audit, with why
 
 
 class FindingPage(BaseModel):
@@ -98,7 +107,16 @@ def get_image(digest: str, context: Context) -> ImageDetail:
         **ImageView.model_validate(image).model_dump(),
         decision=latest,
         fired_rules=list(latest.fired) if latest else [],
+        not_evaluated=list(_not_evaluated(context, image.scan_state, digest)),
     )
+
+
+def _not_evaluated(
+    context: ServiceContext, scan_state: str, digest: str
+) -> tuple[NotEvaluated, ...]:
+    if scan_state != "scanned":
+        return ()
+    return context.pipeline.assessment(digest).not_evaluated
 
 
 @router.get("/{digest}/sbom")
@@ -127,18 +145,20 @@ def get_vulnerabilities(
     *,
     severity: Severity | None = None,
     fixable: bool | None = None,
-    include_suppressed: bool = False,
+    include_suppressed: bool = True,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> FindingPage:
-    """Findings of one image, worst first; ``severity`` keeps findings at or above it."""
+    """Findings of one image, worst first; ``severity`` keeps findings at or above it.
+    Findings a VEX statement suppressed are listed with ``vex`` set (no rule counts them);
+    ``include_suppressed=false`` leaves them out."""
     context.images.get(digest)
     findings = [
         f
-        for f in context.catalogs.findings(digest)
+        for f in context.pipeline.assessment(digest).findings
         if (severity is None or f.severity.at_least(severity))
         and (fixable is None or f.fix_available == fixable)
-        and (include_suppressed or f.suppressed_by is None)
+        and (include_suppressed or f.vex is None)
     ]
     findings.sort(key=lambda f: (-f.severity.rank, f.id, f.package.name))
     return FindingPage(

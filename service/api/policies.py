@@ -2,7 +2,8 @@
 the decision audit trail ``/api/v1/decisions``.
 
 Bundles are versioned: every change (a new document, an allowlist entry added or
-removed) stores a new version, so past decisions stay explainable.
+removed) stores a new version, so past decisions stay explainable; a change to the bundle
+the service decides with decides again on every stored image (in the background).
 """
 
 from __future__ import annotations
@@ -15,10 +16,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict
 
 from policies.decision import Decision
-from policies.engine import evaluate_bundle
 from policies.loader import parse_bundle
 from policies.model import AllowlistEntry, Bundle, Policy
-from service.admission.stored import stored_subject
 from service.api.admission import Parts
 from service.api.context import ServiceContext, get_context, require
 from service.auth.tokens import Principal, Scope
@@ -151,21 +150,22 @@ def remove_allowlist_entries(
 def evaluate_image(
     name: str, body: EvaluateRequest, context: Context, parts: Parts
 ) -> dict[str, Any]:
-    """Evaluate the stored scan of ``image`` with bundle ``name`` (nothing is recorded)."""
-    bundle = parts.gate.bundle(name)
+    """Evaluate the stored scan of ``image`` with bundle ``name`` (a dry run: nothing is
+    recorded), as every other entry point decides: VEX applied, the image's config and
+    verified signatures included."""
     ref = parse_reference(body.image)
     digest = parts.resolver.digest(ref)
-    subject = stored_subject(context.catalogs, context.scans, digest, ref)
-    if subject is None:
+    verdict = context.pipeline.evaluate(digest, ref, bundle=name, record=False)
+    if verdict is None:
         platform = parts.resolver.platform_digest(ref, digest)
         if platform != digest:
-            subject = stored_subject(context.catalogs, context.scans, platform, ref)
-    if subject is None:
+            verdict = context.pipeline.evaluate(platform, ref, bundle=name, record=False)
+    if verdict is None:
         raise NotFoundError(
             f"no stored scan of {body.image} ({digest})",
             hint="scan it first with POST /api/v1/scans, then evaluate again",
         )
-    return evaluate_bundle(bundle, subject, now=datetime.now(UTC)).model_dump(mode="json")
+    return verdict.decision.model_dump(mode="json")
 
 
 @router.get("/api/v1/decisions", response_model=list[Decision], dependencies=READ)
@@ -195,6 +195,10 @@ def _replace(bundle: Bundle, policy: Policy) -> Bundle:
 
 
 def _apply(context: ServiceContext, bundle: Bundle, admin: Principal) -> Applied:
+    """Store the next version; stored images are decided again when the service decides
+    with this bundle."""
     stored = context.policies.apply(bundle, author=admin.name, now=datetime.now(UTC))
     assert stored.version is not None
+    if stored.name == context.pipeline.bundle:
+        context.dispatcher.redecide(f"policy bundle {stored.name} v{stored.version}")
     return Applied(name=stored.name, version=stored.version)

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.context import ServiceContext, get_context, require
 from service.auth.tokens import Scope
 from service.jobs.dispatch import Queue
+from service.store.scans import ScanStatus
 
 router = APIRouter(prefix="/api/v1/scans", tags=["scans"])
 
@@ -35,6 +36,7 @@ class ScanView(BaseModel):
     id: str
     image: str = Field(validation_alias="reference")
     platform: str | None
+    source: str  # api, distribution, harbor, harbor-adapter, admission
     status: str
     digest: str | None
     engine: str
@@ -62,6 +64,24 @@ def create_scan(body: ScanCreate, context: Context, response: Response) -> ScanA
     )
     response.headers["Location"] = f"/api/v1/scans/{scan.id}"
     return ScanAccepted(id=scan.id, status=scan.status.value)
+
+
+class ScanPage(BaseModel):
+    items: list[ScanView]
+
+
+@router.get("", response_model=ScanPage, dependencies=[Depends(require(Scope.READ))])
+def list_scans(
+    context: Context,
+    *,
+    digest: str | None = None,
+    status: ScanStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> ScanPage:
+    """Scans, newest first: of one image (``digest``), in one ``status`` (queued, running,
+    done, failed)."""
+    items = context.scans.recent(digest=digest, status=status, limit=limit)
+    return ScanPage(items=[ScanView.model_validate(scan) for scan in items])
 
 
 @router.get("/{scan_id}", response_model=ScanView, dependencies=[Depends(require(Scope.READ))])

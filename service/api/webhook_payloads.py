@@ -2,12 +2,16 @@
 
 * CNCF Distribution envelopes (``application/vnd.docker.distribution.events.v1+json``
   and ``v2+json``): ``{"events": [...]}``; only ``push`` of a manifest or index counts.
+
+Pushes of cosign's signatures, attestations and SBOMs (tags ``sha256-<hex>.sig``,
+``.att``, ``.sbom``) are not images to scan: they are ignored in both formats.
 * Harbor ``PUSH_ARTIFACT``: the Default format (``type``/``event_data``) and the
   CloudEvents format (``specversion``/``type: harbor.artifact.pushed``/``data``).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -24,6 +28,12 @@ MANIFEST_MEDIA_TYPES = frozenset(
     }
 )
 HARBOR_PUSH_TYPES = frozenset({"PUSH_ARTIFACT", "harbor.artifact.pushed"})
+# Where cosign stores what it attaches to an image: not an image to scan.
+_COSIGN_ATTACHMENT_TAG = re.compile(r"^sha256-[0-9a-f]{64}\.(sig|att|sbom)$")
+
+
+def is_cosign_attachment(tag: str | None) -> bool:
+    return tag is not None and _COSIGN_ATTACHMENT_TAG.match(tag) is not None
 
 
 @dataclass(frozen=True)
@@ -114,6 +124,7 @@ def distribution_pushes(body: bytes) -> tuple[list[PushedImage], int]:
             or target.media_type not in MANIFEST_MEDIA_TYPES
             or not target.digest
             or not target.repository
+            or is_cosign_attachment(target.tag)
         ):
             continue
         host = event.request.host or urlsplit(target.url).netloc
@@ -150,7 +161,12 @@ def harbor_pushes(body: bytes, headers: dict[str, str]) -> list[PushedImage]:
     pushes = []
     for resource in data.resources:
         host, _, _ = resource.resource_url.partition("/")
-        if not resource.digest or not host or not data.repository.repo_full_name:
+        if (
+            not resource.digest
+            or not host
+            or not data.repository.repo_full_name
+            or is_cosign_attachment(resource.tag)
+        ):
             continue
         pushes.append(
             PushedImage(

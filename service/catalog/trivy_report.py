@@ -1,6 +1,6 @@
-"""Trivy's JSON report (schema version 2), parsed at this boundary: the package
-listing the cataloger asks for, and the vulnerability reports Trivy writes where it
-does have its database (``parse_trivy_findings``)."""
+"""Trivy's JSON report (schema version 2), parsed at this boundary: the package listing
+the cataloger asks for (Tollgate matches vulnerabilities itself, so Trivy runs without
+its database and its vulnerability fields are not read)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from service.catalog.model import Catalog, Distro, ImageSubject, Location, Packa
 from service.catalog.purl import package_purl
 from service.catalog.report import parse_report
 from service.image.model import PinnedImage
-from service.vulndb.model import Finding, PackageRef, Severity
 
 logger = logging.getLogger(__name__)
 
@@ -59,14 +58,6 @@ _DEBIAN_CODENAMES = {
     "13": "trixie",
 }
 
-_SEVERITIES = {
-    "UNKNOWN": Severity.UNKNOWN,
-    "LOW": Severity.LOW,
-    "MEDIUM": Severity.MEDIUM,
-    "HIGH": Severity.HIGH,
-    "CRITICAL": Severity.CRITICAL,
-}
-
 
 class _Lenient(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
@@ -97,38 +88,11 @@ class _TrivyPackage(_Lenient):
     file_path: str = Field("", alias="FilePath")
 
 
-class _CvssEntry(_Lenient):
-    v2_vector: str = Field("", alias="V2Vector")
-    v3_vector: str = Field("", alias="V3Vector")
-    v40_vector: str = Field("", alias="V40Vector")
-    v2_score: float | None = Field(None, alias="V2Score")
-    v3_score: float | None = Field(None, alias="V3Score")
-    v40_score: float | None = Field(None, alias="V40Score")
-
-
-class _TrivyVulnerability(_Lenient):
-    vulnerability_id: str = Field(alias="VulnerabilityID")
-    vendor_ids: list[str] = Field(default_factory=list, alias="VendorIDs")
-    pkg_id: str = Field("", alias="PkgID")
-    pkg_name: str = Field(alias="PkgName")
-    pkg_identifier: _Identifier = Field(default_factory=_Identifier, alias="PkgIdentifier")
-    installed_version: str = Field("", alias="InstalledVersion")
-    fixed_version: str = Field("", alias="FixedVersion")
-    severity: str = Field("UNKNOWN", alias="Severity")
-    severity_source: str = Field("", alias="SeveritySource")
-    cvss: dict[str, _CvssEntry] = Field(default_factory=dict, alias="CVSS")
-    title: str = Field("", alias="Title")
-    description: str = Field("", alias="Description")
-
-
 class _TrivyResult(_Lenient):
     target: str = Field("", alias="Target")
     result_class: str = Field("", alias="Class")
     type: str = Field("", alias="Type")
     packages: list[_TrivyPackage] = Field(default_factory=list, alias="Packages")
-    vulnerabilities: list[_TrivyVulnerability] = Field(
-        default_factory=list, alias="Vulnerabilities"
-    )
 
 
 class _TrivyOS(_Lenient):
@@ -177,27 +141,6 @@ def catalog_from_trivy(report: TrivyReport, image: ImageSubject, *, engine_versi
         engine="trivy",
         engine_version=engine_version,
     )
-
-
-def parse_trivy_findings(report_json: bytes | str) -> list[Finding]:
-    """Findings (source ``trivy``) from a Trivy JSON vulnerability report."""
-    report = parse_report(
-        "trivy", TrivyReport, report_json.encode() if isinstance(report_json, str) else report_json
-    )
-    distro = _distro(report.metadata.os)
-    findings: list[Finding] = []
-    for result in report.results:
-        installed = {
-            (p.id or f"{p.name}@{_full_version(p.version, p.release, p.epoch)}"): _package(
-                result, p, distro
-            )
-            for p in result.packages
-        }
-        findings.extend(
-            _finding(result, vulnerability, installed, distro)
-            for vulnerability in result.vulnerabilities
-        )
-    return findings
 
 
 def _distro(os_info: _TrivyOS | None) -> Distro | None:
@@ -252,68 +195,3 @@ def _package(result: _TrivyResult, package: _TrivyPackage, distro: Distro | None
         source_name=source_name,
         source_version=source_version,
     )
-
-
-def _finding(
-    result: _TrivyResult,
-    vulnerability: _TrivyVulnerability,
-    installed: dict[str, Package],
-    distro: Distro | None,
-) -> Finding:
-    package_type = _package_type(result)
-    package = installed.get(vulnerability.pkg_id)
-    purl = vulnerability.pkg_identifier.purl or (
-        package.purl
-        if package is not None
-        else package_purl(
-            package_type, vulnerability.pkg_name, vulnerability.installed_version, distro=distro
-        )
-    )
-    fixed = _fixed_versions(vulnerability.fixed_version)
-    score, vector = _cvss(vulnerability)
-    return Finding(
-        id=vulnerability.vulnerability_id,
-        aliases=tuple(
-            alias for alias in vulnerability.vendor_ids if alias != vulnerability.vulnerability_id
-        ),
-        severity=_SEVERITIES.get(vulnerability.severity.upper(), Severity.UNKNOWN),
-        cvss_score=score,
-        cvss_vector=vector,
-        package=PackageRef(
-            name=vulnerability.pkg_name,
-            version=vulnerability.installed_version,
-            type=str(package_type),
-            purl=purl,
-        ),
-        fixed_versions=fixed,
-        fix_available=bool(fixed),
-        source="trivy",
-        summary=vulnerability.title or vulnerability.description.split("\n", 1)[0],
-    )
-
-
-def _fixed_versions(fixed_version: str) -> tuple[str, ...]:
-    """``"1.2-3"`` or, for language packages, patched ranges such as
-    ``">= 3.1.0, >= 2.1.3, < 3.0.0"``: the lower bounds are the fixed versions."""
-    versions = []
-    for part in (p.strip() for p in fixed_version.split(",")):
-        if not part or part.startswith("<"):
-            continue
-        versions.append(part.removeprefix(">=").removeprefix("=").strip())
-    return tuple(dict.fromkeys(versions))
-
-
-def _cvss(vulnerability: _TrivyVulnerability) -> tuple[float | None, str | None]:
-    """The CVSS of the severity's own source, else NVD's, else any: v3 before v4 before v2."""
-    order = [vulnerability.severity_source, "nvd", *sorted(vulnerability.cvss)]
-    entries = [vulnerability.cvss[s] for s in dict.fromkeys(order) if s in vulnerability.cvss]
-    for entry in entries:
-        if entry.v3_score is not None:
-            return entry.v3_score, entry.v3_vector or None
-    for entry in entries:
-        if entry.v40_score is not None:
-            return entry.v40_score, entry.v40_vector or None
-    for entry in entries:
-        if entry.v2_score is not None:
-            return entry.v2_score, entry.v2_vector or None
-    return None, None

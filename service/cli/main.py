@@ -159,53 +159,58 @@ def sbom(
 @image_argument
 @_enum_option("--format", "-f", enum=ReportFormat, default=ReportFormat.table.value)
 @output_option
-@click.option("--policy", default="default", show_default=True, help="stored policy bundle")
+@click.option("--policy", help="stored policy bundle (default: TOLLGATE_POLICY_BUNDLE)")
+@click.option(
+    "--vex",
+    "vex_files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="OpenVEX 0.2 or CycloneDX VEX JSON applied to this scan (repeatable)",
+)
 @engine_option
 @platform_option
 def scan(
     image: str,
     format: ReportFormat,
     output: Path | None,
-    policy: str,
+    policy: str | None,
+    vex_files: tuple[Path, ...],
     engine: Engine | None,
     platform: str | None,
 ) -> None:
-    """Catalog, match and decide: exit 0 on pass or warn, 1 on block, 2 on error (a CI gate)."""
+    """Catalog, match and decide: exit 0 on pass or warn, 1 on block, 2 on error (a CI gate).
+
+    The image, its findings and decision are recorded in the data directory's database,
+    where `tollgate serve` shows them and `tollgate db update` decides again on them.
+    """
     from policies.decision import Outcome
     from service.cli.output import StderrProgress, write_output
-    from service.gate import PolicyGate
     from service.image.manifest import parse_platform
     from service.image.reference import parse_reference
-    from service.jobs.decision import ImageDecider
-    from service.registry.credentials import CredentialStore
-    from service.registry.factory import RegistryClientFactory
     from service.report import build_report, report_json, report_table
     from service.settings import get_settings
-    from service.signing.checker import SignatureChecker
-    from service.store.database import make_engine
-    from service.store.policies import PolicyStore
-    from service.wiring import scan_orchestrator
+    from service.vulndb.vex import parse_vex
+    from service.wiring import pipeline_components
 
-    settings = get_settings()
     ref = parse_reference(image)
-    database = make_engine(settings.sqlalchemy_url)
-    gate = PolicyGate(PolicyStore(database))
-    registries = RegistryClientFactory(settings, CredentialStore.from_settings(settings))
-    try:
-        decider = ImageDecider(gate, policy, SignatureChecker.from_settings(settings, registries))
-        with scan_orchestrator(settings, database, registries=registries) as orchestrator:
-            wanted = parse_platform(platform) if platform else None
-            name = engine.value if engine else None
-            outcome = orchestrator.scan(
-                ref, platform=wanted, engine=name, progress=StderrProgress()
-            )
-        decision = decider.decide(outcome).decision
-    finally:
-        registries.close()
-    report = build_report(outcome.catalog, outcome.findings, decision, outcome.timings.as_dict())
+    statements = [
+        statement
+        for path in vex_files
+        for statement in parse_vex(path.read_bytes(), name=str(path))
+    ]
+    with pipeline_components(get_settings()) as built:
+        result = built.pipeline.scan(
+            ref,
+            platform=parse_platform(platform) if platform else None,
+            engine=engine.value if engine else None,
+            bundle=policy,
+            vex=statements,
+            progress=StderrProgress(),
+        )
+    report = build_report(result.outcome, result.verdict)
     text = report_json(report) if format is ReportFormat.json else report_table(report)
     write_output(text, output)
-    if decision.outcome is Outcome.BLOCK:
+    if result.verdict.decision.outcome is Outcome.BLOCK:
         raise click.exceptions.Exit(1)
 
 

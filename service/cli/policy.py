@@ -15,8 +15,10 @@ from policies.engine import evaluate_bundle
 from policies.loader import load_bundle
 from policies.subject import EvaluationInput
 from service.errors import PolicyError
+from service.settings import get_settings
 from service.store.database import engine_from_settings
 from service.store.policies import PolicyStore
+from service.wiring import pipeline_components
 
 app = click.Group(
     "policy",
@@ -40,8 +42,15 @@ def apply_bundle(file: Path, author: str | None) -> None:
     FILE: a policy bundle YAML file.
     """
     bundle = load_bundle(file)
-    stored = _store().apply(bundle, author=author or getpass.getuser(), now=datetime.now(UTC))
-    click.echo(f"applied {stored.name} version {stored.version}")
+    settings = get_settings()
+    with pipeline_components(settings) as built:
+        stored = built.policies.apply(
+            bundle, author=author or getpass.getuser(), now=datetime.now(UTC)
+        )
+        click.echo(f"applied {stored.name} version {stored.version}")
+        if stored.name == built.pipeline.bundle:
+            count = built.pipeline.redecide_all(f"policy bundle {stored.name} v{stored.version}")
+            click.echo(f"decided again on {count} stored image(s)")
 
 
 @app.command("list")

@@ -21,8 +21,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from service.errors import InvalidReferenceError, NotFoundError, SigningError, TollgateError
 from service.image.model import Transport
 from service.image.reference import parse_reference
-from service.registry.credentials import CredentialStore
-from service.registry.factory import RegistryClientFactory
 from service.registry.interface import Registry
 from service.settings import get_settings
 from service.signing.attestation import build_predicate, predicate_type_uri
@@ -36,6 +34,7 @@ from service.signing.keys import (
 from service.signing.signer import attest_image, sign_image
 from service.signing.store import AttachmentStore
 from service.signing.verify import ImageVerifier, Verified
+from service.wiring import registry_clients
 
 # (image digest, cosign --type) -> predicate bytes, or None when nothing is stored.
 PredicateSource = Callable[[str, str], bytes | None]
@@ -74,8 +73,7 @@ def _resolve(image: str) -> Iterator[ResolvedImage]:
             f"{image!r} is not a registry image", hint="signatures live in a registry"
         )
     repository = reference.repository or ""
-    settings = get_settings()
-    factory = RegistryClientFactory(settings, CredentialStore.from_settings(settings))
+    factory = registry_clients(get_settings())
     try:
         registry = factory(reference.registry)
         digest = reference.digest or registry.head_manifest(repository, reference.tag or "latest")

@@ -22,6 +22,7 @@ from typing import Any
 import zstandard
 
 from service.errors import ImageError, UnsafeArchiveError
+from service.image.digest import DigestWriter, digest_hex, mismatch, sha256_digest
 from service.image.layout import OCI_LAYOUT_FILE, OCI_LAYOUT_VERSION
 from service.image.manifest import (
     OCI_CONFIG,
@@ -31,7 +32,6 @@ from service.image.manifest import (
     OCI_LAYER_ZSTD,
     OCI_MANIFEST,
 )
-from service.registry.digest import DigestWriter, digest_hex, mismatch, sha256_digest
 
 logger = logging.getLogger(__name__)
 

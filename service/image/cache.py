@@ -19,7 +19,7 @@ from typing import BinaryIO
 
 from service.directories import ensure_directory
 from service.errors import ImageError
-from service.registry.digest import DigestWriter, digest_hex, sha256_digest
+from service.image.digest import DigestWriter, digest_hex, sha256_digest
 
 logger = logging.getLogger(__name__)
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from service.errors import ImageError, NotFoundError
 from service.image.cache import BlobCache
+from service.image.digest import digest_hex
 from service.image.manifest import (
     MAX_MANIFEST_SIZE,
     OCI_INDEX,
@@ -24,7 +25,6 @@ from service.image.manifest import (
     parse_index_document,
 )
 from service.image.model import Platform
-from service.registry.digest import digest_hex
 
 logger = logging.getLogger(__name__)
 

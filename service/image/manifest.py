@@ -12,8 +12,8 @@ from datetime import datetime
 from typing import Any
 
 from service.errors import ImageError, UnsupportedMediaTypeError
+from service.image.digest import validate_digest
 from service.image.model import HistoryEntry, ImageConfig, Platform
-from service.registry.digest import validate_digest
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_INDEX = "application/vnd.docker.distribution.manifest.list.v2+json"

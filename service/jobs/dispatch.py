@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Protocol
 
-from service.jobs.pull_auth import PullAuthorization
+from service.registry.pull_auth import PullAuthorization
 
 
 class Queue(StrEnum):
@@ -22,6 +22,10 @@ class Dispatcher(Protocol):
 
         ``pull_auth``: registry credentials the request carried, for this scan only.
         """
+
+    def redecide(self, trigger: str) -> None:
+        """Decide again on every stored image, in the background (``trigger``: why, e.g.
+        a policy bundle's new version)."""
 
     def reachable(self) -> bool:
         """Whether work can be handed over now (``/readyz``)."""

@@ -29,6 +29,13 @@ from service.errors import (
     UnsupportedMediaTypeError,
 )
 from service.image.cache import BlobCache, ProgressCallback
+from service.image.digest import (
+    DigestWriter,
+    digest_hex,
+    mismatch,
+    sha256_digest,
+    validate_digest,
+)
 from service.image.manifest import (
     ALL_MANIFEST_TYPES,
     MAX_MANIFEST_SIZE,
@@ -37,13 +44,6 @@ from service.image.manifest import (
 )
 from service.registry.auth import AUTH_HINT, RegistryAuth, keep_credentials_home
 from service.registry.credentials import Credentials, CredentialSource
-from service.registry.digest import (
-    DigestWriter,
-    digest_hex,
-    mismatch,
-    sha256_digest,
-    validate_digest,
-)
 from service.registry.interface import Manifest
 from service.registry.outbound import OutboundPolicy
 

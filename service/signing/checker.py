@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from policies.subject import SignatureStatus
 from service.errors import ConfigurationError, SigningError, TollgateError
 from service.image.model import PinnedImage
 from service.registry.interface import Registry
@@ -25,6 +24,7 @@ from service.settings import Settings
 from service.signing.attestation import PREDICATE_TYPES
 from service.signing.keyring import SigningKey
 from service.signing.keys import load_public_key
+from service.signing.model import SignatureStatus
 from service.signing.status import signature_status
 
 if TYPE_CHECKING:  # sigstore loads only when keyless identities are configured
@@ -104,10 +104,11 @@ class SignatureChecker:
 
 
 def combined(first: SignatureStatus, second: SignatureStatus) -> SignatureStatus:
-    """Both statuses' signers and attestations (each once, in first-seen order)."""
+    """Both statuses' signers, attestations and VEX documents (each once, first-seen order)."""
     return SignatureStatus(
         signed_by=tuple(dict.fromkeys(first.signed_by + second.signed_by)),
         attestations=tuple(sorted(set(first.attestations) | set(second.attestations))),
+        vex=tuple(dict.fromkeys(first.vex + second.vex)),
     )
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from service.errors import VerificationError
-from service.registry.digest import sha256_digest
+from service.image.digest import sha256_digest
 from service.signing.payload import go_json
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"

@@ -9,7 +9,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from service.errors import VerificationError
-from service.registry.digest import sha256_digest
+from service.image.digest import sha256_digest
 from service.signing import ecdsa
 from service.signing.cosign_layout import (
     DSSE_MEDIA_TYPE,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from functools import partial
@@ -9,18 +10,20 @@ from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from policies.subject import SignatureStatus
 from service.errors import InvalidReferenceError, VerificationError
 from service.image.model import ImageReference
 from service.registry.interface import Registry
 from service.signing.attestation import predicate_type_uri
 from service.signing.cosign_layout import Limits
+from service.signing.model import SignatureStatus
 from service.signing.verify import ImageVerifier, Verified
 
 if TYPE_CHECKING:
     from service.signing.keyless import KeylessVerifier
 
 logger = logging.getLogger(__name__)
+
+OPENVEX_PREDICATE = "https://openvex.dev/ns"  # cosign's ``--type openvex`` (and versioned URIs)
 
 
 def signature_status(
@@ -42,7 +45,8 @@ def signature_status(
     in ``signed_by`` as ``keyless:<identity>``; its verified keyless attestations
     (cosign 2 ``.att`` layers or cosign 3 DSSE bundles) count like a key's.
 
-    A signature or attestation that fails verification is simply not counted (logged at
+    The predicates of verified OpenVEX attestations come back in ``vex`` (JSON). A
+    signature or attestation that fails verification is simply not counted (logged at
     INFO); registry errors (unreachable, unauthorized) propagate.
     """
     if not ref.repository:
@@ -54,6 +58,7 @@ def signature_status(
     verifier = ImageVerifier(registry, limits)
     signed_by: list[str] = []
     attested: set[str] = set()
+    vex: dict[str, None] = {}  # OpenVEX predicates (JSON), each once
 
     def attest(signer: str, verify: Callable[[], Verified]) -> None:
         if not wanted - attested:
@@ -64,6 +69,13 @@ def signature_status(
             logger.info("no attestation by %s on %s@%s: %s", signer, repository, digest, exc)
             return
         attested.update(wanted & {str(doc.get("predicateType")) for doc in verified.documents})
+        vex.update(
+            dict.fromkeys(
+                json.dumps(doc.get("predicate"), sort_keys=True)
+                for doc in verified.documents
+                if str(doc.get("predicateType")).startswith(OPENVEX_PREDICATE)
+            )
+        )
 
     for key_id, key in sorted(public_keys.items()):
         try:
@@ -85,4 +97,6 @@ def signature_status(
             f"keyless {identity}",
             partial(verifier.verify_attestations_keyless, repository, digest, policy),
         )
-    return SignatureStatus(signed_by=tuple(signed_by), attestations=tuple(sorted(attested)))
+    return SignatureStatus(
+        signed_by=tuple(signed_by), attestations=tuple(sorted(attested)), vex=tuple(vex)
+    )

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 
 from service.errors import ImageError, ManifestUnknownError, VerificationError
-from service.registry.digest import sha256_digest
+from service.image.digest import sha256_digest
 from service.registry.interface import Registry
 from service.signing.cosign_layout import (
     OCI_MANIFEST,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -31,10 +31,26 @@ from service.signing.dsse import IN_TOTO_PAYLOAD_TYPE, parse_envelope
 from service.signing.payload import SimpleSigning, parse_simple_signing, parse_statement
 from service.signing.store import AttachmentStore
 
-if TYPE_CHECKING:  # keyless imports this module's simple-signing check
-    from service.signing.keyless import KeylessVerifier
-
 logger = logging.getLogger(__name__)
+
+
+class KeylessCheck(Protocol):
+    """What verification needs of a keyless identity policy
+    (:class:`service.signing.keyless.KeylessVerifier` implements it)."""
+
+    def verify_layer(
+        self, layer: LayerDescriptor, payload: bytes, image_digest: str
+    ) -> dict[str, Any]: ...
+
+    def verify_attestation_layer(
+        self,
+        layer: LayerDescriptor,
+        payload: bytes,
+        image_digest: str,
+        predicate_type: str | None,
+    ) -> dict[str, Any]: ...
+
+    def verify(self, raw: bytes, image_digest: str) -> bundle.VerifiedBundle: ...
 
 
 @dataclass(frozen=True)
@@ -180,7 +196,7 @@ class ImageVerifier:
         )
 
     def verify_signatures_keyless(
-        self, repository: str, image_digest: str, verifier: KeylessVerifier
+        self, repository: str, image_digest: str, verifier: KeylessCheck
     ) -> Verified:
         """Keyless image signatures whose certificate matches the policy: cosign 2 ``.sig``
         layers (certificate + Rekor bundle annotations) and cosign 3 bundles."""
@@ -240,7 +256,7 @@ class ImageVerifier:
         self,
         repository: str,
         image_digest: str,
-        verifier: KeylessVerifier,
+        verifier: KeylessCheck,
         predicate_type: str | None = None,
     ) -> Verified:
         """Keyless attestations whose certificate matches the policy: cosign 2 ``.att``

@@ -29,9 +29,7 @@ from service.catalog.model import Catalog
 from service.errors import NotFoundError, TollgateError
 from service.store.database import guarded_session
 from service.utc import as_utc
-from service.vulndb.ecosystems import LookupKey, PackageKey, lookup_key
-from service.vulndb.matcher import package_ref
-from service.vulndb.model import Finding, PackageRef, sort_findings
+from service.vulndb.model import Finding, MatchablePackage, PackageKey, PackageRef, sort_findings
 
 logger = logging.getLogger(__name__)
 
@@ -117,15 +115,6 @@ class FindingDiff:
 
 
 @dataclass(frozen=True)
-class StoredPackage:
-    """A package of a stored catalog, as the matcher takes it."""
-
-    lookup: LookupKey
-    ref: PackageRef
-    key: str  # Package.key
-
-
-@dataclass(frozen=True)
 class FindingEvent:
     digest: str
     kind: EventKind
@@ -138,9 +127,9 @@ class CatalogStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def save(self, catalog: Catalog) -> None:
-        """Store (or replace) the catalog of ``catalog.image.digest``; its findings count as
-        unmatched until :meth:`record_findings` records them."""
+    def save(self, catalog: Catalog, packages: Sequence[MatchablePackage]) -> None:
+        """Store (or replace) the catalog of ``catalog.image.digest`` with its matchable
+        ``packages``; its findings count as unmatched until :meth:`record_findings`."""
         with self._transaction() as session:
             session.merge(
                 StoredCatalogRow(
@@ -153,22 +142,22 @@ class CatalogStore:
             session.execute(
                 delete(CatalogMatchRow).where(col(CatalogMatchRow.digest) == catalog.image.digest)
             )
-            _write_packages(session, [catalog])
+            _write_packages(session, {catalog.image.digest: packages})
 
-    def index_packages(self, catalogs: Sequence[Catalog]) -> None:
-        """Store the matched packages of those of ``catalogs`` that have none (stored before
-        they were kept)."""
+    def index_packages(self, catalogs: Mapping[str, Sequence[MatchablePackage]]) -> None:
+        """Store the matchable packages of those ``catalogs`` (by digest) that have none
+        (stored before they were kept)."""
         if not catalogs:
             return
         with self._transaction() as session:
             indexed = set(
                 session.scalars(
                     select(col(CatalogPackageRow.digest))
-                    .where(col(CatalogPackageRow.digest).in_([c.image.digest for c in catalogs]))
+                    .where(col(CatalogPackageRow.digest).in_(list(catalogs)))
                     .distinct()
                 )
             )
-            _write_packages(session, [c for c in catalogs if c.image.digest not in indexed])
+            _write_packages(session, {d: p for d, p in catalogs.items() if d not in indexed})
 
     def get(self, digest: str) -> Catalog:
         with Session(self.engine) as session:
@@ -235,13 +224,13 @@ class CatalogStore:
 
     def packages(
         self, digests: Sequence[str], keys: Collection[PackageKey]
-    ) -> dict[str, list[StoredPackage]]:
+    ) -> dict[str, list[MatchablePackage]]:
         """The packages of ``digests`` looked up under one of ``keys``, and those stored
         under the same package key in the same catalog (their findings are stored together),
         in catalog order."""
         hit = aliased(CatalogPackageRow)
         wanted = sorted(keys)
-        rows: dict[tuple[str, int], StoredPackage] = {}
+        rows: dict[tuple[str, int], MatchablePackage] = {}
         with Session(self.engine) as session:
             for start in range(0, len(digests), _CHUNK):
                 for first in range(0, len(wanted), _CHUNK):
@@ -257,7 +246,7 @@ class CatalogStore:
                         )
                     ).scalars():
                         rows[row.digest, row.position] = _stored_package(row)
-        found: dict[str, list[StoredPackage]] = defaultdict(list)
+        found: dict[str, list[MatchablePackage]] = defaultdict(list)
         for (digest, _), package in sorted(rows.items()):
             found[digest].append(package)
         return dict(found)
@@ -426,9 +415,9 @@ def _stored_findings(
     }
 
 
-def _write_packages(session: Session, catalogs: Sequence[Catalog]) -> None:
-    """Replace the matched packages stored for ``catalogs``."""
-    digests = [c.image.digest for c in catalogs]
+def _write_packages(session: Session, catalogs: Mapping[str, Sequence[MatchablePackage]]) -> None:
+    """Replace the matchable packages stored for ``catalogs`` (by digest)."""
+    digests = list(catalogs)
     for start in range(0, len(digests), _CHUNK):
         session.execute(
             delete(CatalogPackageRow).where(
@@ -437,24 +426,23 @@ def _write_packages(session: Session, catalogs: Sequence[Catalog]) -> None:
         )
     rows = [
         {
-            "digest": catalog.image.digest,
+            "digest": digest,
             "position": position,
-            "ecosystem": key[0],
-            "package": key[1],
-            "lookup_version": key[2],
+            "ecosystem": package.lookup[0],
+            "package": package.lookup[1],
+            "lookup_version": package.lookup[2],
             "package_key": package.key,
-            **package_ref(package).model_dump(),
+            **package.ref.model_dump(),
         }
-        for catalog in catalogs
-        for position, package in enumerate(catalog.packages)
-        if (key := lookup_key(package, catalog.distro)) is not None
+        for digest, packages in catalogs.items()
+        for position, package in enumerate(packages)
     ]
     if rows:
         session.execute(insert(CatalogPackageRow), rows)
 
 
-def _stored_package(row: CatalogPackageRow) -> StoredPackage:
-    return StoredPackage(
+def _stored_package(row: CatalogPackageRow) -> MatchablePackage:
+    return MatchablePackage(
         lookup=(row.ecosystem, row.package, row.lookup_version),
         ref=PackageRef(name=row.name, version=row.version, type=row.type, purl=row.purl),
         key=row.package_key,

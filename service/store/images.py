@@ -9,6 +9,7 @@ incrementally on every write.
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -19,13 +20,12 @@ from datetime import UTC, datetime
 from pydantic import TypeAdapter
 from sqlalchemy import Index, delete, func, insert, update
 from sqlalchemy import select as sql_select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Column, Field, Session, SQLModel, Text, col, select
 
-from policies.subject import SignatureStatus
 from service.errors import NotFoundError, StoreUnavailableError
 from service.image.model import ImageConfig
+from service.signing.model import SignatureStatus
 from service.store.database import guarded_session
 from service.utc import as_utc
 from service.vulndb.model import Finding, Severity
@@ -205,7 +205,7 @@ def _per_vuln(findings: Iterable[Finding]) -> dict[str, tuple[Severity, bool]]:
     """One entry per vulnerability id: its worst severity and whether any fix exists."""
     worst: dict[str, tuple[Severity, bool]] = {}
     for finding in findings:
-        if finding.suppressed_by is not None:
+        if finding.vex is not None:
             continue
         severity, fixable = worst.get(finding.id, (Severity.UNKNOWN, False))
         if finding.severity.rank > severity.rank:
@@ -308,6 +308,11 @@ class ImageStore:
             row.policy_outcome = policy_outcome
             row.scan_state = "failed"
 
+    def digests(self) -> list[str]:
+        """Every stored image's digest."""
+        with self._read() as session:
+            return list(session.exec(select(col(ImageRow.digest)).order_by(col(ImageRow.digest))))
+
     def get(self, digest: str) -> ImageSummary:
         with self._read() as session:
             row = session.get(ImageRow, digest)
@@ -391,7 +396,8 @@ class ImageStore:
                 .values(affected_images=col(VulnSummaryRow.affected_images) + delta)
             )
             return
-        dialect = sqlite if self.engine.dialect.name == "sqlite" else postgresql
+        # The dialect's own upsert, imported when first needed (the other one never is).
+        dialect = importlib.import_module(f"sqlalchemy.dialects.{self.engine.dialect.name}")
         rows = [
             {"vuln_id": v, "severity": s.value, "fixable": f, "affected_images": delta}
             for v, info in sorted(vulns.items())

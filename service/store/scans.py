@@ -206,16 +206,18 @@ class ScanStore:
             raise NotFoundError(f"no scan {scan_id!r}", hint="list scans or submit a new one")
         return _scan(row)
 
-    def latest_for_digest(self, digest: str) -> Scan | None:
-        query = (
-            select(ScanRow)
-            .where(col(ScanRow.digest) == digest)
-            .order_by(col(ScanRow.created_at).desc())
-            .limit(1)
-        )
+    def recent(
+        self, *, digest: str | None = None, status: ScanStatus | None = None, limit: int = 100
+    ) -> list[Scan]:
+        """Scans newest first, of ``digest`` and in ``status`` when given."""
+        query = select(ScanRow)
+        if digest is not None:
+            query = query.where(col(ScanRow.digest) == digest)
+        if status is not None:
+            query = query.where(col(ScanRow.status) == status.value)
+        query = query.order_by(col(ScanRow.created_at).desc(), col(ScanRow.id)).limit(limit)
         with self._read() as session:
-            row = session.exec(query).first()
-        return _scan(row) if row is not None else None
+            return [_scan(row) for row in session.exec(query)]
 
     def claim(self, scan_id: str, lease_seconds: float, now: datetime | None = None) -> Claim:
         """Take ``scan_id`` for one attempt: queued, or running with an expired lease."""

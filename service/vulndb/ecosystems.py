@@ -7,7 +7,8 @@ import re
 
 from packageurl import PackageURL
 
-from service.catalog.model import Distro, Package, PackageType
+from service.catalog.model import Catalog, Distro, Package, PackageType
+from service.vulndb.model import LookupKey, MatchablePackage, PackageRef
 from service.vulndb.versions import base_ecosystem
 
 logger = logging.getLogger(__name__)
@@ -65,10 +66,6 @@ def _maven_name(package: Package) -> str:
     return package.name
 
 
-PackageKey = tuple[str, str]  # (ecosystem, normalised package name), as advisories name it
-LookupKey = tuple[str, str, str]  # a PackageKey plus the installed version to match
-
-
 def lookup_key(package: Package, distro: Distro | None) -> LookupKey | None:
     """``(ecosystem, normalised name, version)`` to match, or None when unsupported.
 
@@ -85,3 +82,19 @@ def lookup_key(package: Package, distro: Distro | None) -> LookupKey | None:
         return None
     name = _maven_name(package) if package.type is PackageType.JAVA else package.name
     return ecosystem, normalize_name(ecosystem, name), package.version
+
+
+def package_ref(package: Package) -> PackageRef:
+    """How findings name ``package``."""
+    return PackageRef(
+        name=package.name, version=package.version, type=package.type.value, purl=package.purl
+    )
+
+
+def matchable(catalog: Catalog) -> list[MatchablePackage]:
+    """The packages of ``catalog`` that have a lookup key, in catalog order."""
+    return [
+        MatchablePackage(key, package_ref(package), package.key)
+        for package in catalog.packages
+        if (key := lookup_key(package, catalog.distro)) is not None
+    ]

@@ -10,11 +10,11 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Protocol
 
-from service.catalog.model import Catalog, Package
-from service.vulndb.ecosystems import LookupKey, PackageKey, lookup_key
-from service.vulndb.model import Finding, PackageRef, Severity, sort_findings
+from service.catalog.model import Catalog
+from service.vulndb.ecosystems import matchable
+from service.vulndb.model import Finding, LookupKey, PackageKey, PackageRef, Severity, sort_findings
 from service.vulndb.records import Advisory
-from service.vulndb.versions import UnparseableVersionError, VersionKey, parse_version
+from service.vulndb.versions import VersionKey, parse_version
 
 logger = logging.getLogger(__name__)
 
@@ -43,11 +43,7 @@ class Matcher:
 
     def match(self, catalog: Catalog) -> list[Finding]:
         """All findings for ``catalog``, sorted by (package key, vulnerability id)."""
-        return self.match_packages(
-            (key, package_ref(package))
-            for package in catalog.packages
-            if (key := lookup_key(package, catalog.distro)) is not None
-        )
+        return self.match_packages((p.lookup, p.ref) for p in matchable(catalog))
 
     def match_packages(self, packages: Iterable[tuple[LookupKey, PackageRef]]) -> list[Finding]:
         """The findings of ``packages`` (each by its lookup key and reference, in catalog
@@ -69,13 +65,6 @@ class Matcher:
         return sort_findings(findings)
 
 
-def package_ref(package: Package) -> PackageRef:
-    """How findings name ``package``."""
-    return PackageRef(
-        name=package.name, version=package.version, type=package.type.value, purl=package.purl
-    )
-
-
 def match(catalog: Catalog, db: AdvisoryIndex) -> list[Finding]:
     """All findings for ``catalog``, sorted by (package key, vulnerability id)."""
     return Matcher(db).match(catalog)
@@ -92,7 +81,7 @@ def _evaluate(
         return []
     try:
         installed = parse_version(ecosystem, version)
-    except UnparseableVersionError as error:
+    except ValueError as error:  # UnparseableVersionError, or a crafted version
         logger.warning("cannot match %s %s %s: %s", ref.type, ref.name, ref.version, error)
         return []
     return _merge(ref, installed, [a for a in advisories if a.affects(installed)])
@@ -128,6 +117,7 @@ def _merge(ref: PackageRef, installed: VersionKey, hits: list[Advisory]) -> list
         ids = {a.id for a in group} | {alias for a in group for alias in a.aliases}
         primary = _primary(ids)
         scored = max(group, key=lambda a: (a.cvss_score or -1.0, a.severity.rank))
+        scored_v3 = max(group, key=lambda a: a.cvss_v3_score or -1.0)
         fixes: dict[str, Advisory] = {}
         for advisory in group:
             for fixed in advisory.fixed_versions(installed):
@@ -140,6 +130,8 @@ def _merge(ref: PackageRef, installed: VersionKey, hits: list[Advisory]) -> list
                 severity=max((a.severity for a in group), key=_rank),
                 cvss_score=scored.cvss_score,
                 cvss_vector=scored.cvss_vector,
+                cvss_v3_score=scored_v3.cvss_v3_score,
+                cvss_v3_vector=scored_v3.cvss_v3_vector,
                 package=ref,
                 fixed_versions=tuple(sorted(fixes)),
                 fix_available=bool(fixes),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
@@ -35,27 +36,50 @@ class PackageRef(FrozenModel):
     purl: str | None = None
 
 
-class Suppression(FrozenModel):
-    """The VEX statement that suppressed a finding."""
+class VexState(FrozenModel):
+    """The VEX statement that suppressed a finding: it stays listed, no rule counts it."""
 
     status: str  # not_affected | fixed
     justification: str | None = None
-    statement: str  # document id / author that made it
+    source: str  # the document (its id, or the file / attestation it came from)
+
+
+PackageKey = tuple[str, str]  # (ecosystem, normalised package name), as advisories name it
+LookupKey = tuple[str, str, str]  # a PackageKey plus the installed version to match
+
+
+@dataclass(frozen=True)
+class MatchablePackage:
+    """A catalog package as the matcher takes it: its lookup key, how findings name it and
+    its key in the catalog (``Package.key``)."""
+
+    lookup: LookupKey
+    ref: PackageRef
+    key: str
+
+
+class NotEvaluated(FrozenModel):
+    """A package the matcher could not audit, and why: it is neither clean nor vulnerable."""
+
+    package: PackageRef
+    reason: str
 
 
 class Finding(FrozenModel):
     id: str  # CVE id when there is one
     aliases: tuple[str, ...] = ()
     severity: Severity = Severity.UNKNOWN
-    cvss_score: float | None = None
+    cvss_score: float | None = None  # the severity's CVSS: v3.x, 4.0 or (Trivy) 2.0
     cvss_vector: str | None = None
+    cvss_v3_score: float | None = None  # a CVSS v3.x vector and score, when one is known
+    cvss_v3_vector: str | None = None
     package: PackageRef
     fixed_versions: tuple[str, ...] = ()
     fix_available: bool = False
     fix_published: datetime | None = None  # when the fix was first known (policy grace periods)
     source: str  # tollgate-osv, tollgate-alpine-secdb, trivy, ...
     summary: str = ""
-    suppressed_by: Suppression | None = None
+    vex: VexState | None = None
 
     @property
     def key(self) -> tuple[str, str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from bisect import bisect_left
 from datetime import datetime
+from enum import StrEnum
 from functools import cached_property
 from typing import Literal
 
@@ -48,8 +49,10 @@ class Advisory(FrozenModel):
     ranges: tuple[VersionRange, ...] = ()
     versions: tuple[str, ...] = ()
     severity: Severity = Severity.UNKNOWN
-    cvss_score: float | None = None
+    cvss_score: float | None = None  # of the highest-scoring vector, v3.x or 4.0
     cvss_vector: str | None = None
+    cvss_v3_score: float | None = None  # of the highest-scoring CVSS v3.x vector
+    cvss_v3_vector: str | None = None
     summary: str = ""
     published: datetime | None = None
     modified: datetime | None = None
@@ -95,13 +98,33 @@ class Advisory(FrozenModel):
         _ = self.compiled_ranges
 
 
+class SkipReason(StrEnum):
+    """Why an ``affected`` entry of a record cannot be matched (the rest of the record is)."""
+
+    NO_PACKAGE = "no package"  # GIT-only entries of OSS-Fuzz and CVE-derived records
+    UNSUPPORTED_ECOSYSTEM = "unsupported ecosystem"
+    NO_VERSION_RANGE = "no version range or version"  # only GIT ranges, no versions listed
+    UNPARSEABLE_VERSION = "unparseable version"
+
+
+class SkippedEntry(FrozenModel):
+    """An ``affected`` entry left out of a record, with the reason."""
+
+    package: str  # "ecosystem/name" as the entry names it, "" when it names none
+    reason: SkipReason
+    detail: str = ""
+
+
 class VulnRecord(FrozenModel):
-    """One advisory from a feed; ``advisories`` is empty when it is withdrawn."""
+    """One advisory from a feed; ``advisories`` is empty when it is withdrawn.
+
+    ``skipped`` holds the entries no version of a package can be matched against."""
 
     id: str
     modified: datetime | None = None
     withdrawn: bool = False
     advisories: tuple[Advisory, ...] = ()
+    skipped: tuple[SkippedEntry, ...] = ()
 
     @property
     def digest(self) -> str:

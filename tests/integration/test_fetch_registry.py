@@ -10,9 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from service.acquire.fetcher import ImageFetcher
 from service.errors import ManifestUnknownError, RegistryAuthError
 from service.image.cache import BlobCache
-from service.image.fetcher import ImageFetcher
 from service.image.model import Platform
 from service.image.reference import parse_reference
 from service.registry.credentials import CredentialStore

@@ -14,10 +14,10 @@ from service.api.app import create_app
 from service.auth.tokens import Scope
 from service.secret import Secret
 from service.settings import Settings
+from service.store.advisories import VulnStore
 from service.store.catalogs import CatalogStore
 from service.store.database import make_engine
 from service.vulndb.feeds.osv import OSVFeed
-from service.vulndb.store import VulnStore
 from tests.integration.service_support import (
     LOOPBACK_REGISTRIES,
     VENV_BIN,
@@ -67,7 +67,7 @@ def test_push_to_registry_produces_a_scan_with_sbom_and_findings(tmp_path: Path)
 
         stored = CatalogStore(engine).findings(digest)
         vulns = client.get(f"/api/v1/images/{digest}/vulnerabilities", params={"limit": 500}).json()
-        assert vulns["total"] == len([f for f in stored if f.suppressed_by is None]) > 0
+        assert vulns["total"] == len([f for f in stored if f.vex is None]) > 0
         pinned = {(name.lower(), version) for name, version in built.python_packages}
         assert all(
             (v["package"]["name"].lower(), v["package"]["version"]) in pinned

@@ -9,13 +9,14 @@ from sqlalchemy.engine import Engine
 
 from service.catalog.model import Distro, PackageType
 from service.errors import VulnDBError
+from service.rematch import reevaluate
+from service.store.advisories import VulnStore
 from service.store.catalogs import CatalogStore
 from service.store.database import make_engine
+from service.vulndb.ecosystems import matchable
 from service.vulndb.feeds.alpine_secdb import AlpineSecdbFeed
 from service.vulndb.feeds.osv import OSVFeed
 from service.vulndb.matcher import match
-from service.vulndb.reevaluate import reevaluate
-from service.vulndb.store import VulnStore
 from tests.support.postgres import schema_engine
 from tests.unit.vulndb.realdata import VULNDATA, make_catalog, pkg
 
@@ -38,7 +39,7 @@ def test_import_match_reevaluate_on_postgres(pg_engine: Engine, tmp_path: object
         ],
         Distro(id="alpine", version_id="3.11.6"),
     )
-    catalogs.save(catalog)
+    catalogs.save(catalog, matchable(catalog))
     npm = db.import_feed(OSVFeed("npm", str(VULNDATA / "osv" / "npm")))
     alpine = db.import_feed(AlpineSecdbFeed(str(VULNDATA / "alpine" / "secdb-legacy" / "v3.11")))
     assert npm.added and alpine.added

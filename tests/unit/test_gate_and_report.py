@@ -16,9 +16,15 @@ from service.catalog.model import Catalog, ImageSubject, Package, PackageType
 from service.cli.output import write_output
 from service.errors import NotFoundError, PolicyConflictError
 from service.gate import PolicyGate, shipped_bundle
-from service.report import build_report, report_json, report_table
+from service.image.model import ImageConfig, PinnedImage, Platform
+from service.image.reference import parse_reference
+from service.pipeline import Verdict
+from service.report import ScanReport, build_report, report_json, report_table
+from service.scanning import ScanOutcome, Timings
+from service.signing.model import SignatureStatus
 from service.store.database import make_engine
 from service.store.policies import PolicyStore
+from service.vulndb.model import NotEvaluated, PackageRef
 from tests.unit.jobs.fakes import fake_match
 
 NOW = datetime(2026, 11, 28, tzinfo=UTC)
@@ -96,11 +102,41 @@ def test_an_unknown_bundle_is_not_found(store: PolicyStore) -> None:
         PolicyGate(store).bundle("no-such-bundle")
 
 
-def test_json_report_has_the_documented_fields() -> None:
+def _report(store: PolicyStore, *, not_evaluated: tuple[NotEvaluated, ...] = ()) -> ScanReport:
+    """The report of a scan of :func:`_catalog` decided with the default bundle."""
     catalog = _catalog()
-    report = json.loads(
-        report_json(build_report(catalog, fake_match(catalog), None, {"fetch": 0.1}))
+    findings = tuple(fake_match(catalog))
+    subject = EvaluationInput(
+        reference=catalog.image.reference,
+        digest=catalog.image.digest,
+        catalog=catalog,
+        findings=findings,
     )
+    decision = PolicyGate(store, clock=lambda: NOW).decide(subject, "default")
+    image = PinnedImage(
+        reference=parse_reference("registry.example/r/app:1"),
+        display_name=catalog.image.reference,
+        digest=catalog.image.digest,
+        platform=Platform(os="linux", architecture="amd64"),
+        media_type="application/vnd.oci.image.manifest.v1+json",
+        layout=Path("/nonexistent"),
+        config_digest="sha256:" + "c" * 64,
+        layers=(),
+        size=1,
+        config=ImageConfig(),
+    )
+    outcome = ScanOutcome(catalog, list(findings), image, cached=False, timings=Timings(0.1))
+    return build_report(outcome, Verdict(decision, findings, not_evaluated, SignatureStatus()))
+
+
+def test_json_report_has_the_documented_fields(store: PolicyStore) -> None:
+    gap = NotEvaluated(
+        package=PackageRef(name="odd", version="1.0+evil", type="deb"),
+        reason="version '1.0+evil' cannot be ordered by Debian rules",
+    )
+    report = json.loads(report_json(_report(store, not_evaluated=(gap,))))
+    assert report["not_evaluated"] == [gap.model_dump(mode="json")]
+    assert report["decision"]["outcome"] == "block" and report["timings"]["fetch"] == 0.1
     assert set(report["image"]) == {"reference", "digest", "platform"}
     assert report["packages"] == [
         {"name": "openssl", "version": "1.0", "type": "deb", "purl": "pkg:deb/debian/openssl@1.0"}
@@ -120,9 +156,8 @@ def test_json_report_has_the_documented_fields() -> None:
     assert set(finding["package"]) >= {"name", "version", "type", "purl"}
 
 
-def test_table_report_lists_findings_by_severity() -> None:
-    catalog = _catalog()
-    table = report_table(build_report(catalog, fake_match(catalog), None, {}))
+def test_table_report_lists_findings_by_severity(store: PolicyStore) -> None:
+    table = report_table(_report(store))
     lines = table.splitlines()
     assert "findings  1 critical, 1 high" in table
     row = {

@@ -35,7 +35,7 @@ class AlpineSecdbFeed(Feed):
             try:
                 data = json.loads(raw)
                 release, repo = str(data["distroversion"]), str(data["reponame"])
-                packages = list(data["packages"])
+                packages = list(data["packages"] or [])  # null: no fixes yet
             except (ValueError, KeyError, TypeError) as error:
                 yield SkippedRecord(ref=name, reason=f"not a secdb document: {error!r}")
                 continue

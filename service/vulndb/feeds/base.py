@@ -19,9 +19,14 @@ logger = logging.getLogger(__name__)
 
 
 class Feed(ABC):
-    """An advisory source; ``source`` names it in the store (one import replaces its records)."""
+    """An advisory source; ``source`` names it in the store (one import replaces its records).
+
+    A ``complete`` feed yields every record of its source on each import, so a stored
+    record it no longer yields is gone upstream and is removed; an incomplete one (a
+    directory or file of some records) only adds and updates."""
 
     source: str
+    complete: bool = False
 
     @abstractmethod
     def records(self) -> Iterator[VulnRecord | SkippedRecord]:

@@ -13,8 +13,15 @@ from pydantic import ValidationError
 
 from service.vulndb.ecosystems import normalize_name
 from service.vulndb.feeds.base import DocumentSource, Feed
-from service.vulndb.model import Severity
-from service.vulndb.records import Advisory, RangeEvent, SkippedRecord, VersionRange, VulnRecord
+from service.vulndb.records import (
+    Advisory,
+    RangeEvent,
+    SkippedEntry,
+    SkippedRecord,
+    SkipReason,
+    VersionRange,
+    VulnRecord,
+)
 from service.vulndb.severity import base_score, from_label, from_score
 from service.vulndb.versions import UnparseableVersionError, is_supported
 
@@ -38,7 +45,9 @@ class OSVFeed(Feed):
         self, ecosystem: str, location: str | None = None, *, client: httpx.Client | None = None
     ) -> None:
         self.source = f"osv:{ecosystem}"
-        self._documents = DocumentSource(location or bucket_url(ecosystem), client=client)
+        location = location or bucket_url(ecosystem)
+        self.complete = location.endswith(".zip")  # OSV publishes an ecosystem as one zip
+        self._documents = DocumentSource(location, client=client)
 
     def records(self) -> Iterator[VulnRecord | SkippedRecord]:
         for name, raw in self._documents.documents():
@@ -66,26 +75,41 @@ def _time(value: Any) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-def _severity(entries: Any, label: Any) -> tuple[Severity, float | None, str | None]:
-    best: tuple[float, str] | None = None
-    for entry in entries if isinstance(entries, list) else []:
-        vector = entry.get("score") if isinstance(entry, dict) else None
-        score = base_score(vector) if isinstance(vector, str) else None
-        if score is not None and isinstance(vector, str) and (best is None or score > best[0]):
-            best = (score, vector)
-    if best is not None:
-        return from_score(best[0]), best[0], best[1]
-    return from_label(label if isinstance(label, str) else None), None, None
+def _severity(entries: Any, label: Any) -> dict[str, Any]:
+    """Advisory fields: the severity and CVSS of the highest-scoring vector (v3.x or 4.0),
+    and the highest-scoring v3.x vector on its own (what CVSS v3 outputs may show)."""
+    scored = [
+        (score, vector)
+        for entry in _list(entries)
+        if isinstance(entry, dict) and isinstance(vector := entry.get("score"), str)
+        if (score := base_score(vector)) is not None
+    ]
+    v3 = [(score, vector) for score, vector in scored if vector.startswith("CVSS:3.")]
+    best = max(scored, key=lambda s: s[0], default=None)  # the first of equal scores
+    best_v3 = max(v3, key=lambda s: s[0], default=None)
+    labelled = from_label(label if isinstance(label, str) else None)
+    return {
+        "severity": from_score(best[0]) if best else labelled,
+        "cvss_score": best[0] if best else None,
+        "cvss_vector": best[1] if best else None,
+        "cvss_v3_score": best_v3[0] if best_v3 else None,
+        "cvss_v3_vector": best_v3[1] if best_v3 else None,
+    }
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _ranges(raw: Any) -> tuple[VersionRange, ...]:
     ranges = []
-    for entry in raw if isinstance(raw, list) else []:
-        if entry.get("type") not in ("ECOSYSTEM", "SEMVER"):
+    for entry in _list(raw):
+        if not isinstance(entry, dict) or entry.get("type") not in ("ECOSYSTEM", "SEMVER"):
             continue  # GIT ranges name commits, not package versions
         events = [
             RangeEvent(kind=kind, version=str(event[kind]))
-            for event in entry.get("events", [])
+            for event in _list(entry.get("events"))
+            if isinstance(event, dict)
             for kind in _EVENT_KINDS
             if kind in event
         ]
@@ -94,41 +118,79 @@ def _ranges(raw: Any) -> tuple[VersionRange, ...]:
 
 
 def parse_osv(data: Any, *, source_label: str = SOURCE_LABEL) -> VulnRecord:
-    """One OSV document → VulnRecord (withdrawn → no advisories); raises on malformed input."""
+    """One OSV document → VulnRecord (withdrawn → no advisories); raises on malformed input.
+
+    Each ``affected`` entry stands alone: one that cannot be matched (no package, an
+    ecosystem without version semantics, only GIT ranges, an unparseable version) is
+    listed in ``skipped`` and the others are kept."""
     if not isinstance(data, dict):
         raise MalformedRecordError("an OSV record must be a JSON object")
     vuln_id = _str(data, "id")
     modified = _time(_str(data, "modified"))
     if data.get("withdrawn"):
         return VulnRecord(id=vuln_id, modified=modified, withdrawn=True)
-    aliases = tuple(sorted({a for a in data.get("aliases") or [] if isinstance(a, str)}))
     summary = data.get("summary") or (data.get("details") or "").split("\n", 1)[0]
+    common: dict[str, Any] = {
+        "id": vuln_id,
+        "aliases": tuple(sorted({a for a in _list(data.get("aliases")) if isinstance(a, str)})),
+        "source": source_label,
+        "summary": summary[:500],
+        "published": _time(data.get("published")),
+        "modified": modified,
+    }
     label = (data.get("database_specific") or {}).get("severity")
     by_package: dict[tuple[str, str], Advisory] = {}
-    for affected in data.get("affected") or []:
-        package = affected.get("package") or {}
-        ecosystem, name = _str(package, "ecosystem"), _str(package, "name")
-        if not is_supported(ecosystem):
+    skipped: list[SkippedEntry] = []
+    for affected in _list(data.get("affected")):
+        entry = _entry(affected, common, data.get("severity"), label)
+        if isinstance(entry, SkippedEntry):
+            skipped.append(entry)
             continue
-        severity, score, vector = _severity(affected.get("severity") or data.get("severity"), label)
-        key = (ecosystem, normalize_name(ecosystem, name))
+        key = (entry.ecosystem, entry.package)
         previous = by_package.get(key)
-        advisory = Advisory(
-            id=vuln_id,
-            aliases=aliases,
-            source=source_label,
-            ecosystem=key[0],
-            package=key[1],
-            ranges=(previous.ranges if previous else ()) + _ranges(affected.get("ranges")),
-            versions=(previous.versions if previous else ())
-            + tuple(str(v) for v in affected.get("versions") or []),
-            severity=severity,
-            cvss_score=score,
-            cvss_vector=vector,
-            summary=summary[:500],
-            published=_time(data.get("published")),
-            modified=modified,
-        )
+        if previous is not None:  # one package in several entries: one advisory
+            entry = Advisory(
+                **entry.model_dump(exclude={"ranges", "versions"}),
+                ranges=previous.ranges + entry.ranges,
+                versions=previous.versions + entry.versions,
+            )
+        by_package[key] = entry
+    return VulnRecord(
+        id=vuln_id,
+        modified=modified,
+        advisories=tuple(by_package.values()),
+        skipped=tuple(skipped),
+    )
+
+
+def _entry(
+    affected: Any, common: dict[str, Any], record_severity: Any, label: Any
+) -> Advisory | SkippedEntry:
+    """One ``affected`` entry as an advisory, or why it cannot be one."""
+    package = affected.get("package") if isinstance(affected, dict) else None
+    ecosystem = package.get("ecosystem") if isinstance(package, dict) else None
+    name = package.get("name") if isinstance(package, dict) else None
+    if not (isinstance(ecosystem, str) and ecosystem and isinstance(name, str) and name):
+        return SkippedEntry(package="", reason=SkipReason.NO_PACKAGE)
+    named = f"{ecosystem}/{name}"
+    if not is_supported(ecosystem):
+        return SkippedEntry(package=named, reason=SkipReason.UNSUPPORTED_ECOSYSTEM)
+    advisory = Advisory(
+        **common,
+        ecosystem=ecosystem,
+        package=normalize_name(ecosystem, name),
+        ranges=_ranges(affected.get("ranges")),
+        versions=tuple(str(v) for v in _list(affected.get("versions"))),
+        **_severity(affected.get("severity") or record_severity, label),
+    )
+    try:
         advisory.validate_versions()
-        by_package[key] = advisory
-    return VulnRecord(id=vuln_id, modified=modified, advisories=tuple(by_package.values()))
+    except UnparseableVersionError as error:
+        return SkippedEntry(
+            package=named, reason=SkipReason.UNPARSEABLE_VERSION, detail=str(error)[:200]
+        )
+    if not advisory.ranges and not advisory.listed_versions:
+        unparseable = bool(advisory.versions)  # versions listed, none of them readable
+        reason = SkipReason.UNPARSEABLE_VERSION if unparseable else SkipReason.NO_VERSION_RANGE
+        return SkippedEntry(package=named, reason=reason)
+    return advisory

@@ -18,8 +18,9 @@ from service.image.model import ImageReference
 from service.image.reference import format_reference
 from service.store.catalogs import CatalogStore
 from service.store.policies import PolicyStore
-from service.store.scans import ScanStore
+from service.vulndb.ecosystems import matchable
 from service.vulndb.model import Finding, PackageRef, Severity
+from tests.unit.jobs.conftest import stored_evaluation
 
 BUNDLE = """
 name: admission
@@ -60,14 +61,13 @@ def store_scan(engine: Engine, reference: str, digest: str, severities: list[Sev
         for i in range(len(severities))
     )
     catalogs = CatalogStore(engine)
-    catalogs.save(
-        Catalog(
-            image=ImageSubject(reference=reference, digest=digest, platform="linux/amd64"),
-            packages=packages,
-            engine="syft",
-            engine_version="1.18.1",
-        )
+    catalog = Catalog(
+        image=ImageSubject(reference=reference, digest=digest, platform="linux/amd64"),
+        packages=packages,
+        engine="syft",
+        engine_version="1.18.1",
     )
+    catalogs.save(catalog, matchable(catalog))
     findings = [
         Finding(
             id=f"CVE-2024-{1000 + i}",
@@ -86,8 +86,7 @@ def verdicts(engine: Engine, bundle: str = "admission") -> StoredVerdicts:
     return StoredVerdicts(
         PolicyGate(PolicyStore(engine)),
         PolicyStore(engine),
-        CatalogStore(engine),
-        ScanStore(engine),
+        stored_evaluation(engine, bundle),
         bundle=bundle,
         cache=VerdictCache(bundle, refresh=0),
     )

@@ -12,16 +12,14 @@ from sqlalchemy.engine import Engine
 from policies.decision import Decision
 from service.admission.controller import AdmissionController, AdmissionSettings
 from service.admission.review import AdmissionReview
-from service.admission.stored import StoredVerdicts, stored_subject
+from service.admission.stored import StoredVerdicts
 from service.admission.verdict_cache import VerdictCache
 from service.auth.tokens import Scope, TokenAuthority
 from service.errors import AuthError
 from service.gate import PolicyGate
 from service.image.reference import parse_reference
-from service.store.catalogs import CatalogStore
 from service.store.database import make_engine, session_scope
 from service.store.policies import PolicyStore
-from service.store.scans import ScanStore
 from service.store.tokens import TokenRow, TokenStore
 from service.vulndb.model import Severity
 from tests.unit.admission.helpers import (
@@ -32,6 +30,7 @@ from tests.unit.admission.helpers import (
     store_scan,
 )
 from tests.unit.admission.reviews import pod_spec, review, workload
+from tests.unit.jobs.conftest import stored_evaluation
 
 HIGH = f"127.0.0.1:5000/apps/high@{digest_of('high')}"
 CLEAN = f"127.0.0.1:5000/apps/clean@{digest_of('clean')}"
@@ -58,8 +57,7 @@ def cached_verdicts(engine: Engine, clock: Clock) -> StoredVerdicts:
     return StoredVerdicts(
         PolicyGate(PolicyStore(engine)),
         PolicyStore(engine),
-        CatalogStore(engine),
-        ScanStore(engine),
+        stored_evaluation(engine, "admission"),
         bundle="admission",
         cache=VerdictCache("admission", ttl=10, refresh=1),
         clock=clock,
@@ -68,10 +66,9 @@ def cached_verdicts(engine: Engine, clock: Clock) -> StoredVerdicts:
 
 def record_again(engine: Engine, image: str, digest: str) -> Decision:
     """What the worker does at the end of a scan, in another process."""
-    ref = parse_reference(image)
-    subject = stored_subject(CatalogStore(engine), ScanStore(engine), digest, ref)
-    assert subject is not None
-    return PolicyGate(PolicyStore(engine)).decide(subject, "admission")
+    decision = stored_evaluation(engine, "admission")(digest, parse_reference(image))
+    assert decision is not None
+    return decision
 
 
 def test_a_verdict_is_served_from_memory_until_a_new_decision_or_bundle(engine):

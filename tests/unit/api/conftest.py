@@ -9,8 +9,8 @@ from sqlalchemy.engine import Engine
 
 from service.api.app import create_app
 from service.auth.tokens import Scope, TokenAuthority
-from service.jobs.pull_auth import PullAuthorization
 from service.jobs.scan import ScanJob
+from service.registry.pull_auth import PullAuthorization
 from service.secret import Secret
 from service.settings import Settings
 from service.store.database import make_engine
@@ -44,6 +44,11 @@ class InlineDispatcher:
             self.pull_auth[scan_id] = pull_auth
         if not self.hold and self.job is not None:
             self.job.run(scan_id, pull_auth=pull_auth)
+
+    def redecide(self, trigger: str) -> None:
+        """Re-decisions run at once, as the background pool would run them."""
+        if self.job is not None:
+            self.job.pipeline.redecide_all(trigger)
 
     def reachable(self) -> bool:
         return self.up

@@ -6,7 +6,7 @@ from service.auth.tokens import Scope
 from service.store.catalogs import CatalogStore
 from service.store.policies import PolicyStore
 from tests.unit.api.conftest import InlineDispatcher, TestClient, token
-from tests.unit.jobs.fakes import fake_match
+from tests.unit.jobs.fakes import apply_tiered_bundle, fake_match
 
 REGISTRY = "127.0.0.1:5000"
 
@@ -102,3 +102,55 @@ def test_image_detail_sbom_and_vulnerabilities(client: TestClient, engine):
         f.id for f in expected if f.severity.rank >= f.severity.HIGH.rank
     }
     assert client.get("/api/v1/images/sha256:missing", headers=reader).status_code == 404
+
+
+def test_a_vex_document_suppresses_findings_and_decides_again(client: TestClient, engine, admin):
+    apply_tiered_bundle(engine)
+    digest = scan(client, admin, f"{REGISTRY}/apps/bash-openssl:1")["digest"]
+    assert client.get(f"/api/v1/images/{digest}", headers=admin).json()["policy"] == "block"
+    critical = [
+        f.id for f in fake_match(CatalogStore(engine).get(digest)) if f.severity == "critical"
+    ]
+    document = {
+        "@context": "https://openvex.dev/ns/v0.2.0",
+        "@id": "urn:vex:openssl",
+        "statements": [
+            {
+                "vulnerability": {"name": vuln},
+                "products": [{"@id": "pkg:deb/debian/openssl"}],
+                "status": "not_affected",
+                "justification": "vulnerable_code_not_present",
+            }
+            for vuln in critical
+        ],
+    }
+    reader = token(engine, Scope.READ)
+    refused = client.post("/api/v1/vex", content=json.dumps(document), headers=reader)
+    assert refused.status_code == 403
+    bad = client.post("/api/v1/vex", content=b'{"neither": 1}', headers=admin)
+    assert bad.status_code == 400 and "neither OpenVEX nor CycloneDX" in bad.text
+    added = client.post("/api/v1/vex?name=triage", content=json.dumps(document), headers=admin)
+    assert added.status_code == 201, added.text
+    assert added.json()["statements"] == len(critical)
+
+    detail = client.get(f"/api/v1/images/{digest}", headers=admin).json()
+    assert detail["policy"] == "warn"  # the high finding is left
+    assert detail["decision"]["trigger"] == "VEX document triage added"
+    suppressed = {s["vulnerability"] for s in detail["decision"]["vex_suppressed"]}
+    assert suppressed == set(critical)
+    listed = client.get(f"/api/v1/images/{digest}/vulnerabilities", headers=admin).json()
+    vexed = [f for f in listed["items"] if f["vex"] is not None]
+    assert {f["id"] for f in vexed} == set(critical)
+    assert vexed[0]["vex"] == {
+        "status": "not_affected",
+        "justification": "vulnerable_code_not_present",
+        "source": "urn:vex:openssl",
+    }
+    assert [d["name"] for d in client.get("/api/v1/vex", headers=admin).json()] == ["triage"]
+
+    deleted = client.delete(f"/api/v1/vex/{added.json()['id']}", headers=admin)
+    assert deleted.status_code == 204
+    again = client.get(f"/api/v1/images/{digest}", headers=admin).json()
+    assert (
+        again["policy"] == "block" and again["decision"]["trigger"] == "VEX document triage deleted"
+    )

@@ -63,6 +63,26 @@ def test_distribution_envelope_queues_manifest_and_index_pushes_only(
     assert len(dispatcher.dispatched) == 2
 
 
+def test_cosign_signatures_and_attestations_pushed_are_not_scanned(
+    client: TestClient, dispatcher: InlineDispatcher
+):
+    dispatcher.hold = True
+    image = event("e1", "push", MANIFEST, "apps/signed", digest(1))
+    attachments = [
+        {
+            **event(f"e{n}", "push", MANIFEST, "apps/signed", digest(n)),
+            "target": {**image["target"], "digest": digest(n), "tag": f"sha256-{1:064x}.{kind}"},
+        }
+        for n, kind in ((2, "sig"), (3, "att"), (4, "sbom"))
+    ]
+    answer = client.post(
+        "/api/v1/webhooks/distribution", content=envelope(image, *attachments), headers=SECRET
+    )
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["ignored"] == 3
+    assert len(dispatcher.dispatched) == 1
+
+
 def test_malformed_envelope_is_rejected(client: TestClient):
     response = client.post("/api/v1/webhooks/distribution", content=b"{}", headers=SECRET)
     assert response.status_code == 400

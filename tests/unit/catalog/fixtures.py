@@ -13,10 +13,7 @@ from service.catalog.trivy_report import TrivyReport, catalog_from_trivy
 FIXTURES = Path(__file__).parents[2] / "fixtures"
 SYFT_REPORT = FIXTURES / "syft" / "debian-python.syft.json"
 TRIVY_REPORT = FIXTURES / "trivy" / "debian-python.trivy.json"
-TRIVY_GOLDENS = (
-    FIXTURES / "trivy" / "npm.json.golden",
-    FIXTURES / "trivy" / "busybox-with-lockfile.json.golden",
-)
+TRIVY_GOLDEN = FIXTURES / "trivy" / "npm.json.golden"
 
 
 def load(path: Path) -> Any:

@@ -1,17 +1,13 @@
-"""Parsing real Trivy reports: package listings and vulnerability findings."""
+"""Parsing real Trivy reports: package listings."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-import pytest
-
 from service.catalog.model import PackageType
-from service.catalog.trivy_report import parse_trivy_findings
-from service.vulndb.model import Severity
+from service.catalog.trivy_report import TrivyReport, catalog_from_trivy
 from tests.unit.catalog.fixtures import (
-    TRIVY_GOLDENS,
+    TRIVY_GOLDEN,
     TRIVY_REPORT,
     load,
     syft_catalog,
@@ -60,46 +56,11 @@ def test_purls_are_built_where_trivy_gives_none() -> None:
             assert package.purl.split("?")[0] == (syft_purls[package.name] or "").split("?")[0]
 
 
-@pytest.mark.parametrize("golden", TRIVY_GOLDENS, ids=lambda p: Path(p).name)
-def test_findings_from_trivy_goldens(golden: Path) -> None:
-    raw = load(golden)
-    vulnerabilities = [v for r in raw["Results"] for v in r.get("Vulnerabilities", [])]
-    findings = parse_trivy_findings(golden.read_text())
-    assert len(findings) == len(vulnerabilities)
-    for finding, vulnerability in zip(findings, vulnerabilities, strict=True):
-        assert finding.source == "trivy"
-        assert finding.id == vulnerability["VulnerabilityID"]
-        assert finding.package.name == vulnerability["PkgName"]
-        assert finding.package.version == vulnerability["InstalledVersion"]
-        assert finding.severity is Severity(vulnerability["Severity"].lower())
-        assert finding.fix_available == bool(vulnerability.get("FixedVersion"))
-        assert finding.package.purl is not None
-        if "PkgIdentifier" in vulnerability:
-            assert finding.package.purl == vulnerability["PkgIdentifier"]["PURL"]
-        scores = {entry.get("V3Score") for entry in vulnerability.get("CVSS", {}).values()} - {None}
-        if scores:
-            assert finding.cvss_score in scores
-            assert finding.cvss_vector is not None
-            assert finding.cvss_vector.startswith("CVSS:3")
-
-
-def test_nvd_cvss_is_preferred_over_other_vendors() -> None:
-    golden = TRIVY_GOLDENS[0]
-    vulnerability = load(golden)["Results"][0]["Vulnerabilities"][0]
-    (finding,) = parse_trivy_findings(golden.read_bytes())
-    assert vulnerability["SeveritySource"] not in vulnerability["CVSS"]
-    assert finding.cvss_vector == vulnerability["CVSS"]["nvd"]["V3Vector"]
-
-
-def test_patched_ranges_give_their_lower_bounds_as_fixed_versions() -> None:
-    golden = TRIVY_GOLDENS[1]
-    findings = parse_trivy_findings(golden.read_text())
-    raw = load(golden)["Results"][0]["Vulnerabilities"]
-    for finding, vulnerability in zip(findings, raw, strict=True):
-        bounds = [
-            part.strip().removeprefix(">=").strip()
-            for part in vulnerability["FixedVersion"].split(",")
-            if part.strip().startswith(">=")
-        ]
-        assert list(finding.fixed_versions) == bounds
-    assert findings[0].package.purl == f"pkg:cargo/{raw[0]['PkgName']}@{raw[0]['InstalledVersion']}"
+def test_trivy_golden_packages_keep_trivys_purls() -> None:
+    report = TrivyReport.model_validate(load(TRIVY_GOLDEN))
+    subject = trivy_catalog().image
+    catalog = catalog_from_trivy(report, subject, engine_version="golden")
+    raw = [p for r in load(TRIVY_GOLDEN)["Results"] for p in r.get("Packages", [])]
+    assert sorted(p.purl or "" for p in catalog.packages) == sorted(
+        p["Identifier"]["PURL"] for p in raw
+    )

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import zstandard
 
+from service.acquire.fetcher import ImageFetcher
 from service.errors import DigestMismatchError, UnsafeArchiveError
 from service.image.archive import MAX_RATIO, RATIO_FLOOR_BYTES, safe_extract
 from service.image.cache import BlobCache
-from service.image.fetcher import ImageFetcher
 from service.image.reference import parse_reference
 from service.settings import Settings
 from tests.unit.registry.fakes import layer_tar, sha

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from service.acquire.fetcher import ImageFetcher
 from service.errors import DigestMismatchError, ImageError, NotFoundError
 from service.image.cache import BlobCache
-from service.image.fetcher import ImageFetcher
 from service.image.model import Platform
 from service.image.reference import parse_reference
 from service.registry.client import RegistryClient

@@ -6,18 +6,23 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import Engine
 
+from policies.decision import Decision
+from service.admission.stored import StoredEvaluation
 from service.gate import PolicyGate
-from service.jobs.decision import ImageDecider
+from service.image.model import ImageReference
 from service.jobs.scan import MaintenanceJobs, ScanJob
 from service.notify.webhooks import Notifier
+from service.pipeline import Pipeline
 from service.registry.interface import Registry
 from service.signing.checker import SignatureChecker
+from service.signing.service_signer import ServiceSigner
+from service.store.advisories import VulnStore
 from service.store.catalogs import CatalogStore
 from service.store.database import make_engine
 from service.store.images import ImageStore
 from service.store.policies import PolicyStore
 from service.store.scans import ScanStore
-from service.vulndb.store import VulnStore
+from service.store.vex import VexStore
 from tests.unit.jobs.fakes import FakeSource, RecordingDispatcher, orchestrator_factory
 
 
@@ -53,11 +58,41 @@ def _no_registry(host: str) -> Registry:
     raise AssertionError(f"no registry access expected ({host})")
 
 
-def make_decider(engine: Engine, checker: SignatureChecker | None = None) -> ImageDecider:
-    """The decider of the default bundle; without ``checker``, one with nothing to verify."""
-    return ImageDecider(
-        PolicyGate(PolicyStore(engine)), "default", checker or SignatureChecker(_no_registry, {})
+def make_pipeline(
+    engine: Engine,
+    source: FakeSource,
+    cache: Path,
+    notifier: Notifier,
+    checker: SignatureChecker | None = None,
+    signer: ServiceSigner | None = None,
+) -> Pipeline:
+    """The pipeline of the default bundle over fake images; without ``checker``, one with
+    nothing to verify."""
+    catalogs = CatalogStore(engine)
+    return Pipeline(
+        orchestrators=orchestrator_factory(source, cache, catalogs),
+        gate=PolicyGate(PolicyStore(engine)),
+        bundle="default",
+        checker=checker or SignatureChecker(_no_registry, {}),
+        signer=signer,
+        images=ImageStore(engine),
+        catalogs=catalogs,
+        vulns=VulnStore(engine),
+        vex=VexStore(engine),
+        notifier=notifier,
     )
+
+
+def stored_evaluation(engine: Engine, bundle: str) -> StoredEvaluation:
+    """Admission's evaluation of stored scans with ``bundle``, through the pipeline."""
+    unused = Path("/nonexistent")  # nothing is pulled: only stored scans are evaluated
+    pipeline = make_pipeline(engine, FakeSource(layout=unused), unused, RecordingNotifier())
+
+    def evaluate(digest: str, ref: ImageReference) -> Decision | None:
+        verdict = pipeline.evaluate(digest, ref, bundle=bundle, trigger="admission")
+        return None if verdict is None else verdict.decision
+
+    return evaluate
 
 
 def make_job(
@@ -66,17 +101,10 @@ def make_job(
     cache: Path,
     notifier: Notifier,
     checker: SignatureChecker | None = None,
+    signer: ServiceSigner | None = None,
 ) -> ScanJob:
-    catalogs = CatalogStore(engine)
-    return ScanJob(
-        scans=ScanStore(engine),
-        images=ImageStore(engine),
-        vulns=VulnStore(engine),
-        orchestrator=orchestrator_factory(source, cache, catalogs),
-        notifier=notifier,
-        lease_seconds=30.0,
-        decider=make_decider(engine, checker),
-    )
+    pipeline = make_pipeline(engine, source, cache, notifier, checker, signer)
+    return ScanJob(ScanStore(engine), pipeline, 30.0)
 
 
 @pytest.fixture
@@ -85,16 +113,5 @@ def job(engine: Engine, source: FakeSource, tmp_path: Path, notifier: RecordingN
 
 
 @pytest.fixture
-def maintenance(
-    engine: Engine, notifier: RecordingNotifier, dispatcher: RecordingDispatcher
-) -> MaintenanceJobs:
-    return MaintenanceJobs(
-        scans=ScanStore(engine),
-        images=ImageStore(engine),
-        catalogs=CatalogStore(engine),
-        vulns=VulnStore(engine),
-        notifier=notifier,
-        dispatcher=dispatcher,
-        stranded_after=timedelta(seconds=60),
-        decider=make_decider(engine),
-    )
+def maintenance(engine: Engine, dispatcher: RecordingDispatcher) -> MaintenanceJobs:
+    return MaintenanceJobs(ScanStore(engine), dispatcher, timedelta(seconds=60))

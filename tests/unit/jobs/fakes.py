@@ -19,10 +19,11 @@ from service.errors import TollgateError
 from service.image.download import LayerDownload, Pinning
 from service.image.model import ImageConfig, ImageReference, PinnedImage, Platform
 from service.image.reference import format_reference
-from service.jobs.pull_auth import PullAuthorization
+from service.registry.pull_auth import PullAuthorization
 from service.scanning import Orchestrator, Progress
 from service.store.catalogs import CatalogStore
 from service.store.policies import PolicyStore
+from service.vulndb.ecosystems import matchable
 from service.vulndb.model import Finding, PackageRef, Severity
 
 # package name -> (vulnerability id, severity, fixed version or None)
@@ -129,12 +130,16 @@ def fake_match(catalog: Catalog) -> list[Finding]:
 @dataclass
 class RecordingDispatcher:
     dispatched: list[tuple[str, str]] = field(default_factory=list)
+    redecisions: list[str] = field(default_factory=list)
     up: bool = True
 
     def dispatch(
         self, scan_id: str, queue: str, pull_auth: PullAuthorization | None = None
     ) -> None:
         self.dispatched.append((scan_id, queue))
+
+    def redecide(self, trigger: str) -> None:
+        self.redecisions.append(trigger)
 
     def reachable(self) -> bool:
         return self.up
@@ -147,7 +152,7 @@ class CatalogSink:
     catalogs: CatalogStore
 
     def save(self, catalog: Catalog) -> None:
-        self.catalogs.save(catalog)
+        self.catalogs.save(catalog, matchable(catalog))
 
     def record(self, digest: str, findings: list[Finding]) -> None:
         self.catalogs.record_findings({digest: findings}, 0)

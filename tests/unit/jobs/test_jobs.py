@@ -10,6 +10,7 @@ from service.store.catalogs import CatalogStore
 from service.store.images import ImageStore
 from service.store.policies import PolicyStore
 from service.store.scans import ClaimOutcome, ScanRequest, ScanStatus, ScanStore
+from service.vulndb.ecosystems import matchable
 from tests.unit.jobs.fakes import FakeSource, apply_tiered_bundle, digest_of, fake_match
 
 REGISTRY = "127.0.0.1:5000"
@@ -223,9 +224,7 @@ def _info(images: ImageStore, digest: str):
     )
 
 
-def test_reevaluation_decides_again_with_the_changed_findings(
-    engine, job: ScanJob, maintenance, notifier
-):
+def test_reevaluation_decides_again_with_the_changed_findings(engine, job: ScanJob, notifier):
     apply_tiered_bundle(engine)
     scans = ScanStore(engine)
     scan, _ = scans.submit(request(f"{REGISTRY}/apps/openssl-zlib:1"))
@@ -239,11 +238,14 @@ def test_reevaluation_decides_again_with_the_changed_findings(
     # stored catalog finds nothing, so nothing blocks any more. Stored again (as a rescan
     # does before it records findings), the catalog counts as unmatched and is re-matched.
     catalogs = CatalogStore(engine)
-    catalogs.save(catalogs.get(digest))
-    assert maintenance.reevaluate() == 1
+    stored = catalogs.get(digest)
+    catalogs.save(stored, matchable(stored))
+    assert len(job.pipeline.rematch().diffs) == 1
     image = images.get(digest)
     assert sum(image.severities.values()) == 0
     assert image.policy_outcome == "pass"
     decisions = PolicyStore(engine).decisions(digest)
     assert len(decisions) == before + 1 and decisions[-1].outcome.value == "pass"
+    resolved = "CVE-2024-0001, CVE-2024-0002, CVE-2024-0003"
+    assert decisions[-1].trigger == f"advisories resolved {resolved}"
     assert image.config is not None and image.platform == "linux/amd64"

@@ -8,15 +8,15 @@ import pytest
 from celery import Celery
 
 from service.errors import ConfigurationError, InvalidReferenceError, RegistryAuthError
-from service.jobs.pull_auth import BearerTransport, PullAuthorization, PullAuthSealer
+from service.jobs.celery_dispatch import SCAN_TASK, CeleryDispatcher
 from service.jobs.scan import JobResult, ScanJob
 from service.registry.credentials import Credentials, CredentialStore
+from service.registry.pull_auth import BearerTransport, PullAuthorization, PullAuthSealer
 from service.secret import Secret
 from service.settings import Settings
 from service.store.scans import ScanStatus, ScanStore
 from tests.unit.jobs.fakes import FakeSource
 from tests.unit.jobs.test_jobs import REGISTRY, request
-from workers.celery_dispatch import SCAN_TASK, CeleryDispatcher
 
 PASSWORD = "pa55-w0rd:with-colon"
 

@@ -10,18 +10,16 @@ from sqlalchemy.engine import Engine
 
 from policies.loader import parse_bundle
 from service.errors import ConfigurationError
-from service.gate import PolicyGate
 from service.image.model import PinnedImage
 from service.image.reference import parse_reference
-from service.jobs.decision import ImageDecider
 from service.jobs.scan import JobResult
-from service.jobs.signing import ServiceSigner
 from service.registry.interface import Registry
 from service.settings import KeylessIdentity, Settings
 from service.signing.attestation import PREDICATE_TYPES
 from service.signing.checker import SignatureChecker
 from service.signing.keyring import SigningKey, fingerprint
 from service.signing.keys import generate_private_key, public_key_pem
+from service.signing.service_signer import ServiceSigner
 from service.signing.signer import attest_image, sign_image
 from service.signing.store import AttachmentStore
 from service.store.images import ImageStore
@@ -209,14 +207,14 @@ def test_the_service_signature_adds_to_the_verified_signers(
     ci, service = generate_private_key(), generate_private_key()
     service_key = SigningKey(fingerprint(service.public_key()), service)
     keys = {"ci": ci.public_key(), service_key.key_id: service_key.public_key}
-    decider = ImageDecider(
-        PolicyGate(PolicyStore(engine)),
-        "default",
+    job = make_job(
+        engine,
+        source,
+        tmp_path / "cache",
+        RecordingNotifier(),
         SignatureChecker(lambda host: fake_registry, keys),
         ServiceSigner(service_key, ["apps/*"], lambda host: fake_registry),
     )
-    job = make_job(engine, source, tmp_path / "cache", RecordingNotifier())
-    job.decider = decider
     reference = f"{REGISTRY}/apps/bash:1"
     _sign(fake_registry, ci, source.fetch(parse_reference(reference)))
 

@@ -6,8 +6,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from service.image.reference import parse_reference
-from service.jobs.signing import ServiceSigner
 from service.signing.keyring import SigningKey
+from service.signing.service_signer import ServiceSigner
 from tests.unit.jobs.fakes import FakeSource
 
 

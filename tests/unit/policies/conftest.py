@@ -13,10 +13,9 @@ import pytest
 from service.catalog.model import Catalog
 from service.image.manifest import parse_image_config
 from service.image.model import ImageConfig
-from service.vulndb.ecosystems import PackageKey
 from service.vulndb.feeds.osv import parse_osv
 from service.vulndb.matcher import match
-from service.vulndb.model import Finding
+from service.vulndb.model import Finding, PackageKey
 from service.vulndb.records import Advisory
 from tests.support.oci import File, ImageSpec, read_blob_json, write_image
 from tests.support.shared import VULNDATA

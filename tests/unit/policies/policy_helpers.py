@@ -7,9 +7,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from policies.model import Bundle, Policy, ScanState
-from policies.subject import EvaluationInput, SignatureStatus
+from policies.subject import EvaluationInput
 from service.catalog.model import Catalog, ImageSubject, Package, PackageType
 from service.image.model import ImageConfig
+from service.signing.model import SignatureStatus
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 DIGEST = "sha256:" + "ab" * 32

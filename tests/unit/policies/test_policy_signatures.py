@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from policies.engine import evaluate
-from policies.subject import SignatureStatus
+from service.signing.model import SignatureStatus
 from tests.unit.policies.policy_helpers import NOW, policy_of, subject
 
 SLSA = "https://slsa.dev/provenance/v1"

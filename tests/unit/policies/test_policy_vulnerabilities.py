@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from policies.engine import evaluate
 from policies.model import ScanState
 from service.catalog.model import Catalog
-from service.vulndb.model import Finding, Severity, Suppression
+from service.vulndb.model import Finding, NotEvaluated, PackageRef, Severity, VexState
 from tests.unit.policies.policy_helpers import NOW, policy_of, subject
 
 Scan = tuple[Catalog, tuple[Finding, ...]]
@@ -77,16 +77,18 @@ def test_unfixable_findings_do_not_count_when_fixable_only(npm_scan: Scan) -> No
 
 def test_vex_suppressed_findings_do_not_count(npm_scan: Scan) -> None:
     catalog, findings = npm_scan
-    vex = Suppression(
+    vex = VexState(
         status="not_affected",
         justification="vulnerable_code_not_in_execute_path",
-        statement="vex-1",
+        source="vex-1",
     )
-    suppressed = tuple(f.model_copy(update={"suppressed_by": vex}) for f in findings)
+    suppressed = tuple(f.model_copy(update={"vex": vex}) for f in findings)
     decision = evaluate(
         policy_of(_gate(severity="low")), subject(catalog=catalog, findings=suppressed), now=NOW
     )
     assert decision.outcome == "pass"
+    assert len(decision.vex_suppressed) == len(findings) > 0
+    assert {s.source for s in decision.vex_suppressed} == {"vex-1"}
 
 
 def test_gate_is_skipped_not_passed_for_unscanned_images() -> None:
@@ -150,3 +152,23 @@ def test_allowlist_matches_aliases_purls_and_repository_globs(npm_scan: Scan) ->
         _gate(severity="low"), allowlist=[{**entry, "package": "pkg:npm/not-there"}]
     )
     assert not evaluate(other_package, subject(findings=findings), now=NOW).allowlisted
+
+
+def test_not_evaluated_packages_warn_or_block_by_type(npm_scan: Scan) -> None:
+    catalog, findings = npm_scan
+    gaps = tuple(
+        NotEvaluated(package=PackageRef(name=n, version="1", type=t), reason="no data")
+        for n, t in (("zlib1g", "deb"), ("left-pad", "php"))
+    )
+    rule = {"id": "audited", "type": "not_evaluated", "action": "warn"}
+    image = subject(catalog=catalog, findings=findings, not_evaluated=gaps)
+    warned = evaluate(policy_of(rule), image, now=NOW)
+    assert warned.outcome == "warn"
+    assert warned.rule_results[0].actual.startswith("2 not evaluated: zlib1g 1 (no data)")
+    only_deb = {**rule, "package_types": ["deb"], "max_count": 1}
+    assert evaluate(policy_of(only_deb), image, now=NOW).outcome == "pass"
+    clean = evaluate(policy_of(rule), subject(catalog=catalog, findings=findings), now=NOW)
+    assert clean.outcome == "pass"
+    assert clean.rule_results[0].message == "every package was evaluated"
+    unscanned = evaluate(policy_of(rule), subject(scan=ScanState.FAILED), now=NOW)
+    assert unscanned.rule_results[0].skipped

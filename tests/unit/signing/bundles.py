@@ -24,7 +24,7 @@ from sigstore_models.common.v1 import (
 )
 
 from service.errors import ManifestUnknownError
-from service.registry.digest import sha256_digest
+from service.image.digest import sha256_digest
 from service.registry.interface import Registry
 from service.signing.bundle import BUNDLE_MEDIA_TYPE, COSIGN_SIGN_PREDICATE_TYPE
 from service.signing.cosign_layout import OCI_MANIFEST

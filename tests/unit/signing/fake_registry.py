@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from service.errors import ImageError, ManifestUnknownError
-from service.registry.digest import sha256_digest
+from service.image.digest import sha256_digest
 from service.registry.interface import Manifest
 
 

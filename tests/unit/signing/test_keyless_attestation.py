@@ -16,8 +16,8 @@ import pytest
 from cryptography import x509
 
 from service.errors import VerificationError
+from service.image.digest import sha256_digest
 from service.image.reference import parse_reference
-from service.registry.digest import sha256_digest
 from service.signing.attestation import PREDICATE_TYPES
 from service.signing.cosign_layout import (
     DSSE_MEDIA_TYPE,

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from service.errors import VerificationError
+from service.image.digest import sha256_digest
 from service.image.reference import parse_reference
-from service.registry.digest import sha256_digest
 from service.signing.cosign_layout import (
     SIGNATURE_ANNOTATION,
     SIMPLE_SIGNING_MEDIA_TYPE,

@@ -10,7 +10,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from service.errors import VerificationError
-from service.registry.digest import sha256_digest
+from service.image.digest import sha256_digest
 from service.signing import ecdsa
 from service.signing.attestation import PREDICATE_TYPES, build_predicate
 from service.signing.cosign_layout import (

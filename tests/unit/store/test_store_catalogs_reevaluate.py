@@ -10,12 +10,13 @@ from sqlalchemy.engine import Engine
 
 from service.catalog.model import PackageType
 from service.errors import NotFoundError
+from service.rematch import reevaluate
+from service.store.advisories import VulnStore
 from service.store.catalogs import CatalogStore
 from service.store.database import make_engine
+from service.vulndb.ecosystems import matchable
 from service.vulndb.feeds.osv import OSVFeed
 from service.vulndb.matcher import match
-from service.vulndb.reevaluate import reevaluate
-from service.vulndb.store import VulnStore
 from tests.unit.vulndb.realdata import VULNDATA, make_catalog, pkg
 
 NPM = VULNDATA / "osv" / "npm"
@@ -37,7 +38,7 @@ def _lodash_records() -> list[Path]:
 def test_catalog_roundtrip(engine: Engine) -> None:
     store = CatalogStore(engine)
     catalog = make_catalog([pkg("lodash", "4.17.11", PackageType.NPM)])
-    store.save(catalog)
+    store.save(catalog, matchable(catalog))
     assert store.get(catalog.image.digest) == catalog
     with pytest.raises(NotFoundError):
         store.get("sha256:" + "f" * 64)
@@ -49,8 +50,8 @@ def test_reevaluation_reports_new_and_resolved_findings(engine: Engine, tmp_path
         [pkg("lodash", "4.17.11", PackageType.NPM)], digest="sha256:" + "a" * 64
     )
     patched = make_catalog([pkg("lodash", "4.17.21", PackageType.NPM)], digest="sha256:" + "b" * 64)
-    catalogs.save(vulnerable)
-    catalogs.save(patched)
+    catalogs.save(vulnerable, matchable(vulnerable))
+    catalogs.save(patched, matchable(patched))
     records = _lodash_records()
     assert len(records) >= 2
     feed = tmp_path / "feed"

@@ -17,14 +17,15 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from service.catalog.model import Catalog, Distro, Package, PackageType
+from service.rematch import ReevaluationResult, reevaluate
+from service.store.advisories import VulnStore
 from service.store.catalogs import CatalogFindingRow, CatalogStore, StoredCatalogRow
 from service.store.database import alembic_config, make_engine, migrate_to_head
+from service.vulndb.ecosystems import matchable
 from service.vulndb.feeds.debian_tracker import DebianTrackerFeed
 from service.vulndb.feeds.osv import OSVFeed
 from service.vulndb.matcher import match
 from service.vulndb.model import Finding
-from service.vulndb.reevaluate import ReevaluationResult, reevaluate
-from service.vulndb.store import VulnStore
 from service.wiring import CatalogRecords
 from tests.support.postgres import schema_engine
 from tests.unit.vulndb.realdata import VULNDATA, make_catalog, pkg
@@ -56,8 +57,8 @@ class Stored:
     @classmethod
     def save(cls, engine: Engine, a: Catalog, b: Catalog) -> Stored:
         catalogs = CatalogStore(engine)
-        catalogs.save(a)
-        catalogs.save(b)
+        catalogs.save(a, matchable(a))
+        catalogs.save(b, matchable(b))
         return cls(catalogs, VulnStore(engine), a, b)
 
     @property
@@ -233,7 +234,7 @@ def test_a_catalog_stored_again_counts_as_unmatched(stored: Stored) -> None:
     assert catalogs.matched_revisions()[5] == [digest]
     assert catalogs.digests_holding({LODASH}, stored.digests) == {digest}
     assert catalogs.digests_holding({LODASH}, []) == set()
-    catalogs.save(stored.a)
+    catalogs.save(stored.a, matchable(stored.a))
     assert catalogs.matched_revisions() == {None: stored.digests}
 
 

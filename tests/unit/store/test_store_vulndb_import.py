@@ -16,11 +16,11 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from service.errors import VulnDBError
+from service.store.advisories import VulnStore
 from service.store.database import make_engine
 from service.vulndb.feeds.base import Feed
 from service.vulndb.feeds.osv import OSVFeed, parse_osv
 from service.vulndb.records import SkippedRecord, VulnRecord
-from service.vulndb.store import VulnStore
 from tests.unit.vulndb.realdata import VULNDATA
 
 NPM = VULNDATA / "osv" / "npm"

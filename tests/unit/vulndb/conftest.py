@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from service.store.advisories import VulnStore
 from service.store.database import make_engine
 from service.vulndb.feeds.alpine_secdb import AlpineSecdbFeed
 from service.vulndb.feeds.debian_tracker import DebianTrackerFeed
 from service.vulndb.feeds.osv import OSVFeed
-from service.vulndb.store import VulnStore
 from tests.unit.vulndb.realdata import VULNDATA
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from service.catalog.model import PackageType
@@ -12,6 +14,7 @@ from service.cli.db import app
 from service.settings import get_settings
 from service.store.catalogs import CatalogStore
 from service.store.database import engine_from_settings
+from service.vulndb.ecosystems import matchable
 from tests.unit.vulndb.realdata import VULNDATA, make_catalog, pkg
 
 
@@ -28,9 +31,8 @@ def settings_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_update_then_status() -> None:
     runner = CliRunner()
     assert runner.invoke(app, ["status"]).exit_code == 1  # empty database
-    CatalogStore(engine_from_settings()).save(
-        make_catalog([pkg("lodash", "4.17.11", PackageType.NPM)])
-    )
+    catalog = make_catalog([pkg("lodash", "4.17.11", PackageType.NPM)])
+    CatalogStore(engine_from_settings()).save(catalog, matchable(catalog))
     result = runner.invoke(
         app,
         [
@@ -55,3 +57,19 @@ def test_unknown_source_is_an_actionable_error() -> None:
     result = CliRunner().invoke(app, ["update", "--source", "cobol=/tmp/x"])
     assert result.exit_code != 0
     assert "unknown feed" in str(result.exception)
+
+
+@pytest.mark.usefixtures("settings_env")
+def test_left_out_entries_are_reported_by_update_and_status(tmp_path: Path) -> None:
+    feed = tmp_path / "feed"
+    feed.mkdir()
+    for path in (VULNDATA / "osv" / "mixed-ranges").glob("*.yaml"):
+        (feed / f"{path.stem}.json").write_text(json.dumps(yaml.safe_load(path.read_text())))
+    runner = CliRunner()
+    result = runner.invoke(app, ["update", "--source", f"PyPI={feed}"])
+    assert result.exit_code == 0, result.output
+    left_out = (
+        "2 affected entries left out (no version range or version: 1, unsupported ecosystem: 1)"
+    )
+    assert f"0 skipped; {left_out}" in result.output
+    assert left_out in runner.invoke(app, ["status"]).output

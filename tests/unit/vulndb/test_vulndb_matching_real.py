@@ -18,9 +18,9 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from service.catalog.model import Distro, PackageType
+from service.store.advisories import VulnStore
 from service.vulndb.matcher import match
 from service.vulndb.model import Finding
-from service.vulndb.store import VulnStore
 from tests.unit.vulndb.realdata import (
     VULNDATA,
     Key,
@@ -204,3 +204,22 @@ def test_findings_are_sorted_and_deterministic(real_db: VulnStore) -> None:
     first, second = match(catalog, real_db), match(catalog, real_db)
     assert first == second
     assert [(f.key[1], f.id) for f in first] == sorted((f.key[1], f.id) for f in first)
+
+
+@pytest.mark.parametrize(
+    ("version", "type_"),
+    [
+        ("1" * 5000, PackageType.PYTHON),  # packaging's own oversized-version vector
+        ("1.0a" + "1" * 5000, PackageType.PYTHON),
+        ("4." * 50_000, PackageType.NPM),  # a 100 kB string
+        ("v1." + "9" * 5000, PackageType.GO),
+    ],
+)
+def test_a_hostile_version_is_not_evaluated_and_the_rest_is(
+    real_db: VulnStore, version: str, type_: PackageType
+) -> None:
+    name = {PackageType.PYTHON: "django", PackageType.NPM: "lodash"}.get(type_, "golang.org/x/net")
+    crafted = pkg(name, version, type_)
+    plain = match(make_catalog([pkg("lodash", "4.17.11", PackageType.NPM)]), real_db)
+    findings = match(make_catalog([crafted, pkg("lodash", "4.17.11", PackageType.NPM)]), real_db)
+    assert findings == plain

@@ -111,6 +111,40 @@ def test_events_out_of_order_and_limit() -> None:
     assert not advisory.affects(parse_version("PyPI", "1.3"))  # at/after the limit
 
 
+def test_a_star_limit_means_no_limit() -> None:
+    """OSV's ``before_limits``: ``limit: "*"`` lifts every limit of the range."""
+    advisory = _advisory(
+        (("introduced", "1.0"), ("limit", "1.2"), ("limit", "*")), ecosystem="Alpine:v3.11"
+    )
+    assert advisory.affects(parse_version("Alpine:v3.11", "1.3-r0"))
+    assert not advisory.affects(parse_version("Alpine:v3.11", "0.9-r0"))
+
+
+@pytest.mark.parametrize(
+    ("ecosystem", "low", "high"),
+    [
+        ("Alpine:v3.11", "5.7.1p1-r0", "5.7.1p1-r1"),  # real secdb versions (apk calls them equal)
+        ("Alpine:v3.11", "1.8.1p1-r1", "1.8.2-r0"),
+        ("Alpine:v3.20", "1.0~1234abcd-r1", "1.0~2345-r0"),
+        ("Alpine:v3.20", "8.2.0015", "8.2.002"),
+        ("Maven", "4.1.0.RC1", "4.1.0"),
+        ("PyPI", "0.7.10p1", "0.7.11p2"),  # legacy (pre-PEP 440) versions in OSV data
+        ("PyPI", "2013-01-21T20:33:09+0100", "0.1"),  # legacy sorts below PEP 440
+        ("RubyGems", "1beta", "1"),
+        ("Red Hat", "a:2", "0:1.0"),  # a non-numeric "epoch" is part of the version
+    ],
+)
+def test_forms_found_in_real_feed_data(ecosystem: str, low: str, high: str) -> None:
+    assert parse_version(ecosystem, low) < parse_version(ecosystem, high)
+    assert not parse_version(ecosystem, high) < parse_version(ecosystem, low)
+
+
+def test_maven_release_qualifier_is_the_release() -> None:
+    release, plain = parse_version("Maven", "4.1.0.RELEASE"), parse_version("Maven", "4.1.0")
+    assert not release < plain
+    assert not plain < release
+
+
 def test_prereleases_of_the_fix_are_affected() -> None:
     advisory = _advisory((("introduced", "0"), ("fixed", "2.0")))
     assert advisory.affects(parse_version("PyPI", "2.0rc1"))

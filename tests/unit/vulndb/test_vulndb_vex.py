@@ -1,4 +1,5 @@
-"""OpenVEX and CycloneDX VEX statements suppress matching findings (and only those)."""
+"""OpenVEX and CycloneDX VEX statements suppress matching findings (and only those), for
+packages in any image or for one image (by digest or repository) and its subcomponents."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ import pytest
 
 from service.catalog.model import PackageType
 from service.errors import PolicyError
+from service.store.advisories import VulnStore
 from service.vulndb.matcher import match
-from service.vulndb.store import VulnStore
-from service.vulndb.vex import apply_vex, parse_vex
+from service.vulndb.vex import ImageScope, apply_vex, parse_vex
 from tests.unit.vulndb.realdata import make_catalog, pkg
 
 PURL = "pkg:npm/lodash@4.17.11"
+DIGEST = "sha256:" + "a" * 64
+IMAGE = ImageScope(DIGEST, "registry.example", "team/app")
 
 
 def _findings(real_db: VulnStore):  # type: ignore[no-untyped-def]
@@ -44,11 +47,11 @@ def test_openvex_not_affected_by_alias(real_db: VulnStore) -> None:
             },
         ],
     }
-    result = apply_vex(findings, parse_vex(json.dumps(document)))
+    result = apply_vex(findings, parse_vex(json.dumps(document)), IMAGE)
     assert len(result) == len(findings)
-    assert result[0].suppressed_by is not None
-    assert result[0].suppressed_by.justification == "vulnerable_code_not_in_execute_path"
-    assert all(f.suppressed_by is None for f in result[1:])
+    assert result[0].vex is not None
+    assert result[0].vex.justification == "vulnerable_code_not_in_execute_path"
+    assert all(f.vex is None for f in result[1:])
 
 
 def test_cyclonedx_vex_other_version_does_not_suppress(real_db: VulnStore) -> None:
@@ -65,11 +68,64 @@ def test_cyclonedx_vex_other_version_does_not_suppress(real_db: VulnStore) -> No
             {"id": findings[1].id, "analysis": {"state": "resolved"}, "affects": [{"ref": PURL}]},
         ],
     }
-    result = apply_vex(findings, parse_vex(json.dumps(document)))
-    assert result[0].suppressed_by is None
-    assert result[1].suppressed_by is not None and result[1].suppressed_by.status == "fixed"
+    result = apply_vex(findings, parse_vex(json.dumps(document)), IMAGE)
+    assert result[0].vex is None
+    assert result[1].vex is not None and result[1].vex.status == "fixed"
 
 
 def test_not_a_vex_document() -> None:
     with pytest.raises(PolicyError):
         parse_vex("{}")
+
+
+def _openvex(*statements: dict[str, object]) -> str:
+    return json.dumps(
+        {"@context": "https://openvex.dev/ns/v0.2.0", "@id": "urn:vex:2", "statements": statements}
+    )
+
+
+def _image_statement(product: str, status: str = "not_affected", **extra: object) -> object:
+    return {
+        "vulnerability": {"name": "VULN"},
+        "products": [{"@id": product, **extra}],
+        "status": status,
+        "justification": "component_not_present",
+    }
+
+
+@pytest.mark.parametrize(
+    ("product", "subcomponents", "suppressed"),
+    [
+        (f"pkg:oci/app@{DIGEST}", [], True),  # the image, every package of it
+        (f"pkg:oci/app@{DIGEST}", [{"@id": "pkg:npm/lodash"}], True),
+        (f"pkg:oci/app@{DIGEST}", [{"@id": "pkg:npm/express"}], False),  # other package
+        ("pkg:oci/app@sha256:" + "b" * 64, [], False),  # another image
+        ("pkg:oci/app?repository_url=registry.example/team/app", [], True),  # by repository
+        ("pkg:oci/app?repository_url=registry.example/team/other", [], False),
+        ("pkg:oci/app", [], True),  # by name: the repository's last component
+    ],
+)
+def test_image_products_scope_a_statement(
+    real_db: VulnStore, product: str, subcomponents: list[object], suppressed: bool
+) -> None:
+    findings = _findings(real_db)
+    statement = _image_statement(product, subcomponents=subcomponents)
+    document = _openvex({**statement, "vulnerability": {"name": findings[0].id}})  # type: ignore[dict-item]
+    result = apply_vex(findings, parse_vex(document), IMAGE)
+    assert (result[0].vex is not None) is suppressed
+    assert all(f.vex is None for f in result[1:])
+
+
+def test_a_later_affected_statement_lifts_an_earlier_not_affected(real_db: VulnStore) -> None:
+    findings = _findings(real_db)
+    first = {**_image_statement(PURL), "vulnerability": {"name": findings[0].id}}  # type: ignore[dict-item]
+    later = {**first, "status": "under_investigation"}  # type: ignore[dict-item]
+    assert apply_vex(findings, parse_vex(_openvex(first)), IMAGE)[0].vex is not None
+    assert apply_vex(findings, parse_vex(_openvex(first, later)), IMAGE)[0].vex is None
+    affected = {**first, "status": "affected"}  # type: ignore[dict-item]
+    assert apply_vex(findings, parse_vex(_openvex(affected)), IMAGE)[0].vex is None
+
+
+def test_a_malformed_document_is_a_policy_error() -> None:
+    with pytest.raises(PolicyError):
+        parse_vex(json.dumps({"statements": ["not an object"]}))

@@ -1,0 +1,74 @@
+"""Submitting a scan: persist (idempotently) first, then hand it to a worker."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from service.errors import InvalidReferenceError
+from service.image.model import Transport
+from service.image.reference import format_reference, parse_reference
+from service.jobs.dispatch import Dispatcher
+from service.jobs.scan import parse_platform
+from service.registry.pull_auth import PullAuthorization
+from service.store.advisories import VulnStore
+from service.store.scans import Scan, ScanRequest, ScanStore
+
+logger = logging.getLogger(__name__)
+
+EngineVersion = Callable[[str], str]  # engine name -> version string
+
+
+class ScanSubmitter:
+    def __init__(
+        self,
+        scans: ScanStore,
+        vulns: VulnStore,
+        dispatcher: Dispatcher,
+        *,
+        engine: str,
+        engine_version: EngineVersion,
+    ) -> None:
+        self._scans = scans
+        self._vulns = vulns
+        self._dispatcher = dispatcher
+        self._engine = engine
+        self._engine_version = engine_version
+
+    def engine_version(self, engine: str) -> str:
+        return self._engine_version(engine)
+
+    def submit(
+        self,
+        reference: str,
+        *,
+        platform: str | None,
+        source: str,
+        queue: str,
+        pull_auth: PullAuthorization | None = None,
+    ) -> tuple[Scan, bool]:
+        """The scan of ``reference`` (registry images only); a new one is dispatched.
+
+        ``pull_auth`` goes to the worker with the new scan only (it is never stored).
+        """
+        ref = parse_reference(reference)
+        if ref.transport is not Transport.REGISTRY:
+            raise InvalidReferenceError(
+                f"{reference!r} is not a registry image",
+                hint="the service scans registry images: name one as host/repository:tag",
+            )
+        parse_platform(platform)
+        request = ScanRequest(
+            reference=format_reference(ref),
+            digest=ref.digest,
+            platform=platform,
+            source=source,
+            queue=queue,
+            engine=self._engine,
+            engine_version=self._engine_version(self._engine),
+            db_revision=self._vulns.revision(),
+        )
+        scan, created = self._scans.submit(request)
+        if created:
+            self._dispatcher.dispatch(scan.id, queue, pull_auth)
+        return scan, created

@@ -1,0 +1,406 @@
+"""The vulnerability database: advisories in SQL, indexed by (ecosystem, package).
+
+One import of a feed runs in ONE transaction (a failure leaves the previous
+data in use) and is incremental: a record is rewritten only when its content
+changed and it is not older (by ``modified``) than the stored one; a withdrawn
+record, or one a complete feed no longer holds, is removed. The ``affected``
+entries records left out are counted by reason per source. Each import
+takes the next revision and logs the (ecosystem, package) keys whose advisories
+it added, changed or withdrew, so that re-evaluation can skip the stored
+catalogs an update did not touch.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, defaultdict
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import PurePath
+
+from sqlalchemy import JSON, Index, Text, delete, func, insert, text
+from sqlalchemy.engine import Engine
+from sqlmodel import Column, Field, Session, SQLModel, col, select
+
+from service.errors import VulnDBError
+from service.store.database import guarded_session
+from service.utc import as_utc
+from service.vulndb.feeds.base import Feed
+from service.vulndb.model import PackageKey
+from service.vulndb.records import Advisory, SkippedRecord, VulnRecord
+
+logger = logging.getLogger(__name__)
+
+_CHUNK = 500
+IMPORT_LOCK_KEY = 0x7011_1397  # pg_advisory_xact_lock key: imports take revisions one by one
+
+
+class VulnRecordRow(SQLModel, table=True):
+    __tablename__ = "vuln_record"
+
+    source: str = Field(primary_key=True)
+    record_id: str = Field(primary_key=True)
+    modified: datetime | None = None
+    digest: str
+    withdrawn: bool = False
+
+
+class AdvisoryRow(SQLModel, table=True):
+    __tablename__ = "vuln_advisory"
+    __table_args__ = (
+        Index("ix_vuln_advisory_package", "ecosystem", "package"),
+        Index("ix_vuln_advisory_record", "source", "record_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str
+    record_id: str
+    ecosystem: str
+    package: str
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class ChangedPackageRow(SQLModel, table=True):
+    """A package whose advisories the import of ``revision`` added, changed or withdrew."""
+
+    __tablename__ = "vuln_changed_package"
+
+    revision: int = Field(primary_key=True)
+    ecosystem: str = Field(primary_key=True)
+    package: str = Field(primary_key=True)
+
+
+class FeedStateRow(SQLModel, table=True):
+    __tablename__ = "vuln_feed_state"
+
+    source: str = Field(primary_key=True)
+    revision: int
+    updated_at: datetime
+    records: int
+    skipped: int
+    skipped_entries: dict[str, int] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}")
+    )
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What one import did; ``withdrawn`` counts records withdrawn or gone from the feed,
+    ``skipped`` unreadable records, ``skipped_entries`` left-out entries by reason."""
+
+    source: str
+    added: int
+    updated: int
+    unchanged: int
+    withdrawn: int
+    skipped: int
+    revision: int
+    skipped_entries: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.withdrawn)
+
+
+@dataclass(frozen=True)
+class SourceStatus:
+    source: str
+    updated_at: datetime
+    records: int
+    skipped: int
+    skipped_entries: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DBStatus:
+    advisories_per_ecosystem: dict[str, int]
+    sources: tuple[SourceStatus, ...]
+    revision: int
+
+    @property
+    def last_update(self) -> datetime | None:
+        return max((s.updated_at for s in self.sources), default=None)
+
+    def age_hours(self, now: datetime | None = None) -> float | None:
+        if self.last_update is None:
+            return None
+        return ((now or datetime.now(UTC)) - self.last_update).total_seconds() / 3600
+
+
+class VulnStore:
+    """Imports feeds and answers "which advisories name these packages" (cached per revision)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._cache: dict[PackageKey, tuple[Advisory, ...]] = {}
+        self._cache_revision = -1
+        self._ecosystems: tuple[int, frozenset[str]] | None = None  # (revision, names)
+
+    # --- import -----------------------------------------------------------------------
+
+    def import_feed(self, feed: Feed) -> ImportResult:
+        with guarded_session(self.engine, lambda _: _import_failed(feed)) as session:
+            return self._import(session, feed)
+
+    def _import(self, session: Session, feed: Feed) -> ImportResult:
+        existing = {
+            row.record_id: (row.modified, row.digest)
+            for row in session.execute(
+                select(
+                    col(VulnRecordRow.record_id),
+                    col(VulnRecordRow.modified),
+                    col(VulnRecordRow.digest),
+                ).where(col(VulnRecordRow.source) == feed.source)
+            )
+        }
+        seen: set[str] = set()
+        unreadable: set[str] = set()  # a stored record whose new text is unreadable is kept
+        changed: list[VulnRecord] = []
+        counts = {"added": 0, "updated": 0, "unchanged": 0, "withdrawn": 0, "skipped": 0}
+        entries: Counter[str] = Counter()
+        for item in feed.records():
+            if isinstance(item, SkippedRecord) or item.id in seen:
+                reason = item.reason if isinstance(item, SkippedRecord) else "duplicate id"
+                ref = item.ref if isinstance(item, SkippedRecord) else item.id
+                logger.warning("%s: skipped record %s: %s", feed.source, ref, reason)
+                unreadable.add(PurePath(ref).stem)
+                counts["skipped"] += 1
+                continue
+            seen.add(item.id)
+            _count_skipped_entries(feed.source, item, entries)
+            previous = existing.get(item.id)
+            if previous is not None and _is_current(previous, item):
+                counts["unchanged"] += 1
+                continue
+            changed.append(item)
+            counts["withdrawn" if item.withdrawn else "updated" if previous else "added"] += 1
+        gone = sorted(existing.keys() - seen - unreadable) if feed.complete else []
+        counts["withdrawn"] += len(gone)
+        replace = [r.id for r in changed if r.id in existing] + gone
+        touched = self._write(session, feed.source, changed, replace=replace)
+        revision = _next_revision(session)
+        if touched:
+            session.execute(
+                insert(ChangedPackageRow),
+                [
+                    {"revision": revision, "ecosystem": ecosystem, "package": package}
+                    for ecosystem, package in sorted(touched)
+                ],
+            )
+        state = session.get(FeedStateRow, feed.source) or FeedStateRow(
+            source=feed.source, revision=0, updated_at=datetime.now(UTC), records=0, skipped=0
+        )
+        state.revision, state.updated_at = revision, datetime.now(UTC)
+        state.records = len((existing.keys() - set(gone)) | seen)
+        state.skipped = counts["skipped"]
+        state.skipped_entries = dict(sorted(entries.items()))
+        session.add(state)
+        result = ImportResult(
+            source=feed.source, revision=revision, skipped_entries=state.skipped_entries, **counts
+        )
+        if entries:
+            logger.warning(
+                "%s: %d affected entries left out (%s)",
+                feed.source,
+                entries.total(),
+                ", ".join(f"{reason}: {n}" for reason, n in sorted(entries.items())),
+            )
+        logger.info("imported %s: %s", feed.source, result)
+        return result
+
+    @staticmethod
+    def _write(
+        session: Session, source: str, records: Sequence[VulnRecord], replace: Sequence[str]
+    ) -> set[PackageKey]:
+        """Replace the records ``replace`` names and insert ``records``; the keys of every
+        advisory row this removed or added."""
+        touched: set[PackageKey] = set()
+        for start in range(0, len(replace), _CHUNK):
+            ids = replace[start : start + _CHUNK]
+            touched.update(
+                (ecosystem, package)
+                for ecosystem, package in session.execute(
+                    select(col(AdvisoryRow.ecosystem), col(AdvisoryRow.package)).where(
+                        col(AdvisoryRow.source) == source, col(AdvisoryRow.record_id).in_(ids)
+                    )
+                )
+            )
+            session.execute(
+                delete(AdvisoryRow).where(
+                    col(AdvisoryRow.source) == source, col(AdvisoryRow.record_id).in_(ids)
+                )
+            )
+            session.execute(
+                delete(VulnRecordRow).where(
+                    col(VulnRecordRow.source) == source, col(VulnRecordRow.record_id).in_(ids)
+                )
+            )
+        for start in range(0, len(records), _CHUNK):
+            chunk = records[start : start + _CHUNK]
+            session.execute(
+                insert(VulnRecordRow),
+                [
+                    {
+                        "source": source,
+                        "record_id": r.id,
+                        "modified": r.modified,
+                        "digest": r.digest,
+                        "withdrawn": r.withdrawn,
+                    }
+                    for r in chunk
+                ],
+            )
+            rows = [
+                {
+                    "source": source,
+                    "record_id": r.id,
+                    "ecosystem": a.ecosystem,
+                    "package": a.package,
+                    "payload": a.model_dump_json(),
+                }
+                for r in chunk
+                for a in r.advisories
+            ]
+            if rows:
+                session.execute(insert(AdvisoryRow), rows)
+        touched.update((a.ecosystem, a.package) for r in records for a in r.advisories)
+        return touched
+
+    # --- lookup -----------------------------------------------------------------------
+
+    def revision(self) -> int:
+        with Session(self.engine) as session:
+            return _latest_revision(session)
+
+    def changed_packages(self, since: int) -> set[PackageKey] | None:
+        """The keys whose advisories the imports after revision ``since`` added, changed or
+        withdrew; None when that is unknown: the change log does not reach back to ``since``
+        (data imported before the log was kept) or ``since`` is no revision of this database.
+        """
+        with Session(self.engine) as session:
+            latest = _latest_revision(session)
+            if since >= latest:
+                return set() if since == latest else None
+            # every import from the first one that logged a change on logs its changes
+            first = session.scalar(select(func.min(col(ChangedPackageRow.revision))))
+            if first is None or since < first - 1:
+                return None
+            rows = session.execute(
+                select(col(ChangedPackageRow.ecosystem), col(ChangedPackageRow.package))
+                .where(col(ChangedPackageRow.revision) > since)
+                .distinct()
+            )
+            return {(ecosystem, package) for ecosystem, package in rows}
+
+    def advisories(self, keys: Iterable[PackageKey]) -> dict[PackageKey, tuple[Advisory, ...]]:
+        """Advisories naming each (ecosystem, package); parsed ranges are cached with them."""
+        revision = self.revision()
+        if revision != self._cache_revision:
+            self._cache, self._cache_revision = {}, revision
+        wanted = set(keys)
+        missing = wanted - self._cache.keys()
+        if missing:
+            self._load(missing)
+        return {key: self._cache[key] for key in wanted}
+
+    def ecosystems(self) -> frozenset[str]:
+        """The ecosystems the database holds advisories for (``PyPI``, ``Debian:12``…),
+        read once per revision."""
+        revision = self.revision()
+        if self._ecosystems is None or self._ecosystems[0] != revision:
+            with Session(self.engine) as session:
+                names = session.scalars(select(col(AdvisoryRow.ecosystem)).distinct())
+                self._ecosystems = (revision, frozenset(names))
+        return self._ecosystems[1]
+
+    def _load(self, keys: Collection[PackageKey]) -> None:
+        by_ecosystem: dict[str, list[str]] = defaultdict(list)
+        for ecosystem, package in keys:
+            by_ecosystem[ecosystem].append(package)
+        found: dict[PackageKey, list[Advisory]] = defaultdict(list)
+        with Session(self.engine) as session:
+            for ecosystem, packages in by_ecosystem.items():
+                for start in range(0, len(packages), _CHUNK):
+                    rows = session.execute(
+                        select(col(AdvisoryRow.payload)).where(
+                            col(AdvisoryRow.ecosystem) == ecosystem,
+                            col(AdvisoryRow.package).in_(packages[start : start + _CHUNK]),
+                        )
+                    )
+                    for (payload,) in rows:
+                        advisory = Advisory.model_validate_json(payload)
+                        found[(advisory.ecosystem, advisory.package)].append(advisory)
+        for key in keys:
+            self._cache[key] = tuple(found.get(key, ()))
+
+    # --- status -----------------------------------------------------------------------
+
+    def status(self) -> DBStatus:
+        with Session(self.engine) as session:
+            per_ecosystem = {
+                ecosystem: int(count)
+                for ecosystem, count in session.execute(
+                    select(col(AdvisoryRow.ecosystem), func.count())
+                    .group_by(col(AdvisoryRow.ecosystem))
+                    .order_by(col(AdvisoryRow.ecosystem))
+                )
+            }
+            states = session.scalars(select(FeedStateRow).order_by(col(FeedStateRow.source))).all()
+            sources = tuple(
+                SourceStatus(
+                    source=s.source,
+                    updated_at=as_utc(s.updated_at),
+                    records=s.records,
+                    skipped=s.skipped,
+                    skipped_entries=dict(s.skipped_entries),
+                )
+                for s in states
+            )
+            revision = max((s.revision for s in states), default=0)
+        return DBStatus(advisories_per_ecosystem=per_ecosystem, sources=sources, revision=revision)
+
+
+def _latest_revision(session: Session) -> int:
+    return int(session.scalar(select(func.max(col(FeedStateRow.revision)))) or 0)
+
+
+def _next_revision(session: Session) -> int:
+    """The revision of the import running in ``session``: no two imports that log changes
+    share one, or a re-evaluation could read a revision before all its changes are in.
+
+    On PostgreSQL imports wait for each other here until commit. On SQLite an import that
+    wrote holds the database's write lock already; one that wrote nothing may share its
+    revision with an import running beside it, but logs nothing and commits after it.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": IMPORT_LOCK_KEY})
+    return _latest_revision(session) + 1
+
+
+def _count_skipped_entries(source: str, record: VulnRecord, counts: Counter[str]) -> None:
+    for entry in record.skipped:
+        counts[entry.reason.value] += 1
+        logger.debug(
+            "%s: %s: affected entry %s left out: %s %s",
+            source,
+            record.id,
+            entry.package or "(no package)",
+            entry.reason.value,
+            entry.detail,
+        )
+
+
+def _is_current(previous: tuple[datetime | None, str], record: VulnRecord) -> bool:
+    stored_modified, stored_digest = previous
+    if stored_digest == record.digest:
+        return True
+    stored_modified, incoming = as_utc(stored_modified), as_utc(record.modified)
+    return stored_modified is not None and incoming is not None and incoming < stored_modified
+
+
+def _import_failed(feed: Feed) -> VulnDBError:
+    return VulnDBError(
+        f"importing {feed.source} failed; the previous data is kept",
+        hint="check the database connection and retry",
+    )
