@@ -68,7 +68,9 @@ def prepare(url: str) -> str:
         severities = [Severity.HIGH] * (i % 3) + [Severity.MEDIUM] * 20
         store_scan(engine, image, digest_of(f"app{i}"), severities)
         stored.decision(digest_of(f"app{i}"), parse_reference(image))
-    token = TokenAuthority(TokenStore(engine), None).issue(frozenset({Scope.WEBHOOK}), "bench")
+    token = (
+        TokenAuthority(TokenStore(engine), None).issue(frozenset({Scope.WEBHOOK}), "bench").secret
+    )
     engine.dispose()
     return token
 
@@ -267,6 +269,7 @@ def bench_http(args: argparse.Namespace) -> None:
             "TOLLGATE_DATA_DIR": str(root),
             "TOLLGATE_DATABASE_URL": url,
             "TOLLGATE_ADMISSION_BUNDLE": "admission",
+            "TOLLGATE_ALLOWED_REGISTRIES": '["127.0.0.1:*"]',
         }
         script = wrk_script(root, token)
         for workers in args.workers:

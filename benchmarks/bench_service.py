@@ -69,8 +69,10 @@ def ms(seconds: float) -> str:
 @contextmanager
 def service(settings: Settings, engine: Engine) -> Iterator[tuple[str, str]]:
     """(base URL, read+webhook token) of the real API served by uvicorn on loopback."""
-    token = TokenAuthority(TokenStore(engine), None).issue(
-        frozenset({Scope.READ, Scope.WEBHOOK}), "bench"
+    token = (
+        TokenAuthority(TokenStore(engine), None)
+        .issue(frozenset({Scope.READ, Scope.WEBHOOK}), "bench")
+        .secret
     )
     with ServerThread(create_app(settings, engine=engine), free_loopback_port()) as server:
         yield server.url, token
@@ -126,6 +128,7 @@ def ingest(args: argparse.Namespace, tmp: Path) -> None:
     engine = make_engine(args.database_url or f"sqlite:///{tmp / 'ingest.db'}")
     settings = Settings(
         data_dir=tmp / "data",
+        allowed_registries=["127.0.0.1:*"],  # the local registry (remote pulls are restricted)
         webhook_secret=Secret(WEBHOOK_SECRET),
         syft_path=str(VENV_BIN / "syft"),
         embedded_workers=args.workers,

@@ -55,6 +55,11 @@ class RegistryAuthError(RegistryError):
     """401/403 from a registry or its token service."""
 
 
+class RegistryNotAllowedError(RegistryError):
+    """The outbound policy refuses a registry, redirect or token realm (remote requests may
+    reach only public addresses and the registries TOLLGATE_ALLOWED_REGISTRIES names)."""
+
+
 class ManifestUnknownError(RegistryError, NotFoundError):
     """The tag or digest does not exist in the repository."""
 
@@ -105,6 +110,14 @@ class PolicyError(TollgateError):
 
 class PolicyConflictError(PolicyError):
     """Another writer stored a version of the same bundle at the same moment."""
+
+
+class RequestLimitError(TollgateError):
+    """An API request exceeds a limit (JSON nesting, images per review)."""
+
+
+class RequestTooLargeError(RequestLimitError):
+    """An API request body is larger than its limit (HTTP 413)."""
 
 
 class AuthError(TollgateError):

@@ -8,6 +8,7 @@ converts each by its field's annotation (lists, mappings and identities as JSON)
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -24,6 +25,7 @@ from service.errors import ConfigurationError
 from service.secret import Secret
 
 ENV_PREFIX = "TOLLGATE_"
+MIN_EXPOSED_SECRET_LENGTH = 32  # a webhook secret on a port reachable beyond loopback
 
 
 def _data_dir() -> Path:
@@ -58,6 +60,9 @@ class Settings:
 
     # Registry access
     insecure_registries: list[str] = field(default_factory=list)
+    # host[:port] globs remote requests may pull from (any public one when unset); a listed
+    # entry also allows that host's non-public addresses (see service/registry/outbound.py)
+    allowed_registries: list[str] | None = None
     registry_auth: Secret | None = None  # JSON: {"host": {"username":..,"password":..}}
     docker_config: Path | None = None  # defaults to ~/.docker/config.json
     registry_timeout: float = 30.0
@@ -87,6 +92,10 @@ class Settings:
     scan_retries: int = 5  # attempts after transient errors (registry down, timeouts)
     scan_retry_backoff: float = 2.0  # seconds, doubled per attempt (capped at 60)
 
+    # API request limits (service/api/limits.py)
+    api_max_body_bytes: int = 1 << 20  # request bodies; 413 beyond
+    admission_max_body_bytes: int = 3 << 20  # AdmissionReviews (the API server sends <= 3 MiB)
+
     # Kubernetes admission (``/api/v1/admission``)
     admission_mode: Literal["enforce", "warn"] = "enforce"  # warn: never deny, only warn
     admission_unknown_image: Literal["block", "allow-and-queue", "scan"] = "block"
@@ -95,6 +104,7 @@ class Settings:
     admission_tag_ttl_seconds: float = 30.0  # how long a tag -> digest resolution is reused
     admission_scan_budget_seconds: float = 7.0  # keep below the webhook timeoutSeconds (10)
     admission_fail_open: bool = False  # admit when Tollgate cannot decide (default: deny)
+    admission_max_images: int = 100  # distinct images per review; a workload with more is denied
 
     # Signing (the service's own cosign key, encrypted at rest; see service/signing/keyring.py)
     signing_key: Path | None = None  # an encrypted cosign.key
@@ -150,6 +160,18 @@ class Settings:
                 "the keyless certificates chain to",
             )
 
+    def refuse_weak_secrets_on(self, host: str) -> None:
+        """Listening on ``host`` beyond loopback, the webhook secret (when set) must be
+        32+ characters: anyone who can reach the port may guess at it."""
+        secret = self.webhook_secret.get_secret_value() if self.webhook_secret else None
+        if secret is None or len(secret) >= MIN_EXPOSED_SECRET_LENGTH or _is_loopback(host):
+            return
+        raise ConfigurationError(
+            f"TOLLGATE_WEBHOOK_SECRET has {len(secret)} characters; serving on {host} needs "
+            f"{MIN_EXPOSED_SECRET_LENGTH} or more",
+            hint="generate one with `python -c 'import secrets; print(secrets.token_urlsafe(32))'`",
+        )
+
     @property
     def blob_cache_dir(self) -> Path:
         return self.cache_dir or self.data_dir / "cache"
@@ -157,6 +179,15 @@ class Settings:
     @property
     def sqlalchemy_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'tollgate.db'}"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve beyond loopback
 
 
 @lru_cache(maxsize=1)

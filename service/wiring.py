@@ -23,6 +23,7 @@ from service.catalog.interface import Cataloger
 from service.image.cache import BlobCache
 from service.registry.credentials import CredentialStore
 from service.registry.factory import RegistryClientFactory
+from service.registry.outbound import OutboundPolicy
 from service.sbom import preload
 from service.scanning import Orchestrator
 from service.settings import Settings
@@ -93,9 +94,14 @@ def image_fetcher(
         registries.close()
 
 
-def registry_clients(settings: Settings) -> RegistryClientFactory:
-    """Registry clients with the configured credentials (the caller closes them)."""
-    return RegistryClientFactory(settings, CredentialStore.from_settings(settings))
+def registry_clients(
+    settings: Settings, outbound: OutboundPolicy | None = None
+) -> RegistryClientFactory:
+    """Registry clients with the configured credentials (the caller closes them), reaching
+    what ``outbound`` allows (default: anything, as the local CLI may)."""
+    return RegistryClientFactory(
+        settings, CredentialStore.from_settings(settings), outbound=outbound
+    )
 
 
 # An admission answer must come well within the webhook's timeout: fail fast, do not retry.
@@ -103,13 +109,14 @@ ADMISSION_REGISTRY_TIMEOUT_S = 2.0
 
 
 def admission_registries(settings: Settings) -> RegistryClientFactory:
-    """Registry clients for admission's tag resolution: short timeout, no retries."""
+    """Registry clients for admission's tag resolution: short timeout, no retries, under
+    the outbound policy of remote requests (whoever creates a Pod names the image)."""
     fast = replace(
         settings,
         registry_timeout=min(settings.registry_timeout, ADMISSION_REGISTRY_TIMEOUT_S),
         registry_retries=0,
     )
-    return registry_clients(fast)
+    return registry_clients(fast, OutboundPolicy.from_settings(settings))
 
 
 @contextmanager
@@ -202,8 +209,13 @@ class Components:
         self.registries.close()
 
 
-def components(settings: Settings, engine: Engine | None = None) -> Components:
-    """The stores and the pipeline over them (close the result: it holds HTTP clients)."""
+def components(
+    settings: Settings, engine: Engine | None = None, *, outbound: OutboundPolicy
+) -> Components:
+    """The stores and the pipeline over them (close the result: it holds HTTP clients).
+
+    ``outbound``: what pulls may reach: :meth:`OutboundPolicy.from_settings` for the service
+    (remote requests choose the images), :meth:`OutboundPolicy.unrestricted` for the CLI."""
     import httpx
 
     from service.gate import PolicyGate
@@ -219,7 +231,7 @@ def components(settings: Settings, engine: Engine | None = None) -> Components:
     from service.store.vex import VexStore
 
     engine = engine or make_engine(settings.sqlalchemy_url)
-    registries = registry_clients(settings)
+    registries = registry_clients(settings, outbound)
     http = httpx.Client(timeout=10.0)
     key = load_signing_key(settings) if settings.signing_key is not None else None
     signer = None
@@ -236,7 +248,7 @@ def components(settings: Settings, engine: Engine | None = None) -> Components:
         VexStore(engine),
     )
     pipeline = Pipeline(
-        orchestrators=partial(_pulling_orchestrator, settings, engine, registries),
+        orchestrators=partial(_pulling_orchestrator, settings, engine, registries, outbound),
         gate=gate,
         bundle=settings.policy_bundle,
         checker=SignatureChecker.from_settings(settings, registries, key),
@@ -264,8 +276,8 @@ def components(settings: Settings, engine: Engine | None = None) -> Components:
 
 @contextmanager
 def pipeline_components(settings: Settings) -> Iterator[Components]:
-    """:func:`components` for one command, closed when it ends."""
-    built = components(settings)
+    """:func:`components` for one command (pulls unrestricted), closed when it ends."""
+    built = components(settings, outbound=OutboundPolicy.unrestricted())
     try:
         yield built
     finally:
@@ -277,6 +289,7 @@ def _pulling_orchestrator(
     settings: Settings,
     engine: Engine,
     registries: RegistryClientFactory,
+    outbound: OutboundPolicy,
     pull_auth: PullAuthorization | None,
 ) -> Iterator[Orchestrator]:
     """The scan orchestrator, pulling with ``pull_auth`` (one request's credentials) when
@@ -285,7 +298,7 @@ def _pulling_orchestrator(
         with scan_orchestrator(settings, engine, registries=registries) as orchestrator:
             yield orchestrator
         return
-    own = pull_auth.registries(settings)
+    own = pull_auth.registries(settings, outbound)
     try:
         with scan_orchestrator(settings, engine, registries=own) as orchestrator:
             yield orchestrator

@@ -9,6 +9,7 @@ from typing import Any
 from service.errors import TollgateError
 from service.jobs.celery_dispatch import CeleryDispatcher
 from service.jobs.scan import JobResult, backoff
+from service.registry.outbound import OutboundPolicy
 from service.registry.pull_auth import PullAuthSealer, require_sealer
 from service.settings import get_settings
 from service.vulndb.feeds.catalog import default_feeds
@@ -21,7 +22,8 @@ logger = logging.getLogger(__name__)
 @lru_cache(maxsize=1)
 def runtime() -> tuple[Components, ServiceJobs]:
     """This worker process's collaborators and jobs (built on first use, after the fork)."""
-    built = components(get_settings())
+    settings = get_settings()
+    built = components(settings, outbound=OutboundPolicy.from_settings(settings))
     return built, service_jobs(built, dispatcher=CeleryDispatcher(app))
 
 

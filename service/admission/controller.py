@@ -65,6 +65,7 @@ class AdmissionSettings:
     exempt_namespaces: frozenset[str] = frozenset()
     scan_budget: float = 7.0
     fail_open: bool = False
+    max_images: int = 100
 
     @classmethod
     def of(cls, settings: Settings) -> AdmissionSettings:
@@ -74,6 +75,7 @@ class AdmissionSettings:
             exempt_namespaces=frozenset(settings.admission_exempt_namespaces),
             scan_budget=settings.admission_scan_budget_seconds,
             fail_open=settings.admission_fail_open,
+            max_images=settings.admission_max_images,
         )
 
 
@@ -151,6 +153,9 @@ class AdmissionController:
             return self._combine(
                 [ImageVerdict(ImageUse("?", "", ""), State.UNDECIDED, reason=str(error))]
             )
+        images = len({use.image for use in uses})
+        if images > self._settings.max_images:
+            return self._combine([_too_many(images, self._settings.max_images)])
         judged: dict[str, ImageVerdict] = {}
         verdicts = []
         for use in uses:
@@ -180,6 +185,8 @@ class AdmissionController:
             ref = self._parse(use.image)
         except TollgateError:
             return None  # the full path explains it
+        if ref.registry is None:
+            return None
         digest = self._resolver.cached_digest(ref)
         if digest is None:
             return None
@@ -197,6 +204,12 @@ class AdmissionController:
         digest: str | None = None
         try:
             ref = self._parse(use.image)
+            if ref.registry is None or ref.repository is None:
+                return ImageVerdict(
+                    use,
+                    State.UNDECIDED,
+                    reason=f"it names a {ref.transport} image, not one in a registry",
+                )
             digest = self._resolver.digest(ref)
             decision = self._stored(ref, digest)
             if decision is None:
@@ -206,6 +219,9 @@ class AdmissionController:
         except TollgateError as error:
             logger.warning("cannot decide on %s: %s", use.image, error)
             return ImageVerdict(use, State.UNDECIDED, digest, reason=str(error))
+        except Exception:  # admission answers whatever happens (a 500 would skip fail-closed)
+            logger.exception("cannot decide on %s", use.image)
+            return ImageVerdict(use, State.UNDECIDED, digest, reason="an internal error (logged)")
         return _judged(use, digest, decision)
 
     def _stored(self, ref: ImageReference, digest: str) -> Decision | None:
@@ -276,6 +292,17 @@ class AdmissionController:
 
 
 _STATES = {Outcome.PASS: State.PASS, Outcome.WARN: State.WARN, Outcome.BLOCK: State.BLOCK}
+
+
+def _too_many(images: int, limit: int) -> ImageVerdict:
+    """A workload naming more images than admission checks: blocked, whatever fail-open says
+    (else a long image list would be a way around every check)."""
+    return ImageVerdict(
+        ImageUse("?", "", ""),
+        State.BLOCK,
+        reason=f"the workload names {images} images; admission checks at most {limit} "
+        "(TOLLGATE_ADMISSION_MAX_IMAGES)",
+    )
 
 
 def _judged(use: ImageUse, digest: str, decision: Decision) -> ImageVerdict:

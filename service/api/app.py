@@ -25,15 +25,18 @@ from service.api import (
     images,
     policies,
     scans,
+    tokens,
     vex,
     webhooks,
 )
 from service.api.context import ServiceContext, require
+from service.api.limits import BodyLimits, RequestGuard
 from service.api.metrics import make_registry
 from service.auth.tokens import Scope, TokenAuthority
 from service.console.app import create_console
 from service.jobs.dispatch import Dispatcher
 from service.jobs.submission import EngineVersion
+from service.registry.outbound import OutboundPolicy
 from service.settings import Settings
 from service.store.tokens import TokenStore
 from service.store.webhook_events import WebhookEventStore
@@ -49,7 +52,7 @@ def create_app(
     dispatcher: Dispatcher | None = None,
     engine_version: EngineVersion | None = None,
 ) -> FastAPI:
-    built = components(settings, engine)
+    built = components(settings, engine, outbound=OutboundPolicy.from_settings(settings))
     jobs = service_jobs(built, dispatcher=dispatcher, engine_version=engine_version)
     context = ServiceContext(
         **{field.name: getattr(built, field.name) for field in fields(built)},
@@ -76,10 +79,22 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
+    app.add_middleware(RequestGuard, authority=context.authority, limits=BodyLimits.of(settings))
     app.state.context = context
     app.state.metrics = make_registry(built.scans, built.images)
     errors.install(app)
-    for module in (health, scans, images, webhooks, harbor, dashboard, admission, policies, vex):
+    for module in (
+        health,
+        scans,
+        images,
+        webhooks,
+        harbor,
+        dashboard,
+        admission,
+        policies,
+        vex,
+        tokens,
+    ):
         app.include_router(module.router)
 
     @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(require(Scope.READ))])

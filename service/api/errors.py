@@ -18,6 +18,9 @@ from service.errors import (
     PolicyError,
     RegistryAuthError,
     RegistryError,
+    RegistryNotAllowedError,
+    RequestLimitError,
+    RequestTooLargeError,
     ScopeError,
     TollgateError,
 )
@@ -33,10 +36,13 @@ _STATUS: tuple[tuple[type[TollgateError], int], ...] = (
     (ScopeError, 403),
     (AuthError, 401),
     (NotFoundError, 404),
+    (RequestTooLargeError, 413),
+    (RequestLimitError, 400),
     (InvalidReferenceError, 400),
     (PolicyConflictError, 409),
     (PolicyError, 400),
     (ImageError, 422),
+    (RegistryNotAllowedError, 403),  # the outbound policy, not the registry, refused
     (RegistryAuthError, 502),
     (RegistryError, 502),
     (ConfigurationError, 500),
@@ -54,6 +60,12 @@ def status_for(error: TollgateError) -> int:
 
 async def _handle(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, TollgateError)
+    return error_response(request, error)
+
+
+def error_response(request: Request, error: TollgateError) -> JSONResponse:
+    """The answer to a request that failed with ``error`` (the Harbor adapter's shape under
+    its prefix)."""
     status = status_for(error)
     headers: dict[str, str] = {}
     if status == 401:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from service.errors import RegistryAuthError, RegistryUnavailableError
+from service.errors import RegistryAuthError, RegistryNotAllowedError, RegistryUnavailableError
 from service.registry.credentials import Credentials, CredentialSource
 
 logger = logging.getLogger(__name__)
@@ -33,6 +33,8 @@ AUTH_HINT = "check credentials in ~/.docker/config.json or TOLLGATE_REGISTRY_AUT
 _PARAM = re.compile(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]+))')
 _REPO_PATH = re.compile(r"^/v2/(?P<name>.+?)/(?:manifests|blobs|tags|referrers)/")
 _DEFAULT_TOKEN_LIFETIME_S = 60
+# Marks a token request carrying credentials with the host they are meant for.
+_CREDENTIALS_FOR = "tollgate.credentials_for"
 _EXPIRY_MARGIN_S = 10
 
 
@@ -82,10 +84,12 @@ class RegistryAuth(httpx.Auth):
         credentials: Credentials | CredentialSource | None,
         *,
         plain_http_ok: Callable[[str], bool],
+        realm_ok: Callable[[httpx.URL], bool] = lambda _: True,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """``credentials``: fixed ones (None: anonymous), or a source asked again when the
-        registry refuses the ones it gave."""
+        registry refuses the ones it gave. ``realm_ok``: whether they may go to a token
+        realm (the outbound policy's answer)."""
         if callable(credentials):
             self._source: CredentialSource | None = credentials
             self._credentials = credentials()
@@ -93,6 +97,7 @@ class RegistryAuth(httpx.Auth):
             self._source = None
             self._credentials = credentials
         self._plain_http_ok = plain_http_ok
+        self._realm_ok = realm_ok
         self._clock = clock
         self._tokens: dict[str, _Token] = {}
         self._use_basic = False
@@ -172,10 +177,19 @@ class RegistryAuth(httpx.Auth):
                     f"token service {url.host} is plain HTTP: refusing to send credentials",
                     hint="the registry's token realm must use https",
                 )
+            if not self._realm_ok(url):
+                raise RegistryNotAllowedError(
+                    f"the registry's token service is on another host ({url.host}): "
+                    "refusing to send the registry's credentials there",
+                    hint=f"name {url.host} in TOLLGATE_ALLOWED_REGISTRIES if it is the "
+                    "registry's token service",
+                )
+            extensions = {_CREDENTIALS_FOR: url.netloc.decode()}
             if credentials.identity_token:
-                return _refresh_token_request(url, params, credentials.password)
+                return _refresh_token_request(url, params, credentials.password, extensions)
             headers["Authorization"] = _basic_header(credentials)
-        return httpx.Request("GET", url, params=params, headers=headers)
+            return httpx.Request("GET", url, params=params, headers=headers, extensions=extensions)
+        return httpx.Request("GET", url, params=params)
 
     def _store_token(self, response: httpx.Response, scope: str) -> None:
         if response.status_code in (401, 403):
@@ -202,7 +216,21 @@ class RegistryAuth(httpx.Auth):
         logger.debug("got a registry token for scope %r", scope)
 
 
-def _refresh_token_request(url: httpx.URL, params: dict[str, str], token: str) -> httpx.Request:
+def keep_credentials_home(request: httpx.Request) -> None:
+    """A client ``request`` hook (it sees every redirect): a token request carrying
+    credentials is never redirected to another host (a 307 would resend the body)."""
+    home = request.extensions.get(_CREDENTIALS_FOR)
+    if home is not None and home != request.url.netloc.decode():
+        raise RegistryNotAllowedError(
+            f"the token service redirected a request carrying credentials to "
+            f"{request.url.host}: refusing to follow",
+            hint="the registry's token realm must answer itself",
+        )
+
+
+def _refresh_token_request(
+    url: httpx.URL, params: dict[str, str], token: str, extensions: dict[str, str]
+) -> httpx.Request:
     """Docker's identity token is an OAuth2 refresh token: the token service's POST form
     exchanges it for an access token (Distribution's spec/auth/oauth)."""
     form = {
@@ -211,7 +239,7 @@ def _refresh_token_request(url: httpx.URL, params: dict[str, str], token: str) -
         "refresh_token": token,
         "client_id": "tollgate",
     }
-    return httpx.Request("POST", url, data=form)
+    return httpx.Request("POST", url, data=form, extensions=extensions)
 
 
 def _basic_credentials(credentials: Credentials | None) -> Credentials | None:

@@ -12,7 +12,6 @@ import json
 import logging
 import re
 import time
-import urllib.request
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import TypeVar
@@ -43,10 +42,10 @@ from service.image.manifest import (
     OCI_INDEX,
     detect_media_type,
 )
-from service.registry.auth import AUTH_HINT, RegistryAuth
+from service.registry.auth import AUTH_HINT, RegistryAuth, keep_credentials_home
 from service.registry.credentials import Credentials, CredentialSource
 from service.registry.interface import Manifest
-from service.registry.transport import OnDemandTransport
+from service.registry.outbound import OutboundPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +60,7 @@ _REPOSITORY = re.compile(
 )
 _TAG = re.compile(r"^[\w][\w.-]{0,127}$")
 _CHUNK = 1 << 20
+_ERROR_LOG_BYTES = 200
 
 
 def uses_plain_http(host: str, insecure_registries: Collection[str] = ()) -> bool:
@@ -99,28 +99,34 @@ class RegistryClient:
         timeout: float = 30.0,
         retries: int = 4,
         transport: httpx.BaseTransport | None = None,
+        outbound: OutboundPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         backoff: float = 0.5,
     ) -> None:
+        """``outbound``: what the client may reach (default: unrestricted); ``transport``
+        replaces the one the policy builds (tests, a caller's bearer token)."""
         self.host = host
         self._retries = max(retries, 0)
         self._sleep = sleep
         self._backoff = backoff
         scheme = "http" if uses_plain_http(host, insecure_registries) else "https"
         api_host = DOCKER_HUB_API if host in _HUB_NAMES else host
+        base_url = httpx.URL(f"{scheme}://{api_host}")
+        outbound = outbound or OutboundPolicy.unrestricted()
+        outbound.check_registry(base_url.host, base_url.port or (80 if scheme == "http" else 443))
         auth = RegistryAuth(
-            credentials, plain_http_ok=lambda h: uses_plain_http(h, insecure_registries)
+            credentials,
+            plain_http_ok=lambda h: uses_plain_http(h, insecure_registries),
+            realm_ok=lambda realm: outbound.may_send_credentials(base_url, realm),
         )
-        if transport is None and not urllib.request.getproxies():
-            # (proxies from the environment are set up by httpx's default transports)
-            transport = OnDemandTransport()
         self._http = httpx.Client(
-            base_url=f"{scheme}://{api_host}",
+            base_url=base_url,
             auth=auth,
-            transport=transport,
+            transport=transport or outbound.transport(),
             timeout=timeout,
             follow_redirects=True,
             headers={"User-Agent": "tollgate/0.1"},
+            event_hooks={"request": [keep_credentials_home]},
         )
 
     def close(self) -> None:
@@ -372,8 +378,8 @@ class RegistryClient:
             raise RegistryAuthError(f"{what}: {self.host} denied access ({status})", hint=AUTH_HINT)
         if status == 404 and not_found is not None:
             raise not_found(what)
-        response.read()
-        raise RegistryError(f"{what}: {self.host} answered {status}: {_error_text(response)}")
+        _log_error_body(response, what)
+        raise RegistryError(f"{what}: {self.host} answered {status}")
 
     def _manifest_unknown(self, what: str) -> Exception:
         return ManifestUnknownError(
@@ -420,12 +426,12 @@ def _retry_after(response: httpx.Response) -> float:
     return min(float(value), _MAX_BACKOFF_S) if value.isdigit() else 0.0
 
 
-def _error_text(response: httpx.Response) -> str:
-    try:
-        errors = response.json().get("errors") or []
-        return "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errors) or "no details"
-    except (ValueError, AttributeError):
-        return response.text[:200] or "no details"
+def _log_error_body(response: httpx.Response, what: str) -> None:
+    """The start of an error answer, at debug level only: a remote body is never put in an
+    error message (callers of the API would read back what any host answered)."""
+    if logger.isEnabledFor(logging.DEBUG):
+        body = next(response.iter_bytes(_ERROR_LOG_BYTES), b"")[:_ERROR_LOG_BYTES]
+        logger.debug("%s answered: %r", what, body)
 
 
 def _index_entries(content: bytes, what: str) -> list[dict[str, object]]:

@@ -12,6 +12,7 @@ from service.image.cache import BlobCache, ProgressCallback
 from service.registry.client import RegistryClient
 from service.registry.credentials import CredentialStore
 from service.registry.interface import Registry
+from service.registry.outbound import OutboundPolicy
 from service.settings import Settings
 
 
@@ -34,6 +35,8 @@ class RegistryClientFactory:
 
     A client looks its host's credentials up in the store when it is built, and again
     when the registry refuses them, so a long-lived factory follows renewed helper tokens.
+    ``outbound`` says what the clients may reach: :meth:`OutboundPolicy.from_settings` for
+    remotely requested pulls, :meth:`OutboundPolicy.unrestricted` (the default) for the CLI.
     """
 
     def __init__(
@@ -41,10 +44,12 @@ class RegistryClientFactory:
         settings: Settings,
         credentials: CredentialStore,
         *,
+        outbound: OutboundPolicy | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self._settings = settings
         self._credentials = credentials
+        self.outbound = outbound or OutboundPolicy.unrestricted()
         self._transport = transport
         self._clients: dict[str, RegistryClient] = {}
 
@@ -58,6 +63,7 @@ class RegistryClientFactory:
                 timeout=self._settings.registry_timeout,
                 retries=self._settings.registry_retries,
                 transport=self._transport,
+                outbound=self.outbound,
             )
             self._clients[host] = client
         return client

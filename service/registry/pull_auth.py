@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from service.errors import ConfigurationError, InvalidReferenceError, RegistryAuthError
 from service.registry.credentials import Credentials, CredentialStore, normalize_host
 from service.registry.factory import RegistryClientFactory
+from service.registry.outbound import OutboundPolicy
 from service.settings import Settings
 
 AUTH_FORMAT_HINT = (
@@ -62,13 +63,16 @@ class PullAuthorization:
             f"registry.authorization for {host} is not usable", hint=AUTH_FORMAT_HINT
         )
 
-    def registries(self, settings: Settings) -> RegistryClientFactory:
-        """Clients using these credentials for :attr:`host`, the configured ones elsewhere."""
+    def registries(self, settings: Settings, outbound: OutboundPolicy) -> RegistryClientFactory:
+        """Clients using these credentials for :attr:`host`, the configured ones elsewhere,
+        reaching what ``outbound`` allows."""
         store = CredentialStore.from_settings(settings)
         if self.credentials is not None:
             store = store.with_entry(self.host, self.credentials)
-        transport = BearerTransport(self.host, self.token) if self.token else None
-        return RegistryClientFactory(settings, store, transport=transport)
+        transport = (
+            BearerTransport(self.host, self.token, outbound.transport()) if self.token else None
+        )
+        return RegistryClientFactory(settings, store, outbound=outbound, transport=transport)
 
 
 class BearerTransport(httpx.BaseTransport):

@@ -85,10 +85,23 @@ class ScanRequest:
 
     @property
     def dedup_key(self) -> str:
-        subject = f"digest:{self.digest}" if self.digest else f"ref:{self.reference}"
+        # A digest is one image only in the repository it was pulled from: the same digest
+        # named in another registry (a Harbor request, a webhook) is another scan.
+        subject = (
+            f"digest:{_repository(self.reference)}@{self.digest}"
+            if self.digest
+            else f"ref:{self.reference}"
+        )
         return "|".join(
             (subject, self.platform or "", self.engine, self.engine_version, str(self.db_revision))
         )
+
+
+def _repository(reference: str) -> str:
+    """``host:port/team/app:1.0@sha256:…`` → ``host:port/team/app``."""
+    name = reference.split("@", 1)[0]
+    untagged, _, tag = name.rpartition(":")
+    return untagged if untagged and "/" not in tag else name
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,8 @@ from tests.support.registry import LocalRegistry, free_loopback_port
 
 VENV_BIN = Path(__file__).resolve().parents[2] / ".venv" / "bin"
 WEBHOOK_SECRET = "integration-webhook-secret-0123"
+# The test registries listen on loopback: remote requests may pull from them only when named.
+LOOPBACK_REGISTRIES = ["127.0.0.1:*"]
 # Only an unscanned image or a critical finding blocks: the tiny test image passes.
 PASSING_BUNDLE = """
 name: default
@@ -56,7 +58,7 @@ class ServerThread:
 
 def api_token(engine: Engine, name: str, *scopes: Scope) -> str:
     """A new API token with ``scopes``, stored in ``engine``'s token table."""
-    return TokenAuthority(TokenStore(engine), None).issue(frozenset(scopes), name)
+    return TokenAuthority(TokenStore(engine), None).issue(frozenset(scopes), name).secret
 
 
 def api_client(server: ServerThread, token: str) -> httpx.Client:

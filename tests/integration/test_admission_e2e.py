@@ -16,6 +16,7 @@ from service.auth.tokens import Scope
 from service.secret import Secret
 from service.settings import Settings
 from service.store.database import make_engine
+from tests.integration.service_support import LOOPBACK_REGISTRIES
 from tests.support.layers import File
 from tests.support.oci import ImageSpec, push, write_image
 from tests.support.registry import LocalRegistry, free_loopback_port
@@ -80,6 +81,7 @@ def world(tmp_path_factory):
         apply_bundle(engine, BUNDLE)
         settings = Settings(
             data_dir=root / "data",
+            allowed_registries=LOOPBACK_REGISTRIES,
             webhook_secret=Secret("webhook-secret-0123456789"),
             insecure_registries=[registry.host, f"127.0.0.1:{free_loopback_port()}"],
             syft_path=str(Path(".venv/bin/syft").resolve()),

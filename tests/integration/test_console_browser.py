@@ -29,6 +29,7 @@ from service.store.advisories import VulnStore
 from service.store.database import make_engine
 from service.vulndb.feeds.osv import OSVFeed
 from tests.integration.service_support import (
+    LOOPBACK_REGISTRIES,
     VENV_BIN,
     WEBHOOK_SECRET,
     api_token,
@@ -135,6 +136,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningConsole
         webhook_secret=Secret(WEBHOOK_SECRET),
         syft_path=str(VENV_BIN / "syft"),
         embedded_workers=2,
+        allowed_registries=LOOPBACK_REGISTRIES,  # the test registry is on loopback
     )
     admin = api_token(engine, "console-admin", Scope.ADMIN)
     reader = api_token(engine, "console-reader", Scope.READ)

@@ -38,6 +38,7 @@ from service.signing.keys import write_key_pair
 from service.store.database import make_engine
 from service.store.policies import PolicyStore
 from tests.integration.service_support import (
+    LOOPBACK_REGISTRIES,
     VENV_BIN,
     WEBHOOK_SECRET,
     api_token,
@@ -98,6 +99,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     ci = write_key_pair(root / "ci", PASSWORD.encode())
     settings = Settings(
         data_dir=root / "data",
+        allowed_registries=LOOPBACK_REGISTRIES,
         webhook_secret=Secret(WEBHOOK_SECRET),
         syft_path=str(VENV_BIN / "syft"),
         docker_config=root / "no-docker-config.json",

@@ -8,6 +8,7 @@ reason; none is lost or run to completion twice.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import signal
 import socket
@@ -36,6 +37,7 @@ from service.store.database import make_engine
 from service.store.policies import PolicyStore
 from service.store.scans import ScanRow
 from tests.integration.service_support import (
+    LOOPBACK_REGISTRIES,
     PASSING_BUNDLE,
     VENV_BIN,
     WEBHOOK_SECRET,
@@ -133,6 +135,7 @@ def service(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Iter
         "TOLLGATE_RECOVERY_INTERVAL_SECONDS": "3",
         "TOLLGATE_REGISTRY_TIMEOUT": "2",
         "TOLLGATE_REGISTRY_RETRIES": "0",
+        "TOLLGATE_ALLOWED_REGISTRIES": json.dumps(LOOPBACK_REGISTRIES),
         "TOLLGATE_SCAN_RETRIES": "2",
         "TOLLGATE_SCAN_RETRY_BACKOFF": "0.5",
         "TOLLGATE_WEBHOOK_SECRET": WEBHOOK_SECRET,
@@ -174,6 +177,7 @@ def service(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Iter
     )
     settings = Settings(
         data_dir=tmp / "data",
+        allowed_registries=LOOPBACK_REGISTRIES,
         database_url=postgres_url,
         broker_url=redis.url,
         webhook_secret=Secret(WEBHOOK_SECRET),

@@ -19,6 +19,7 @@ from service.store.catalogs import CatalogStore
 from service.store.database import make_engine
 from service.vulndb.feeds.osv import OSVFeed
 from tests.integration.service_support import (
+    LOOPBACK_REGISTRIES,
     VENV_BIN,
     WEBHOOK_SECRET,
     api_token,
@@ -40,6 +41,7 @@ def test_push_to_registry_produces_a_scan_with_sbom_and_findings(tmp_path: Path)
     VulnStore(engine).import_feed(OSVFeed("PyPI", str(PYPI_OSV)))
     settings = Settings(
         data_dir=tmp_path / "data",
+        allowed_registries=LOOPBACK_REGISTRIES,
         webhook_secret=Secret(WEBHOOK_SECRET),
         syft_path=str(VENV_BIN / "syft"),
         embedded_workers=1,

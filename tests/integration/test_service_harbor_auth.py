@@ -20,6 +20,7 @@ from service.secret import Secret
 from service.settings import Settings
 from service.store.database import make_engine
 from tests.integration.service_support import (
+    LOOPBACK_REGISTRIES,
     VENV_BIN,
     ServerThread,
     api_client,
@@ -46,6 +47,7 @@ def test_harbor_scan_uses_the_request_credentials(tmp_path: Path, caplog: pytest
     engine = make_engine(f"sqlite:///{database}")
     settings = Settings(
         data_dir=tmp_path / "data",
+        allowed_registries=LOOPBACK_REGISTRIES,
         webhook_secret=Secret("harbor-auth-webhook-secret"),
         docker_config=tmp_path / "no-docker-config.json",
         syft_path=str(VENV_BIN / "syft"),

@@ -20,6 +20,7 @@ from service.sbom import SbomFormat
 from service.settings import Settings
 from service.store.database import make_engine
 from tests.integration.service_support import (
+    LOOPBACK_REGISTRIES,
     VENV_BIN,
     ServerThread,
     api_client,
@@ -62,6 +63,7 @@ def test_api_sbom_matches_the_cli(tmp_path: Path):
     engine = make_engine(f"sqlite:///{tmp_path / 'tollgate.db'}")
     settings = Settings(
         data_dir=tmp_path / "service-data",
+        allowed_registries=LOOPBACK_REGISTRIES,
         syft_path=str(VENV_BIN / "syft"),
         embedded_workers=1,
     )

@@ -28,6 +28,7 @@ from service.signing.keys import load_public_key, write_key_pair
 from service.store.database import make_engine
 from service.store.policies import PolicyStore
 from tests.integration.service_support import (
+    LOOPBACK_REGISTRIES,
     PASSING_BUNDLE,
     VENV_BIN,
     WEBHOOK_SECRET,
@@ -60,6 +61,7 @@ def test_a_passed_push_is_signed_and_attested(tmp_path: Path, cli_env: None):
     )
     settings = Settings(
         data_dir=tmp_path / "data",
+        allowed_registries=LOOPBACK_REGISTRIES,
         webhook_secret=Secret(WEBHOOK_SECRET),
         syft_path=str(VENV_BIN / "syft"),
         embedded_workers=1,

@@ -27,6 +27,7 @@ from service.signing.keys import write_key_pair
 from service.store.database import make_engine
 from service.store.policies import PolicyStore
 from tests.integration.service_support import (
+    LOOPBACK_REGISTRIES,
     VENV_BIN,
     WEBHOOK_SECRET,
     ServerThread,
@@ -79,6 +80,7 @@ def test_an_image_signed_by_ci_passes_the_ci_signature_rule(tmp_path: Path, cli_
     )
     settings = Settings(
         data_dir=tmp_path / "data",
+        allowed_registries=LOOPBACK_REGISTRIES,
         webhook_secret=Secret(WEBHOOK_SECRET),
         syft_path=str(VENV_BIN / "syft"),
         embedded_workers=1,

@@ -212,3 +212,27 @@ def test_keyless_identities_need_a_trusted_root():
 def test_a_keyless_identity_needs_both_parts(blank: str):
     with pytest.raises(ConfigurationError, match="non-empty identity and issuer"):
         KeylessIdentity(**{**IDENTITY, blank: ""})
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "10.0.0.8", "::", "tollgate.example"])
+def test_a_short_webhook_secret_is_refused_beyond_loopback(host: str) -> None:
+    settings = Settings(webhook_secret=Secret("x" * 31))
+    with pytest.raises(ConfigurationError, match="31 characters") as refused:
+        settings.refuse_weak_secrets_on(host)
+    assert "x" * 31 not in str(refused.value)
+    Settings(webhook_secret=Secret("x" * 32)).refuse_weak_secrets_on(host)
+    Settings().refuse_weak_secrets_on(host)  # no secret: no webhook-secret logins at all
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1", "[::1]", "localhost"])
+def test_a_short_webhook_secret_is_allowed_on_loopback(host: str) -> None:
+    Settings(webhook_secret=Secret("x")).refuse_weak_secrets_on(host)
+
+
+def test_the_allowed_registries_are_a_json_list() -> None:
+    assert from_env(allowed_registries='["ghcr.io", "127.0.0.1:*"]').allowed_registries == [
+        "ghcr.io",
+        "127.0.0.1:*",
+    ]
+    assert Settings().allowed_registries is None
+    assert "TOLLGATE_ALLOWED_REGISTRIES" in refusal(allowed_registries="ghcr.io")

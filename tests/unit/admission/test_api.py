@@ -36,6 +36,7 @@ def client(engine: Engine, tmp_path: Path):
         webhook_secret=Secret("webhook-secret-0123456789"),
         admission_bundle="admission",
         insecure_registries=[REG],
+        allowed_registries=["127.0.0.1:*"],
     )
     app = create_app(
         settings,
@@ -78,6 +79,16 @@ def test_mutating_webhook_pins_tags_or_says_it_cannot_decide(client, hook):
     assert (
         response["allowed"] is False and "Tollgate cannot decide" in response["status"]["message"]
     )
+
+
+@pytest.mark.parametrize("image", ["oci-dir:5000/team/app:1.0", "oci-archive:/a.tar", "B@D"])
+def test_images_not_in_a_registry_are_denied_not_a_server_error(client, hook, image):
+    body = review(workload("Pod", pod_spec(image)))
+    for path in ("/api/v1/admission", "/api/v1/admission/mutate"):
+        answer = client.post(path, json=body, headers=hook)
+        assert answer.status_code == 200, answer.text
+        response = answer.json()["response"]
+        assert response["allowed"] is False and "fail-closed" in response["status"]["message"]
 
 
 def test_admission_needs_a_webhook_token_and_a_valid_review(client, hook, engine):

@@ -137,7 +137,7 @@ def test_review_cached_answers_like_review_once_everything_is_in_memory(engine):
 def test_a_token_is_verified_from_memory_and_revocation_applies_within_the_ttl(engine):
     clock = Clock()
     authority = TokenAuthority(TokenStore(engine), None, cache_ttl=5, clock=clock)
-    issued = authority.issue(frozenset({Scope.WEBHOOK}), "hook")
+    issued = authority.issue(frozenset({Scope.WEBHOOK}), "hook").secret
     assert not authority.verified_recently(issued)
     assert authority.authenticate(issued).allows(Scope.WEBHOOK)
     assert authority.verified_recently(issued)

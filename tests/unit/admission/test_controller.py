@@ -179,3 +179,35 @@ def test_an_index_digest_is_judged_by_its_platform_image(engine, resolver):
 def test_a_missing_tag_is_blocked_with_a_reason(engine, resolver):
     result = decide(controller(engine, resolver), "Pod", f"{REG}/apps/clean:nope")
     assert not result.allowed and "does not exist" in result.message
+
+
+@pytest.mark.parametrize(
+    ("image", "reason"),
+    [
+        ("oci-dir:5000/team/app:1.0", "oci-dir image, not one in a registry"),
+        ("docker-archive:/tmp/app.tar", "docker-archive image"),
+        ("Not An Image!", "Not An Image!"),
+    ],
+)
+def test_file_transport_and_unparseable_images_are_denied_with_the_reason(
+    engine, resolver, image, reason
+):
+    ctrl = controller(engine, resolver)
+    request = AdmissionReview.model_validate(review(workload("Pod", pod_spec(image)))).request
+    assert ctrl.review_cached(request) is None  # no answer from caches, and no crash
+    denied = ctrl.review(request)
+    assert not denied.allowed
+    assert reason in denied.message and "fail-closed" in denied.message
+
+    admitted = decide(controller(engine, resolver, fail_open=True), "Pod", image)
+    assert admitted.allowed and any("fail-open" in w for w in admitted.warnings)
+
+
+def test_a_workload_naming_more_images_than_the_cap_is_denied_even_fail_open(engine, resolver):
+    many = [f"{REG}/apps/clean:{n}" for n in range(4)]
+    ctrl = controller(engine, resolver, max_images=3, fail_open=True)
+    denied = decide(ctrl, "Pod", *many)
+    assert not denied.allowed
+    assert "names 4 images" in denied.message and "TOLLGATE_ADMISSION_MAX_IMAGES" in denied.message
+    assert resolver.calls == 0
+    assert decide(ctrl, "Pod", CLEAN, CLEAN, CLEAN, CLEAN).allowed  # distinct images count

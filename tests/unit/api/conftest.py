@@ -74,7 +74,7 @@ def client(engine: Engine, dispatcher: InlineDispatcher, tmp_path: Path) -> Test
 
 
 def token(engine: Engine, *scopes: Scope) -> dict[str, str]:
-    issued = TokenAuthority(TokenStore(engine), None).issue(frozenset(scopes), "test")
+    issued = TokenAuthority(TokenStore(engine), None).issue(frozenset(scopes), "test").secret
     return {"Authorization": f"Bearer {issued}"}
 
 

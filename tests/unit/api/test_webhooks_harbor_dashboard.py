@@ -168,6 +168,29 @@ def test_harbor_adapter_scan_and_reports(client: TestClient, admin, dispatcher: 
     assert missing.status_code == 400 and "message" in missing.json()["error"]
 
 
+def test_harbor_scans_are_keyed_by_registry_and_digest(
+    client: TestClient, admin, dispatcher: InlineDispatcher
+):
+    """A digest scanned in one registry is not reported for a request naming another: the
+    other registry's image is pulled (with its own credentials) in a scan of its own."""
+    dispatcher.hold = True
+
+    def scan_in(registry: str, repository: str) -> str:
+        request = {
+            "registry": {"url": registry},
+            "artifact": {"repository": repository, "digest": digest(21), "mime_type": MANIFEST},
+        }
+        answer = client.post("/harbor/api/v1/scan", json=request, headers=admin)
+        assert answer.status_code == 202, answer.text
+        scan_id: str = answer.json()["id"]
+        return scan_id
+
+    first = scan_in("http://127.0.0.1:5000", "apps/openssl")
+    assert scan_in("http://127.0.0.1:5000", "apps/openssl") == first  # the same image
+    assert scan_in("http://127.0.0.1:5001", "apps/openssl") != first  # another registry
+    assert scan_in("http://127.0.0.1:5000", "apps/other") != first  # another repository
+
+
 def test_harbor_adapter_refuses_unusable_authorization(client: TestClient, admin):
     request = {
         "registry": {"url": "http://127.0.0.1:5000", "authorization": "Basic not-base64!"},

@@ -201,3 +201,13 @@ def test_user_controlled_strings_render_as_text(client: TestClient, engine: Engi
     for path in ("/", "/images", f"/images/{digest}", f"/search?q={evil}"):
         page = client.get(path).text
         assert "<script" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page, path
+
+
+def test_console_forms_are_bounded_like_the_api(client: TestClient, engine: Engine):
+    """The request guard bounds console bodies too; the session, not a bearer token, is
+    what the console checks (a form POST is not refused as a token-less API call)."""
+    form = client.get("/signin")
+    huge = {"token": "x" * (2 << 20), "csrf": csrf_of(form.text)}
+    assert client.post("/signin", data=huge).status_code == 413
+    wrong = client.post("/signin", data={"token": "tg_wrong", "csrf": csrf_of(form.text)})
+    assert wrong.status_code != 401 or "bearer" not in wrong.text

@@ -16,7 +16,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from service.registry.outbound import OutboundPolicy
 from service.registry.transport import OnDemandTransport
+from service.settings import Settings
 
 
 class _Hello(BaseHTTPRequestHandler):
@@ -94,3 +96,19 @@ def test_https_is_verified_even_after_plain_http(plain_server: str, tls_server: 
         assert client.get(f"http://{plain_server}/").status_code == 200
         with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
             client.get(f"https://{tls_server}/")
+
+
+def test_a_pinned_https_connection_verifies_the_host_name_not_the_address(
+    tls_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The outbound policy connects to the address it checked; TLS still names the host."""
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "cert.pem"))
+    port = tls_server.rsplit(":", 1)[1]
+    policy = OutboundPolicy.from_settings(
+        Settings(allowed_registries=["localhost:*", "other.test:*"]),
+        resolver=lambda host, _: ["127.0.0.1"],
+    )
+    with httpx.Client(transport=policy.transport()) as client:
+        assert client.get(f"https://localhost:{port}/").text == "hello"
+        with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+            client.get(f"https://other.test:{port}/")  # same address, another name
