@@ -120,6 +120,14 @@ class RequestTooLargeError(RequestLimitError):
     """An API request body is larger than its limit (HTTP 413)."""
 
 
+class RateLimitedError(RequestLimitError):
+    """A caller asked for more than its share (HTTP 429, ``Retry-After`` seconds)."""
+
+    def __init__(self, message: str, *, hint: str | None = None, retry_after: int) -> None:
+        super().__init__(message, hint=hint)
+        self.retry_after = retry_after
+
+
 class AuthError(TollgateError):
     """An API caller is not authenticated or lacks the scope."""
 

@@ -104,6 +104,8 @@ class Settings:
     admission_tag_ttl_seconds: float = 30.0  # how long a tag -> digest resolution is reused
     admission_scan_budget_seconds: float = 7.0  # keep below the webhook timeoutSeconds (10)
     admission_fail_open: bool = False  # admit when Tollgate cannot decide (default: deny)
+    scan_rate_per_minute: float = 120.0  # new scans one caller may queue (API token, webhook)
+    scan_rate_burst: int = 60  # ... at once, before the rate applies
     admission_max_images: int = 100  # distinct images per review; a workload with more is denied
 
     # Signing (the service's own cosign key, encrypted at rest; see service/signing/keyring.py)

@@ -329,6 +329,7 @@ def service_jobs(
     ``dispatcher`` replaces both (tests)."""
     from datetime import timedelta
 
+    from service.jobs.rate import SubmissionRate
     from service.jobs.scan import MaintenanceJobs, ScanJob
     from service.jobs.submission import ScanSubmitter
 
@@ -356,6 +357,7 @@ def service_jobs(
         dispatcher,
         engine=settings.engine,
         engine_version=engine_version or engine_versions(settings),
+        rate=SubmissionRate(settings.scan_rate_per_minute, settings.scan_rate_burst),
     )
     return ServiceJobs(dispatcher, job, maintenance, submitter, start, stop)
 

@@ -16,6 +16,7 @@ from service.errors import (
     NotFoundError,
     PolicyConflictError,
     PolicyError,
+    RateLimitedError,
     RegistryAuthError,
     RegistryError,
     RegistryNotAllowedError,
@@ -37,6 +38,7 @@ _STATUS: tuple[tuple[type[TollgateError], int], ...] = (
     (AuthError, 401),
     (NotFoundError, 404),
     (RequestTooLargeError, 413),
+    (RateLimitedError, 429),
     (RequestLimitError, 400),
     (InvalidReferenceError, 400),
     (PolicyConflictError, 409),
@@ -72,6 +74,8 @@ def error_response(request: Request, error: TollgateError) -> JSONResponse:
         headers["WWW-Authenticate"] = "Bearer"
     if status == 503:
         headers["Retry-After"] = RETRY_AFTER_S
+    if isinstance(error, RateLimitedError):
+        headers["Retry-After"] = str(error.retry_after)
     if status >= 500:
         logger.warning("%s %s failed: %s", request.method, request.url.path, error)
     if request.url.path.startswith(HARBOR_PREFIX):  # the adapter spec's ErrorResponse

@@ -133,6 +133,7 @@ def accept_scan(request: HarborScanRequest, context: Context) -> Response:
         source="harbor-adapter",
         queue=Queue.ADMISSION.value,
         pull_auth=pull_auth,
+        caller=f"harbor {host}",
     )
     return JSONResponse({"id": scan.id}, status_code=202, media_type=SCAN_RESPONSE_TYPE)
 

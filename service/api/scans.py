@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.context import ServiceContext, get_context, require
-from service.auth.tokens import Scope
+from service.auth.tokens import Principal, Scope
 from service.jobs.dispatch import Queue
 from service.store.scans import ScanStatus
 
@@ -55,12 +55,21 @@ class ScanView(BaseModel):
 Context = Annotated[ServiceContext, Depends(get_context)]
 
 
-@router.post(
-    "", status_code=202, response_model=ScanAccepted, dependencies=[Depends(require(Scope.SCAN))]
-)
-def create_scan(body: ScanCreate, context: Context, response: Response) -> ScanAccepted:
+@router.post("", status_code=202, response_model=ScanAccepted)
+def create_scan(
+    body: ScanCreate,
+    context: Context,
+    response: Response,
+    caller: Annotated[Principal, Depends(require(Scope.SCAN))],
+) -> ScanAccepted:
+    """Queue a scan; each token may queue ``TOLLGATE_SCAN_RATE_PER_MINUTE`` new ones (429
+    with ``Retry-After`` beyond)."""
     scan, _ = context.submitter.submit(
-        body.image, platform=body.platform, source="api", queue=Queue.PUSH.value
+        body.image,
+        platform=body.platform,
+        source="api",
+        queue=Queue.PUSH.value,
+        caller=f"token {caller.name}",
     )
     response.headers["Location"] = f"/api/v1/scans/{scan.id}"
     return ScanAccepted(id=scan.id, status=scan.status.value)

@@ -45,7 +45,11 @@ def _enqueue(
             continue
         try:
             scan, _ = context.submitter.submit(
-                push.reference, platform=None, source=source, queue=Queue.PUSH.value
+                push.reference,
+                platform=None,
+                source=source,
+                queue=Queue.PUSH.value,
+                caller=f"{source} webhook",
             )
         except Exception:
             if push.event_id is not None:

@@ -9,6 +9,7 @@ from service.errors import InvalidReferenceError
 from service.image.model import Transport
 from service.image.reference import format_reference, parse_reference
 from service.jobs.dispatch import Dispatcher
+from service.jobs.rate import SubmissionRate
 from service.jobs.scan import parse_platform
 from service.registry.pull_auth import PullAuthorization
 from service.store.advisories import VulnStore
@@ -28,7 +29,9 @@ class ScanSubmitter:
         *,
         engine: str,
         engine_version: EngineVersion,
+        rate: SubmissionRate | None = None,
     ) -> None:
+        self._rate = rate
         self._scans = scans
         self._vulns = vulns
         self._dispatcher = dispatcher
@@ -46,10 +49,13 @@ class ScanSubmitter:
         source: str,
         queue: str,
         pull_auth: PullAuthorization | None = None,
+        caller: str | None = None,
     ) -> tuple[Scan, bool]:
         """The scan of ``reference`` (registry images only); a new one is dispatched.
 
         ``pull_auth`` goes to the worker with the new scan only (it is never stored).
+        ``caller`` (a token's name, a webhook source) spends one of its allowance of new
+        scans: RateLimitedError once it is used up; a request for an existing scan is free.
         """
         ref = parse_reference(reference)
         if ref.transport is not Transport.REGISTRY:
@@ -68,7 +74,11 @@ class ScanSubmitter:
             engine_version=self._engine_version(self._engine),
             db_revision=self._vulns.revision(),
         )
+        if self._rate is not None and caller is not None:
+            self._rate.take(caller)
         scan, created = self._scans.submit(request)
+        if not created and self._rate is not None and caller is not None:
+            self._rate.give_back(caller)
         if created:
             self._dispatcher.dispatch(scan.id, queue, pull_auth)
         return scan, created
