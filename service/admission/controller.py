@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
@@ -31,6 +32,7 @@ logger = logging.getLogger(__name__)
 
 _POLL_INTERVAL_S = 0.1
 _PARSED_REFERENCES = 4096  # image strings recently seen (parsing is ~20 µs each)
+_CONCURRENT_IMAGES = 8  # images of one review resolved side by side
 
 
 class Resolver(Protocol):
@@ -130,7 +132,7 @@ class AdmissionController:
     def review(self, request: AdmissionRequest) -> AdmissionResult:
         """Judge every image, asking the registry and database as needed (blocking)."""
         deadline = self._clock() + self._settings.scan_budget
-        result = self._review(request, lambda use: self._judge(use, deadline))
+        result = self._review(request, lambda use: self._judge(use, deadline), concurrently=True)
         assert result is not None
         return result
 
@@ -139,8 +141,40 @@ class AdmissionController:
         when some image needs the registry or the database: then call :meth:`review`."""
         return self._review(request, self._judge_cached)
 
+    def _judged(
+        self,
+        uses: Sequence[ImageUse],
+        judge: Callable[[ImageUse], ImageVerdict | None],
+        *,
+        concurrently: bool,
+    ) -> dict[str, ImageVerdict] | None:
+        """Each distinct image judged once (by its first use); None as soon as ``judge``
+        cannot answer. ``concurrently``: the images of one review are resolved and looked up
+        side by side, so the slowest, not the sum, counts against the webhook's timeout."""
+        firsts: dict[str, ImageUse] = {}
+        for use in uses:
+            firsts.setdefault(use.image, use)
+        if concurrently and len(firsts) > 1:
+            with ThreadPoolExecutor(
+                max_workers=min(len(firsts), _CONCURRENT_IMAGES), thread_name_prefix="admission"
+            ) as pool:
+                answers = list(pool.map(judge, firsts.values()))
+        else:
+            answers = []
+            for use in firsts.values():
+                answers.append(judge(use))
+                if answers[-1] is None:
+                    return None
+        if any(answer is None for answer in answers):
+            return None
+        return {image: answer for image, answer in zip(firsts, answers, strict=True) if answer}
+
     def _review(
-        self, request: AdmissionRequest, judge: Callable[[ImageUse], ImageVerdict | None]
+        self,
+        request: AdmissionRequest,
+        judge: Callable[[ImageUse], ImageVerdict | None],
+        *,
+        concurrently: bool = False,
     ) -> AdmissionResult | None:
         if request.operation not in ("CREATE", "UPDATE") or request.object is None:
             return AdmissionResult(True, None, (), ())
@@ -156,15 +190,12 @@ class AdmissionController:
         images = len({use.image for use in uses})
         if images > self._settings.max_images:
             return self._combine([_too_many(images, self._settings.max_images)])
-        judged: dict[str, ImageVerdict] = {}
+        judged = self._judged(uses, judge, concurrently=concurrently)
+        if judged is None:
+            return None
         verdicts = []
         for use in uses:
-            first = judged.get(use.image)
-            if first is None:
-                verdict = judge(use)
-                if verdict is None:
-                    return None
-                first = judged[use.image] = verdict
+            first = judged[use.image]
             verdicts.append(
                 ImageVerdict(use, first.state, first.digest, first.decision, first.reason)
             )

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -211,3 +212,24 @@ def test_a_workload_naming_more_images_than_the_cap_is_denied_even_fail_open(eng
     assert "names 4 images" in denied.message and "TOLLGATE_ADMISSION_MAX_IMAGES" in denied.message
     assert resolver.calls == 0
     assert decide(ctrl, "Pod", CLEAN, CLEAN, CLEAN, CLEAN).allowed  # distinct images count
+
+
+class MeetingResolver(FakeResolver):
+    """Resolves only once ``parties`` lookups are in progress at the same time (a barrier):
+    a review that resolved its images one after the other would never get an answer."""
+
+    def __init__(self, tags: dict[str, str], parties: int) -> None:
+        super().__init__(tags=tags)
+        self.barrier = threading.Barrier(parties, timeout=30)
+
+    def digest(self, ref):  # type: ignore[no-untyped-def]
+        self.barrier.wait()
+        return super().digest(ref)
+
+
+def test_the_images_of_one_review_are_resolved_side_by_side(engine):
+    tags = {ref: digest_of(ref) for ref in (CLEAN, HIGH, CRITICAL)}
+    ctrl = controller(engine, MeetingResolver(tags, parties=3))
+    result = decide(ctrl, "Pod", CLEAN, HIGH, CRITICAL)
+    assert [v.state for v in result.images] == [State.PASS, State.WARN, State.BLOCK]
+    assert not result.allowed
