@@ -30,8 +30,22 @@ app.add_command(token_app)
     show_default=True,
     help="Log every request (turn off for busy admission webhooks).",
 )
-def serve(host: str, port: int, access_log: bool) -> None:
+@click.option(
+    "--tls-cert",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="PEM certificate (chain) to serve HTTPS with, as admission webhooks need.",
+)
+@click.option(
+    "--tls-key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="PEM private key of --tls-cert.",
+)
+def serve(
+    host: str, port: int, access_log: bool, tls_cert: Path | None, tls_key: Path | None
+) -> None:
     """Serve the API; without TOLLGATE_BROKER_URL scans also run in this process."""
+    if (tls_cert is None) != (tls_key is None):
+        raise click.BadParameter("give --tls-cert and --tls-key together")
     import uvicorn
 
     from service.api.app import create_app
@@ -41,7 +55,13 @@ def serve(host: str, port: int, access_log: bool) -> None:
     mode = "broker" if settings.broker_url else "embedded"
     logger.info("serving on %s:%d (%s mode)", host, port, mode)
     config = uvicorn.Config(
-        create_app(settings), host=host, port=port, log_level="info", access_log=access_log
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level="info",
+        access_log=access_log,
+        ssl_certfile=tls_cert,
+        ssl_keyfile=tls_key,
     )
     # (after Config: it configures uvicorn's loggers)
     logging.getLogger("uvicorn.access").addFilter(drop_query_strings)
