@@ -67,6 +67,7 @@ class Settings:
     docker_config: Path | None = None  # defaults to ~/.docker/config.json
     registry_timeout: float = 30.0
     registry_retries: int = 4
+    registry_circuit_seconds: float = 30.0  # a registry that failed is not contacted this long
     platform: str = "linux/amd64"
 
     # Engines

@@ -43,6 +43,7 @@ from service.image.manifest import (
     detect_media_type,
 )
 from service.registry.auth import AUTH_HINT, RegistryAuth, keep_credentials_home
+from service.registry.breaker import CircuitBreaker
 from service.registry.credentials import Credentials, CredentialSource
 from service.registry.interface import Manifest
 from service.registry.outbound import OutboundPolicy
@@ -102,10 +103,12 @@ class RegistryClient:
         outbound: OutboundPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         backoff: float = 0.5,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         """``outbound``: what the client may reach (default: unrestricted); ``transport``
         replaces the one the policy builds (tests, a caller's bearer token)."""
         self.host = host
+        self._breaker = breaker
         self._retries = max(retries, 0)
         self._sleep = sleep
         self._backoff = backoff
@@ -342,12 +345,16 @@ class RegistryClient:
         return _OpenResponse(response)
 
     def _retrying(self, what: str, attempt: Callable[[], T]) -> T:
+        if self._breaker is not None:
+            self._breaker.check(self.host)
         attempts = self._retries + 1
         for number in range(1, attempts + 1):
             try:
-                return attempt()
+                answer = attempt()
             except (httpx.TransportError, RegistryUnavailableError) as exc:
                 if number == attempts:
+                    if self._breaker is not None:
+                        self._breaker.failed(self.host)
                     cause = (
                         exc.message.removeprefix(f"{what}: ")
                         if isinstance(exc, RegistryUnavailableError)
@@ -363,6 +370,10 @@ class RegistryClient:
                     delay = max(delay, exc.retry_after)
                 logger.info("%s failed (%s); retry %d in %.1fs", what, exc, number, delay)
                 self._sleep(delay)
+            else:
+                if self._breaker is not None:
+                    self._breaker.succeeded(self.host)
+                return answer
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _raise_for_status(

@@ -9,6 +9,7 @@ from typing import Protocol
 import httpx
 
 from service.image.cache import BlobCache, ProgressCallback
+from service.registry.breaker import CircuitBreaker
 from service.registry.client import RegistryClient
 from service.registry.credentials import CredentialStore
 from service.registry.interface import Registry
@@ -52,6 +53,8 @@ class RegistryClientFactory:
         self.outbound = outbound or OutboundPolicy.unrestricted()
         self._transport = transport
         self._clients: dict[str, RegistryClient] = {}
+        # One circuit per host for every client of this factory (the service shares one).
+        self._breaker = CircuitBreaker(settings.registry_circuit_seconds)
 
     def __call__(self, host: str) -> RegistryClient:
         client = self._clients.get(host)
@@ -64,6 +67,7 @@ class RegistryClientFactory:
                 retries=self._settings.registry_retries,
                 transport=self._transport,
                 outbound=self.outbound,
+                breaker=self._breaker,
             )
             self._clients[host] = client
         return client
