@@ -81,7 +81,7 @@ def create_app(
     )
     app.add_middleware(RequestGuard, authority=context.authority, limits=BodyLimits.of(settings))
     app.state.context = context
-    app.state.metrics = make_registry(built.scans, built.images)
+    app.state.metrics = make_registry(built.scans, built.images, settings, jobs.submitter.rate)
     errors.install(app)
     for module in (
         health,

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 from prometheus_client.core import (
     CollectorRegistry,
+    CounterMetricFamily,
     GaugeMetricFamily,
     HistogramMetricFamily,
     Metric,
@@ -19,6 +20,8 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from service.errors import TollgateError
+from service.jobs.rate import SubmissionRate
+from service.settings import Settings
 from service.store.images import ImageStore
 from service.store.scans import ScanStatus, ScanStore
 
@@ -66,7 +69,44 @@ class StoreCollector(Collector):
         yield findings
 
 
-def make_registry(scans: ScanStore, images: ImageStore) -> CollectorRegistry:
+# The limits a hostile or runaway caller meets, as configured (TOLLGATE_… settings).
+LIMITS = (
+    ("api_max_body_bytes", "largest API request body read"),
+    ("admission_max_body_bytes", "largest AdmissionReview body read"),
+    ("admission_max_images", "distinct images one AdmissionReview may name"),
+    ("scan_rate_per_minute", "new scans one caller may queue per minute"),
+    ("scan_rate_burst", "new scans one caller may queue at once"),
+    ("registry_timeout", "seconds per registry request"),
+    ("registry_circuit_seconds", "seconds a failed registry is not contacted"),
+    ("admission_scan_budget_seconds", "seconds admission may spend scanning"),
+    ("embedded_workers", "scan threads in embedded mode"),
+)
+
+
+class LimitsCollector(Collector):
+    """``tollgate_limit{name=…}``: every limit's configured value, and how many requests
+    the scan rate limit refused in this process."""
+
+    def __init__(self, settings: Settings, rate: SubmissionRate | None) -> None:
+        self._settings = settings
+        self._rate = rate
+
+    def collect(self) -> Iterator[Metric]:
+        limits = GaugeMetricFamily("tollgate_limit", "Configured limits", labels=["name"])
+        for name, _ in LIMITS:
+            limits.add_metric([name], float(getattr(self._settings, name)))
+        yield limits
+        refused = CounterMetricFamily(
+            "tollgate_scan_requests_rate_limited", "Scan requests refused with 429 (this process)"
+        )
+        refused.add_metric([], self._rate.refused if self._rate is not None else 0)
+        yield refused
+
+
+def make_registry(
+    scans: ScanStore, images: ImageStore, settings: Settings, rate: SubmissionRate | None
+) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(StoreCollector(scans, images))
+    registry.register(LimitsCollector(settings, rate))
     return registry

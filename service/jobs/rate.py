@@ -28,6 +28,7 @@ class SubmissionRate:
         self._clock = clock
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # tokens, when
         self._lock = threading.Lock()
+        self.refused = 0  # requests refused so far (a metric)
 
     def take(self, caller: str) -> None:
         """Spend one scan of ``caller``'s allowance, or raise RateLimitedError saying when
@@ -38,6 +39,7 @@ class SubmissionRate:
             tokens = min(self._burst, tokens + (now - then) * self._rate)
             if tokens < 1.0:
                 self._remember(caller, tokens, now)
+                self.refused += 1
                 wait = math.ceil((1.0 - tokens) / self._rate) if self._rate > 0 else 60
                 raise RateLimitedError(
                     f"too many scan requests from {caller}",

@@ -31,7 +31,7 @@ class ScanSubmitter:
         engine_version: EngineVersion,
         rate: SubmissionRate | None = None,
     ) -> None:
-        self._rate = rate
+        self.rate = rate
         self._scans = scans
         self._vulns = vulns
         self._dispatcher = dispatcher
@@ -74,11 +74,11 @@ class ScanSubmitter:
             engine_version=self._engine_version(self._engine),
             db_revision=self._vulns.revision(),
         )
-        if self._rate is not None and caller is not None:
-            self._rate.take(caller)
+        if self.rate is not None and caller is not None:
+            self.rate.take(caller)
         scan, created = self._scans.submit(request)
-        if not created and self._rate is not None and caller is not None:
-            self._rate.give_back(caller)
+        if not created and self.rate is not None and caller is not None:
+            self.rate.give_back(caller)
         if created:
             self._dispatcher.dispatch(scan.id, queue, pull_auth)
         return scan, created

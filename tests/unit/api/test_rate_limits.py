@@ -40,6 +40,9 @@ def test_a_flood_of_scan_requests_gets_429_with_retry_after(limited: TestClient,
     assert [a.status_code for a in answers] == [202, 202, 202, 429, 429]
     assert int(answers[3].headers["Retry-After"]) > 0
     assert "too many scan requests" in answers[3].json()["message"]
+    metrics = limited.get("/metrics", headers=admin).text  # the limits and refusals show
+    assert 'tollgate_limit{name="scan_rate_burst"} 3.0' in metrics
+    assert "tollgate_scan_requests_rate_limited_total 2.0" in metrics
 
 
 def test_a_webhook_delivery_past_the_limit_is_retried_without_losing_events(
@@ -50,7 +53,7 @@ def test_a_webhook_delivery_past_the_limit_is_retried_without_losing_events(
     first = limited.post("/api/v1/webhooks/distribution", content=body, headers=secret)
     assert first.status_code == 429 and "Retry-After" in first.headers
     assert len(dispatcher.dispatched) == 3  # queued before the limit; the rest not lost:
-    limited.app.state.context.submitter._rate = SubmissionRate(60, 60)  # time passes
+    limited.app.state.context.submitter.rate = SubmissionRate(60, 60)  # time passes
     again = limited.post("/api/v1/webhooks/distribution", content=body, headers=secret)
     assert again.status_code == 202, again.text
     assert json.loads(again.text)["duplicates"] == 3 and len(dispatcher.dispatched) == 5
