@@ -38,3 +38,4 @@ bench: install
 	$(PY) -m benchmarks.bench_admission
 	$(PY) -m benchmarks.bench_service
 	$(PY) -m benchmarks.bench_console
+	$(PY) -m benchmarks.bench_hostile
