@@ -107,6 +107,7 @@ class Settings:
     admission_fail_open: bool = False  # admit when Tollgate cannot decide (default: deny)
     scan_rate_per_minute: float = 120.0  # new scans one caller may queue (API token, webhook)
     scan_rate_burst: int = 60  # ... at once, before the rate applies
+    scan_queue_limit: int = 1000  # unfinished scans the push queue holds; 429 beyond
     admission_max_images: int = 100  # distinct images per review; a workload with more is denied
 
     # Signing (the service's own cosign key, encrypted at rest; see service/signing/keyring.py)

@@ -329,6 +329,7 @@ def service_jobs(
     ``dispatcher`` replaces both (tests)."""
     from datetime import timedelta
 
+    from service.jobs.dispatch import Queue
     from service.jobs.rate import SubmissionRate
     from service.jobs.scan import MaintenanceJobs, ScanJob
     from service.jobs.submission import ScanSubmitter
@@ -358,6 +359,8 @@ def service_jobs(
         engine=settings.engine,
         engine_version=engine_version or engine_versions(settings),
         rate=SubmissionRate(settings.scan_rate_per_minute, settings.scan_rate_burst),
+        # Admission's scans are never refused: a workload waits on them within its budget.
+        queue_limits={Queue.PUSH.value: settings.scan_queue_limit},
     )
     return ServiceJobs(dispatcher, job, maintenance, submitter, start, stop)
 

@@ -76,6 +76,7 @@ LIMITS = (
     ("admission_max_images", "distinct images one AdmissionReview may name"),
     ("scan_rate_per_minute", "new scans one caller may queue per minute"),
     ("scan_rate_burst", "new scans one caller may queue at once"),
+    ("scan_queue_limit", "unfinished scans the push queue holds"),
     ("registry_timeout", "seconds per registry request"),
     ("registry_circuit_seconds", "seconds a failed registry is not contacted"),
     ("admission_scan_budget_seconds", "seconds admission may spend scanning"),

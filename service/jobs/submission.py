@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
-from service.errors import InvalidReferenceError
+from service.errors import InvalidReferenceError, RateLimitedError
 from service.image.model import Transport
 from service.image.reference import format_reference, parse_reference
 from service.jobs.dispatch import Dispatcher
@@ -16,6 +16,8 @@ from service.store.advisories import VulnStore
 from service.store.scans import Scan, ScanRequest, ScanStore
 
 logger = logging.getLogger(__name__)
+
+QUEUE_FULL_RETRY_S = 30
 
 EngineVersion = Callable[[str], str]  # engine name -> version string
 
@@ -30,13 +32,29 @@ class ScanSubmitter:
         engine: str,
         engine_version: EngineVersion,
         rate: SubmissionRate | None = None,
+        queue_limits: Mapping[str, int] | None = None,
     ) -> None:
         self.rate = rate
+        self._queue_limits = dict(queue_limits or {})
         self._scans = scans
         self._vulns = vulns
         self._dispatcher = dispatcher
         self._engine = engine
         self._engine_version = engine_version
+
+    def _check_room(self, queue: str) -> None:
+        """Refuse (429) a scan for a queue holding its limit of unfinished scans: a flood
+        waits at its source instead of in the queue, ahead of everyone else's scans."""
+        limit = self._queue_limits.get(queue)
+        if limit is None:
+            return
+        waiting = self._scans.waiting(queue)
+        if waiting >= limit:
+            raise RateLimitedError(
+                f"the {queue} queue is full ({waiting} scans waiting)",
+                hint="retry later (TOLLGATE_SCAN_QUEUE_LIMIT)",
+                retry_after=QUEUE_FULL_RETRY_S,
+            )
 
     def engine_version(self, engine: str) -> str:
         return self._engine_version(engine)
@@ -74,6 +92,7 @@ class ScanSubmitter:
             engine_version=self._engine_version(self._engine),
             db_revision=self._vulns.revision(),
         )
+        self._check_room(queue)
         if self.rate is not None and caller is not None:
             self.rate.take(caller)
         scan, created = self._scans.submit(request)

@@ -333,6 +333,19 @@ class ScanStore:
         with self._read() as session:
             return [_scan(row) for row in session.exec(query)]
 
+    def waiting(self, queue: str) -> int:
+        """Scans of ``queue`` not yet finished (queued or running)."""
+        query = (
+            select(func.count())
+            .select_from(ScanRow)
+            .where(
+                col(ScanRow.queue) == queue,
+                col(ScanRow.status).in_([ScanStatus.QUEUED.value, ScanStatus.RUNNING.value]),
+            )
+        )
+        with self._read() as session:
+            return int(session.exec(query).one())
+
     def counts_by_status(self) -> dict[ScanStatus, int]:
         query = select(col(ScanRow.status), func.count()).group_by(col(ScanRow.status))
         with self._read() as session:

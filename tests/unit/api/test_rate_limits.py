@@ -57,3 +57,29 @@ def test_a_webhook_delivery_past_the_limit_is_retried_without_losing_events(
     again = limited.post("/api/v1/webhooks/distribution", content=body, headers=secret)
     assert again.status_code == 202, again.text
     assert json.loads(again.text)["duplicates"] == 3 and len(dispatcher.dispatched) == 5
+
+
+def test_a_full_push_queue_refuses_new_scans_until_it_drains(
+    engine: Engine,
+    dispatcher: InlineDispatcher,
+    tmp_path,
+    admin,  # type: ignore[no-untyped-def]
+) -> None:
+    dispatcher.hold = True  # nothing runs: scans stay queued
+    settings = Settings(
+        data_dir=tmp_path, webhook_secret=Secret(WEBHOOK_SECRET), scan_queue_limit=2
+    )
+    app = create_app(settings, engine=engine, dispatcher=dispatcher, engine_version=lambda _: "1")
+    with TestClient(app) as client:
+        answers = [
+            client.post("/api/v1/scans", json={"image": f"127.0.0.1:5000/q/app:{n}"}, headers=admin)
+            for n in range(3)
+        ]
+        assert [a.status_code for a in answers] == [202, 202, 429]
+        assert "push queue is full (2 scans waiting)" in answers[2].json()["message"]
+        dispatcher.hold = False
+        dispatcher.job.run(answers[0].json()["id"])  # one finishes: room again
+        again = client.post(
+            "/api/v1/scans", json={"image": "127.0.0.1:5000/q/app:9"}, headers=admin
+        )
+        assert again.status_code == 202
