@@ -18,6 +18,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
+from service import __version__
 from service.errors import TollgateError
 from service.sbom import SbomFormat
 
@@ -98,6 +99,7 @@ engine_option = _enum_option("--engine", enum=Engine, help="catalog engine (defa
     context_settings={"max_content_width": 120},  # command summaries uncut on wide terminals
 )
 @click.option("--verbose", "-v", is_flag=True, help="log and show tracebacks")
+@click.version_option(__version__, prog_name="tollgate", message="%(prog)s %(version)s")
 @click.pass_context
 def app(ctx: click.Context, verbose: bool) -> None:
     _state["verbose"] = verbose

@@ -20,6 +20,13 @@ def test_output_is_complete_and_the_status_kept() -> None:
     assert _tollgate("-m", "service.cli", "sbom").returncode == 2  # usage error
 
 
+def test_the_version_is_printed() -> None:
+    from service import __version__
+
+    run = _tollgate("-m", "service.cli", "--version")
+    assert run.returncode == 0 and run.stdout == f"tollgate {__version__}\n"
+
+
 def test_a_profiler_still_gets_to_write_its_data(tmp_path: Path) -> None:
     profile = tmp_path / "tollgate.prof"
     run = _tollgate("-m", "cProfile", "-o", str(profile), "-m", "service.cli", "--help")
