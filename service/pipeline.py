@@ -45,7 +45,7 @@ from service.store.catalogs import CatalogStore
 from service.store.images import ImageStore, ImageSubjectInfo, ImageSummary
 from service.store.vex import VexStore
 from service.vulndb.coverage import not_evaluated
-from service.vulndb.feeds.base import Feed
+from service.vulndb.feeds.base import AnyFeed
 from service.vulndb.model import Finding, NotEvaluated
 from service.vulndb.vex import ImageScope, VexStatement, apply_vex, parse_vex
 
@@ -307,7 +307,7 @@ class Pipeline:
 
     def update(
         self,
-        feeds: Sequence[Feed],
+        feeds: Sequence[AnyFeed],
         *,
         on_import: Callable[[ImportResult], None] | None = None,
         skip_failing: bool = False,
@@ -338,11 +338,13 @@ class Pipeline:
         for diff in result.diffs:
             added = sorted({f.id for f in diff.new})
             gone = sorted({f.id for f in diff.resolved})
+            rated = sorted({f.id for f in diff.updated})
             trigger = "; ".join(
                 part
                 for part in (
                     f"new advisories {_few(added)}" if added else "",
                     f"advisories resolved {_few(gone)}" if gone else "",
+                    f"advisories updated {_few(rated)}" if rated else "",
                 )
                 if part
             )

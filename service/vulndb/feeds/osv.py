@@ -11,8 +11,10 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
+from service.vulndb.cve import assess
 from service.vulndb.ecosystems import normalize_name
 from service.vulndb.feeds.base import DocumentSource, Feed
+from service.vulndb.model import CvssScore, Severity
 from service.vulndb.records import (
     Advisory,
     RangeEvent,
@@ -21,14 +23,16 @@ from service.vulndb.records import (
     SkipReason,
     VersionRange,
     VulnRecord,
+    cvss_fields,
 )
-from service.vulndb.severity import base_score, from_label, from_score
+from service.vulndb.severity import base_score, cvss_version, from_label
 from service.vulndb.versions import UnparseableVersionError, is_supported
 
 logger = logging.getLogger(__name__)
 
 OSV_BUCKET = "https://osv-vulnerabilities.storage.googleapis.com"
 SOURCE_LABEL = "tollgate-osv"
+RATING_SOURCE = "osv"  # a finding's severity_source when the OSV record rated it
 _EVENT_KINDS = ("introduced", "fixed", "last_affected", "limit")
 
 
@@ -76,24 +80,24 @@ def _time(value: Any) -> datetime | None:
 
 
 def _severity(entries: Any, label: Any) -> dict[str, Any]:
-    """Advisory fields: the severity and CVSS of the highest-scoring vector (v3.x or 4.0),
-    and the highest-scoring v3.x vector on its own (what CVSS v3 outputs may show)."""
-    scored = [
-        (score, vector)
-        for entry in _list(entries)
-        if isinstance(entry, dict) and isinstance(vector := entry.get("score"), str)
-        if (score := base_score(vector)) is not None
-    ]
-    v3 = [(score, vector) for score, vector in scored if vector.startswith("CVSS:3.")]
-    best = max(scored, key=lambda s: s[0], default=None)  # the first of equal scores
-    best_v3 = max(v3, key=lambda s: s[0], default=None)
-    labelled = from_label(label if isinstance(label, str) else None)
+    """Advisory fields: the severity of the highest-scoring vector (v3.x or 4.0, else v2)
+    or the record's own label, and the highest-scoring vector of each CVSS version."""
+    rated = assess(
+        RATING_SOURCE,
+        (
+            CvssScore(version=cvss_version(vector), vector=vector, score=score)
+            for entry in _list(entries)
+            if isinstance(entry, dict) and isinstance(vector := entry.get("score"), str)
+            if (score := base_score(vector)) is not None
+        ),
+    )
+    severity = rated.severity
+    if rated.best is None:
+        severity = from_label(label if isinstance(label, str) else None)
     return {
-        "severity": from_score(best[0]) if best else labelled,
-        "cvss_score": best[0] if best else None,
-        "cvss_vector": best[1] if best else None,
-        "cvss_v3_score": best_v3[0] if best_v3 else None,
-        "cvss_v3_vector": best_v3[1] if best_v3 else None,
+        "severity": severity,
+        "severity_source": RATING_SOURCE if severity is not Severity.UNKNOWN else "",
+        **cvss_fields(rated),
     }
 
 

@@ -7,10 +7,10 @@ import json
 from collections.abc import Iterable, Mapping
 
 from service.api.harbor import _vulnerability
-from service.vulndb.model import PackageKey
+from service.vulndb.cve import CveFacts
 from service.vulndb.feeds.osv import parse_osv
 from service.vulndb.matcher import Matcher
-from service.vulndb.model import Finding, PackageRef
+from service.vulndb.model import Finding, PackageKey, PackageRef
 from service.vulndb.records import Advisory
 from tests.support.shared import VULNDATA
 
@@ -30,6 +30,9 @@ class _Index:
         return {
             k: tuple(a for a in self._advisories if (a.ecosystem, a.package) == k) for k in keys
         }
+
+    def cve_facts(self, ids: Iterable[str]) -> Mapping[str, CveFacts]:
+        return {}
 
 
 def _finding() -> Finding:
