@@ -141,6 +141,7 @@ class SkipReason(StrEnum):
     UNSUPPORTED_ECOSYSTEM = "unsupported ecosystem"
     NO_VERSION_RANGE = "no version range or version"  # only GIT ranges, no versions listed
     UNPARSEABLE_VERSION = "unparseable version"
+    NOTICE = "notice of per-CVE records"  # Ubuntu's USN: its CVEs have their own records
 
 
 class SkippedEntry(FrozenModel):

@@ -4,18 +4,19 @@ Incremental by ``cveMetadata.dateUpdated``."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import PurePath
 from typing import Any
 
 import httpx
+from pydantic import ValidationError
 
 from service.vulndb.cve import CVE_ADP, CVE_CNA, Assessment, CveFacts, assess
 from service.vulndb.feeds.base import CveFeed, DocumentSource
 from service.vulndb.feeds.cvss_data import (
     MalformedCveRecordError,
     cvss_score,
-    records_of,
     timestamp,
 )
 from service.vulndb.records import SkippedRecord
@@ -32,12 +33,13 @@ class CveRecordsFeed(CveFeed):
         self._documents = DocumentSource(location or CVELIST_URL, client=client)
 
     def records(self) -> Iterator[CveFacts | SkippedRecord]:
-        documents = (
-            (name, raw)
-            for name, raw in self._documents.documents()
-            if PurePath(name).name.startswith("CVE-")  # not the repository's delta logs
-        )
-        return records_of(documents, parse_cve_record)
+        for name, raw in self._documents.documents():
+            if not PurePath(name).name.startswith("CVE-"):
+                continue  # the repository's delta logs
+            try:
+                yield parse_cve_record(json.loads(raw))
+            except (ValueError, ValidationError) as error:
+                yield SkippedRecord(ref=name, reason=f"{type(error).__name__}: {error}"[:300])
 
 
 def parse_cve_record(data: Any) -> CveFacts:
@@ -68,7 +70,8 @@ def _assessment(source: str, container: Any) -> Assessment:
             for metric in (metrics if isinstance(metrics, list) else ())
             if isinstance(metric, dict)
             for key in _METRIC_KEYS
-            if (score := cvss_score(metric.get(key)))
+            if isinstance(data := metric.get(key), dict)
+            if (score := cvss_score(data.get("vectorString"), data.get("baseScore")))
         ),
     )
 

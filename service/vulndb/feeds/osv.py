@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
@@ -12,7 +13,7 @@ import httpx
 from pydantic import ValidationError
 
 from service.vulndb.cve import assess
-from service.vulndb.ecosystems import normalize_name
+from service.vulndb.ecosystems import advisory_ecosystem, normalize_name
 from service.vulndb.feeds.base import DocumentSource, Feed
 from service.vulndb.model import CvssScore, Severity
 from service.vulndb.records import (
@@ -33,6 +34,8 @@ logger = logging.getLogger(__name__)
 OSV_BUCKET = "https://osv-vulnerabilities.storage.googleapis.com"
 SOURCE_LABEL = "tollgate-osv"
 RATING_SOURCE = "osv"  # a finding's severity_source when the OSV record rated it
+_DISTRO_CVE = re.compile(r"^[A-Z]+-(CVE-\d{4}-\d+)$")
+_NOTICE = re.compile(r"^USN-\d+-\d+$")
 _EVENT_KINDS = ("introduced", "fixed", "last_affected", "limit")
 
 
@@ -101,6 +104,46 @@ def _severity(entries: Any, label: Any) -> dict[str, Any]:
     }
 
 
+def _distro_priority(affected: dict[str, Any], record_severity: Any) -> tuple[str, str] | None:
+    """``("ubuntu", "medium")``: the distro's own rating of the package, when it has one
+    (Ubuntu's priority, per package or as an ``Ubuntu`` severity entry)."""
+    specific = affected.get("ecosystem_specific")
+    priority = specific.get("ubuntu_priority") if isinstance(specific, dict) else None
+    if priority is None:
+        priority = next(
+            (
+                entry.get("score")
+                for entry in _list(affected.get("severity") or record_severity)
+                if isinstance(entry, dict) and entry.get("type") == "Ubuntu"
+            ),
+            None,
+        )
+    if not isinstance(priority, str) or from_label(priority) is Severity.UNKNOWN:
+        return None  # "untriaged"
+    return "ubuntu", priority
+
+
+def _notice(vuln_id: str, modified: datetime | None, data: dict[str, Any]) -> VulnRecord:
+    """A distro's security notice (Ubuntu's USN) bundles fixes of CVEs the same feed holds
+    one record each of (UBUNTU-CVE-…, with priorities): matching both would report each
+    vulnerability twice, so the notice's entries are left out, counted."""
+    return VulnRecord(
+        id=vuln_id,
+        modified=modified,
+        skipped=tuple(
+            SkippedEntry(package=_named(affected), reason=SkipReason.NOTICE)
+            for affected in _list(data.get("affected"))
+        ),
+    )
+
+
+def _named(affected: Any) -> str:
+    package = affected.get("package") if isinstance(affected, dict) else None
+    if not isinstance(package, dict):
+        return ""
+    return f"{package.get('ecosystem', '')}/{package.get('name', '')}"
+
+
 def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
@@ -133,10 +176,15 @@ def parse_osv(data: Any, *, source_label: str = SOURCE_LABEL) -> VulnRecord:
     modified = _time(_str(data, "modified"))
     if data.get("withdrawn"):
         return VulnRecord(id=vuln_id, modified=modified, withdrawn=True)
+    if _NOTICE.match(vuln_id):
+        return _notice(vuln_id, modified, data)
     summary = data.get("summary") or (data.get("details") or "").split("\n", 1)[0]
+    aliases = {a for a in _list(data.get("aliases")) if isinstance(a, str)}
+    if cve := _DISTRO_CVE.match(vuln_id):  # a distro's record of one CVE: UBUNTU-CVE-…
+        aliases.add(cve.group(1))
     common: dict[str, Any] = {
         "id": vuln_id,
-        "aliases": tuple(sorted({a for a in _list(data.get("aliases")) if isinstance(a, str)})),
+        "aliases": tuple(sorted(aliases)),
         "source": source_label,
         "summary": summary[:500],
         "published": _time(data.get("published")),
@@ -179,13 +227,18 @@ def _entry(
     named = f"{ecosystem}/{name}"
     if not is_supported(ecosystem):
         return SkippedEntry(package=named, reason=SkipReason.UNSUPPORTED_ECOSYSTEM)
+    ecosystem = advisory_ecosystem(ecosystem)
+    rating = _severity(affected.get("severity") or record_severity, label)
+    priority = _distro_priority(affected, record_severity)
+    if priority is not None:
+        rating.update(severity=from_label(priority[1]), severity_source=priority[0])
     advisory = Advisory(
         **common,
         ecosystem=ecosystem,
         package=normalize_name(ecosystem, name),
         ranges=_ranges(affected.get("ranges")),
         versions=tuple(str(v) for v in _list(affected.get("versions"))),
-        **_severity(affected.get("severity") or record_severity, label),
+        **rating,
     )
     try:
         advisory.validate_versions()

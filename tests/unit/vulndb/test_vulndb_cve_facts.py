@@ -215,3 +215,20 @@ def test_incremental_by_last_modified(tmp_path: Path) -> None:
     assert store.changed_packages(before) == {("PyPI", "pillow")}
     (finding,) = [f for f in _scan(store) if f.id == "CVE-2022-22817"]
     assert finding.cvss_v3_vector is None and finding.severity is Severity.HIGH  # v2 7.5
+
+
+def test_one_malformed_record_of_a_yearly_feed_leaves_the_others(tmp_path: Path) -> None:
+    records: list[Any] = [_json(p) for p in sorted(NVD_DIR.glob("CVE-*.json"))[:3]]
+    records.insert(1, {"id": 42, "metrics": "none"})
+    document = {"vulnerabilities": [{"cve": r} for r in records]}
+    (tmp_path / "nvdcve-2.0-2022.json").write_text(json.dumps(document))
+    read = list(NVDFeed(str(tmp_path)).records())
+    assert [getattr(r, "id", None) for r in read] == [
+        records[0]["id"],
+        None,
+        records[2]["id"],
+        records[3]["id"],
+    ]
+    (tmp_path / "nvdcve-2.0-2022.json").write_text("{not json")
+    (skipped,) = NVDFeed(str(tmp_path)).records()
+    assert "not JSON" in getattr(skipped, "reason", "")
