@@ -1,11 +1,17 @@
 """Vulnerability DB benchmarks on the real data in ../shared/vulndata (prints numbers).
 
 PYTHONPATH=. .venv/bin/python benchmarks/bench_vulndb.py [--catalogs 1000] [--db URL]
+    [--cve-records 300000]
+
+Matching runs with the CVE feeds' enrichment on (the real NVD and CVE JSON 5 records);
+the CVE import benchmark imports NVD yearly feed files generated from the real records
+(ids varied, everything else as NVD publishes it), then re-imports them with 1% changed.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import logging
 import random
@@ -17,6 +23,7 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 
 from service.catalog.model import Catalog, ImageSubject, Package, PackageType
+from service.registry.outbound import OutboundPolicy
 from service.rematch import reevaluate
 from service.settings import Settings
 from service.store.advisories import VulnStore
@@ -24,6 +31,8 @@ from service.store.catalogs import CatalogStore
 from service.store.database import make_engine
 from service.store.images import ImageStore, ImageSubjectInfo
 from service.vulndb.ecosystems import matchable
+from service.vulndb.feeds.cve_records import CveRecordsFeed
+from service.vulndb.feeds.nvd import NVDFeed
 from service.vulndb.feeds.osv import OSVFeed
 from service.vulndb.matcher import match
 from service.wiring import components
@@ -76,6 +85,61 @@ def small_update(folder: Path, records: int, skip: int = 0) -> OSVFeed:
     return OSVFeed("PyPI", str(folder))
 
 
+def nvd_yearly_files(
+    folder: Path,
+    numbers: range | list[int],
+    *,
+    changed: frozenset[int] = frozenset(),
+    per_file: int = 10_000,
+) -> None:
+    """NVD records ``numbers`` in gzip yearly-feed files: the real records first, then
+    copies of them under new ids. Records numbered in ``changed`` are modified later (a
+    new CVSS v2 metric), as NVD's re-analysis of a CVE changes it."""
+    real = [json.loads(p.read_text()) for p in sorted((VULNDATA / "nvd").glob("CVE-*.json"))]
+    data = {"version": "2.0", "vectorString": "AV:N/AC:L/Au:N/C:C/I:C/A:C", "baseScore": 10.0}
+    v2 = {"source": "nvd@nist.gov", "type": "Primary", "cvssData": data}
+    folder.mkdir()
+    for first in range(0, len(numbers), per_file):
+        items = []
+        for number in numbers[first : first + per_file]:
+            record = dict(real[number % len(real)])
+            if number >= len(real):
+                record["id"] = f"CVE-{1990 + number // 1_000_000}-{1_000_000 + number}"
+            if number in changed:
+                record["lastModified"] = "2099-01-01T00:00:00.000"
+                record["metrics"] = {**record["metrics"], "cvssMetricV2": [v2]}
+            items.append({"cve": record})
+        document = {"format": "NVD_CVE", "version": "2.0", "vulnerabilities": items}
+        path = folder / f"nvdcve-2.0-{first // per_file:03d}.json.gz"
+        path.write_bytes(gzip.compress(json.dumps(document).encode(), compresslevel=1))
+
+
+def bench_cve_import(db: VulnStore, tmp: Path, count: int) -> None:
+    """Import ``count`` NVD records; again unchanged; again with 1% changed; then NVD's
+    modified-records feed holding only another 1%, changed."""
+    rng = random.Random(7)
+    changed = frozenset(rng.sample(range(count), count // 100))
+    later = frozenset(rng.sample(sorted(set(range(count)) - changed), count // 100))
+    nvd_yearly_files(tmp / "nvd-all", range(count))
+    nvd_yearly_files(tmp / "nvd-changed", range(count), changed=changed)
+    nvd_yearly_files(tmp / "nvd-modified", sorted(later), changed=later)
+    for label, folder in (
+        ("import", "nvd-all"),
+        ("re-import, unchanged", "nvd-all"),
+        (f"re-import, {len(changed)} changed", "nvd-changed"),
+        (f"modified feed of {len(later)} changed", "nvd-modified"),
+    ):
+        before = db.revision()
+        start = time.perf_counter()
+        result = db.import_feed(NVDFeed(str(tmp / folder)))
+        elapsed = time.perf_counter() - start
+        touched = len(db.changed_packages(before) or ())
+        print(
+            f"NVD {label}: {elapsed:.2f} s ({result.added} added, {result.updated} updated, "
+            f"{result.unchanged} unchanged; {touched} packages to re-match)"
+        )
+
+
 def catalog(packages: list[Package], index: int) -> Catalog:
     unique = {p.key: p for p in packages}
     return Catalog(
@@ -100,6 +164,9 @@ def main() -> None:
         help="packages in the matched catalog (1/5 named by advisories)",
     )
     parser.add_argument("--db", default=None, help="database URL (default: SQLite in a temp dir)")
+    parser.add_argument(
+        "--cve-records", type=int, default=300_000, help="NVD records to import (0: skip)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         engine = make_engine(args.db or f"sqlite:///{Path(tmp) / 'bench.sqlite'}")
@@ -111,6 +178,10 @@ def main() -> None:
         start = time.perf_counter()
         db.import_feed(OSVFeed("PyPI", str(VULNDATA / "osv" / "PyPI")))
         print(f"re-import PyPI (unchanged): {time.perf_counter() - start:.2f} s")
+        start = time.perf_counter()
+        db.import_feed(NVDFeed(str(VULNDATA / "nvd")))
+        db.import_feed(CveRecordsFeed(str(VULNDATA / "cve5")))
+        print(f"import the real NVD + CVE records: {time.perf_counter() - start:.2f} s")
 
         logging.disable(logging.WARNING)  # unparseable versions in the pool are logged
         rng = random.Random(42)
@@ -162,6 +233,8 @@ def main() -> None:
             f"{third.images_gained} gained, {third.images_lost} lost"
         )
         _redecide_after_update(engine, catalogs, Path(tmp))
+        if args.cve_records:
+            bench_cve_import(db, Path(tmp), args.cve_records)
 
 
 def _redecide_after_update(engine: Engine, catalogs: CatalogStore, tmp: Path) -> None:
@@ -178,7 +251,8 @@ def _redecide_after_update(engine: Engine, catalogs: CatalogStore, tmp: Path) ->
             packages=0,
         )
         images.record(subject, catalogs.findings(digest), scan_id=None)
-    built = components(Settings(data_dir=tmp / "service"), engine)
+    settings = Settings(data_dir=tmp / "service")
+    built = components(settings, engine, outbound=OutboundPolicy.unrestricted())
     try:
         built.vulns.import_feed(small_update(tmp / "second-update", records=5, skip=5))
         start = time.perf_counter()

@@ -66,6 +66,33 @@ class SeverityGateRule(_Rule):
         return self
 
 
+class KnownExploitedRule(_Rule):
+    """At most ``max_count`` findings CISA lists as exploited in the wild (KEV);
+    ``fixable_only`` counts only those with a fix."""
+
+    type: Literal["known_exploited"]
+    max_count: int = Field(default=0, ge=0)
+    fixable_only: bool = False
+
+
+class EpssRule(_Rule):
+    """At most ``max_count`` findings whose EPSS exploitation probability is at least
+    ``min_score`` or whose percentile is at least ``min_percentile`` (either counts);
+    ``fixable_only`` counts only those with a fix."""
+
+    type: Literal["epss"]
+    min_score: float | None = Field(default=None, ge=0.0, le=1.0)
+    min_percentile: float | None = Field(default=None, ge=0.0, le=1.0)
+    max_count: int = Field(default=0, ge=0)
+    fixable_only: bool = False
+
+    @model_validator(mode="after")
+    def _needs_threshold(self) -> EpssRule:
+        if self.min_score is None and self.min_percentile is None:
+            raise ValueError("an epss rule needs `min_score`, `min_percentile` or both")
+        return self
+
+
 class NotEvaluatedRule(_Rule):
     """At most ``max_count`` packages that no advisory data could audit (a version the
     ecosystem's rules cannot order, an ecosystem without advisories, an unknown distro
@@ -183,6 +210,8 @@ class ScanStatusRule(_Rule):
 Rule = Annotated[
     SeverityGateRule
     | NotEvaluatedRule
+    | KnownExploitedRule
+    | EpssRule
     | DeniedPackagesRule
     | DeniedLicensesRule
     | RequiredSignatureRule

@@ -50,7 +50,7 @@ if TYPE_CHECKING:  # a scan loads neither the signer, the feeds nor re-matching
     from service.store.advisories import ImportResult, VulnStore
     from service.store.catalogs import CatalogStore
     from service.store.vex import VexStore
-    from service.vulndb.feeds.base import Feed
+    from service.vulndb.feeds.base import AnyFeed
 
 logger = logging.getLogger(__name__)
 
@@ -320,7 +320,7 @@ class Pipeline:
 
     def update(
         self,
-        feeds: Sequence[Feed],
+        feeds: Sequence[AnyFeed],
         *,
         on_import: Callable[[ImportResult], None] | None = None,
         skip_failing: bool = False,
@@ -353,11 +353,13 @@ class Pipeline:
         for diff in result.diffs:
             added = sorted({f.id for f in diff.new})
             gone = sorted({f.id for f in diff.resolved})
+            rated = sorted({f.id for f in diff.updated})
             trigger = "; ".join(
                 part
                 for part in (
                     f"new advisories {_few(added)}" if added else "",
                     f"advisories resolved {_few(gone)}" if gone else "",
+                    f"advisories updated {_few(rated)}" if rated else "",
                 )
                 if part
             )

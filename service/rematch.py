@@ -37,6 +37,11 @@ class ReevaluationResult:
     def images_lost(self) -> int:
         return sum(1 for d in self.diffs if d.resolved)
 
+    @property
+    def images_updated(self) -> int:
+        """Images whose findings stayed but changed (e.g. rated by a new NVD import)."""
+        return sum(1 for d in self.diffs if d.updated)
+
 
 def reevaluate(catalogs: CatalogStore, db: VulnStore, *, batch: int = 200) -> ReevaluationResult:
     """Re-match the stored catalogs whose findings ``db`` may have changed; no registry is
@@ -74,11 +79,12 @@ def reevaluate(catalogs: CatalogStore, db: VulnStore, *, batch: int = 200) -> Re
     changes = tuple(sorted((d for d in diffs if d.changed), key=lambda d: d.digest))
     result = ReevaluationResult(images=images, rematched=rematched, diffs=changes)
     logger.info(
-        "re-evaluated %d images (%d re-matched): %d gained, %d lost findings",
+        "re-evaluated %d images (%d re-matched): %d gained, %d lost, %d updated findings",
         images,
         rematched,
         result.images_gained,
         result.images_lost,
+        result.images_updated,
     )
     return result
 

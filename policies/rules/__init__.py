@@ -9,7 +9,9 @@ from policies.model import (
     BaseImageRule,
     DeniedLicensesRule,
     DeniedPackagesRule,
+    EpssRule,
     HealthcheckRule,
+    KnownExploitedRule,
     MaxAgeRule,
     MaxSizeRule,
     NotEvaluatedRule,
@@ -23,6 +25,7 @@ from policies.model import (
     SeverityGateRule,
 )
 from policies.rules.base import RuleContext, outcome
+from policies.rules.exploitation import check_epss, check_known_exploited
 from policies.rules.hygiene import (
     check_base_image,
     check_healthcheck,
@@ -45,6 +48,10 @@ def check(rule: Rule, context: RuleContext) -> RuleResult:  # noqa: PLR0911, PLR
             return check_severity_gate(rule, context)
         case NotEvaluatedRule():
             return check_not_evaluated(rule, context)
+        case KnownExploitedRule():
+            return check_known_exploited(rule, context)
+        case EpssRule():
+            return check_epss(rule, context)
         case DeniedPackagesRule():
             return check_denied_packages(rule, context)
         case DeniedLicensesRule():

@@ -3,23 +3,40 @@ have, and how many packages may go unaudited."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from policies.decision import RuleResult
-from policies.model import NotEvaluatedRule, SeverityGateRule
+from policies.model import EpssRule, KnownExploitedRule, NotEvaluatedRule, SeverityGateRule
 from policies.rules.base import RuleContext, listing, outcome, skipped, unscanned_reason
 from service.utc import as_utc
 from service.vulndb.model import Finding
 
 
 def check_severity_gate(rule: SeverityGateRule, context: RuleContext) -> RuleResult:
-    expected = _expectation(rule)
+    return check_finding_count(
+        rule,
+        context,
+        expected=_expectation(rule),
+        counted=[f for f in context.findings if _counts(rule, f, context.now)],
+        describe=lambda f: f"{f.id} ({f.severity}) in {f.package.name}",
+    )
+
+
+def check_finding_count(
+    rule: SeverityGateRule | KnownExploitedRule | EpssRule,
+    context: RuleContext,
+    *,
+    expected: str,
+    counted: list[Finding],
+    describe: Callable[[Finding], str],
+) -> RuleResult:
+    """Fires when more of the findings ``counted`` than the rule's ``max_count``."""
     reason = unscanned_reason(context)
     if reason is not None:
         return skipped(rule, expected=expected, reason=reason)
-    counted = [f for f in context.findings if _counts(rule, f, context.now)]
     fired = len(counted) > rule.max_count
-    names = sorted({f"{f.id} ({f.severity}) in {f.package.name}" for f in counted})
+    names = sorted({describe(f) for f in counted})
     actual = f"{len(counted)} matching finding(s)" + (f": {listing(names)}" if names else "")
     message = (
         f"{len(counted)} finding(s) exceed the limit of {rule.max_count}: upgrade the packages "

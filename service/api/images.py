@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from enum import StrEnum
+from typing import Annotated, assert_never
 
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -138,6 +139,38 @@ def image_sbom(context: ServiceContext, digest: str, fmt: SbomFormat) -> str:
     return render(catalog, fmt, created=config.created if config else None)
 
 
+class FindingOrder(StrEnum):
+    SEVERITY = "severity"
+    KEV = "kev"
+    EPSS = "epss"
+
+
+def ordered(findings: list[Finding], order: FindingOrder) -> list[Finding]:
+    """``findings`` in ``order``; ties are broken by severity (worst first), then id and
+    package name."""
+
+    def worst(f: Finding) -> tuple[int, str, str]:
+        return (-f.severity.rank, f.id, f.package.name)
+
+    match order:
+        case FindingOrder.SEVERITY:
+            return sorted(findings, key=worst)
+        case FindingOrder.KEV:
+            return sorted(
+                findings,
+                key=lambda f: (
+                    f.kev is None,
+                    not (f.kev and f.kev.ransomware),
+                    -(f.kev.date_added.toordinal() if f.kev else 0),
+                    *worst(f),
+                ),
+            )
+        case FindingOrder.EPSS:
+            return sorted(findings, key=lambda f: (-(f.epss.score if f.epss else -1.0), *worst(f)))
+        case _:
+            assert_never(order)
+
+
 @router.get("/{digest}/vulnerabilities", response_model=FindingPage)
 def get_vulnerabilities(
     digest: str,
@@ -146,11 +179,14 @@ def get_vulnerabilities(
     severity: Severity | None = None,
     fixable: bool | None = None,
     include_suppressed: bool = True,
+    sort: FindingOrder = FindingOrder.SEVERITY,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> FindingPage:
-    """Findings of one image, worst first; ``severity`` keeps findings at or above it.
-    Findings a VEX statement suppressed are listed with ``vex`` set (no rule counts them);
+    """Findings of one image, worst first (``sort=severity``), known-exploited first
+    (``kev``: ransomware use, then the most recently listed) or most likely exploited
+    first (``epss``); ``severity`` keeps findings at or above it. Findings a VEX statement
+    suppressed are listed with ``vex`` set (no rule counts them);
     ``include_suppressed=false`` leaves them out."""
     context.images.get(digest)
     findings = [
@@ -160,7 +196,9 @@ def get_vulnerabilities(
         and (fixable is None or f.fix_available == fixable)
         and (include_suppressed or f.vex is None)
     ]
-    findings.sort(key=lambda f: (-f.severity.rank, f.id, f.package.name))
     return FindingPage(
-        items=findings[offset : offset + limit], total=len(findings), limit=limit, offset=offset
+        items=ordered(findings, sort)[offset : offset + limit],
+        total=len(findings),
+        limit=limit,
+        offset=offset,
     )

@@ -25,7 +25,8 @@ app = click.Group(
     "--source",
     "-s",
     multiple=True,
-    help="ECOSYSTEM=URL|PATH (repeatable); default: the public OSV bucket",
+    help="ECOSYSTEM=URL|PATH, nvd=…, cve=…, kev[=…], epss[=…] (repeatable); "
+    "default: the public OSV bucket, KEV and EPSS",
 )
 def update(source: tuple[str, ...]) -> None:
     """Import feeds, then match again the stored catalogs they touched and decide again on
@@ -47,7 +48,8 @@ def update(source: tuple[str, ...]) -> None:
     matched = outcome.reevaluation
     click.echo(
         f"re-evaluated {matched.images} images: {matched.images_gained} gained findings, "
-        f"{matched.images_lost} lost findings ({matched.rematched} re-matched, "
+        f"{matched.images_lost} lost findings, {matched.images_updated} updated findings "
+        f"({matched.rematched} re-matched, "
         "the others hold no package whose advisories changed); "
         f"{outcome.redecided} decided again"
     )

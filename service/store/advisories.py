@@ -1,4 +1,5 @@
-"""The vulnerability database: advisories in SQL, indexed by (ecosystem, package).
+"""The vulnerability database: advisories in SQL, indexed by (ecosystem, package), and
+the facts CVE feeds add (see :mod:`service.store.cve_facts`).
 
 One import of a feed runs in ONE transaction (a failure leaves the previous
 data in use) and is incremental: a record is rewritten only when its content
@@ -6,8 +7,9 @@ changed and it is not older (by ``modified``) than the stored one; a withdrawn
 record, or one a complete feed no longer holds, is removed. The ``affected``
 entries records left out are counted by reason per source. Each import
 takes the next revision and logs the (ecosystem, package) keys whose advisories
-it added, changed or withdrew, so that re-evaluation can skip the stored
-catalogs an update did not touch.
+it added, changed or withdrew (for a CVE feed: the packages of the advisories naming
+a CVE whose facts changed), so that re-evaluation can skip the stored catalogs an
+update did not touch.
 """
 
 from __future__ import annotations
@@ -25,9 +27,17 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Column, Field, Session, SQLModel, col, select
 
 from service.errors import VulnDBError
+from service.store.cve_facts import (
+    AdvisoryCveRow,
+    advisory_cve_rows,
+    load_facts,
+    stored_states,
+    write_facts,
+)
 from service.store.database import guarded_session
 from service.utc import as_utc
-from service.vulndb.feeds.base import Feed
+from service.vulndb.cve import CveFacts
+from service.vulndb.feeds.base import AnyFeed, CveFeed
 from service.vulndb.model import PackageKey
 from service.vulndb.records import Advisory, SkippedRecord, VulnRecord
 
@@ -137,27 +147,22 @@ class VulnStore:
         self._cache: dict[PackageKey, tuple[Advisory, ...]] = {}
         self._cache_revision = -1
         self._ecosystems: tuple[int, frozenset[str]] | None = None  # (revision, names)
+        self._facts: dict[str, CveFacts | None] = {}
+        self._facts_revision = -1
 
     # --- import -----------------------------------------------------------------------
 
-    def import_feed(self, feed: Feed) -> ImportResult:
+    def import_feed(self, feed: AnyFeed) -> ImportResult:
+        """Import an advisory feed, or a CVE feed (NVD, CVE records, KEV, EPSS)."""
         with guarded_session(self.engine, lambda _: _import_failed(feed)) as session:
             return self._import(session, feed)
 
-    def _import(self, session: Session, feed: Feed) -> ImportResult:
-        existing = {
-            row.record_id: (row.modified, row.digest)
-            for row in session.execute(
-                select(
-                    col(VulnRecordRow.record_id),
-                    col(VulnRecordRow.modified),
-                    col(VulnRecordRow.digest),
-                ).where(col(VulnRecordRow.source) == feed.source)
-            )
-        }
+    def _import(self, session: Session, feed: AnyFeed) -> ImportResult:
+        facts = isinstance(feed, CveFeed)
+        existing = stored_states(session, feed.source) if facts else _record_states(session, feed)
         seen: set[str] = set()
         unreadable: set[str] = set()  # a stored record whose new text is unreadable is kept
-        changed: list[VulnRecord] = []
+        changed: list[VulnRecord | CveFacts] = []
         counts = {"added": 0, "updated": 0, "unchanged": 0, "withdrawn": 0, "skipped": 0}
         entries: Counter[str] = Counter()
         for item in feed.records():
@@ -169,7 +174,8 @@ class VulnStore:
                 counts["skipped"] += 1
                 continue
             seen.add(item.id)
-            _count_skipped_entries(feed.source, item, entries)
+            if isinstance(item, VulnRecord):
+                _count_skipped_entries(feed.source, item, entries)
             previous = existing.get(item.id)
             if previous is not None and _is_current(previous, item):
                 counts["unchanged"] += 1
@@ -179,7 +185,12 @@ class VulnStore:
         gone = sorted(existing.keys() - seen - unreadable) if feed.complete else []
         counts["withdrawn"] += len(gone)
         replace = [r.id for r in changed if r.id in existing] + gone
-        touched = self._write(session, feed.source, changed, replace=replace)
+        if facts:
+            written = [f for f in changed if isinstance(f, CveFacts)]
+            touched = write_facts(session, feed.source, written, replace=replace)
+        else:
+            records = [r for r in changed if isinstance(r, VulnRecord)]
+            touched = self._write(session, feed.source, records, replace=replace)
         revision = _next_revision(session)
         if touched:
             session.execute(
@@ -232,11 +243,10 @@ class VulnStore:
                     col(AdvisoryRow.source) == source, col(AdvisoryRow.record_id).in_(ids)
                 )
             )
-            session.execute(
-                delete(VulnRecordRow).where(
-                    col(VulnRecordRow.source) == source, col(VulnRecordRow.record_id).in_(ids)
+            for table in (VulnRecordRow, AdvisoryCveRow):
+                session.execute(
+                    delete(table).where(col(table.source) == source, col(table.record_id).in_(ids))
                 )
-            )
         for start in range(0, len(records), _CHUNK):
             chunk = records[start : start + _CHUNK]
             session.execute(
@@ -265,6 +275,9 @@ class VulnStore:
             ]
             if rows:
                 session.execute(insert(AdvisoryRow), rows)
+            named = [row for r in chunk for row in advisory_cve_rows(source, r.id, r.advisories)]
+            if named:
+                session.execute(insert(AdvisoryCveRow), named)
         touched.update((a.ecosystem, a.package) for r in records for a in r.advisories)
         return touched
 
@@ -323,6 +336,20 @@ class VulnStore:
             self._load(missing)
         return {key: self._cache[key] for key in wanted}
 
+    def cve_facts(self, ids: Iterable[str]) -> dict[str, CveFacts]:
+        """What the CVE feeds say about each of ``ids`` (cached per revision); ids no
+        feed holds are left out."""
+        revision = self.revision()
+        if revision != self._facts_revision:
+            self._facts, self._facts_revision = {}, revision
+        wanted = set(ids)
+        missing = wanted - self._facts.keys()
+        if missing:
+            with Session(self.engine) as session:
+                found = load_facts(session, missing)
+            self._facts.update({cve: found.get(cve) for cve in missing})
+        return {cve: facts for cve in wanted if (facts := self._facts[cve]) is not None}
+
     def ecosystems(self) -> frozenset[str]:
         """The ecosystems the database holds advisories for (``PyPI``, ``Debian:12``…),
         read once per revision."""
@@ -380,6 +407,16 @@ class VulnStore:
         return DBStatus(advisories_per_ecosystem=per_ecosystem, sources=sources, revision=revision)
 
 
+def _record_states(session: Session, feed: AnyFeed) -> dict[str, tuple[datetime | None, str]]:
+    """``record_id → (modified, digest)`` of every stored record of an advisory feed."""
+    rows = session.execute(
+        select(
+            col(VulnRecordRow.record_id), col(VulnRecordRow.modified), col(VulnRecordRow.digest)
+        ).where(col(VulnRecordRow.source) == feed.source)
+    )
+    return {record_id: (modified, digest) for record_id, modified, digest in rows}
+
+
 def _latest_revision(session: Session) -> int:
     return int(session.scalar(select(func.max(col(FeedStateRow.revision)))) or 0)
 
@@ -410,7 +447,7 @@ def _count_skipped_entries(source: str, record: VulnRecord, counts: Counter[str]
         )
 
 
-def _is_current(previous: tuple[datetime | None, str], record: VulnRecord) -> bool:
+def _is_current(previous: tuple[datetime | None, str], record: VulnRecord | CveFacts) -> bool:
     stored_modified, stored_digest = previous
     if stored_digest == record.digest:
         return True
@@ -418,7 +455,7 @@ def _is_current(previous: tuple[datetime | None, str], record: VulnRecord) -> bo
     return stored_modified is not None and incoming is not None and incoming < stored_modified
 
 
-def _import_failed(feed: Feed) -> VulnDBError:
+def _import_failed(feed: AnyFeed) -> VulnDBError:
     return VulnDBError(
         f"importing {feed.source} failed; the previous data is kept",
         hint="check the database connection and retry",

@@ -103,15 +103,17 @@ class FindingEventRow(SQLModel, table=True):
 
 @dataclass(frozen=True)
 class FindingDiff:
-    """How one image's findings changed."""
+    """How one image's findings changed; ``updated``: findings still there whose content
+    changed (severity, CVSS, KEV, EPSS, fixes), as they are now."""
 
     digest: str
     new: tuple[Finding, ...]
     resolved: tuple[Finding, ...]
+    updated: tuple[Finding, ...] = ()
 
     @property
     def changed(self) -> bool:
-        return bool(self.new or self.resolved)
+        return bool(self.new or self.resolved or self.updated)
 
 
 @dataclass(frozen=True)
@@ -348,6 +350,11 @@ class CatalogStore:
                         Finding.model_validate_json(payload)
                         for key, (_, payload) in sorted(old.items())
                         if key not in current
+                    ),
+                    updated=tuple(
+                        f
+                        for key, f in sorted(current.items())
+                        if key in old and old[key][1] != payloads[key]
                     ),
                 )
                 diffs.append(diff)

@@ -44,6 +44,14 @@ def normalize_name(ecosystem: str, name: str) -> str:
     return name
 
 
+def advisory_ecosystem(ecosystem: str) -> str:
+    """The ecosystem an advisory is stored under, as :func:`distro_ecosystem` names a
+    release: OSV's ``Ubuntu:22.04:LTS`` → ``Ubuntu:22.04``. Ubuntu Pro's ESM and FIPS
+    streams (``Ubuntu:Pro:16.04:LTS``) stay apart: their fixes are not in the archive a
+    standard image installs from."""
+    return ecosystem.removesuffix(":LTS") if ecosystem.startswith("Ubuntu:") else ecosystem
+
+
 def distro_ecosystem(distro: Distro | None) -> str | None:
     """``debian 12`` → ``Debian:12``; ``alpine 3.11.6`` → ``Alpine:v3.11``."""
     if distro is None or not distro.version_id:

@@ -1,19 +1,22 @@
 """Match a catalog's packages against the advisories in the vulnerability database.
 
 One finding per (vulnerability, package): advisories that name each other
-(id or alias) are merged, the CVE id is the primary id when there is one.
+(id or alias) are merged, the CVE id is the primary id when there is one. What the
+CVE feeds (NVD, CVE records, KEV, EPSS) say about the finding's CVEs is applied here,
+so a new import of them changes findings on the next match.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 from service.catalog.model import Catalog
+from service.vulndb.cve import Assessment, CveFacts
 from service.vulndb.ecosystems import matchable
 from service.vulndb.model import Finding, LookupKey, PackageKey, PackageRef, Severity, sort_findings
-from service.vulndb.records import Advisory
+from service.vulndb.records import Advisory, cvss_fields
 from service.vulndb.versions import VersionKey, parse_version
 
 logger = logging.getLogger(__name__)
@@ -27,6 +30,8 @@ class AdvisoryIndex(Protocol):
     def advisories(
         self, keys: Iterable[PackageKey]
     ) -> Mapping[PackageKey, tuple[Advisory, ...]]: ...
+
+    def cve_facts(self, ids: Iterable[str]) -> Mapping[str, CveFacts]: ...
 
 
 class Matcher:
@@ -54,11 +59,21 @@ class Matcher:
         wanted = list(packages)
         missing = {(e, n) for (e, n, v), _ in wanted if (e, n, v) not in self._memo}
         candidates = self.db.advisories(missing) if missing else {}
+        hits = {key: _hits(key, candidates, ref) for key, ref in wanted if key not in self._memo}
+        cves = {
+            name
+            for _, affecting in hits.values()
+            for advisory in affecting
+            for name in (advisory.id, *advisory.aliases)
+            if name.startswith("CVE-")
+        }
+        facts = self.db.cve_facts(cves) if cves else {}
         findings: list[Finding] = []
         for key, ref in wanted:
             known = self._memo.get(key)
             if known is None:
-                known = self._memo[key] = _evaluate(key, candidates, ref)
+                installed, affecting = hits[key]
+                known = self._memo[key] = _merge(ref, installed, affecting, facts)
             findings.extend(
                 f if f.package == ref else f.model_copy(update={"package": ref}) for f in known
             )
@@ -70,21 +85,22 @@ def match(catalog: Catalog, db: AdvisoryIndex) -> list[Finding]:
     return Matcher(db).match(catalog)
 
 
-def _evaluate(
+def _hits(
     key: LookupKey,
     candidates: Mapping[PackageKey, tuple[Advisory, ...]],
     ref: PackageRef,
-) -> list[Finding]:
+) -> tuple[VersionKey | None, list[Advisory]]:
+    """The installed version, parsed, and the advisories affecting it."""
     ecosystem, name, version = key
     advisories = candidates.get((ecosystem, name), ())
     if not advisories:
-        return []
+        return None, []
     try:
         installed = parse_version(ecosystem, version)
     except ValueError as error:  # UnparseableVersionError, or a crafted version
         logger.warning("cannot match %s %s %s: %s", ref.type, ref.name, ref.version, error)
-        return []
-    return _merge(ref, installed, [a for a in advisories if a.affects(installed)])
+        return None, []
+    return installed, [a for a in advisories if a.affects(installed)]
 
 
 def _groups(hits: list[Advisory]) -> list[list[Advisory]]:
@@ -111,13 +127,19 @@ def _primary(ids: set[str]) -> str:
     return cves[0] if cves else sorted(ids)[0]
 
 
-def _merge(ref: PackageRef, installed: VersionKey, hits: list[Advisory]) -> list[Finding]:
+def _merge(
+    ref: PackageRef,
+    installed: VersionKey | None,
+    hits: list[Advisory],
+    facts: Mapping[str, CveFacts],
+) -> list[Finding]:
+    if installed is None:
+        return []
     findings = []
     for group in _groups(hits):
         ids = {a.id for a in group} | {alias for a in group for alias in a.aliases}
         primary = _primary(ids)
-        scored = max(group, key=lambda a: (a.cvss_score or -1.0, a.severity.rank))
-        scored_v3 = max(group, key=lambda a: a.cvss_v3_score or -1.0)
+        known = [facts[i] for i in sorted(ids) if i in facts]
         fixes: dict[str, Advisory] = {}
         for advisory in group:
             for fixed in advisory.fixed_versions(installed):
@@ -127,21 +149,43 @@ def _merge(ref: PackageRef, installed: VersionKey, hits: list[Advisory]) -> list
             Finding(
                 id=primary,
                 aliases=tuple(sorted(ids - {primary})),
-                severity=max((a.severity for a in group), key=_rank),
-                cvss_score=scored.cvss_score,
-                cvss_vector=scored.cvss_vector,
-                cvss_v3_score=scored_v3.cvss_v3_score,
-                cvss_v3_vector=scored_v3.cvss_v3_vector,
+                **_rating(group, known),
                 package=ref,
                 fixed_versions=tuple(sorted(fixes)),
                 fix_available=bool(fixes),
                 fix_published=min((p for p in published if p is not None), default=None),
                 source=",".join(sorted({a.source for a in group})),
                 summary=next((a.summary for a in group if a.summary), ""),
+                kev=next((f.kev for f in known if f.kev), None),
+                epss=max((f.epss for f in known if f.epss), key=lambda e: e.score, default=None),
             )
         )
     return findings
 
 
-def _rank(severity: Severity) -> int:
-    return severity.rank
+def _rating(group: list[Advisory], facts: list[CveFacts]) -> dict[str, Any]:
+    """Severity, its source and CVSS per version, from the assessments in precedence order
+    (the distro's, the advisory's, NVD's, the CVE record's CNA, then ADP); within a source,
+    the highest-scoring first."""
+    assessments = sorted(
+        [a.assessment() for a in group] + [a for f in facts for a in f.assessments],
+        key=lambda a: (a.tier, -(a.best.score if a.best else -1.0), -a.severity.rank),
+    )
+    rated = next((a for a in assessments if a.severity is not Severity.UNKNOWN), None)
+    scored = [a for a in assessments if a.best is not None]
+    fields = cvss_fields(
+        Assessment(
+            source="",
+            v2=next((a.v2 for a in assessments if a.v2), None),
+            v3=next((a.v3 for a in assessments if a.v3), None),
+            v4=next((a.v4 for a in assessments if a.v4), None),
+        )
+    )
+    best = rated.best if rated and rated.best else scored[0].best if scored else None
+    fields["cvss_score"] = best.score if best else None
+    fields["cvss_vector"] = best.vector if best else None
+    return {
+        **fields,
+        "severity": rated.severity if rated else Severity.UNKNOWN,
+        "severity_source": rated.source if rated else None,
+    }

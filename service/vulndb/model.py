@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
+
+from pydantic import Field
 
 from service.model_base import FrozenModel
 
@@ -65,14 +67,43 @@ class NotEvaluated(FrozenModel):
     reason: str
 
 
+class CvssScore(FrozenModel):
+    """A CVSS base vector and its base score; ``version`` is 2.0, 3.0, 3.1 or 4.0."""
+
+    version: str
+    vector: str
+    score: float = Field(ge=0.0, le=10.0)
+
+
+class KnownExploited(FrozenModel):
+    """The CVE's entry in CISA's Known Exploited Vulnerabilities catalog."""
+
+    date_added: date
+    due_date: date | None = None
+    ransomware: bool = False  # knownRansomwareCampaignUse: "Known"
+
+
+class ExploitPrediction(FrozenModel):
+    """FIRST's EPSS: the probability of exploitation in the next 30 days, and its
+    percentile among all scored CVEs."""
+
+    score: float = Field(ge=0.0, le=1.0)
+    percentile: float = Field(ge=0.0, le=1.0)
+
+
 class Finding(FrozenModel):
     id: str  # CVE id when there is one
     aliases: tuple[str, ...] = ()
     severity: Severity = Severity.UNKNOWN
-    cvss_score: float | None = None  # the severity's CVSS: v3.x, 4.0 or (Trivy) 2.0
+    severity_source: str | None = None  # who rated it: ubuntu, osv, nvd, cve-cna, cve-adp
+    cvss_score: float | None = None  # the severity's CVSS (else the first known): any version
     cvss_vector: str | None = None
-    cvss_v3_score: float | None = None  # a CVSS v3.x vector and score, when one is known
+    cvss_v2_score: float | None = None  # per CVSS version, from the first source that has one
+    cvss_v2_vector: str | None = None
+    cvss_v3_score: float | None = None  # only ever a CVSS v3.x vector and score
     cvss_v3_vector: str | None = None
+    cvss_v4_score: float | None = None
+    cvss_v4_vector: str | None = None
     package: PackageRef
     fixed_versions: tuple[str, ...] = ()
     fix_available: bool = False
@@ -80,6 +111,8 @@ class Finding(FrozenModel):
     source: str  # tollgate-osv, tollgate-alpine-secdb, trivy, ...
     summary: str = ""
     vex: VexState | None = None
+    kev: KnownExploited | None = None
+    epss: ExploitPrediction | None = None
 
     @property
     def key(self) -> tuple[str, str]:

@@ -15,7 +15,9 @@ from functools import cached_property
 from typing import Literal
 
 from service.model_base import FrozenModel
-from service.vulndb.model import Severity
+from service.vulndb.cve import Assessment
+from service.vulndb.model import CvssScore, Severity
+from service.vulndb.severity import cvss_version
 from service.vulndb.versions import (
     CompiledRange,
     UnparseableVersionError,
@@ -49,10 +51,15 @@ class Advisory(FrozenModel):
     ranges: tuple[VersionRange, ...] = ()
     versions: tuple[str, ...] = ()
     severity: Severity = Severity.UNKNOWN
-    cvss_score: float | None = None  # of the highest-scoring vector, v3.x or 4.0
+    severity_source: str = ""  # who rated it (osv, ubuntu, ...); "" when nobody did
+    cvss_score: float | None = None  # of the highest-scoring vector, v3.x or 4.0, else v2
     cvss_vector: str | None = None
-    cvss_v3_score: float | None = None  # of the highest-scoring CVSS v3.x vector
+    cvss_v2_score: float | None = None  # per CVSS version, its highest-scoring vector
+    cvss_v2_vector: str | None = None
+    cvss_v3_score: float | None = None
     cvss_v3_vector: str | None = None
+    cvss_v4_score: float | None = None
+    cvss_v4_vector: str | None = None
     summary: str = ""
     published: datetime | None = None
     modified: datetime | None = None
@@ -93,9 +100,38 @@ class Advisory(FrozenModel):
             for fix in r.fixes_after(version)
         ]
 
+    def assessment(self) -> Assessment:
+        """The advisory's own rating, as the matcher weighs it against NVD's and the CVE's."""
+        return Assessment(
+            source=self.severity_source or self.source,
+            severity=self.severity,
+            v2=_score(self.cvss_v2_vector, self.cvss_v2_score),
+            v3=_score(self.cvss_v3_vector, self.cvss_v3_score),
+            v4=_score(self.cvss_v4_vector, self.cvss_v4_score),
+        )
+
     def validate_versions(self) -> None:
         """Raise UnparseableVersionError now rather than at match time."""
         _ = self.compiled_ranges
+
+
+def _score(vector: str | None, score: float | None) -> CvssScore | None:
+    if vector is None or score is None:
+        return None
+    return CvssScore(version=cvss_version(vector), vector=vector, score=score)
+
+
+def cvss_fields(rated: Assessment) -> dict[str, float | str | None]:
+    """An assessment's scores as an advisory's (or a finding's) ``cvss_*`` fields."""
+    best = rated.best
+    fields: dict[str, float | str | None] = {
+        "cvss_score": best.score if best else None,
+        "cvss_vector": best.vector if best else None,
+    }
+    for name, score in (("v2", rated.v2), ("v3", rated.v3), ("v4", rated.v4)):
+        fields[f"cvss_{name}_score"] = score.score if score else None
+        fields[f"cvss_{name}_vector"] = score.vector if score else None
+    return fields
 
 
 class SkipReason(StrEnum):
@@ -105,6 +141,7 @@ class SkipReason(StrEnum):
     UNSUPPORTED_ECOSYSTEM = "unsupported ecosystem"
     NO_VERSION_RANGE = "no version range or version"  # only GIT ranges, no versions listed
     UNPARSEABLE_VERSION = "unparseable version"
+    NOTICE = "notice of per-CVE records"  # Ubuntu's USN: its CVEs have their own records
 
 
 class SkippedEntry(FrozenModel):

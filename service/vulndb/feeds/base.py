@@ -1,7 +1,9 @@
-"""The Feed interface and where feed documents are read from (URL, .zip, directory, file)."""
+"""The feed interfaces (advisories; facts about CVEs) and where feed documents are read
+from (URL, .zip, directory, file; each may be gzip-compressed)."""
 
 from __future__ import annotations
 
+import gzip
 import logging
 import tempfile
 import zipfile
@@ -13,6 +15,7 @@ from typing import IO
 import httpx
 
 from service.errors import VulnDBError
+from service.vulndb.cve import CveFacts
 from service.vulndb.records import SkippedRecord, VulnRecord
 
 logger = logging.getLogger(__name__)
@@ -33,11 +36,27 @@ class Feed(ABC):
         """Every record of the feed; malformed ones as SkippedRecord, never an exception."""
 
 
+class CveFeed(ABC):
+    """A source of facts keyed by CVE id (NVD, CVE records, KEV, EPSS) that enrich every
+    advisory aliasing the CVE; ``complete`` as for :class:`Feed`."""
+
+    source: str
+    complete: bool = False
+
+    @abstractmethod
+    def records(self) -> Iterator[CveFacts | SkippedRecord]:
+        """Every record of the feed; malformed ones as SkippedRecord, never an exception."""
+
+
+AnyFeed = Feed | CveFeed
+
+
 class DocumentSource:
     """Raw documents behind a location: an http(s) URL, a ``.zip``, a directory or a file.
 
     Documents are ``(name, bytes)``; URL content is spooled to a temporary file
-    (a zip when it starts with the zip magic, else one document).
+    (a zip when it starts with the zip magic, else one document). Files named
+    ``*{suffix}.gz`` count too; gzip-compressed documents are decompressed.
     """
 
     def __init__(
@@ -56,8 +75,9 @@ class DocumentSource:
             return
         path = Path(self.location)
         if path.is_dir():
-            for file in sorted(path.rglob(f"*{self.suffix}")):
-                yield str(file.relative_to(path)), file.read_bytes()
+            for file in sorted(path.rglob(f"*{self.suffix}*")):
+                if file.name.endswith((self.suffix, f"{self.suffix}.gz")):
+                    yield str(file.relative_to(path)), _gunzipped(file.read_bytes())
         elif path.is_file():
             with path.open("rb") as stream:
                 yield from self._from_stream(str(path), stream)
@@ -86,15 +106,26 @@ class DocumentSource:
     def _from_stream(self, name: str, stream: IO[bytes]) -> Iterator[tuple[str, bytes]]:
         if stream.read(4) != b"PK\x03\x04":
             stream.seek(0)
-            yield name, stream.read()
+            yield name, _gunzipped(stream.read())
             return
         stream.seek(0)
         try:
             with zipfile.ZipFile(stream) as archive:
                 for info in sorted(archive.infolist(), key=lambda i: i.filename):
                     if not info.is_dir() and info.filename.endswith(self.suffix):
-                        yield info.filename, archive.read(info)
+                        yield info.filename, _gunzipped(archive.read(info))
         except zipfile.BadZipFile as error:
             raise VulnDBError(
                 f"{name} is not a valid zip archive: {error}", hint="download the feed again"
             ) from error
+
+
+def _gunzipped(data: bytes) -> bytes:
+    if not data.startswith(b"\x1f\x8b"):
+        return data
+    try:
+        return gzip.decompress(data)
+    except (OSError, EOFError) as error:
+        raise VulnDBError(
+            f"a gzip-compressed feed document is corrupt: {error}", hint="download it again"
+        ) from error

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from service.errors import VulnDBError
 from service.vulndb.feeds.alpine_secdb import AlpineSecdbFeed
-from service.vulndb.feeds.base import Feed
+from service.vulndb.feeds.base import AnyFeed, CveFeed
+from service.vulndb.feeds.cve_records import CveRecordsFeed
 from service.vulndb.feeds.debian_tracker import DebianTrackerFeed
+from service.vulndb.feeds.epss import EPSSFeed
+from service.vulndb.feeds.kev import KEVFeed
+from service.vulndb.feeds.nvd import NVDFeed
 from service.vulndb.feeds.osv import OSVFeed
 from service.vulndb.versions import is_supported
 
@@ -25,13 +30,25 @@ DEFAULT_OSV_ECOSYSTEMS = (
 )
 
 
-def default_feeds() -> list[Feed]:
-    """The public OSV bucket, one feed per ecosystem Tollgate matches."""
-    return [OSVFeed(ecosystem) for ecosystem in DEFAULT_OSV_ECOSYSTEMS]
+# The feeds of facts about CVEs; without a location each reads its public source.
+CVE_FEEDS: dict[str, Callable[[str | None], CveFeed]] = {
+    "nvd": NVDFeed,  # NVD's recently-modified feed; name yearly files or a mirror
+    "cve": CveRecordsFeed,  # the cvelistV5 repository's zip
+    "kev": KEVFeed,
+    "epss": EPSSFeed,
+}
 
 
-def feed_for(spec: str) -> Feed:
-    """``ECOSYSTEM=URL|PATH`` (OSV) or ``alpine-secdb=…``, ``debian-dsa=…``, ``debian-dla=…``."""
+def default_feeds() -> list[AnyFeed]:
+    """The public OSV bucket, one feed per ecosystem Tollgate matches, then CISA's KEV
+    catalog and FIRST's EPSS scores (NVD and CVE records are imported on request: their
+    public downloads are gigabytes)."""
+    return [*(OSVFeed(ecosystem) for ecosystem in DEFAULT_OSV_ECOSYSTEMS), KEVFeed(), EPSSFeed()]
+
+
+def feed_for(spec: str) -> AnyFeed:
+    """``ECOSYSTEM=URL|PATH`` (OSV), ``alpine-secdb=…``, ``debian-dsa=…``, ``debian-dla=…``,
+    or a CVE feed: ``nvd=…``, ``cve=…``, ``kev[=…]``, ``epss[=…]``."""
     name, sep, location = spec.partition("=")
     if not sep and Path(spec).exists():
         raise VulnDBError(
@@ -42,10 +59,13 @@ def feed_for(spec: str) -> Feed:
         return AlpineSecdbFeed(location)
     if name in ("debian-dsa", "debian-dla") and location:
         return DebianTrackerFeed(name.removeprefix("debian-"), location)
+    if name in CVE_FEEDS:
+        return CVE_FEEDS[name](location or None)
     if is_supported(name):
         return OSVFeed(name, location or None)
     raise VulnDBError(
         f"unknown feed {name!r} in --source {spec!r}",
         hint="use an OSV ecosystem (PyPI, npm, Go, Maven, crates.io, RubyGems, "
-        "NuGet, Debian, Ubuntu, Alpine), alpine-secdb, debian-dsa or debian-dla",
+        "NuGet, Debian, Ubuntu, Alpine), alpine-secdb, debian-dsa, debian-dla, "
+        "or a CVE feed: nvd, cve, kev, epss (=PATH|URL optional)",
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
@@ -11,8 +12,10 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
-from service.vulndb.ecosystems import normalize_name
+from service.vulndb.cve import assess
+from service.vulndb.ecosystems import advisory_ecosystem, normalize_name
 from service.vulndb.feeds.base import DocumentSource, Feed
+from service.vulndb.model import CvssScore, Severity
 from service.vulndb.records import (
     Advisory,
     RangeEvent,
@@ -21,14 +24,18 @@ from service.vulndb.records import (
     SkipReason,
     VersionRange,
     VulnRecord,
+    cvss_fields,
 )
-from service.vulndb.severity import base_score, from_label, from_score
+from service.vulndb.severity import base_score, cvss_version, from_label
 from service.vulndb.versions import UnparseableVersionError, is_supported
 
 logger = logging.getLogger(__name__)
 
 OSV_BUCKET = "https://osv-vulnerabilities.storage.googleapis.com"
 SOURCE_LABEL = "tollgate-osv"
+RATING_SOURCE = "osv"  # a finding's severity_source when the OSV record rated it
+_DISTRO_CVE = re.compile(r"^[A-Z]+-(CVE-\d{4}-\d+)$")
+_NOTICE = re.compile(r"^USN-\d+-\d+$")
 _EVENT_KINDS = ("introduced", "fixed", "last_affected", "limit")
 
 
@@ -76,25 +83,65 @@ def _time(value: Any) -> datetime | None:
 
 
 def _severity(entries: Any, label: Any) -> dict[str, Any]:
-    """Advisory fields: the severity and CVSS of the highest-scoring vector (v3.x or 4.0),
-    and the highest-scoring v3.x vector on its own (what CVSS v3 outputs may show)."""
-    scored = [
-        (score, vector)
-        for entry in _list(entries)
-        if isinstance(entry, dict) and isinstance(vector := entry.get("score"), str)
-        if (score := base_score(vector)) is not None
-    ]
-    v3 = [(score, vector) for score, vector in scored if vector.startswith("CVSS:3.")]
-    best = max(scored, key=lambda s: s[0], default=None)  # the first of equal scores
-    best_v3 = max(v3, key=lambda s: s[0], default=None)
-    labelled = from_label(label if isinstance(label, str) else None)
+    """Advisory fields: the severity of the highest-scoring vector (v3.x or 4.0, else v2)
+    or the record's own label, and the highest-scoring vector of each CVSS version."""
+    rated = assess(
+        RATING_SOURCE,
+        (
+            CvssScore(version=cvss_version(vector), vector=vector, score=score)
+            for entry in _list(entries)
+            if isinstance(entry, dict) and isinstance(vector := entry.get("score"), str)
+            if (score := base_score(vector)) is not None
+        ),
+    )
+    severity = rated.severity
+    if rated.best is None:
+        severity = from_label(label if isinstance(label, str) else None)
     return {
-        "severity": from_score(best[0]) if best else labelled,
-        "cvss_score": best[0] if best else None,
-        "cvss_vector": best[1] if best else None,
-        "cvss_v3_score": best_v3[0] if best_v3 else None,
-        "cvss_v3_vector": best_v3[1] if best_v3 else None,
+        "severity": severity,
+        "severity_source": RATING_SOURCE if severity is not Severity.UNKNOWN else "",
+        **cvss_fields(rated),
     }
+
+
+def _distro_priority(affected: dict[str, Any], record_severity: Any) -> tuple[str, str] | None:
+    """``("ubuntu", "medium")``: the distro's own rating of the package, when it has one
+    (Ubuntu's priority, per package or as an ``Ubuntu`` severity entry)."""
+    specific = affected.get("ecosystem_specific")
+    priority = specific.get("ubuntu_priority") if isinstance(specific, dict) else None
+    if priority is None:
+        priority = next(
+            (
+                entry.get("score")
+                for entry in _list(affected.get("severity") or record_severity)
+                if isinstance(entry, dict) and entry.get("type") == "Ubuntu"
+            ),
+            None,
+        )
+    if not isinstance(priority, str) or from_label(priority) is Severity.UNKNOWN:
+        return None  # "untriaged"
+    return "ubuntu", priority
+
+
+def _notice(vuln_id: str, modified: datetime | None, data: dict[str, Any]) -> VulnRecord:
+    """A distro's security notice (Ubuntu's USN) bundles fixes of CVEs the same feed holds
+    one record each of (UBUNTU-CVE-…, with priorities): matching both would report each
+    vulnerability twice, so the notice's entries are left out, counted."""
+    return VulnRecord(
+        id=vuln_id,
+        modified=modified,
+        skipped=tuple(
+            SkippedEntry(package=_named(affected), reason=SkipReason.NOTICE)
+            for affected in _list(data.get("affected"))
+        ),
+    )
+
+
+def _named(affected: Any) -> str:
+    package = affected.get("package") if isinstance(affected, dict) else None
+    if not isinstance(package, dict):
+        return ""
+    return f"{package.get('ecosystem', '')}/{package.get('name', '')}"
 
 
 def _list(value: Any) -> list[Any]:
@@ -129,10 +176,15 @@ def parse_osv(data: Any, *, source_label: str = SOURCE_LABEL) -> VulnRecord:
     modified = _time(_str(data, "modified"))
     if data.get("withdrawn"):
         return VulnRecord(id=vuln_id, modified=modified, withdrawn=True)
+    if _NOTICE.match(vuln_id):
+        return _notice(vuln_id, modified, data)
     summary = data.get("summary") or (data.get("details") or "").split("\n", 1)[0]
+    aliases = {a for a in _list(data.get("aliases")) if isinstance(a, str)}
+    if cve := _DISTRO_CVE.match(vuln_id):  # a distro's record of one CVE: UBUNTU-CVE-…
+        aliases.add(cve.group(1))
     common: dict[str, Any] = {
         "id": vuln_id,
-        "aliases": tuple(sorted({a for a in _list(data.get("aliases")) if isinstance(a, str)})),
+        "aliases": tuple(sorted(aliases)),
         "source": source_label,
         "summary": summary[:500],
         "published": _time(data.get("published")),
@@ -175,13 +227,18 @@ def _entry(
     named = f"{ecosystem}/{name}"
     if not is_supported(ecosystem):
         return SkippedEntry(package=named, reason=SkipReason.UNSUPPORTED_ECOSYSTEM)
+    ecosystem = advisory_ecosystem(ecosystem)
+    rating = _severity(affected.get("severity") or record_severity, label)
+    priority = _distro_priority(affected, record_severity)
+    if priority is not None:
+        rating.update(severity=from_label(priority[1]), severity_source=priority[0])
     advisory = Advisory(
         **common,
         ecosystem=ecosystem,
         package=normalize_name(ecosystem, name),
         ranges=_ranges(affected.get("ranges")),
         versions=tuple(str(v) for v in _list(affected.get("versions"))),
-        **_severity(affected.get("severity") or record_severity, label),
+        **rating,
     )
     try:
         advisory.validate_versions()

@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterable, Mapping
 
 from service.api.harbor import _vulnerability
+from service.vulndb.cve import CveFacts
 from service.vulndb.feeds.osv import parse_osv
 from service.vulndb.matcher import Matcher
 from service.vulndb.model import Finding, PackageKey, PackageRef
@@ -29,6 +30,9 @@ class _Index:
         return {
             k: tuple(a for a in self._advisories if (a.ecosystem, a.package) == k) for k in keys
         }
+
+    def cve_facts(self, ids: Iterable[str]) -> Mapping[str, CveFacts]:
+        return {}
 
 
 def _finding() -> Finding:

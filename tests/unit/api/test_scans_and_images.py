@@ -101,6 +101,11 @@ def test_image_detail_sbom_and_vulnerabilities(client: TestClient, engine):
     assert {v["id"] for v in high["items"]} == {
         f.id for f in expected if f.severity.rank >= f.severity.HIGH.rank
     }
+    for order in ("kev", "epss"):
+        listed = client.get(f"/api/v1/images/{digest}/vulnerabilities?sort={order}", headers=reader)
+        assert listed.json()["total"] == len(expected)
+    unknown = client.get(f"/api/v1/images/{digest}/vulnerabilities?sort=age", headers=reader)
+    assert unknown.status_code == 422
     assert client.get("/api/v1/images/sha256:missing", headers=reader).status_code == 404
 
 

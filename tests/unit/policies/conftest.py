@@ -13,6 +13,7 @@ import pytest
 from service.catalog.model import Catalog
 from service.image.manifest import parse_image_config
 from service.image.model import ImageConfig
+from service.vulndb.cve import CveFacts
 from service.vulndb.feeds.osv import parse_osv
 from service.vulndb.matcher import match
 from service.vulndb.model import Finding, PackageKey
@@ -37,6 +38,9 @@ class MemoryAdvisories:
 
     def advisories(self, keys: Iterable[PackageKey]) -> Mapping[PackageKey, tuple[Advisory, ...]]:
         return {key: tuple(self._by_key[key]) for key in keys if key in self._by_key}
+
+    def cve_facts(self, ids: Iterable[str]) -> Mapping[str, CveFacts]:
+        return {}
 
 
 # Old enough to be inside the ranges of every advisory in the shared npm records.
