@@ -26,6 +26,8 @@ from service.sbom import SbomFormat, render
 
 if TYPE_CHECKING:  # models load when a catalog is read or made, not for a cached SBOM
     from service.catalog.model import Catalog
+    from service.layers.analyzer import LayerAnalyzer
+    from service.layers.model import LayerAnalysis
     from service.vulndb.model import Finding
 
 log = logging.getLogger(__name__)
@@ -68,6 +70,7 @@ class CatalogSink(Protocol):
 class Timings:
     fetch: float = 0.0
     catalog: float = 0.0
+    layers: float = 0.0
     match: float = 0.0
 
     def as_dict(self) -> dict[str, float]:
@@ -89,6 +92,7 @@ class ScanOutcome:
     image: PinnedImage
     cached: bool
     timings: Timings = field(default_factory=Timings)
+    layers: LayerAnalysis | None = None  # None when no layer analyzer was given
 
 
 class Orchestrator:
@@ -102,9 +106,12 @@ class Orchestrator:
         matcher: FindingMatcher | None = None,
         sink: CatalogSink | None = None,
         overlap: Callable[[], None] | None = None,
+        layers: LayerAnalyzer | None = None,
     ) -> None:
-        """``overlap`` is CPU work (e.g. imports) to run while an engine subprocess runs."""
+        """``overlap`` is CPU work (e.g. imports) to run while an engine subprocess runs;
+        ``layers`` analyses a scanned image's layers (efficiency, secrets left in them)."""
         self._source = source
+        self._layers = layers
         self._catalogers = catalogers
         self._default_engine = default_engine
         self._cache = cache
@@ -257,8 +264,14 @@ class Orchestrator:
         engine: str | None = None,
         progress: Progress | None = None,
     ) -> ScanOutcome:
-        """Catalog, store and match: the whole pipeline up to the policy decision."""
+        """Catalog, analyse the layers, store and match: the whole pipeline up to the
+        policy decision."""
         outcome = self.catalog(ref, platform=platform, engine=engine, progress=progress)
+        analysis = None
+        if self._layers is not None:  # every layer is in the blob cache once pinned
+            started = time.perf_counter()
+            analysis = self._layers.analyse(outcome.image)
+            outcome.timings.layers = time.perf_counter() - started
         if self._sink is not None:
             self._sink.save(outcome.catalog)
         findings: list[Finding] = []
@@ -269,7 +282,7 @@ class Orchestrator:
             if self._sink is not None:
                 self._sink.record(outcome.catalog.image.digest, findings)
         return ScanOutcome(
-            outcome.catalog, findings, outcome.image, outcome.cached, outcome.timings
+            outcome.catalog, findings, outcome.image, outcome.cached, outcome.timings, analysis
         )
 
 

@@ -25,6 +25,7 @@ from sqlmodel import Column, Field, Session, SQLModel, Text, col, select
 
 from service.errors import NotFoundError, StoreUnavailableError
 from service.image.model import ImageConfig
+from service.layers.model import LayerAnalysis
 from service.signing.model import SignatureStatus
 from service.store.database import guarded_session
 from service.utc import as_utc
@@ -69,6 +70,7 @@ class ImageRow(SQLModel, table=True):
     attestations: str = ""  # space-separated predicate type URIs that verified
     size: int | None = None
     config: str | None = Field(default=None, sa_column=Column(Text))  # ImageConfig JSON
+    layer_analysis: str | None = Field(default=None, sa_column=Column(Text))  # LayerAnalysis
 
 
 class ImageVulnRow(SQLModel, table=True):
@@ -105,6 +107,7 @@ class ImageSubjectInfo:
     packages: int
     config: ImageConfig | None = None  # what policies read on re-evaluation
     size: int | None = None
+    layers: LayerAnalysis | None = None
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,7 @@ class ImageSummary:
     signatures: SignatureStatus
     config: ImageConfig | None
     size: int | None
+    layers: LayerAnalysis | None = None
 
     @property
     def subject(self) -> ImageSubjectInfo:
@@ -137,6 +141,7 @@ class ImageSummary:
             packages=self.packages,
             config=self.config,
             size=self.size,
+            layers=self.layers,
         )
 
 
@@ -198,6 +203,9 @@ def _summary(row: ImageRow) -> ImageSummary:
         ),
         config=_CONFIG_JSON.validate_json(row.config) if row.config else None,
         size=row.size,
+        layers=(
+            LayerAnalysis.model_validate_json(row.layer_analysis) if row.layer_analysis else None
+        ),
     )
 
 
@@ -249,6 +257,7 @@ class ImageStore:
             "attestations": " ".join(signatures.attestations),
             "size": subject.size,
             "config": _CONFIG_JSON.dump_json(subject.config).decode() if subject.config else None,
+            "layer_analysis": subject.layers.model_dump_json() if subject.layers else None,
             **{s.value: counts.get(s.value, 0) for s in SEVERITIES},
         }
         with self._write() as session:
