@@ -265,13 +265,19 @@ class Orchestrator:
         progress: Progress | None = None,
     ) -> ScanOutcome:
         """Catalog, analyse the layers, store and match: the whole pipeline up to the
-        policy decision."""
-        outcome = self.catalog(ref, platform=platform, engine=engine, progress=progress)
-        analysis = None
-        if self._layers is not None:  # every layer is in the blob cache once pinned
-            started = time.perf_counter()
-            analysis = self._layers.analyse(outcome.image)
-            outcome.timings.layers = time.perf_counter() - started
+        policy decision. The layers are analysed while the engine runs, once they are in."""
+        cataloger = self.cataloger(engine)
+        with self._pinning(ref, platform, progress) as (pinning, timings):
+            beside = _LayerAnalysis(self._layers, pinning) if self._layers else None
+            try:
+                outcome = self._catalog_pinned(pinning.image, cataloger, timings, pinning.layers)
+            except BaseException:
+                if beside is not None:
+                    beside.cancel()
+                raise
+            analysis = beside.result() if beside else None
+        if beside is not None:
+            timings.layers = beside.seconds
         if self._sink is not None:
             self._sink.save(outcome.catalog)
         findings: list[Finding] = []
@@ -284,6 +290,43 @@ class Orchestrator:
         return ScanOutcome(
             outcome.catalog, findings, outcome.image, outcome.cached, outcome.timings, analysis
         )
+
+
+class _LayerAnalysis:
+    """The layer analysis of a pinned image, in a thread that starts once its layers are
+    in the blob cache (the engine subprocess runs meanwhile)."""
+
+    def __init__(self, analyzer: LayerAnalyzer, pinning: Pinning) -> None:
+        self._analyzer = analyzer
+        self._pinning = pinning
+        self._analysis: LayerAnalysis | None = None
+        self._error: BaseException | None = None
+        self._cancelled = threading.Event()
+        self.seconds = 0.0
+        self._thread = threading.Thread(target=self._run, name="layer-analysis", daemon=True)
+        self._thread.start()
+
+    def cancel(self) -> None:
+        """The scan failed: analyse nothing (not waited for)."""
+        self._cancelled.set()
+
+    def _run(self) -> None:
+        self._pinning.layers.wait()
+        if self._cancelled.is_set():
+            return
+        started = time.perf_counter()
+        try:
+            self._analysis = self._analyzer.analyse(self._pinning.image)
+        except BaseException as error:  # re-raised in the scan's thread by result()
+            self._error = error
+        self.seconds = time.perf_counter() - started
+
+    def result(self) -> LayerAnalysis:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._analysis is not None
+        return self._analysis
 
 
 def _aside(work: Callable[[], object], after: Callable[[], None] | None = None) -> None:

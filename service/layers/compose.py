@@ -16,8 +16,7 @@ directory once, at its own path), and opaque directories delete (dive ignores th
 
 from __future__ import annotations
 
-import posixpath
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from service.layers.model import (
@@ -34,43 +33,58 @@ MAX_INEFFICIENCIES = 20
 
 @dataclass
 class _Filesystem:
+    """The files visible after the layers applied so far, and the directories holding
+    them (every ancestor of a file: a directory stays when its files are deleted one by
+    one, and goes with a whiteout of itself or of an ancestor, or a file replacing it)."""
+
     files: dict[str, int] = field(default_factory=dict)  # path -> size
     writer: dict[str, int] = field(default_factory=dict)  # path -> index of the layer
-    dirs: set[str] = field(default_factory=set)  # every ancestor of a file ever added
+    dirs: set[str] = field(default_factory=set)
     sizes: dict[str, list[int]] = field(default_factory=dict)  # path -> each size it had
 
-    def hidden_by(self, layer: LayerContents) -> set[str]:
-        """The files below ``layer`` that it deletes or hides."""
+    def _hide(self, layer: LayerContents) -> set[str]:
+        """Forget the directories ``layer`` deletes or replaces with a file; the files
+        below it that it deletes or hides."""
         deleted = set(layer.whiteouts)
-        opaque = set(layer.opaque)
-        hidden_dirs = opaque | {path for path in layer.files if path in self.dirs}
-        gone = (
-            {path for path in self.files if _under_any(path, deleted, hidden_dirs)}
-            if deleted or hidden_dirs
-            else set()
-        )
+        replaced = {path for path in layer.files if path in self.dirs}
+        hidden_dirs = set(layer.opaque) | replaced
+        gone = set()
+        if deleted or hidden_dirs:
+            gone = {path for path in self.files if _under_any(path, deleted, hidden_dirs)}
+            self.dirs = {
+                path
+                for path in self.dirs
+                if path not in deleted
+                and path not in replaced
+                and not _under_any(path, deleted, hidden_dirs, strict=True)
+            }
         for path in layer.files:  # a file under what was a file replaces it
-            gone.update(a for a in _ancestors(path) if a in self.files)
+            parent = _parent(path)
+            while parent and parent not in self.dirs:
+                if parent in self.files:
+                    gone.add(parent)
+                parent = _parent(parent)
         return gone
 
     def apply(self, index: int, layer: LayerContents) -> tuple[int, int, int]:
         """Apply ``layer``; the files it added, changed and removed."""
         removed = 0
-        for path in self.hidden_by(layer):
+        for path in self._hide(layer):
             if path in layer.files:
                 continue  # replaced by the layer's own entry: changed, below
             del self.files[path]
             del self.writer[path]
             self.sizes[path].append(0)
             removed += 1
-        for path in layer.whiteouts:
-            self.dirs.discard(path)
         changed = sum(1 for path in layer.files if path in self.files)
         for path, size in layer.files.items():
             self.files[path] = size
             self.writer[path] = index
             self.sizes.setdefault(path, []).append(size)
-            self.dirs.update(_ancestors(path))
+            parent = _parent(path)
+            while parent and parent not in self.dirs:
+                self.dirs.add(parent)
+                parent = _parent(parent)
         return len(layer.files) - changed, changed, removed
 
 
@@ -132,15 +146,20 @@ def _efficiency(sizes: dict[str, list[int]], layer_sizes: list[int]) -> Efficien
     )
 
 
-def _ancestors(path: str) -> Iterable[str]:
-    parent = posixpath.dirname(path)
-    while parent:
-        yield parent
-        parent = posixpath.dirname(parent)
+def _parent(path: str) -> str:
+    return path[: max(path.rfind("/"), 0)]
 
 
-def _under_any(path: str, deleted: set[str], hidden_dirs: set[str]) -> bool:
-    """``path`` is deleted itself, or lies under a deleted path or a hidden directory."""
-    if path in deleted:
+def _under_any(
+    path: str, deleted: set[str], hidden_dirs: set[str], *, strict: bool = False
+) -> bool:
+    """``path`` is deleted itself, or lies under a deleted path or a hidden directory
+    (``strict``: only under them)."""
+    if not strict and path in deleted:
         return True
-    return any(a in deleted or a in hidden_dirs for a in _ancestors(path))
+    parent = _parent(path)
+    while parent:
+        if parent in deleted or parent in hidden_dirs:
+            return True
+        parent = _parent(parent)
+    return False

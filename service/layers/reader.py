@@ -31,7 +31,6 @@ WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
 _GZIP_MAGIC = b"\x1f\x8b"
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-_BUFFER = 1 << 20
 
 
 def read_layer(blob: Path, digest: str) -> LayerContents:
@@ -40,7 +39,7 @@ def read_layer(blob: Path, digest: str) -> LayerContents:
         with (
             blob.open("rb") as raw,
             _inflated(raw) as stream,
-            tarfile.open(fileobj=stream, mode="r|", bufsize=_BUFFER) as tar,
+            tarfile.open(fileobj=stream, mode="r|") as tar,
         ):
             return _contents(tar, digest, blob.stat().st_size)
     except (tarfile.TarError, EOFError, OSError, zlib.error, zstandard.ZstdError) as error:
