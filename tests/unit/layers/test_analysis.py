@@ -170,6 +170,9 @@ def test_layers_are_read_in_every_compression(tmp_path: Path, compression: str) 
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
+        link = tarfile.TarInfo("etc/env-link")
+        link.type, link.linkname = tarfile.LNKTYPE, "etc/.env"
+        tar.addfile(link)
     data = raw.getvalue()
     if compression == "gzip":
         data = gzip.compress(data)
@@ -178,7 +181,7 @@ def test_layers_are_read_in_every_compression(tmp_path: Path, compression: str) 
     blob = tmp_path / "blob"
     blob.write_bytes(data)
     layer = read_layer(blob, "sha256:" + "c" * 64)
-    assert layer.files == {"etc/.env": 10, "home/u/.npmrc": 18}
+    assert layer.files == {"etc/.env": 10, "home/u/.npmrc": 18, "etc/env-link": 0}
     assert {(s.path, s.kind) for s in layer.secrets} == {
         ("etc/.env", SecretKind.DOTENV),
         ("home/u/.npmrc", SecretKind.NPM_TOKEN),
