@@ -23,7 +23,7 @@ from service.layers.model import LayerContents
 logger = logging.getLogger(__name__)
 
 # Schema version of the entries: bump it when what a layer contributes changes.
-_VERSION = "v1"
+_VERSION = "v2"
 DEFAULT_MAX_BYTES = 512 << 20
 
 

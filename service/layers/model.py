@@ -46,6 +46,10 @@ class LayerContents(FrozenModel):
     whiteouts: tuple[str, ...] = ()
     opaque: tuple[str, ...] = ()
     secrets: tuple[LayerSecret, ...] = ()
+    # The layer's evidence for Syft (an uncompressed tar in the blob cache, its digest
+    # also its diff_id), and whether it holds all a cataloger could read.
+    evidence: str | None = None
+    evidence_understood: bool = True
 
     @property
     def size(self) -> int:
