@@ -1,13 +1,15 @@
 """Layer evidence: Tollgate's SBOM from cached layer evidence against bare Syft and Trivy.
 
-Pushes the Debian 12 + PyPI + npm test image, and the same image with one small layer
-added (an npm package), to a local registry on 127.0.0.1, then times for each of N
+Pushes the Debian 12 + PyPI + npm test image, the same image with one small layer
+added (an npm package: new evidence), and twice with an application-code layer (two
+releases: no evidence), to a local registry on 127.0.0.1, then times for each of N
 rounds, each with empty caches:
   * bare `syft scan registry:BASE` and bare `trivy image BASE` (when Trivy is installed),
   * `tollgate sbom BASE` reading the whole image (the default) and from layer evidence
     (TOLLGATE_SYFT_LAYER_EVIDENCE=1), both cold,
   * `tollgate sbom DERIVED` from evidence once BASE was analysed (only the new layer is
-    read) and cold in an empty data directory.
+    read) and cold in an empty data directory,
+  * `tollgate sbom APP2` once APP1 was analysed (same evidence: Syft does not run) and cold.
 Prints medians and ratios of wall time.
 
     python -m benchmarks.bench_layers [--rounds 3]
@@ -28,29 +30,33 @@ from benchmarks.timing import median, timed
 from service.catalog.syft import wheel_binary
 from service.catalog.trivy import listing_arguments
 from tests.support.images import debian_app_layout
-from tests.support.layers import write_gzip_layer
+from tests.support.layers import LayerEntries, write_gzip_layer
 from tests.support.oci import MEDIA_LAYER_GZIP, canonical_json, push, read_blob_json
 from tests.support.registry import LocalRegistry
 
 TOLLGATE = [sys.executable, "-m", "service.cli"]
 SYFT = wheel_binary() or str(Path(sys.executable).with_name("syft"))
 REF = "org.opencontainers.image.ref.name"
-NEW_LAYER = {
+NPM_LAYER = {
     "app/node_modules/left-pad/package.json": b'{"name": "left-pad", "version": "1.3.0"}',
     "app/node_modules/left-pad/index.js": b"module.exports = function leftPad() {};\n" * 50,
 }
 
 
-def _derived(base: Path, tag: str, target: Path) -> str:
-    """``base:tag`` with one more layer, as ``target:derived``; returns the tag."""
+def _app_layer(version: int) -> dict[str, bytes]:
+    return {"srv/app/main.js": f"console.log('release {version}');\n".encode() * 100}
+
+
+def _derived(base: Path, tag: str, target: Path, layer_entries: LayerEntries, name: str) -> str:
+    """``base:tag`` with one more layer, as ``target:name``; returns ``name``."""
     shutil.copytree(base, target)
     index = json.loads((target / "index.json").read_text())
     [entry] = [m for m in index["manifests"] if m["annotations"].get(REF) == tag]
     manifest = read_blob_json(target, entry["digest"])
     config = read_blob_json(target, manifest["config"]["digest"])
-    layer = write_gzip_layer(NEW_LAYER, target / "blobs" / "sha256")
+    layer = write_gzip_layer(layer_entries, target / "blobs" / "sha256")
     config["rootfs"]["diff_ids"].append(layer.diff_id)
-    config.setdefault("history", []).append({"created_by": "npm install left-pad@1.3.0"})
+    config.setdefault("history", []).append({"created_by": f"add {name}"})
     config_bytes = canonical_json(config)
     manifest["config"] = {**manifest["config"], **_blob(target, config_bytes)}
     manifest["layers"].append(
@@ -58,9 +64,9 @@ def _derived(base: Path, tag: str, target: Path) -> str:
     )
     manifest_bytes = canonical_json(manifest)
     descriptor = {"mediaType": entry["mediaType"], **_blob(target, manifest_bytes)}
-    index["manifests"] = [{**descriptor, "annotations": {REF: "derived"}}]
+    index["manifests"] = [{**descriptor, "annotations": {REF: name}}]
     (target / "index.json").write_bytes(canonical_json(index))
-    return "derived"
+    return name
 
 
 def _blob(layout: Path, data: bytes) -> dict[str, object]:
@@ -88,12 +94,19 @@ def bench(rounds: int) -> None:
     with tempfile.TemporaryDirectory(prefix="tollgate-bench-") as scratch:
         root = Path(scratch)
         built = debian_app_layout()
-        derived_tag = _derived(built.layout, built.tag, root / "derived")
         with LocalRegistry(root / "registry") as registry:
             push(built.layout, built.tag, registry.host, "bench/base")
-            push(root / "derived", derived_tag, registry.host, "bench/derived")
             base = f"{registry.host}/bench/base:{built.tag}"
-            derived = f"{registry.host}/bench/derived:{derived_tag}"
+            images = {}
+            for name, entries in (
+                ("npm", NPM_LAYER),
+                ("app1", _app_layer(1)),
+                ("app2", _app_layer(2)),
+            ):
+                tag = _derived(built.layout, built.tag, root / name, entries, name)
+                push(root / name, tag, registry.host, f"bench/{name}")
+                images[name] = f"{registry.host}/bench/{name}:{tag}"
+            derived = images["npm"]
             for number in range(rounds):
                 home = root / f"home-{number}"
                 home.mkdir()
@@ -111,8 +124,12 @@ def bench(rounds: int) -> None:
                 }
                 run("evidence", [*TOLLGATE, "sbom", base], evidence)
                 run("derived-on-base", [*TOLLGATE, "sbom", derived], evidence)
+                run("app1-on-base", [*TOLLGATE, "sbom", images["app1"]], evidence)
+                run("app2-on-app1", [*TOLLGATE, "sbom", images["app2"]], evidence)
                 alone = {**evidence, "TOLLGATE_DATA_DIR": str(root / f"alone-{number}")}
                 run("derived-cold", [*TOLLGATE, "sbom", derived], alone)
+                alone = {**evidence, "TOLLGATE_DATA_DIR": str(root / f"alone-app-{number}")}
+                run("app2-cold", [*TOLLGATE, "sbom", images["app2"]], alone)
     wall = {key: median(values) for key, values in results.items()}
     print(f"rounds: {rounds}   (medians of wall seconds; every run with empty caches)")
     print(f"bare syft scan registry:BASE             {wall['syft']:6.2f} s")
@@ -128,6 +145,11 @@ def bench(rounds: int) -> None:
     print(
         f"tollgate sbom DERIVED, BASE analysed     {wall['derived-on-base']:6.2f} s"
         f"   {wall['derived-on-base'] / wall['derived-cold']:.2f}x its cold time"
+    )
+    print(f"tollgate sbom APP v2, cold               {wall['app2-cold']:6.2f} s")
+    print(
+        f"tollgate sbom APP v2, APP v1 analysed    {wall['app2-on-app1']:6.2f} s"
+        f"   {wall['app2-on-app1'] / wall['app2-cold']:.2f}x its cold time"
     )
 
 

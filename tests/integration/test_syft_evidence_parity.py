@@ -207,3 +207,23 @@ def test_an_image_with_a_nix_store_is_catalogued_whole(
         whole, cold, _ = catalogs(image, tmp_path / "cache")
     assert cold == whole
     assert "Syft reads the whole image" in caplog.text
+
+
+def test_a_push_changing_only_application_code_reuses_the_evidence_catalog(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    base = {"etc/os-release": b"ID=debian\nVERSION_ID=12\n", **_dist_info("idna", "2.10")}
+    layout = tmp_path / "layout"
+    for version in ("1", "2"):
+        app = {"srv/app.py": f"VERSION = {version}\n".encode()}
+        write_image(layout, ImageSpec(layers=[base, app]), tag=version)
+    cache = tmp_path / "cache"
+    first, second = pinned(layout, cache, "1"), pinned(layout, cache, "2")
+    assert first.digest != second.digest
+    evidence = SyftCataloger(Settings(data_dir=tmp_path, cache_dir=cache, syft_layer_evidence=True))
+    evidence.catalog(first)
+    with caplog.at_level("INFO", logger="service.catalog.syft"):
+        reused = evidence.catalog(second)
+    assert "its layers' evidence was catalogued before" in caplog.text
+    whole = SyftCataloger(Settings(data_dir=tmp_path, cache_dir=cache)).catalog(second)
+    assert reused == whole
