@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from policies.versions import parse_range
+from service.layers.model import SecretKind
 from service.model_base import FrozenModel
 from service.vulndb.model import Severity
 
@@ -178,6 +179,31 @@ class SecretsRule(_Rule):
     type: Literal["secrets"]
 
 
+class EfficiencyRule(_Rule):
+    """The image's layers waste at most ``max_wasted_bytes`` (bytes or with a unit) and
+    score at least ``min_score``, as ``dive`` reports them: a file a later layer overwrites
+    or deletes, or writes again, counts with every copy."""
+
+    type: Literal["efficiency"]
+    max_wasted_bytes: ByteSize | None = None
+    min_score: float | None = Field(default=None, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _needs_threshold(self) -> EfficiencyRule:
+        if self.max_wasted_bytes is None and self.min_score is None:
+            raise ValueError("an efficiency rule needs `max_wasted_bytes`, `min_score` or both")
+        return self
+
+
+class SecretFilesRule(_Rule):
+    """No layer ships a credential file (private keys, cloud and registry credentials,
+    ``.env``, ``.npmrc`` tokens, ``.pypirc`` passwords, ``.git-credentials``), even one a
+    later layer deletes; ``kinds`` limits the rule to those kinds."""
+
+    type: Literal["secret_files"]
+    kinds: tuple[SecretKind, ...] = ()
+
+
 class BaseImageRule(_Rule):
     """The ``org.opencontainers.image.base.name`` label must match one of ``allowed`` (globs)."""
 
@@ -220,6 +246,8 @@ Rule = Annotated[
     | HealthcheckRule
     | ReferenceRule
     | SecretsRule
+    | SecretFilesRule
+    | EfficiencyRule
     | BaseImageRule
     | MaxAgeRule
     | MaxSizeRule

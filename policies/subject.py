@@ -9,6 +9,7 @@ from __future__ import annotations
 from policies.model import ScanState
 from service.catalog.model import Catalog
 from service.image.model import ImageConfig, PinnedImage
+from service.layers.model import LayerAnalysis
 from service.model_base import FrozenModel
 from service.signing.model import SignatureStatus
 from service.vulndb.model import Finding, NotEvaluated
@@ -20,7 +21,8 @@ class EvaluationInput(FrozenModel):
     ``digest`` is the resolved manifest digest; ``pinned_by_digest`` says whether the
     user named the image by digest (``app@sha256:…``) rather than by tag alone.
     ``catalog`` is None and ``findings`` empty unless ``scan`` is ``scanned``;
-    ``not_evaluated`` lists the packages no advisory data could audit.
+    ``not_evaluated`` lists the packages no advisory data could audit; ``layers`` is the
+    analysis of the image's layers (None when they were not analysed).
     """
 
     reference: str
@@ -36,6 +38,7 @@ class EvaluationInput(FrozenModel):
     findings: tuple[Finding, ...] = ()  # VEX already applied: suppressed ones carry ``vex``
     not_evaluated: tuple[NotEvaluated, ...] = ()
     signatures: SignatureStatus = SignatureStatus()
+    layers: LayerAnalysis | None = None
 
     @classmethod
     def from_pinned(
@@ -47,6 +50,7 @@ class EvaluationInput(FrozenModel):
         findings: tuple[Finding, ...] = (),
         not_evaluated: tuple[NotEvaluated, ...] = (),
         signatures: SignatureStatus | None = None,
+        layers: LayerAnalysis | None = None,
     ) -> EvaluationInput:
         ref = image.reference
         return cls(
@@ -63,4 +67,5 @@ class EvaluationInput(FrozenModel):
             findings=findings,
             not_evaluated=not_evaluated,
             signatures=signatures or SignatureStatus(),
+            layers=layers,
         )

@@ -28,6 +28,7 @@ from service.errors import NotFoundError, TollgateError, VulnDBError
 from service.gate import PolicyGate
 from service.image.model import ImageReference, PinnedImage, Platform
 from service.image.reference import format_reference, parse_reference
+from service.layers.model import LayerAnalysis
 from service.notify.webhooks import (
     POLICY_FAILED,
     SCAN_COMPLETED,
@@ -152,6 +153,7 @@ class Pipeline:
             catalog=outcome.catalog,
             findings=tuple(outcome.findings),
             signatures=signatures,
+            layers=outcome.layers,
         )
         verdict = self._judge(subject, bundle, SCAN_TRIGGER, extra_vex=vex)
         if self._signs(verdict, image):
@@ -159,7 +161,7 @@ class Pipeline:
             signed = self._signer.sign(image, outcome.catalog, verdict.findings, revision)
             verdict = replace(verdict, signatures=combined(verdict.signatures, signed))
         self._images.record(
-            _subject_info(image, len(outcome.catalog.packages)),
+            _subject_info(image, len(outcome.catalog.packages), outcome.layers),
             verdict.findings,
             scan_id=scan_id,
             policy_outcome=verdict.decision.outcome.value,
@@ -244,7 +246,8 @@ class Pipeline:
         self, digest: str, ref: ImageReference | None = None
     ) -> EvaluationInput | None:
         """The stored scan of ``digest`` as the policy engine sees it: catalog, findings,
-        image config and size, and the signatures verified when it was scanned."""
+        image config and size, its layer analysis and the signatures verified when it
+        was scanned."""
         try:
             summary: ImageSummary | None = self._images.get(digest)
         except NotFoundError:
@@ -267,6 +270,7 @@ class Pipeline:
                     "config": summary.config or subject.config,
                     "size": summary.size,
                     "signatures": summary.signatures,
+                    "layers": summary.layers,
                 }
             )
         return subject.model_copy(update={"catalog": catalog, "findings": findings})
@@ -448,7 +452,9 @@ def decision_data(decision: Decision) -> dict[str, object]:
     }
 
 
-def _subject_info(image: PinnedImage, packages: int) -> ImageSubjectInfo:
+def _subject_info(
+    image: PinnedImage, packages: int, layers: LayerAnalysis | None
+) -> ImageSubjectInfo:
     ref = image.reference
     return ImageSubjectInfo(
         digest=image.digest,
@@ -459,6 +465,7 @@ def _subject_info(image: PinnedImage, packages: int) -> ImageSubjectInfo:
         packages=packages,
         config=image.config,
         size=image.size,
+        layers=layers,
     )
 
 

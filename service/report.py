@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict
 
 from policies.decision import Decision
 from service.catalog.model import ImageSubject
+from service.layers.model import Efficiency, LayerSummary, SecretFile
 from service.pipeline import Verdict
 from service.scanning import ScanOutcome
 from service.signing.model import SignatureStatus
@@ -26,7 +27,9 @@ class PackageSummary(BaseModel):
 
 class ScanReport(BaseModel):
     """``vulnerabilities`` holds every finding, those a VEX statement suppressed with
-    ``vex`` set; ``not_evaluated`` the packages no advisory data could audit."""
+    ``vex`` set; ``not_evaluated`` the packages no advisory data could audit; ``layers``,
+    ``efficiency`` and ``secret_files`` come from the layer analysis (empty and None
+    when the layers were not analysed)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -38,11 +41,15 @@ class ScanReport(BaseModel):
     not_evaluated: list[NotEvaluated]
     signatures: SignatureStatus
     decision: Decision
+    layers: list[LayerSummary] = []
+    efficiency: Efficiency | None = None
+    secret_files: list[SecretFile] = []
     timings: dict[str, float] = {}
 
 
 def build_report(outcome: ScanOutcome, verdict: Verdict) -> ScanReport:
     catalog = outcome.catalog
+    analysis = outcome.layers
     return ScanReport(
         image=catalog.image,
         engine=catalog.engine,
@@ -55,6 +62,9 @@ def build_report(outcome: ScanOutcome, verdict: Verdict) -> ScanReport:
         not_evaluated=list(verdict.not_evaluated),
         signatures=verdict.signatures,
         decision=verdict.decision,
+        layers=list(analysis.layers) if analysis else [],
+        efficiency=analysis.efficiency if analysis else None,
+        secret_files=list(analysis.secret_files) if analysis else [],
         timings=outcome.timings.as_dict(),
     )
 
@@ -85,6 +95,9 @@ def report_table(report: ScanReport) -> str:
     if active:
         lines.append("")
         lines.append(_table(active))
+    if report.efficiency is not None:
+        lines.append("")
+        lines.extend(_layers(report))
     decision = report.decision
     lines.append("")
     lines.append(f"policy    {decision.outcome.value.upper()} ({_policy(decision)})")
@@ -100,6 +113,51 @@ def _gaps(items: list[NotEvaluated]) -> str:
     return f"{len(items)} package(s): " + "; ".join(parts) + (f"; … (+{more})" if more else "")
 
 
+def _layers(report: ScanReport) -> list[str]:
+    efficiency = report.efficiency
+    assert efficiency is not None
+    lines = [
+        f"layers    {len(report.layers)}, {_size(efficiency.size)}; efficiency "
+        f"{efficiency.score:.2%}, {_size(efficiency.wasted_bytes)} wasted",
+        "",
+    ]
+    rows: list[tuple[Any, ...]] = [("#", "SIZE", "ADDED", "CHANGED", "REMOVED", "COMMAND")]
+    rows.extend(
+        (
+            layer.index,
+            _size(layer.size),
+            layer.files_added,
+            layer.files_changed,
+            layer.files_removed,
+            _command(layer.created_by),
+        )
+        for layer in report.layers
+    )
+    lines.append(_columns(rows))
+    for secret in report.secret_files:
+        state = "present" if secret.visible else "deleted later, still shipped"
+        lines.append(
+            f"secret    /{secret.path}: {secret.kind} in layer {secret.layer_index} ({state})"
+        )
+    return lines
+
+
+def _size(size: int) -> str:
+    if size < 1000:
+        return f"{size} B"
+    value = size / 1000
+    for unit in ("kB", "MB"):
+        if value < 1000:
+            return f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} GB"
+
+
+def _command(created_by: str, width: int = 60) -> str:
+    command = " ".join(created_by.removeprefix("/bin/sh -c ").split())
+    return command if len(command) <= width else command[: width - 1] + "…"
+
+
 def _policy(decision: Decision) -> str:
     version = f" v{decision.bundle_version}" if decision.bundle_version else ""
     return f"{decision.bundle or ''}{version}/{decision.policy}"
@@ -111,6 +169,10 @@ def _table(findings: list[Finding]) -> str:
         rows.append(
             (f.severity.value, f.id, f.package.name, f.package.version, ", ".join(f.fixed_versions))
         )
+    return _columns(rows)
+
+
+def _columns(rows: list[tuple[Any, ...]]) -> str:
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
     return "\n".join(
         "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()

@@ -26,6 +26,8 @@ from service.sbom import SbomFormat, render
 
 if TYPE_CHECKING:  # models load when a catalog is read or made, not for a cached SBOM
     from service.catalog.model import Catalog
+    from service.layers.analyzer import LayerAnalyzer
+    from service.layers.model import LayerAnalysis
     from service.vulndb.model import Finding
 
 log = logging.getLogger(__name__)
@@ -68,6 +70,7 @@ class CatalogSink(Protocol):
 class Timings:
     fetch: float = 0.0
     catalog: float = 0.0
+    layers: float = 0.0
     match: float = 0.0
 
     def as_dict(self) -> dict[str, float]:
@@ -89,6 +92,7 @@ class ScanOutcome:
     image: PinnedImage
     cached: bool
     timings: Timings = field(default_factory=Timings)
+    layers: LayerAnalysis | None = None  # None when no layer analyzer was given
 
 
 class Orchestrator:
@@ -102,9 +106,12 @@ class Orchestrator:
         matcher: FindingMatcher | None = None,
         sink: CatalogSink | None = None,
         overlap: Callable[[], None] | None = None,
+        layers: LayerAnalyzer | None = None,
     ) -> None:
-        """``overlap`` is CPU work (e.g. imports) to run while an engine subprocess runs."""
+        """``overlap`` is CPU work (e.g. imports) to run while an engine subprocess runs;
+        ``layers`` analyses a scanned image's layers (efficiency, secrets left in them)."""
         self._source = source
+        self._layers = layers
         self._catalogers = catalogers
         self._default_engine = default_engine
         self._cache = cache
@@ -257,8 +264,20 @@ class Orchestrator:
         engine: str | None = None,
         progress: Progress | None = None,
     ) -> ScanOutcome:
-        """Catalog, store and match: the whole pipeline up to the policy decision."""
-        outcome = self.catalog(ref, platform=platform, engine=engine, progress=progress)
+        """Catalog, analyse the layers, store and match: the whole pipeline up to the
+        policy decision. The layers are analysed while the engine runs, once they are in."""
+        cataloger = self.cataloger(engine)
+        with self._pinning(ref, platform, progress) as (pinning, timings):
+            beside = _LayerAnalysis(self._layers, pinning) if self._layers else None
+            try:
+                outcome = self._catalog_pinned(pinning.image, cataloger, timings, pinning.layers)
+            except BaseException:
+                if beside is not None:
+                    beside.cancel()
+                raise
+            analysis = beside.result() if beside else None
+        if beside is not None:
+            timings.layers = beside.seconds
         if self._sink is not None:
             self._sink.save(outcome.catalog)
         findings: list[Finding] = []
@@ -269,8 +288,45 @@ class Orchestrator:
             if self._sink is not None:
                 self._sink.record(outcome.catalog.image.digest, findings)
         return ScanOutcome(
-            outcome.catalog, findings, outcome.image, outcome.cached, outcome.timings
+            outcome.catalog, findings, outcome.image, outcome.cached, outcome.timings, analysis
         )
+
+
+class _LayerAnalysis:
+    """The layer analysis of a pinned image, in a thread that starts once its layers are
+    in the blob cache (the engine subprocess runs meanwhile)."""
+
+    def __init__(self, analyzer: LayerAnalyzer, pinning: Pinning) -> None:
+        self._analyzer = analyzer
+        self._pinning = pinning
+        self._analysis: LayerAnalysis | None = None
+        self._error: BaseException | None = None
+        self._cancelled = threading.Event()
+        self.seconds = 0.0
+        self._thread = threading.Thread(target=self._run, name="layer-analysis", daemon=True)
+        self._thread.start()
+
+    def cancel(self) -> None:
+        """The scan failed: analyse nothing (not waited for)."""
+        self._cancelled.set()
+
+    def _run(self) -> None:
+        self._pinning.layers.wait()
+        if self._cancelled.is_set():
+            return
+        started = time.perf_counter()
+        try:
+            self._analysis = self._analyzer.analyse(self._pinning.image)
+        except BaseException as error:  # re-raised in the scan's thread by result()
+            self._error = error
+        self.seconds = time.perf_counter() - started
+
+    def result(self) -> LayerAnalysis:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._analysis is not None
+        return self._analysis
 
 
 def _aside(work: Callable[[], object], after: Callable[[], None] | None = None) -> None:

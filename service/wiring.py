@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from service.jobs.dispatch import Dispatcher
     from service.jobs.scan import MaintenanceJobs, ScanJob
     from service.jobs.submission import EngineVersion, ScanSubmitter
+    from service.layers.analyzer import LayerAnalyzer
     from service.pipeline import Pipeline
     from service.registry.pull_auth import PullAuthorization
     from service.store.advisories import VulnStore
@@ -119,6 +120,15 @@ def admission_registries(settings: Settings) -> RegistryClientFactory:
     return registry_clients(fast, OutboundPolicy.from_settings(settings))
 
 
+def layer_analyzer(settings: Settings) -> LayerAnalyzer:
+    """Layers analysed once by digest, from the blob cache, cached beside it."""
+    from service.layers.analyzer import LayerAnalyzer
+    from service.layers.cache import LayerCache
+
+    root = settings.blob_cache_dir
+    return LayerAnalyzer(BlobCache(root), LayerCache(root))
+
+
 @contextmanager
 def sbom_orchestrator(settings: Settings) -> Iterator[Orchestrator]:
     """Fetch and catalog only: no database is touched (``tollgate sbom``)."""
@@ -178,6 +188,7 @@ def scan_orchestrator(
             cache=CatalogCache(settings.blob_cache_dir),
             matcher=Matcher(vulns).match,
             sink=CatalogRecords(CatalogStore(engine), vulns),
+            layers=layer_analyzer(settings),
         )
 
 

@@ -9,6 +9,7 @@ from policies.model import (
     BaseImageRule,
     DeniedLicensesRule,
     DeniedPackagesRule,
+    EfficiencyRule,
     EpssRule,
     HealthcheckRule,
     KnownExploitedRule,
@@ -21,6 +22,7 @@ from policies.model import (
     RootUserRule,
     Rule,
     ScanStatusRule,
+    SecretFilesRule,
     SecretsRule,
     SeverityGateRule,
 )
@@ -34,6 +36,7 @@ from policies.rules.hygiene import (
     check_reference,
     check_root_user,
 )
+from policies.rules.layers import check_efficiency, check_secret_files
 from policies.rules.packages import check_denied_licenses, check_denied_packages
 from policies.rules.secrets import check_secrets
 from policies.rules.signatures import check_required_attestations, check_required_signature
@@ -68,6 +71,10 @@ def check(rule: Rule, context: RuleContext) -> RuleResult:  # noqa: PLR0911, PLR
             return check_reference(rule, context)
         case SecretsRule():
             return check_secrets(rule, context)
+        case SecretFilesRule():
+            return check_secret_files(rule, context)
+        case EfficiencyRule():
+            return check_efficiency(rule, context)
         case BaseImageRule():
             return check_base_image(rule, context)
         case MaxAgeRule():

@@ -13,6 +13,7 @@ from policies.decision import Decision, RuleResult
 from service.api.context import ServiceContext, get_context, require
 from service.auth.tokens import Scope
 from service.errors import NotFoundError
+from service.layers.model import Efficiency, LayerAnalysis, SecretFile
 from service.sbom import SbomFormat, render
 from service.store.images import ImageFilter
 from service.vulndb.model import Finding, NotEvaluated, Severity
@@ -64,11 +65,14 @@ class ImagePage(BaseModel):
 
 
 class ImageDetail(ImageView):
-    """The latest policy decision in full, and the rules that fired in it."""
+    """The latest policy decision in full, the rules that fired in it, and the analysis
+    of the image's layers (None for an image scanned before layers were analysed)."""
 
     decision: Decision | None
     fired_rules: list[RuleResult]
     not_evaluated: list[NotEvaluated]  # packages no advisory data could audit, with why
+    efficiency: Efficiency | None
+    secret_files: list[SecretFile]
 
 
 class FindingPage(BaseModel):
@@ -109,7 +113,21 @@ def get_image(digest: str, context: Context) -> ImageDetail:
         decision=latest,
         fired_rules=list(latest.fired) if latest else [],
         not_evaluated=list(_not_evaluated(context, image.scan_state, digest)),
+        efficiency=image.layers.efficiency if image.layers else None,
+        secret_files=list(image.layers.secret_files) if image.layers else [],
     )
+
+
+@router.get("/{digest}/layers", response_model=LayerAnalysis)
+def get_layers(digest: str, context: Context) -> LayerAnalysis:
+    """Each layer (size, files added/changed/removed, the command that made it), the
+    image's efficiency as ``dive`` reports it, and credential files left in any layer."""
+    image = context.images.get(digest)
+    if image.layers is None:
+        raise NotFoundError(
+            f"the layers of {digest} were not analysed", hint="scan the image again"
+        )
+    return image.layers
 
 
 def _not_evaluated(

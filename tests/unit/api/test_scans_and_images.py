@@ -1,9 +1,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 from service.auth.tokens import Scope
+from service.layers.compose import compose
+from service.layers.model import LayerContents, LayerSecret, SecretKind
 from service.store.catalogs import CatalogStore
+from service.store.images import ImageStore
 from service.store.policies import PolicyStore
 from tests.unit.api.conftest import InlineDispatcher, TestClient, token
 from tests.unit.jobs.fakes import apply_tiered_bundle, fake_match
@@ -26,7 +30,7 @@ def test_post_scan_is_accepted_and_runs_to_done(client: TestClient, admin):
     assert response.headers["Location"] == f"/api/v1/scans/{response.json()['id']}"
     done = client.get(response.headers["Location"], headers=admin).json()
     assert done["status"] == "done" and done["digest"].startswith("sha256:")
-    assert set(done["timings"]) == {"fetch", "catalog", "match"}
+    assert set(done["timings"]) == {"fetch", "catalog", "layers", "match"}
 
 
 def test_scan_of_a_queued_digest_returns_the_existing_scan(
@@ -159,3 +163,36 @@ def test_a_vex_document_suppresses_findings_and_decides_again(client: TestClient
     assert (
         again["policy"] == "block" and again["decision"]["trigger"] == "VEX document triage deleted"
     )
+
+
+def test_image_detail_and_layers_show_the_stored_layer_analysis(client: TestClient, engine):
+    reader = token(engine, Scope.READ, Scope.SCAN)
+    digest = scan(client, reader, f"{REGISTRY}/apps/bash:1")["digest"]
+    missing = client.get(f"/api/v1/images/{digest}/layers", headers=reader)
+    assert missing.status_code == 404 and "scan the image again" in missing.text
+
+    layer = "sha256:" + "1" * 64
+    analysis = compose(
+        [
+            LayerContents(
+                digest=layer,
+                compressed_size=50,
+                files={"app/.env": 12, "app/big": 100},
+                secrets=(LayerSecret(path="app/.env", kind=SecretKind.DOTENV),),
+            ),
+            LayerContents(digest="sha256:" + "2" * 64, compressed_size=9, whiteouts=("app/big",)),
+        ],
+        ["COPY . /app", "RUN rm /app/big"],
+    )
+    images = ImageStore(engine)
+    stored = images.get(digest)
+    images.record(replace(stored.subject, layers=analysis), [], scan_id=stored.last_scan_id)
+
+    detail = client.get(f"/api/v1/images/{digest}", headers=reader).json()
+    assert detail["efficiency"]["wasted_bytes"] == 100
+    assert detail["secret_files"] == [
+        {"path": "app/.env", "layer": layer, "layer_index": 0, "kind": "dotenv", "visible": True}
+    ]
+    layers = client.get(f"/api/v1/images/{digest}/layers", headers=reader).json()
+    assert [entry["created_by"] for entry in layers["layers"]] == ["COPY . /app", "RUN rm /app/big"]
+    assert layers["layers"][1]["files_removed"] == 1

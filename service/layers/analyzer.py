@@ -1,0 +1,159 @@
+"""An image's layer analysis: each layer read once by digest, the image composed of them.
+
+Layers not in the cache are read in parallel (inflating releases the GIL), from the
+blob cache where the fetcher stored them; one thread of a process reads a given layer
+at a time, and the others wait for its result. The same pass keeps the layer's evidence
+for Syft (:mod:`service.layers.evidence`) as a blob, from which :meth:`evidence_image`
+composes an image Syft can catalogue in place of the real one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from service.image.cache import BlobCache
+from service.image.layout import write_image_layout
+from service.image.manifest import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, Descriptor
+from service.image.model import ImageConfig, PinnedImage
+from service.layers.cache import LayerCache
+from service.layers.compose import compose
+from service.layers.model import LayerAnalysis, LayerContents
+from service.layers.reader import read_layer
+
+logger = logging.getLogger(__name__)
+
+_MAX_THREADS = 4
+_reading: dict[str, threading.Lock] = {}
+_reading_guard = threading.Lock()
+
+
+@dataclass(frozen=True)
+class EvidenceImage:
+    """The image of an image's evidence layers, and the real layer (diff_id) each of its
+    layers stands for: a location Syft reports in an evidence layer is in that layer."""
+
+    image: PinnedImage
+    layers: dict[str, str]  # evidence layer digest -> the real layer's diff_id
+
+
+class LayerAnalyzer:
+    def __init__(self, blobs: BlobCache, cache: LayerCache) -> None:
+        self._blobs = blobs
+        self._cache = cache
+
+    def analyse(self, image: PinnedImage) -> LayerAnalysis:
+        """The analysis of ``image``, whose layers are in the blob cache."""
+        layers = self._contents(image)
+        return compose(layers, _layer_commands(image.config, len(layers)))
+
+    def evidence_image(self, image: PinnedImage) -> EvidenceImage | None:
+        """The evidence of ``image``'s layers as an image of as many layers, in the blob
+        cache with its layout; None when a layer holds evidence that cannot be kept."""
+        layers = self._contents(image)
+        if not all(layer.evidence_understood for layer in layers):
+            return None
+        evidence = [layer.evidence for layer in layers]
+        if any(digest is None or not self._blobs.has(digest) for digest in evidence):
+            return None
+        digests = [digest for digest in evidence if digest is not None]
+        sizes = [self._blobs.path(digest).stat().st_size for digest in digests]
+        config = {
+            "architecture": image.platform.architecture,
+            "os": image.platform.os,
+            **({"variant": image.platform.variant} if image.platform.variant else {}),
+            "config": {},
+            "rootfs": {"type": "layers", "diff_ids": digests},
+        }
+        config_bytes = json.dumps(config, sort_keys=True).encode()
+        config_digest = self._blobs.put_bytes(config_bytes, what="evidence config")
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": len(config_bytes)},
+            "layers": [
+                {"mediaType": OCI_LAYER, "digest": digest, "size": size}
+                for digest, size in zip(digests, sizes, strict=True)
+            ],
+        }
+        manifest_bytes = json.dumps(manifest, sort_keys=True).encode()
+        digest = self._blobs.put_bytes(manifest_bytes, what="evidence manifest")
+        descriptor = Descriptor(media_type=OCI_MANIFEST, digest=digest, size=len(manifest_bytes))
+        pinned = PinnedImage(
+            reference=image.reference,
+            display_name=image.display_name,
+            digest=digest,
+            platform=image.platform,
+            media_type=OCI_MANIFEST,
+            layout=write_image_layout(self._blobs, descriptor, image.platform),
+            config_digest=config_digest,
+            layers=tuple(digests),
+            size=len(config_bytes) + sum(sizes),
+            config=ImageConfig(diff_ids=tuple(digests)),
+        )
+        # identical evidence in two layers: the upper one provides the squashed file
+        real = dict(zip(digests, image.config.diff_ids, strict=True))
+        return EvidenceImage(pinned, real)
+
+    def _contents(self, image: PinnedImage) -> list[LayerContents]:
+        digests = list(image.layers)
+        known: dict[str, LayerContents] = {}
+        missing = []
+        for digest in dict.fromkeys(digests):
+            cached = self._cache.get(digest)
+            if cached is None:
+                missing.append(digest)
+            else:
+                known[digest] = cached
+        if missing:
+            threads = min(len(missing), _MAX_THREADS, os.cpu_count() or 1)
+            with ThreadPoolExecutor(threads, thread_name_prefix="layer") as pool:
+                for contents in pool.map(self._read_once, missing):
+                    known[contents.digest] = contents
+        logger.info(
+            "layers of %s: %d read, %d from cache",
+            image.digest,
+            len(missing),
+            len(known) - len(missing),
+        )
+        return [known[digest] for digest in digests]
+
+    def _read_once(self, digest: str) -> LayerContents:
+        with _reading_guard:
+            lock = _reading.setdefault(digest, threading.Lock())
+        with lock:
+            cached = self._cache.get(digest)  # read meanwhile by another thread
+            if cached is not None:
+                return cached
+            contents = self._read(digest)
+        with _reading_guard:
+            _reading.pop(digest, None)
+        return contents
+
+    def _read(self, digest: str) -> LayerContents:
+        fd, name = tempfile.mkstemp(prefix="evidence-", dir=self._blobs.scratch_dir)
+        temp = Path(name)
+        try:
+            with os.fdopen(fd, "wb") as sink:
+                contents = read_layer(self._blobs.path(digest), digest, sink)
+            evidence = self._blobs.put_file(temp)
+        finally:
+            temp.unlink(missing_ok=True)
+        contents = contents.model_copy(update={"evidence": evidence})
+        self._cache.put(contents)
+        return contents
+
+
+def _layer_commands(config: ImageConfig, count: int) -> list[str]:
+    """The ``created_by`` of each layer: the history entries that made a layer, in order
+    (history that does not match the layers, or none, leaves them empty)."""
+    commands = [entry.created_by for entry in config.history if not entry.empty_layer]
+    if len(commands) != count:
+        return [""] * count
+    return commands

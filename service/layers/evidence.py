@@ -1,0 +1,128 @@
+"""Which entries of a layer Syft's image catalogers read: the layer's *evidence*.
+
+Kept per layer (see :mod:`service.layers.reader`), the evidence of an image's layers
+composed as an image of the same number of layers gives Syft the same squashed
+filesystem, as far as its catalogers can see, at a fraction of the size: package
+databases and their file lists, language package metadata, archives, and the binaries
+a cataloger can identify. Paths follow Syft 1.18's image catalogers (the globs in
+``syft/pkg/cataloger/*``, ``syft/linux/identify_release.go`` and the binary
+classifiers of ``syft/pkg/cataloger/binary/classifiers.go``); executables (ELF, PE,
+Mach-O) are kept when they carry what the Go, Rust, ELF-package and GraalVM catalogers
+look for.
+
+Every symlink, whiteout and opaque marker is kept (they cost no content and decide what
+the squashed tree holds). What evidence cannot be kept faithfully makes the layer
+*not understood*, and its image is catalogued from its full layers instead: a Nix store
+(its cataloger reads store directories), a hard link to a file that is not evidence.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import posixpath
+import re
+
+# Executable formats Syft recognises by MIME type, told by their first bytes.
+EXECUTABLE_MAGIC = (b"\x7fELF", b"MZ", b"\xfe\xed\xfa", b"\xce\xfa\xed\xfe", b"\xcf\xfa\xed\xfe")
+EXECUTABLE_HEAD = 4
+# What makes an executable evidence: Go build info, cargo-auditable's section, an ELF
+# package note, GraalVM native-image's SBOM symbols.
+_EXECUTABLE_MARKERS = (b"\xff Go buildinf:", b".dep-v0", b".note.package", b"__svm_version_info")
+
+_EXACT = frozenset(
+    {
+        "etc/os-release",
+        "usr/lib/os-release",
+        "etc/system-release-cpe",
+        "etc/redhat-release",
+        "bin/busybox",
+        "etc/apk/repositories",
+    }
+)
+_NAMES = frozenset(
+    {
+        "package.json",
+        "installed.json",
+        "conaninfo.txt",
+        "DESCRIPTION",
+        "pyvenv.cfg",
+        "release",
+        "VERSION",
+        "kernel",
+        "vmlinux",
+        "vmlinuz",
+    }
+)
+_SUFFIXES = (
+    ".gemspec",
+    ".rockspec",
+    ".dll",
+    ".exe",
+    ".ko",
+    ".egg-info",
+    ".jar",
+    ".war",
+    ".ear",
+    ".par",
+    ".sar",
+    ".nar",
+    ".jpi",
+    ".hpi",
+    ".kar",
+    ".lpkg",
+    ".zip",
+)
+_PATTERNS = re.compile(
+    r"""(?:^|.*/)(?:
+        lib/dpkg/(?:status|status\.d/[^/]+|info/[^/]+)
+      | lib/opkg/(?:status|info/[^/]+\.control)
+      | usr/share/doc/[^/]+/copyright
+      | lib/apk/db/installed
+      | (?:var/lib|usr/share|usr/lib/sysimage)/rpm/(?:Packages|Packages\.db|rpmdb\.sqlite)
+      | var/lib/rpmmanifest/container-manifest-2
+      | var/lib/pacman/local/.+
+      | var/db/pkg/[^/]+/[^/]+/[^/]+
+      | [^/]*\.(?:dist-info|egg-info|DIST-INFO|EGG-INFO)/.+
+      | php/\.registry/\.channel\.[^/]*/[^/]+\.reg
+      | wp-content/plugins/[^/]+/[^/]+\.php
+      | (?:kernel|vmlinux|vmlinuz)-[^/]*
+    )$""",
+    re.VERBOSE,
+)
+# Syft 1.18's binary classifiers: the basenames they match.
+_CLASSIFIER_GLOBS = (
+    "libpython*.so*", "arangosh", "bash", "beam.smp", "busybox", "cabal", "composer*",
+    "consul", "curl", "dart", "erlexec", "fluent-bit", "gcc", "getopt", "ghc*", "go", "gzip",
+    "haproxy", "helm", "httpd", "java", "jdb", "jq", "liberts_internal.a",
+    "libjulia-internal.so", "libphp*.so", "libpypy*.so*", "libstd-????????????????.dylib",
+    "libstd-????????????????.so", "lighttpd", "memcached", "mysql", "mariadb", "nginx", "node",
+    "openssl", "perl", "php*", "php-fpm*", "postgres", "proftpd", "python*", "redis-server",
+    "ruby", "sqlcipher", "stack", "swipl", "traefik", "wp", "xtrabackup", "xz", "zstd",
+)  # fmt: skip
+_CLASSIFIERS = re.compile("|".join(fnmatch.translate(glob) for glob in _CLASSIFIER_GLOBS))
+NIX_STORE = re.compile(r"(?:^|.*/)nix/store/")
+
+
+def by_path(path: str) -> bool:
+    """Whether a file at ``path`` is evidence whatever its content."""
+    if path in _EXACT:
+        return True
+    name = posixpath.basename(path)
+    if name in _NAMES or name.endswith(_SUFFIXES):
+        return True
+    return bool(_PATTERNS.match(path) or _CLASSIFIERS.fullmatch(name))
+
+
+def executable(head: bytes) -> bool:
+    """Whether a file starting with ``head`` is an executable a cataloger would open."""
+    return head.startswith(EXECUTABLE_MAGIC)
+
+
+def by_content(content: bytes) -> bool:
+    """Whether an executable is evidence (``content``: the whole file)."""
+    return any(marker in content for marker in _EXECUTABLE_MARKERS)
+
+
+def understood(path: str) -> bool:
+    """False for an entry whose evidence cannot be kept faithfully."""
+    return not NIX_STORE.match(path)

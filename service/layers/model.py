@@ -1,0 +1,110 @@
+"""What a layer contributes, and what the composition of an image's layers shows.
+
+:class:`LayerContents` is cached by layer digest: it depends on the layer's bytes only.
+:class:`LayerAnalysis` is the image's: per-layer figures, efficiency and the secret
+files, all of which depend on the order of the layers below and above.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import Field
+
+from service.model_base import FrozenModel
+
+
+class SecretKind(StrEnum):
+    PRIVATE_KEY = "private_key"
+    AWS_ACCESS_KEY_ID = "aws_access_key_id"
+    AWS_CREDENTIALS = "aws_credentials"
+    REGISTRY_CREDENTIALS = "registry_credentials"  # .docker/config.json with auths
+    DOTENV = "dotenv"
+    NPM_TOKEN = "npm_token"  # noqa: S105 - a kind of file, not a credential
+    PYPI_PASSWORD = "pypi_password"  # noqa: S105 - a kind of file, not a credential
+    GIT_CREDENTIALS = "git_credentials"
+
+
+class LayerSecret(FrozenModel):
+    """A file of one layer that holds a credential: where and what kind, never its value."""
+
+    path: str
+    kind: SecretKind
+
+
+class LayerContents(FrozenModel):
+    """The facts one layer contributes, from its tar alone (paths without a leading ``/``).
+
+    ``files``: every non-directory entry and its size (links and empty files are 0);
+    ``whiteouts``: paths the layer deletes from the layers below (``.wh.<name>``);
+    ``opaque``: directories whose lower content the layer hides (``.wh..wh..opq``).
+    """
+
+    digest: str
+    compressed_size: int  # the blob
+    files: dict[str, int] = Field(default_factory=dict)
+    whiteouts: tuple[str, ...] = ()
+    opaque: tuple[str, ...] = ()
+    secrets: tuple[LayerSecret, ...] = ()
+    # The layer's evidence for Syft (an uncompressed tar in the blob cache, its digest
+    # also its diff_id), and whether it holds all a cataloger could read.
+    evidence: str | None = None
+    evidence_understood: bool = True
+
+    @property
+    def size(self) -> int:
+        """What ``dive`` calls the layer's size: the bytes of its files."""
+        return sum(self.files.values())
+
+
+class LayerSummary(FrozenModel):
+    """One layer as the image's filesystem sees it: changes counted against the layers
+    below (non-directory entries; a file deleted with its directory counts as removed)."""
+
+    index: int
+    digest: str
+    size: int  # bytes of the files in the layer
+    compressed_size: int  # the blob
+    created_by: str = ""
+    files_added: int = 0
+    files_changed: int = 0
+    files_removed: int = 0
+
+
+class Inefficiency(FrozenModel):
+    """A path written by more than one layer, or written and removed: every copy counts."""
+
+    path: str
+    layers: int  # how many layers wrote or removed it
+    cumulative_size: int
+
+
+class Efficiency(FrozenModel):
+    """``dive``'s figures: ``score`` is the smallest size each path ever had over the sum of
+    every size it had (1.0 for an image that writes each file once); ``wasted_bytes`` sums
+    the sizes of every path touched by more than one layer; ``user_size`` leaves out the
+    first (base) layer. ``inefficiencies``: the largest such paths, largest first."""
+
+    score: float = Field(ge=0.0, le=1.0)
+    wasted_bytes: int
+    size: int
+    user_size: int
+    wasted_user_percent: float | None  # None for a one-layer image
+    inefficiencies: tuple[Inefficiency, ...] = ()
+
+
+class SecretFile(FrozenModel):
+    """A credential shipped in a layer. ``visible`` is False when a later layer deleted or
+    replaced it: it is still in the image, for anyone who pulls the layer."""
+
+    path: str
+    layer: str  # digest
+    layer_index: int
+    kind: SecretKind
+    visible: bool
+
+
+class LayerAnalysis(FrozenModel):
+    layers: tuple[LayerSummary, ...]
+    efficiency: Efficiency
+    secret_files: tuple[SecretFile, ...] = ()

@@ -1,0 +1,179 @@
+"""Read one layer blob as a stream: inflate, walk its tar, keep what it contributes.
+
+Nothing is written to disk. gzip is inflated with ISA-L (``isal``) when installed, else
+zlib; zstd with ``zstandard``; a plain tar is read as it is. Member names are
+normalised as the image filesystem applies them (``./etc/x`` and ``/etc/x`` are
+``etc/x``) and resolved inside the root, as ``..`` at the root stays at the root.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import posixpath
+import tarfile
+import zlib
+from pathlib import Path
+from typing import IO, cast
+
+import zstandard
+
+from service.errors import ImageError
+from service.layers import evidence, secrets
+from service.layers.model import LayerContents, LayerSecret, SecretKind
+
+try:  # ISA-L inflates gzip about 3x faster than zlib
+    from isal.igzip import IGzipFile as _GzipReader
+except ImportError:  # pragma: no cover - isal is a dependency; zlib is the fallback
+    _GzipReader = gzip.GzipFile  # type: ignore[misc,assignment]
+
+MAX_ENTRIES = 2_000_000  # beyond this a layer is refused: its listing would not fit in memory
+WHITEOUT = ".wh."
+OPAQUE = ".wh..wh..opq"
+_GZIP_MAGIC = b"\x1f\x8b"
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+def read_layer(blob: Path, digest: str, evidence: IO[bytes] | None = None) -> LayerContents:
+    """What the layer stored at ``blob`` contributes to an image; with ``evidence``, the
+    entries Syft's catalogers read are written there as an uncompressed tar."""
+    try:
+        with (
+            blob.open("rb") as raw,
+            _inflated(raw) as stream,
+            tarfile.open(fileobj=stream, mode="r|") as tar,
+            _EvidenceTar(evidence) as kept,
+        ):
+            contents = _contents(tar, kept, digest, blob.stat().st_size)
+    except (tarfile.TarError, EOFError, OSError, zlib.error, zstandard.ZstdError) as error:
+        raise ImageError(f"layer {digest} is not a readable tar stream: {error}") from error
+    return contents
+
+
+class _EvidenceTar:
+    """The layer's evidence (see :mod:`service.layers.evidence`), or nothing without a sink."""
+
+    def __init__(self, sink: IO[bytes] | None) -> None:
+        self._tar = (
+            tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT)  # noqa: SIM115 - closed by __exit__
+            if sink
+            else None
+        )
+        self._files: set[str] = set()
+        self.understood = True
+
+    def __enter__(self) -> _EvidenceTar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._tar is not None:
+            self._tar.close()
+
+    def entry(self, member: tarfile.TarInfo, path: str) -> None:
+        """A symlink, hard link, whiteout or opaque marker."""
+        if self._tar is None:
+            return
+        if member.islnk():
+            target = _normalised(member.linkname)
+            if target not in self._files:
+                if evidence.by_path(path):  # its content is in a file that was not kept
+                    self.understood = False
+                return
+        self._tar.addfile(_renamed(member, path))
+
+    def file(self, member: tarfile.TarInfo, path: str, content: IO[bytes]) -> None:
+        if self._tar is None:
+            return
+        self._tar.addfile(_renamed(member, path), content)
+        self._files.add(path)
+
+    @property
+    def keeping(self) -> bool:
+        return self._tar is not None
+
+
+def _contents(
+    tar: tarfile.TarFile, kept: _EvidenceTar, digest: str, compressed_size: int
+) -> LayerContents:
+    files: dict[str, int] = {}
+    whiteouts: list[str] = []
+    opaque: list[str] = []
+    found: list[LayerSecret] = []
+    for count, member in enumerate(tar, start=1):
+        if count > MAX_ENTRIES:
+            raise ImageError(f"layer {digest} has more than {MAX_ENTRIES} entries: refusing it")
+        path = _normalised(member.name)
+        if path is None:
+            continue
+        if not evidence.understood(path):
+            kept.understood = False
+        if member.isdir():
+            continue
+        directory, name = posixpath.split(path)
+        if name.startswith(WHITEOUT):
+            if name == OPAQUE:
+                opaque.append(directory)
+                kept.entry(member, path)
+            elif not name.startswith(WHITEOUT + WHITEOUT):  # other AUFS metadata: not files
+                whiteouts.append(posixpath.join(directory, name[len(WHITEOUT) :]))
+                kept.entry(member, path)
+            continue
+        size = member.size if member.isreg() else 0
+        files[path] = size
+        if not member.isreg():
+            kept.entry(member, path)
+            continue
+        kind = _regular(tar, member, path, kept)
+        if kind is not None:
+            found.append(LayerSecret(path=path, kind=kind))
+    return LayerContents(
+        digest=digest,
+        compressed_size=compressed_size,
+        files=files,
+        whiteouts=tuple(whiteouts),
+        opaque=tuple(opaque),
+        secrets=tuple(found),
+        evidence_understood=kept.understood,
+    )
+
+
+def _regular(
+    tar: tarfile.TarFile, member: tarfile.TarInfo, path: str, kept: _EvidenceTar
+) -> SecretKind | None:
+    """Read what a regular file needs read: for secrets, and to keep it as evidence."""
+    handle = tar.extractfile(member)
+    assert handle is not None  # a regular file always has content
+    content = handle.read() if secrets.wanted(path, member.size) else None
+    if kept.keeping:
+        if evidence.by_path(path):
+            kept.file(member, path, io.BytesIO(content) if content is not None else handle)
+        else:
+            head = content if content is not None else handle.read(evidence.EXECUTABLE_HEAD)
+            if evidence.executable(head):
+                whole = content if content is not None else head + handle.read()
+                if evidence.by_content(whole):
+                    kept.file(member, path, io.BytesIO(whole))
+    return secrets.classify(path, content)
+
+
+def _renamed(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo:
+    """``member`` under its normalised name (a hard link to its target's normalised name)."""
+    if member.islnk():
+        return member.replace(name=path, linkname=_normalised(member.linkname) or "", deep=False)
+    return member.replace(name=path, deep=False)
+
+
+def _normalised(name: str) -> str | None:
+    path = posixpath.normpath("/" + name).lstrip("/")
+    return path or None
+
+
+def _inflated(raw: IO[bytes]) -> IO[bytes]:
+    head = raw.read(len(_ZSTD_MAGIC))
+    raw.seek(0)
+    if head.startswith(_GZIP_MAGIC):
+        return cast(IO[bytes], _GzipReader(fileobj=raw, mode="rb"))  # type: ignore[no-untyped-call]
+    if head.startswith(_ZSTD_MAGIC):
+        reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+        return cast(IO[bytes], reader)
+    return raw

@@ -1,0 +1,107 @@
+"""Which files of a layer hold credentials: by name and, for small files, by content.
+
+Only the kind is reported, never the value. Content is read for files of at most
+:data:`CONTENT_LIMIT` bytes (keys and credential files are small); test fixtures and
+documentation trees (``test/``, ``tests/``, ``testdata/``, ``usr/share/doc/``) are not
+searched for keys, since packages ship sample keys there.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import re
+
+from service.layers.model import SecretKind
+
+CONTENT_LIMIT = 64 << 10
+_SAMPLE_DIRS = frozenset({"test", "tests", "testdata", "test_data", "fixtures"})
+_DOC_ROOT = "usr/share/doc/"
+_PRIVATE_KEY = re.compile(rb"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----")
+# Documented example ids end in EXAMPLE (AKIAIOSFODNN7EXAMPLE): not a credential.
+_AWS_KEY_ID = re.compile(
+    rb"(?<![A-Z0-9])(?:AKIA|ASIA)(?![A-Z0-9]{9}EXAMPLE)[A-Z0-9]{16}(?![A-Z0-9])"
+)
+_ASSIGNMENT = re.compile(rb"^\s*(?:export\s+)?[A-Za-z_][A-Za-z0-9_.]*\s*=\s*\S", re.MULTILINE)
+_NPM_TOKEN = re.compile(rb"(?:_authToken|_auth|_password)\s*=\s*\S")
+_PYPI_PASSWORD = re.compile(rb"^\s*password\s*[=:]\s*\S", re.MULTILINE)
+_AWS_SECRET = re.compile(rb"aws_secret_access_key\s*=\s*\S", re.IGNORECASE)
+_GIT_CREDENTIAL = re.compile(rb"://[^\s/:@]+:[^\s/@]+@")
+_CREDENTIAL_FILES = frozenset(
+    {".git-credentials", ".npmrc", ".pypirc", "credentials", "config.json"}
+)
+_ENV_TEMPLATES = (".example", ".sample", ".template", ".dist", ".defaults")
+
+
+def wanted(path: str, size: int) -> bool:
+    """Whether the content of ``path`` (``size`` bytes) is needed to classify it."""
+    if size > CONTENT_LIMIT:
+        return False
+    name = posixpath.basename(path)
+    return name in _CREDENTIAL_FILES or _dotenv(name) or _searched_for_keys(path)
+
+
+def classify(path: str, content: bytes | None) -> SecretKind | None:
+    """The kind of credential ``path`` holds (``content`` None: too large to read), or None."""
+    name = posixpath.basename(path)
+    named = _by_name(path, name, content)
+    if named is not None or content is None:
+        return named
+    if not _searched_for_keys(path):
+        return None
+    if b"PRIVATE KEY-----" in content and _PRIVATE_KEY.search(content):
+        return SecretKind.PRIVATE_KEY
+    if (
+        (b"AKIA" in content or b"ASIA" in content)
+        and _text(content)
+        and _AWS_KEY_ID.search(content)
+    ):
+        return SecretKind.AWS_ACCESS_KEY_ID
+    return None
+
+
+def _by_name(path: str, name: str, content: bytes | None) -> SecretKind | None:  # noqa: PLR0911 - one arm per file kind
+    data = content or b""
+    if name == ".git-credentials":
+        return SecretKind.GIT_CREDENTIALS if _GIT_CREDENTIAL.search(data) else None
+    if name == ".npmrc":
+        return SecretKind.NPM_TOKEN if _NPM_TOKEN.search(data) else None
+    if name == ".pypirc":
+        return SecretKind.PYPI_PASSWORD if _PYPI_PASSWORD.search(data) else None
+    if path.endswith(".aws/credentials") or path == "aws/credentials":
+        return SecretKind.AWS_CREDENTIALS if _AWS_SECRET.search(data) else None
+    if name == "config.json" and posixpath.basename(posixpath.dirname(path)) == ".docker":
+        return SecretKind.REGISTRY_CREDENTIALS if _docker_auths(data) else None
+    if _dotenv(name):
+        return SecretKind.DOTENV if _ASSIGNMENT.search(data) else None
+    return None
+
+
+def _dotenv(name: str) -> bool:
+    return name == ".env" or (name.startswith(".env.") and not name.endswith(_ENV_TEMPLATES))
+
+
+def _docker_auths(data: bytes) -> bool:
+    """A Docker client config holding a credential for at least one registry."""
+    try:
+        document = json.loads(data)
+    except ValueError:
+        return False
+    auths = document.get("auths") if isinstance(document, dict) else None
+    if not isinstance(auths, dict):
+        return False
+    return any(
+        isinstance(entry, dict)
+        and any(entry.get(key) for key in ("auth", "password", "identitytoken", "registrytoken"))
+        for entry in auths.values()
+    )
+
+
+def _searched_for_keys(path: str) -> bool:
+    if path.startswith(_DOC_ROOT):
+        return False
+    return not _SAMPLE_DIRS.intersection(path.split("/")[:-1])
+
+
+def _text(content: bytes) -> bool:
+    return b"\0" not in content[:1024]
