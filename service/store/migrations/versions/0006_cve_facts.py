@@ -32,7 +32,7 @@ def upgrade() -> None:
         "vuln_cve_fact",
         sa.Column("source", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("cve_id", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-        sa.Column("modified", sa.DateTime(), nullable=True),
+        sa.Column("modified", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
         sa.Column("digest", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("payload", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("source", "cve_id"),
