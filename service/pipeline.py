@@ -248,10 +248,18 @@ class Pipeline:
         """The stored scan of ``digest`` as the policy engine sees it: catalog, findings,
         image config and size, its layer analysis and the signatures verified when it
         was scanned."""
+        return self._subject_of(digest, ref, self._summary(digest))
+
+    def _summary(self, digest: str) -> ImageSummary | None:
         try:
-            summary: ImageSummary | None = self._images.get(digest)
+            return self._images.get(digest)
         except NotFoundError:
-            summary = None
+            return None
+
+    def _subject_of(
+        self, digest: str, ref: ImageReference | None, summary: ImageSummary | None
+    ) -> EvaluationInput | None:
+        """:meth:`stored_subject` with the image row already read (``summary``)."""
         if ref is None:
             if summary is None:
                 return None
@@ -290,13 +298,11 @@ class Pipeline:
         new decision with ``trigger`` and announce the images it newly blocks."""
         count = 0
         for digest in digests:
-            try:
-                image = self._images.get(digest)
-            except NotFoundError:
+            image = self._summary(digest)
+            subject = None if image is None else self._subject_of(digest, None, image)
+            if image is None or subject is None:
                 continue
-            verdict = self.evaluate(digest, trigger=trigger)
-            if verdict is None:
-                continue
+            verdict = self._judge(subject, None, trigger)
             self._images.record(
                 image.subject,
                 verdict.findings,
