@@ -11,13 +11,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, FastAPI, Request
 from starlette.concurrency import run_in_threadpool
 
 from policies.decision import Decision
 from service.admission.controller import AdmissionController, AdmissionResult, AdmissionSettings
+from service.admission.log import admission_events
 from service.admission.patch import pin_patch
 from service.admission.resolver import DigestResolver
 from service.admission.review import (
@@ -83,6 +85,7 @@ async def get_parts(request: Request) -> AdmissionParts:
 
 
 Parts = Annotated[AdmissionParts, Depends(get_parts)]
+Context = Annotated[ServiceContext, Depends(get_context)]
 _require_webhook = require(Scope.WEBHOOK)
 
 
@@ -94,11 +97,20 @@ async def webhook_caller(request: Request) -> Principal:
     return await run_in_threadpool(_require_webhook, request, context)
 
 
-async def _review(parts: AdmissionParts, request: AdmissionRequest) -> AdmissionResult:
-    cached = parts.controller.review_cached(request)
-    if cached is not None:
-        return cached
-    return await run_in_threadpool(parts.controller.review, request)
+async def _review(
+    parts: AdmissionParts,
+    request: AdmissionRequest,
+    context: ServiceContext,
+    background: BackgroundTasks,
+) -> AdmissionResult:
+    """The answer; its events go to the admission log after the answer is sent."""
+    result = parts.controller.review_cached(request)
+    if result is None:
+        result = await run_in_threadpool(parts.controller.review, request)
+    events = admission_events(request, result, datetime.now(UTC))
+    if events:
+        background.add_task(context.admissions.record, events)
+    return result
 
 
 router = APIRouter(
@@ -110,18 +122,22 @@ router = APIRouter(
 
 
 @router.post("", response_model=AdmissionReviewResponse, response_model_exclude_none=True)
-async def validate(review: AdmissionReview, parts: Parts) -> AdmissionReviewResponse:
+async def validate(
+    review: AdmissionReview, parts: Parts, context: Context, background: BackgroundTasks
+) -> AdmissionReviewResponse:
     """Admit or deny: ``status.message`` names each image and the rules that blocked it."""
-    result = await _review(parts, review.request)
+    result = await _review(parts, review.request, context, background)
     return respond(
         review.request, allowed=result.allowed, message=result.message, warnings=result.warnings
     )
 
 
 @router.post("/mutate", response_model=AdmissionReviewResponse, response_model_exclude_none=True)
-async def mutate(review: AdmissionReview, parts: Parts) -> AdmissionReviewResponse:
+async def mutate(
+    review: AdmissionReview, parts: Parts, context: Context, background: BackgroundTasks
+) -> AdmissionReviewResponse:
     """As the validating webhook, plus a JSON Patch pinning each admitted tag to its digest."""
-    result = await _review(parts, review.request)
+    result = await _review(parts, review.request, context, background)
     return respond(
         review.request,
         allowed=result.allowed,

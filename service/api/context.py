@@ -12,6 +12,7 @@ from service.auth.tokens import Principal, Scope, TokenAuthority
 from service.errors import ScopeError
 from service.jobs.dispatch import Dispatcher
 from service.jobs.submission import ScanSubmitter
+from service.store.admissions import AdmissionLog
 from service.store.webhook_events import WebhookEventStore
 from service.wiring import Components
 
@@ -19,9 +20,10 @@ from service.wiring import Components
 @dataclass
 class ServiceContext(Components):
     """The pipeline's collaborators (built by :mod:`service.wiring`) plus what only the API
-    needs: webhook deliveries, token checks and the scan queue."""
+    needs: webhook deliveries, the admission log, token checks and the scan queue."""
 
     events: WebhookEventStore
+    admissions: AdmissionLog
     authority: TokenAuthority
     dispatcher: Dispatcher
     submitter: ScanSubmitter

@@ -52,7 +52,11 @@ class CatalogPackageRow(SQLModel, table=True):
     lookup key (ecosystem, package, lookup_version) and the reference its findings name."""
 
     __tablename__ = "catalog_package"
-    __table_args__ = (Index("ix_catalog_package_key", "ecosystem", "package"),)
+    __table_args__ = (
+        Index("ix_catalog_package_key", "ecosystem", "package"),
+        Index("ix_catalog_package_name", "name"),  # package search
+        Index("ix_catalog_package_purl", "purl"),
+    )
 
     digest: str = Field(primary_key=True)
     position: int = Field(primary_key=True)  # in Catalog.packages

@@ -14,11 +14,13 @@ from service.auth.tokens import Scope
 from service.catalog.model import Catalog, ImageSubject, Package, PackageType
 from service.console.rendering import CONTENT_SECURITY_POLICY
 from service.console.session import SESSION_COOKIE, SessionSigner
+from service.store.admissions import AdmissionLog
 from service.store.catalogs import CatalogStore
 from service.store.images import ImageStore, ImageSubjectInfo
 from service.store.policies import PolicyStore
 from service.vulndb.ecosystems import matchable
 from service.vulndb.model import Finding, PackageRef, Severity
+from tests.unit.admission.reviews import pod_spec, review, workload
 from tests.unit.api.conftest import token
 from tests.unit.jobs.fakes import apply_tiered_bundle
 
@@ -211,3 +213,29 @@ def test_console_forms_are_bounded_like_the_api(client: TestClient, engine: Engi
     assert client.post("/signin", data=huge).status_code == 413
     wrong = client.post("/signin", data={"token": "tg_wrong", "csrf": csrf_of(form.text)})
     assert wrong.status_code != 401 or "bearer" not in wrong.text
+
+
+def test_the_vulnerability_page_shows_where_admission_saw_its_images(
+    client: TestClient, engine: Engine, scanned
+):
+    hook = {"Authorization": f"Bearer {bearer(engine, Scope.WEBHOOK)}"}
+    blocked = f"127.0.0.1:5000/apps/openssl-zlib@{scanned[BLOCKED]}"
+    clean = "127.0.0.1:5000/apps/bash:1"
+    for name, image in (
+        ("payments", blocked),
+        ("shell", f"127.0.0.1:5000/apps/bash@{scanned[clean]}"),
+    ):
+        body = review(workload("Deployment", pod_spec(image), name=name), namespace="shop")
+        assert client.post("/api/v1/admission", json=body, headers=hook).status_code == 200
+    logged = AdmissionLog(engine).recent(10)
+    assert {(e.name, e.namespace, e.kind) for e in logged} == {
+        ("payments", "shop", "Deployment"),
+        ("shell", "shop", "Deployment"),
+    }
+    sign_in(client, bearer(engine, Scope.READ))
+    page = client.get("/vulnerabilities/CVE-2024-0001").text
+    seen = page.split("Where admission saw them", 1)[1]
+    assert "shop" in seen and "Deployment payments" in seen and "denied" in seen
+    assert "shell" not in seen  # its image does not hold CVE-2024-0001
+    log = client.get("/scans").text.split("Admission log", 1)[1]
+    assert "Deployment payments" in log and "Deployment shell" in log
