@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from pydantic import BaseModel
 
 from service.store.advisories import VulnStore
-from service.store.images import ImageStore
+from service.store.images import ImageStore, VulnOrder
 from service.store.policies import PolicyStore
 from service.store.scans import ScanStatus, ScanStore
 
@@ -25,6 +25,7 @@ class Summary(BaseModel):
     scans_pending: int  # queued or running
     findings: dict[str, int]
     fixable: int
+    known_exploited: int  # findings of vulnerabilities in CISA's KEV catalog
     policy: dict[str, int]
     database_updated_at: datetime | None
     database_age_hours: float | None
@@ -44,6 +45,8 @@ class TopVulnerability(BaseModel):
     severity: str
     fixable: bool
     affected_images: int
+    known_exploited: bool
+    epss: float | None
 
 
 def summary(
@@ -60,6 +63,7 @@ def summary(
         scans_pending=states[ScanStatus.QUEUED] + states[ScanStatus.RUNNING],
         findings=totals.findings,
         fixable=totals.fixable,
+        known_exploited=totals.known_exploited,
         policy={o: totals.policy.get(o, 0) for o in POLICY_OUTCOMES},
         database_updated_at=updated,
         database_age_hours=round(age, 2) if age is not None else None,
@@ -100,10 +104,19 @@ def trends(
     return result
 
 
-def top_vulnerabilities(images: ImageStore, limit: int) -> list[TopVulnerability]:
+def top_vulnerabilities(
+    images: ImageStore, limit: int, order: VulnOrder = VulnOrder.AFFECTED
+) -> list[TopVulnerability]:
+    """In the most images first; ``kev``: known-exploited first; ``epss``: the most likely
+    exploited first (then in the most images)."""
     return [
         TopVulnerability(
-            id=v.vuln_id, severity=v.severity, fixable=v.fixable, affected_images=v.affected_images
+            id=v.vuln_id,
+            severity=v.severity,
+            fixable=v.fixable,
+            affected_images=v.affected_images,
+            known_exploited=v.known_exploited,
+            epss=v.epss,
         )
-        for v in images.top_vulnerabilities(limit)
+        for v in images.top_vulnerabilities(limit, order)
     ]

@@ -5,6 +5,7 @@ tests/integration/test_console_browser.py drives the same pages in Chromium)."""
 from __future__ import annotations
 
 import re
+from datetime import date
 
 import pytest
 from fastapi.testclient import TestClient
@@ -19,7 +20,13 @@ from service.store.catalogs import CatalogStore
 from service.store.images import ImageStore, ImageSubjectInfo
 from service.store.policies import PolicyStore
 from service.vulndb.ecosystems import matchable
-from service.vulndb.model import Finding, PackageRef, Severity
+from service.vulndb.model import (
+    ExploitPrediction,
+    Finding,
+    KnownExploited,
+    PackageRef,
+    Severity,
+)
 from tests.unit.admission.reviews import pod_spec, review, workload
 from tests.unit.api.conftest import token
 from tests.unit.jobs.fakes import apply_tiered_bundle
@@ -239,3 +246,60 @@ def test_the_vulnerability_page_shows_where_admission_saw_its_images(
     assert "shell" not in seen  # its image does not hold CVE-2024-0001
     log = client.get("/scans").text.split("Admission log", 1)[1]
     assert "Deployment payments" in log and "Deployment shell" in log
+
+
+def test_known_exploited_and_epss_show_filter_and_count(client: TestClient, engine: Engine):
+    digest = "sha256:" + "k" * 64
+    package = Package(name="openssl", version="1", type=PackageType.DEB, purl="pkg:deb/d/openssl@1")
+    ref = PackageRef(name="openssl", version="1", type="deb", purl=package.purl)
+    exploited = Finding(
+        id="CVE-2024-7777",
+        severity=Severity.HIGH,
+        severity_source="nvd",
+        package=ref,
+        source="t",
+        kev=KnownExploited(date_added=date(2024, 5, 1), ransomware=True),
+        epss=ExploitPrediction(score=0.875, percentile=0.99),
+    )
+    quiet = Finding(id="CVE-2024-1111", severity=Severity.CRITICAL, package=ref, source="t")
+    catalog = Catalog(
+        image=ImageSubject(reference="reg/kev:1", digest=digest, platform="linux/amd64"),
+        packages=(package,),
+        engine="t",
+        engine_version="1",
+    )
+    catalogs = CatalogStore(engine)
+    catalogs.save(catalog, matchable(catalog))
+    catalogs.record_findings({digest: [quiet, exploited]}, 1)
+    images = ImageStore(engine)
+    images.record(
+        ImageSubjectInfo(digest, "reg/kev:1", "reg", "kev", "linux/amd64", 1),
+        [quiet, exploited],
+        scan_id=None,
+    )
+    other = "sha256:" + "f" * 64
+    images.record(
+        ImageSubjectInfo(other, "reg/other:1", "reg", "other", "linux/amd64", 1), [], scan_id=None
+    )
+    sign_in(client, bearer(engine, Scope.READ))
+
+    page = client.get(f"/images/{digest}?findings=kev").text
+    rows = page.split('id="findings"', 1)[1].split("</table>", 1)[0].split("<tr>")
+    assert "CVE-2024-7777" in rows[2]  # known-exploited first, though only high
+    assert "known exploited" in rows[2] and "KEV since 2024-05-01 · ransomware" in rows[2]
+    assert "EPSS 0.875" in rows[2] and "99th percentile" in rows[2] and "by nvd" in rows[2]
+    assert (
+        "CVE-2024-1111"
+        in client.get(f"/images/{digest}").text.split("<tbody>")[1].split("</tr>")[0]
+    )
+
+    listed = client.get("/images?exploited=yes").text
+    assert "reg/kev:1" in listed and "reg/other:1" not in listed
+    assert "reg/other:1" in client.get("/images?exploited=no").text
+    tiles = client.get("/").text.split('class="tiles"', 1)[1].split("</section>", 1)[0]
+    assert re.search(r"<b>1</b><span>known-exploited findings</span>", tiles)
+    top = client.get(
+        "/api/v1/dashboard/top-vulnerabilities?sort=kev",
+        headers={"Authorization": f"Bearer {bearer(engine, Scope.READ)}"},
+    ).json()
+    assert top[0]["id"] == "CVE-2024-7777" and top[0]["known_exploited"] and top[0]["epss"] == 0.875
