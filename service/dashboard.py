@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from service.store.advisories import VulnStore
 from service.store.images import ImageStore, VulnOrder
@@ -41,7 +41,9 @@ class TrendDay(BaseModel):
 
 
 class TopVulnerability(BaseModel):
-    id: str
+    model_config = ConfigDict(from_attributes=True)  # read from the store's VulnSpread
+
+    id: str = Field(validation_alias="vuln_id")
     severity: str
     fixable: bool
     affected_images: int
@@ -109,14 +111,4 @@ def top_vulnerabilities(
 ) -> list[TopVulnerability]:
     """In the most images first; ``kev``: known-exploited first; ``epss``: the most likely
     exploited first (then in the most images)."""
-    return [
-        TopVulnerability(
-            id=v.vuln_id,
-            severity=v.severity,
-            fixable=v.fixable,
-            affected_images=v.affected_images,
-            known_exploited=v.known_exploited,
-            epss=v.epss,
-        )
-        for v in images.top_vulnerabilities(limit, order)
-    ]
+    return [TopVulnerability.model_validate(v) for v in images.top_vulnerabilities(limit, order)]
