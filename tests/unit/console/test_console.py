@@ -15,6 +15,14 @@ from service.auth.tokens import Scope
 from service.catalog.model import Catalog, ImageSubject, Package, PackageType
 from service.console.rendering import CONTENT_SECURITY_POLICY
 from service.console.session import SESSION_COOKIE, SessionSigner
+from service.layers.model import (
+    Efficiency,
+    Inefficiency,
+    LayerAnalysis,
+    LayerSummary,
+    SecretFile,
+    SecretKind,
+)
 from service.store.admissions import AdmissionLog
 from service.store.catalogs import CatalogStore
 from service.store.images import ImageStore, ImageSubjectInfo
@@ -303,3 +311,70 @@ def test_known_exploited_and_epss_show_filter_and_count(client: TestClient, engi
         headers={"Authorization": f"Bearer {bearer(engine, Scope.READ)}"},
     ).json()
     assert top[0]["id"] == "CVE-2024-7777" and top[0]["known_exploited"] and top[0]["epss"] == 0.875
+
+
+def test_the_image_page_shows_layers_efficiency_and_secret_files(client: TestClient, engine):
+    digest = "sha256:" + "1" * 64
+    layers = LayerAnalysis(
+        layers=(
+            LayerSummary(
+                index=0,
+                digest="sha256:" + "a" * 64,
+                size=5_000_000,
+                compressed_size=2_000_000,
+                created_by="ADD rootfs.tar /",
+                files_added=120,
+            ),
+            LayerSummary(
+                index=1,
+                digest="sha256:" + "b" * 64,
+                size=1_500,
+                compressed_size=700,
+                created_by="RUN rm /root/.ssh/id_rsa",
+                files_removed=1,
+            ),
+        ),
+        efficiency=Efficiency(
+            score=0.875,
+            wasted_bytes=3_200,
+            size=5_001_500,
+            user_size=1_500,
+            wasted_user_percent=12.5,
+            inefficiencies=(
+                Inefficiency(path="root/.ssh/id_rsa", layers=2, cumulative_size=3_200),
+            ),
+        ),
+        secret_files=(
+            SecretFile(
+                path="root/.ssh/id_rsa",
+                layer="sha256:" + "a" * 64,
+                layer_index=0,
+                kind=SecretKind.PRIVATE_KEY,
+                visible=False,
+            ),
+            SecretFile(
+                path="app/<script>.env",
+                layer="sha256:" + "b" * 64,
+                layer_index=1,
+                kind=SecretKind.DOTENV,
+                visible=True,
+            ),
+        ),
+    )
+    ImageStore(engine).record(
+        ImageSubjectInfo(digest, "reg/layers:1", "reg", "layers", "linux/amd64", 1, layers=layers),
+        [],
+        scan_id=None,
+    )
+    sign_in(client, bearer(engine, Scope.READ))
+    page = client.get(f"/images/{digest}").text
+    section = page.split('id="layers"', 1)[1]
+    assert "87.5 %" in section and "3.2 kB" in section and "12.5 %" in section
+    assert "RUN rm /root/.ssh/id_rsa" in section and "5.0 MB" in section
+    secrets = section.split('class="secrets"', 1)[1].split("</table>", 1)[0]
+    assert (
+        "root/.ssh/id_rsa" in secrets
+        and "private key" in secrets
+        and "deleted by a later layer" in secrets
+    )
+    assert "app/&lt;script&gt;.env" in secrets and "<script>" not in page
