@@ -25,6 +25,7 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
 }
 
+
 def _bytes(n: int) -> str:
     """``n`` bytes for a reader: 512 B, 1.4 MB (decimal units, as dive and docker show)."""
     if n < 1000:

@@ -4,6 +4,7 @@ tests/integration/test_console_browser.py drives the same pages in Chromium)."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import date
 
@@ -27,6 +28,8 @@ from service.store.admissions import AdmissionLog
 from service.store.catalogs import CatalogStore
 from service.store.images import ImageStore, ImageSubjectInfo
 from service.store.policies import PolicyStore
+from service.store.tokens import TokenStore
+from service.store.vex import VexStore
 from service.vulndb.ecosystems import matchable
 from service.vulndb.model import (
     ExploitPrediction,
@@ -74,7 +77,14 @@ def scanned(client: TestClient, admin: dict[str, str], engine: Engine) -> dict[s
 
 def test_no_page_without_a_session_but_sign_in_and_static_assets(client: TestClient, scanned):
     digest = scanned[BLOCKED]
-    for path in (*PAGES, f"/images/{digest}", f"/images/{digest}/sbom", "/vulnerabilities/X-1"):
+    admin_pages = ("/admin/tokens", "/admin/vex")
+    for path in (
+        *PAGES,
+        *admin_pages,
+        f"/images/{digest}",
+        f"/images/{digest}/sbom",
+        "/vulnerabilities/X-1",
+    ):
         answer = client.get(path, follow_redirects=False)
         assert answer.status_code == 303 and answer.headers["location"] == "/signin", path
     assert client.get("/signin").status_code == 200
@@ -378,3 +388,91 @@ def test_the_image_page_shows_layers_efficiency_and_secret_files(client: TestCli
         and "deleted by a later layer" in secrets
     )
     assert "app/&lt;script&gt;.env" in secrets and "<script>" not in page
+
+
+def test_an_admin_creates_a_token_shown_once_and_revokes_it(client: TestClient, engine: Engine):
+    csrf = sign_in(client, bearer(engine, Scope.ADMIN))
+    assert "/admin/tokens" in client.get("/").text  # offered to admins
+    form = {"csrf": csrf, "name": "<b>ci</b>", "scope_read": "on", "lifetime": "1d"}
+    created = client.post("/admin/tokens", data=form)
+    assert created.status_code == 201 and created.headers["cache-control"] == "no-store"
+    secret = re.search(r'class="mono token" readonly value="([^"]+)"', created.text)
+    assert secret, created.text
+    api = {"Authorization": f"Bearer {secret.group(1)}"}
+    assert client.get("/api/v1/images", headers=api).status_code == 200
+    listing = client.get("/admin/tokens").text
+    assert secret.group(1) not in listing and "&lt;b&gt;ci&lt;/b&gt;" in listing
+    token_id = next(t.id for t in TokenStore(engine).list() if t.name == "<b>ci</b>")
+    expires = next(t.expires_at for t in TokenStore(engine).list() if t.id == token_id)
+    assert expires is not None  # 1d, as asked
+
+    revoked = client.post(f"/admin/tokens/{token_id}/revoke", data={"csrf": csrf})
+    assert revoked.status_code == 200 and revoked.url.path == "/admin/tokens"
+    assert client.get("/api/v1/images", headers=api).status_code == 401
+    assert client.post("/admin/tokens/99999/revoke", data={"csrf": csrf}).status_code == 404
+
+
+def test_an_admin_adds_vex_by_paste_or_upload_and_deletes_it(
+    client: TestClient, engine: Engine, scanned
+):
+    digest = scanned[BLOCKED]
+    assert ImageStore(engine).get(digest).policy_outcome == "block"
+    critical = next(
+        f for f in CatalogStore(engine).findings(digest) if f.severity is Severity.CRITICAL
+    )
+    product = (critical.package.purl or "").split("@")[0]
+    document = json.dumps(
+        {
+            "@context": "https://openvex.dev/ns/v0.2.0",
+            "@id": "urn:vex:console",
+            "statements": [
+                {
+                    "vulnerability": {"name": critical.id},
+                    "products": [{"@id": product}],
+                    "status": "not_affected",
+                    "justification": "vulnerable_code_not_present",
+                }
+            ],
+        }
+    )
+    csrf = sign_in(client, bearer(engine, Scope.ADMIN))
+    bad = client.post("/admin/vex", data={"csrf": csrf, "name": "x", "content": '{"no": 1}'})
+    assert bad.status_code == 400 and not VexStore(engine).documents()
+    pasted = client.post("/admin/vex", data={"csrf": csrf, "name": "triage", "content": document})
+    assert pasted.url.path == "/admin/vex" and "triage" in pasted.text
+    assert ImageStore(engine).get(digest).policy_outcome != "block"  # decided again
+    assert "VEX not_affected" in client.get(f"/images/{digest}").text
+    (stored,) = VexStore(engine).documents()
+    client.post(f"/admin/vex/{stored.id}/delete", data={"csrf": csrf})
+    assert not VexStore(engine).documents()
+    assert ImageStore(engine).get(digest).policy_outcome == "block"
+
+    uploaded = client.post(
+        "/admin/vex",
+        data={"csrf": csrf, "name": "uploaded"},
+        files={"file": ("vex.json", document.encode(), "application/json")},
+    )
+    assert uploaded.status_code == 200 and "uploaded" in uploaded.text
+    assert [d.name for d in VexStore(engine).documents()] == ["uploaded"]
+    forged = client.post(
+        "/admin/vex", data={"csrf": "forged"}, files={"file": ("v.json", b"{}", "application/json")}
+    )
+    assert forged.status_code == 403 and "CSRF" in forged.text
+
+
+def test_read_scope_is_refused_the_admin_pages(client: TestClient, engine: Engine):
+    csrf = sign_in(client, bearer(engine, Scope.READ))
+    assert "/admin/tokens" not in client.get("/").text
+    for path in ("/admin/tokens", "/admin/vex"):
+        answer = client.get(path)
+        assert answer.status_code == 403 and "admin" in answer.text, path
+    tokens = len(TokenStore(engine).list())
+    for path, data in (
+        ("/admin/tokens", {"name": "x", "scope_admin": "on"}),
+        ("/admin/tokens/1/revoke", {}),
+        ("/admin/vex", {"content": "{}"}),
+    ):
+        assert client.post(path, data={**data, "csrf": csrf}).status_code == 403, path
+    assert len(TokenStore(engine).list()) == tokens and not any(
+        t.revoked for t in TokenStore(engine).list()
+    )
