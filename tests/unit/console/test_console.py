@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 from fastapi.testclient import TestClient
@@ -24,7 +24,7 @@ from service.layers.model import (
     SecretFile,
     SecretKind,
 )
-from service.store.admissions import AdmissionLog
+from service.store.admissions import AdmissionEvent, AdmissionLog
 from service.store.catalogs import CatalogStore
 from service.store.images import ImageStore, ImageSubjectInfo
 from service.store.policies import PolicyStore
@@ -224,8 +224,35 @@ def test_user_controlled_strings_render_as_text(client: TestClient, engine: Engi
         engine_version="1",
     )
     CatalogStore(engine).save(catalog, matchable(catalog))
-    sign_in(client, bearer(engine, Scope.READ))
-    for path in ("/", "/images", f"/images/{digest}", f"/search?q={evil}"):
+    # what whoever creates a Pod names: namespace, workload, image
+    AdmissionLog(engine).record(
+        [
+            AdmissionEvent(
+                datetime.now(UTC),
+                "u",
+                "CREATE",
+                evil,
+                evil,
+                evil,
+                evil,
+                digest,
+                "block",
+                False,
+                evil,
+            )
+        ]
+    )
+    openvex = '{"@context": "https://openvex.dev/ns/v0.2.0", "@id": "urn:x", "statements": []}'
+    VexStore(engine).add(evil, openvex, author=evil)
+    sign_in(client, bearer(engine, Scope.ADMIN))
+    for path in (
+        "/",
+        "/images",
+        f"/images/{digest}",
+        f"/search?q={evil}",
+        "/scans",
+        "/admin/vex",
+    ):
         page = client.get(path).text
         assert "<script" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page, path
 
