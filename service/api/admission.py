@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from starlette.concurrency import run_in_threadpool
 
 from policies.decision import Decision
 from service.admission.controller import AdmissionController, AdmissionResult, AdmissionSettings
-from service.admission.log import admission_events
+from service.admission.log import AdmissionRecorder, admission_events
 from service.admission.patch import pin_patch
 from service.admission.resolver import DigestResolver
 from service.admission.review import (
@@ -43,6 +43,7 @@ class AdmissionParts:
     controller: AdmissionController
     resolver: DigestResolver
     verdicts: StoredVerdicts
+    recorder: AdmissionRecorder  # the admission log's writer
 
 
 def build_parts(context: ServiceContext, registries: RegistryClientFactory) -> AdmissionParts:
@@ -65,17 +66,19 @@ def build_parts(context: ServiceContext, registries: RegistryClientFactory) -> A
         QueuedScans(context.submitter, context.scans),
         AdmissionSettings.of(settings),
     )
-    return AdmissionParts(controller, resolver, verdicts)
+    return AdmissionParts(controller, resolver, verdicts, AdmissionRecorder(context.admissions))
 
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     context: ServiceContext = app.state.context
     registries = admission_registries(context.settings)
-    app.state.admission = build_parts(context, registries)
+    app.state.admission = parts = build_parts(context, registries)
+    parts.recorder.start()
     try:
         yield
     finally:
+        parts.recorder.close()
         registries.close()
 
 
@@ -85,7 +88,6 @@ async def get_parts(request: Request) -> AdmissionParts:
 
 
 Parts = Annotated[AdmissionParts, Depends(get_parts)]
-Context = Annotated[ServiceContext, Depends(get_context)]
 _require_webhook = require(Scope.WEBHOOK)
 
 
@@ -97,19 +99,12 @@ async def webhook_caller(request: Request) -> Principal:
     return await run_in_threadpool(_require_webhook, request, context)
 
 
-async def _review(
-    parts: AdmissionParts,
-    request: AdmissionRequest,
-    context: ServiceContext,
-    background: BackgroundTasks,
-) -> AdmissionResult:
-    """The answer; its events go to the admission log after the answer is sent."""
+async def _review(parts: AdmissionParts, request: AdmissionRequest) -> AdmissionResult:
+    """The answer; its events are queued for the admission log."""
     result = parts.controller.review_cached(request)
     if result is None:
         result = await run_in_threadpool(parts.controller.review, request)
-    events = admission_events(request, result, datetime.now(UTC))
-    if events:
-        background.add_task(context.admissions.record, events)
+    parts.recorder.add(admission_events(request, result, datetime.now(UTC)))
     return result
 
 
@@ -122,22 +117,18 @@ router = APIRouter(
 
 
 @router.post("", response_model=AdmissionReviewResponse, response_model_exclude_none=True)
-async def validate(
-    review: AdmissionReview, parts: Parts, context: Context, background: BackgroundTasks
-) -> AdmissionReviewResponse:
+async def validate(review: AdmissionReview, parts: Parts) -> AdmissionReviewResponse:
     """Admit or deny: ``status.message`` names each image and the rules that blocked it."""
-    result = await _review(parts, review.request, context, background)
+    result = await _review(parts, review.request)
     return respond(
         review.request, allowed=result.allowed, message=result.message, warnings=result.warnings
     )
 
 
 @router.post("/mutate", response_model=AdmissionReviewResponse, response_model_exclude_none=True)
-async def mutate(
-    review: AdmissionReview, parts: Parts, context: Context, background: BackgroundTasks
-) -> AdmissionReviewResponse:
+async def mutate(review: AdmissionReview, parts: Parts) -> AdmissionReviewResponse:
     """As the validating webhook, plus a JSON Patch pinning each admitted tag to its digest."""
-    result = await _review(parts, review.request, context, background)
+    result = await _review(parts, review.request)
     return respond(
         review.request,
         allowed=result.allowed,

@@ -279,6 +279,7 @@ def test_the_vulnerability_page_shows_where_admission_saw_its_images(
     ):
         body = review(workload("Deployment", pod_spec(image), name=name), namespace="shop")
         assert client.post("/api/v1/admission", json=body, headers=hook).status_code == 200
+    client.app.state.admission.recorder.flush()  # written in the background otherwise
     logged = AdmissionLog(engine).recent(10)
     assert {(e.name, e.namespace, e.kind) for e in logged} == {
         ("payments", "shop", "Deployment"),
