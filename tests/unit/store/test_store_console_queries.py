@@ -4,6 +4,7 @@ vulnerability's spread and findings, images by package, scans by state, aliases.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from sqlalchemy.engine import Engine
 
 from policies.subject import SignatureStatus
 from service.catalog.model import Catalog, Distro, ImageSubject, Package, PackageType
+from service.store.admissions import AdmissionEvent, AdmissionLog
 from service.store.advisories import VulnStore
 from service.store.catalogs import CatalogStore
 from service.store.database import make_engine
@@ -27,13 +29,18 @@ from service.vulndb.model import (
     PackageRef,
     Severity,
 )
+from tests.support.postgres import schema_engine
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 
 
-@pytest.fixture
-def engine(tmp_path: Path) -> Engine:
-    return make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    if request.param == "sqlite":
+        yield make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+        return
+    with schema_engine("tollgate_console") as engine:
+        yield engine
 
 
 def finding(vuln_id: str, severity: Severity, package: str = "openssl") -> Finding:
@@ -187,3 +194,20 @@ def test_exploitation_signals_filter_and_order_images_and_vulnerabilities(engine
     spread = images.spread("CVE-7")
     assert spread is not None and spread.known_exploited and spread.affected_images == 1
     assert images.totals().known_exploited == 2
+
+
+def test_the_admission_log_by_vulnerability_newest_first(engine: Engine) -> None:
+    images = ImageStore(engine)
+    holding = record(images, 1, "reg/team/a:1", [finding("CVE-1", Severity.HIGH)])
+    clean = record(images, 2, "reg/team/b:1", [])
+    log = AdmissionLog(engine)
+
+    def event(minute: int, digest: str | None, name: str) -> AdmissionEvent:
+        at = NOW + timedelta(minutes=minute)
+        return AdmissionEvent(at, "u", "CREATE", "ns", "Pod", name, "img", digest, "warn", True)
+
+    log.record([event(1, holding, "first"), event(2, clean, "clean"), event(3, None, "unresolved")])
+    log.record([event(4, holding, "second")])
+    assert [e.name for e in log.of_vulnerability("CVE-1", 10)] == ["second", "first"]
+    assert [e.name for e in log.recent(2)] == ["second", "unresolved"]
+    assert log.recent(1)[0].created_at == NOW + timedelta(minutes=4)  # in UTC
