@@ -82,7 +82,8 @@ class ImageRow(SQLModel, table=True):
 class ImageVulnRow(SQLModel, table=True):
     __tablename__ = "image_vuln"
     __table_args__ = (
-        Index("ix_image_vuln_vuln_id", "vuln_id"),
+        # covering "the images holding X": no row is read for the digests
+        Index("ix_image_vuln_vuln_id_digest", "vuln_id", "digest"),
         Index("ix_image_vuln_digest", "digest"),
     )
 
