@@ -49,6 +49,7 @@ class ImageRow(SQLModel, table=True):
         Index("ix_image_policy_outcome", "policy_outcome"),
         Index("ix_image_scanned_at", "scanned_at"),
         Index("ix_image_known_exploited", "known_exploited"),
+        Index("ix_image_first_seen", "first_seen"),
     )
 
     digest: str = Field(primary_key=True)

@@ -44,7 +44,7 @@ class ScanRow(SQLModel, table=True):
     __tablename__ = "scan"
     __table_args__ = (
         Index("ix_scan_status_created", "status", "created_at"),
-        Index("ix_scan_finished_at", "finished_at"),
+        Index("ix_scan_finished_at_status", "finished_at", "status"),  # covers daily counts
         Index("ix_scan_digest", "digest"),
     )
 
