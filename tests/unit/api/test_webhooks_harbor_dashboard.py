@@ -237,7 +237,8 @@ def test_dashboard_readyz_and_metrics(client: TestClient, admin, engine):
     metrics = client.get("/metrics", headers=admin).text
     assert 'tollgate_scans{status="done"} 3.0' in metrics
     assert "tollgate_scan_duration_seconds_count 3.0" in metrics
-    assert "tollgate_queue_depth 0.0" in metrics
+    for queue in ("admission", "push", "bulk"):
+        assert f'tollgate_queue_depth{{queue="{queue}"}} 0.0' in metrics
     assert client.get("/openapi.json").status_code == 401
     assert "/api/v1/scans" in client.get("/openapi.json", headers=admin).json()["paths"]
 
