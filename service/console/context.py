@@ -14,6 +14,7 @@ from service.pipeline import Pipeline
 from service.settings import Settings
 from service.store.advisories import VulnStore
 from service.store.catalogs import CatalogStore
+from service.store.fleet_history import FleetHistory
 from service.store.images import ImageStore
 from service.store.policies import PolicyStore
 from service.store.scans import Scan, ScanStore
@@ -42,6 +43,8 @@ class ConsoleContext(Protocol):
     def vulns(self) -> VulnStore: ...
     @property
     def policies(self) -> PolicyStore: ...
+    @property
+    def fleet(self) -> FleetHistory: ...
     @property
     def authority(self) -> TokenAuthority: ...
     @property

@@ -72,7 +72,7 @@ class EmbeddedExecutor:
             self._pool.submit(Queue.BULK.rank, lambda: self._redecide_all(trigger))
 
     def recover(self) -> int:
-        return self._bound(self._maintenance).recover()
+        return self._bound(self._maintenance).periodic()
 
     def _redecide_all(self, trigger: str) -> None:
         try:

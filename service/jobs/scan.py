@@ -22,6 +22,8 @@ from service.image.reference import parse_reference
 from service.jobs.dispatch import Dispatcher
 from service.pipeline import Pipeline
 from service.registry.pull_auth import PullAuthorization
+from service.store.fleet_history import FleetHistory
+from service.store.images import ImageStore
 from service.store.scans import ClaimOutcome, ScanStore
 
 logger = logging.getLogger(__name__)
@@ -144,6 +146,17 @@ class MaintenanceJobs:
     scans: ScanStore
     dispatcher: Dispatcher
     stranded_after: timedelta
+    images: ImageStore
+    fleet: FleetHistory
+
+    def periodic(self, now: datetime | None = None) -> int:
+        """One maintenance pass: recover stranded scans, then record today's fleet totals
+        (the dashboard's findings trend). Returns the scans dispatched again."""
+        now = now or datetime.now(UTC)
+        recovered = self.recover(now)
+        totals = self.images.totals()
+        self.fleet.record(now.date(), totals.images, totals.findings, totals.fixable)
+        return recovered
 
     def recover(self, now: datetime | None = None) -> int:
         """Dispatch again every scan left queued or whose worker stopped renewing its lease."""

@@ -231,6 +231,7 @@ def test_dashboard_readyz_and_metrics(client: TestClient, admin, engine):
     assert len(trends) == 7 and trends[-1]["scans_done"] == 3 and trends[-1]["new_images"] == 3
     assert trends[-1]["decisions"] == {"pass": 1, "warn": 1, "block": 1}
     assert trends[0]["decisions"] == {"pass": 0, "warn": 0, "block": 0}
+    assert trends[-1]["findings"] == summary["findings"]  # today's fleet, as the summary
     assert summary["scan_states"] == {"scanned": 3, "failed": 0} and summary["scans_pending"] == 0
 
     assert client.get("/readyz").json() == {"status": "ready", "database": True, "broker": True}
