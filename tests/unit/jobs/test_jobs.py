@@ -3,9 +3,9 @@ from __future__ import annotations
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
+from service import dashboard
 from service.errors import ManifestUnknownError, RegistryUnavailableError
 from service.image.reference import parse_reference
-from service import dashboard
 from service.jobs.scan import JobResult, MaintenanceJobs, ScanJob
 from service.store.catalogs import CatalogStore
 from service.store.fleet_history import FleetHistory
