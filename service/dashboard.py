@@ -12,7 +12,8 @@ from datetime import UTC, date, datetime, timedelta
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.store.advisories import VulnStore
-from service.store.images import ImageStore, VulnOrder
+from service.store.fleet_history import FleetHistory
+from service.store.images import SEVERITIES, ImageStore, VulnOrder
 from service.store.policies import PolicyStore
 from service.store.scans import ScanStatus, ScanStore
 
@@ -38,6 +39,7 @@ class TrendDay(BaseModel):
     scans_failed: int
     new_images: int
     decisions: dict[str, int]  # pass | warn | block -> decisions recorded that day
+    findings: dict[str, int]  # severity -> findings in the fleet that day (today: now)
 
 
 class TopVulnerability(BaseModel):
@@ -77,20 +79,26 @@ def trends(
     scans: ScanStore,
     images: ImageStore,
     policies: PolicyStore,
+    fleet: FleetHistory,
     days: int,
     *,
     today: date | None = None,
 ) -> list[TrendDay]:
-    """One entry per day, oldest first, including days with no activity."""
+    """One entry per day, oldest first, including days with no activity. A day without a
+    recorded fleet total keeps the day before's (nothing was recorded: nothing ran)."""
     today = today or datetime.now(UTC).date()
     first = today - timedelta(days=days - 1)
     since = datetime(first.year, first.month, first.day, tzinfo=UTC)
     per_day = {d.day: d for d in scans.daily(since)}
     new_images = images.first_seen_daily(since)
     decisions = policies.daily_outcomes(since)
+    recorded = fleet.findings_since(first)
+    recorded[today] = images.totals().findings
+    findings: dict[str, int] = {}
     result = []
     for offset in range(days):
         day = first + timedelta(days=offset)
+        findings = recorded.get(day, findings)
         counts = per_day.get(day)
         result.append(
             TrendDay(
@@ -101,6 +109,7 @@ def trends(
                 decisions={
                     o: decisions.get(day.isoformat(), {}).get(o, 0) for o in POLICY_OUTCOMES
                 },
+                findings={s.value: findings.get(s.value, 0) for s in SEVERITIES},
             )
         )
     return result

@@ -59,6 +59,7 @@ logger = logging.getLogger(__name__)
 OrchestratorFactory = Callable[["PullAuthorization | None"], AbstractContextManager[Orchestrator]]
 
 SCAN_TRIGGER = "scan"
+_PARSED_VEX_LIMIT = 4096  # documents whose statements stay parsed in memory
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,7 @@ class Pipeline:
         self._catalogs = catalogs
         self._vulns = vulns
         self._vex = vex
+        self._parsed_vex: dict[str, tuple[VexStatement, ...]] = {}
         self._notifier = notifier
 
     # --- a scan ---------------------------------------------------------------------
@@ -418,13 +420,21 @@ class Pipeline:
 
     def _statements(self, digest: str) -> list[VexStatement]:
         """The stored documents' statements: those for every image, and those attested on
-        ``digest`` (parsed once per call; a re-decision reads them per image)."""
+        ``digest``. A stored document never changes, so each is parsed once (a re-decision
+        of every image reads the same global documents again and again)."""
         statements: list[VexStatement] = []
         for document in self._vex.documents(digest):
-            try:
-                statements.extend(parse_vex(document.content, name=document.name))
-            except TollgateError as error:  # stored after validation: only a schema change
-                logger.warning("VEX document %s skipped: %s", document.id, error)
+            parsed = self._parsed_vex.get(document.id)
+            if parsed is None:
+                try:
+                    parsed = tuple(parse_vex(document.content, name=document.name))
+                except TollgateError as error:  # stored after validation: a schema change
+                    logger.warning("VEX document %s skipped: %s", document.id, error)
+                    parsed = ()
+                if len(self._parsed_vex) >= _PARSED_VEX_LIMIT:
+                    self._parsed_vex.clear()
+                self._parsed_vex[document.id] = parsed
+            statements.extend(parsed)
         return statements
 
     def _announce_scan(

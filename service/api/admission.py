@@ -30,7 +30,8 @@ from service.admission.review import (
 )
 from service.admission.scans import QueuedScans
 from service.admission.stored import StoredVerdicts
-from service.api.context import ServiceContext, bearer_token, get_context, require
+from service.api.context import ServiceContext, get_context, require
+from service.api.credentials import bearer_token
 from service.auth.tokens import Principal, Scope
 from service.image.manifest import parse_platform
 from service.image.model import ImageReference

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from service.api.credentials import bearer_token, signed_delivery
 from service.auth.tokens import Principal, Scope, TokenAuthority
 from service.errors import ScopeError
 from service.jobs.dispatch import Dispatcher
@@ -34,9 +35,15 @@ def get_context(request: Request) -> ServiceContext:
     return context
 
 
-def bearer_token(request: Request) -> str | None:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None
+async def webhook_sender(
+    request: Request, context: Annotated[ServiceContext, Depends(get_context)]
+) -> Principal:
+    """A registry webhook's sender: the webhook secret (or a webhook-scoped token) as a
+    bearer token, or a body signed with the webhook secret."""
+    signature = signed_delivery(request)
+    if signature is None:
+        return require(Scope.WEBHOOK)(request, context)
+    return context.authority.authenticate_signed(await request.body(), signature)
 
 
 def require(scope: Scope) -> Callable[..., Principal]:

@@ -28,7 +28,7 @@ def summary(context: Context) -> Summary:
 @router.get("/trends", response_model=list[TrendDay])
 def trends(context: Context, days: Annotated[int, Query(ge=1, le=366)] = 30) -> list[TrendDay]:
     """One entry per day, oldest first, including days with no activity."""
-    return dashboard.trends(context.scans, context.images, context.policies, days)
+    return dashboard.trends(context.scans, context.images, context.policies, context.fleet, days)
 
 
 @router.get("/top-vulnerabilities", response_model=list[TopVulnerability])

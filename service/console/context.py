@@ -15,6 +15,7 @@ from service.settings import Settings
 from service.store.admissions import AdmissionLog
 from service.store.advisories import VulnStore
 from service.store.catalogs import CatalogStore
+from service.store.fleet_history import FleetHistory
 from service.store.images import ImageStore
 from service.store.policies import PolicyStore
 from service.store.scans import Scan, ScanStore
@@ -48,6 +49,8 @@ class ConsoleContext(Protocol):
     def vex(self) -> VexStore: ...
     @property
     def admissions(self) -> AdmissionLog: ...
+    @property
+    def fleet(self) -> FleetHistory: ...
     @property
     def authority(self) -> TokenAuthority: ...
     @property

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 
 from cyclonedx.model import Property
 from cyclonedx.model.bom import Bom, BomMetaData
@@ -53,13 +54,18 @@ def render_cyclonedx(catalog: Catalog, *, created: datetime | None = None) -> st
     bom.components.update(components)
     bom.register_dependency(root, components)
     document = JsonV1Dot6(bom).output_as_string(indent=2)
-    error = JsonStrictValidator(SchemaVersion.V1_6).validate_str(document)
+    error = _validator().validate_str(document)
     if error is not None:
         raise SBOMError(
             f"the CycloneDX document for {catalog.image.reference} is invalid: {error}",
             hint="report this as a Tollgate bug with the image reference",
         )
     return document
+
+
+@cache
+def _validator() -> JsonStrictValidator:
+    return JsonStrictValidator(SchemaVersion.V1_6)  # the schema loaded once per process
 
 
 def _components(packages: tuple[Package, ...]) -> list[Component]:

@@ -100,9 +100,14 @@ def test_the_api_serves_tls_with_options_the_cli_has() -> None:
 
 
 def test_the_certificate_script_makes_a_serving_certificate(tmp_path: Path) -> None:
+    # A kubectl that prints the cluster steps and reads what is piped into it (a plain
+    # `echo` would leave the writer of `create … | kubectl apply -f -` a broken pipe).
+    kubectl = tmp_path / "kubectl"
+    kubectl.write_text('#!/bin/sh\necho "$@"\ncat >/dev/null\n')
+    kubectl.chmod(0o755)
     env = {
         **os.environ,
-        "KUBECTL": "echo",  # print the cluster steps instead of running them
+        "KUBECTL": str(kubectl),
         "DATABASE_URL": "postgresql+psycopg://tollgate@db/tollgate",
         "BROKER_URL": "redis://redis:6379/0",
     }

@@ -19,6 +19,7 @@ from service.signing.service_signer import ServiceSigner
 from service.store.advisories import VulnStore
 from service.store.catalogs import CatalogStore
 from service.store.database import make_engine
+from service.store.fleet_history import FleetHistory
 from service.store.images import ImageStore
 from service.store.policies import PolicyStore
 from service.store.scans import ScanStore
@@ -114,4 +115,10 @@ def job(engine: Engine, source: FakeSource, tmp_path: Path, notifier: RecordingN
 
 @pytest.fixture
 def maintenance(engine: Engine, dispatcher: RecordingDispatcher) -> MaintenanceJobs:
-    return MaintenanceJobs(ScanStore(engine), dispatcher, timedelta(seconds=60))
+    return MaintenanceJobs(
+        ScanStore(engine),
+        dispatcher,
+        timedelta(seconds=60),
+        ImageStore(engine),
+        FleetHistory(engine),
+    )

@@ -3,10 +3,12 @@ from __future__ import annotations
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
+from service import dashboard
 from service.errors import ManifestUnknownError, RegistryUnavailableError
 from service.image.reference import parse_reference
-from service.jobs.scan import JobResult, ScanJob
+from service.jobs.scan import JobResult, MaintenanceJobs, ScanJob
 from service.store.catalogs import CatalogStore
+from service.store.fleet_history import FleetHistory
 from service.store.images import ImageStore
 from service.store.policies import PolicyStore
 from service.store.scans import ClaimOutcome, ScanRequest, ScanStatus, ScanStore
@@ -175,6 +177,32 @@ def test_recover_dispatches_stranded_scans_only(engine, maintenance, dispatcher)
     assert maintenance.recover() == 2
     assert sorted(i for i, _ in dispatcher.dispatched) == sorted([stranded.id, abandoned.id])
     assert fresh.id not in {i for i, _ in dispatcher.dispatched}
+
+
+def test_maintenance_records_the_fleet_of_the_day_and_the_trend_carries_it(
+    engine, job: ScanJob, maintenance: MaintenanceJobs
+):
+    scans, images, fleet = ScanStore(engine), ImageStore(engine), FleetHistory(engine)
+    today = datetime.now(UTC)
+    recorded_on = today - timedelta(days=3)
+    for repo in ("openssl-zlib", "bash"):
+        scan, _ = scans.submit(request(f"{REGISTRY}/apps/{repo}:1"))
+        assert job.run(scan.id) is JobResult.DONE
+    maintenance.periodic(now=recorded_on)
+    then = images.totals().findings
+    assert fleet.findings_since(recorded_on.date()) == {recorded_on.date(): then}
+    scan, _ = scans.submit(request(f"{REGISTRY}/apps/openssl:1"))  # more findings today
+    assert job.run(scan.id) is JobResult.DONE
+
+    days = dashboard.trends(scans, images, PolicyStore(engine), fleet, 5, today=today.date())
+    assert [d.findings for d in days] == [
+        dict.fromkeys(then, 0),  # before anything was recorded
+        then,  # recorded that day
+        then,  # nothing recorded: the day before's
+        then,
+        images.totals().findings,  # today: the live totals
+    ]
+    assert days[-1].findings != then
 
 
 def test_vulnerability_spread_follows_rescans(engine, job: ScanJob):
