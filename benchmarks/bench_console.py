@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-from sqlalchemy import bindparam, func, insert, update
+from sqlalchemy import bindparam, func, insert, text, update
 from sqlalchemy import select as sql_select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
@@ -223,6 +223,9 @@ def main() -> None:
         all_digests = [f"sha256:{n:064x}" for n in range(args.seed_images)]
         admissions(engine, all_digests, args.admissions, random.Random(3))
         PolicyStore(engine).apply(load_bundle(BUNDLE), author="bench", now=datetime.now(UTC))
+        if engine.dialect.name == "postgresql":  # statistics, as autovacuum keeps them
+            with engine.begin() as connection:
+                connection.execute(text("ANALYZE"))
         took = time.perf_counter() - started
         print(
             f"seeded {args.seed_images} images, {findings} image findings, {decided} decisions, "
