@@ -83,9 +83,12 @@ def trends(
     days: int,
     *,
     today: date | None = None,
+    findings_now: dict[str, int] | None = None,
 ) -> list[TrendDay]:
     """One entry per day, oldest first, including days with no activity. A day without a
-    recorded fleet total keeps the day before's (nothing was recorded: nothing ran)."""
+    recorded fleet total keeps the day before's (nothing was recorded: nothing ran).
+    ``findings_now``: today's findings by severity when the caller has read them already
+    (the overview's summary), else read here."""
     today = today or datetime.now(UTC).date()
     first = today - timedelta(days=days - 1)
     since = datetime(first.year, first.month, first.day, tzinfo=UTC)
@@ -93,7 +96,7 @@ def trends(
     new_images = images.first_seen_daily(since)
     decisions = policies.daily_outcomes(since)
     recorded = fleet.findings_since(first)
-    recorded[today] = images.totals().findings
+    recorded[today] = findings_now if findings_now is not None else images.totals().findings
     findings: dict[str, int] = {}
     result = []
     for offset in range(days):

@@ -21,7 +21,12 @@ TOP = 10
 def overview(request: Request, viewer: Signed, console: Console) -> HTMLResponse:
     summary = dashboard.summary(console.images, console.scans, console.vulns)
     days = dashboard.trends(
-        console.scans, console.images, console.policies, console.fleet, TREND_DAYS
+        console.scans,
+        console.images,
+        console.policies,
+        console.fleet,
+        TREND_DAYS,
+        findings_now=summary.findings,  # the fleet's totals are read once
     )
     riskiest, _ = console.images.page(ImageFilter(), limit=TOP, offset=0, sort=ImageSort.RISK)
     return render(
