@@ -352,6 +352,7 @@ def service_jobs(
     from service.jobs.rate import SubmissionRate
     from service.jobs.scan import MaintenanceJobs, ScanJob
     from service.jobs.submission import ScanSubmitter
+    from service.store.admissions import AdmissionLog
 
     settings = built.settings
     start: Callable[[], None] = _nothing
@@ -372,6 +373,8 @@ def service_jobs(
         timedelta(seconds=settings.recovery_interval_seconds),
         built.images,
         built.fleet,
+        AdmissionLog(built.engine),
+        timedelta(days=settings.admission_log_days),
     )
     if executor is not None:
         executor.bind(job, maintenance, built.pipeline.redecide_all)

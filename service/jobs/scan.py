@@ -22,6 +22,7 @@ from service.image.reference import parse_reference
 from service.jobs.dispatch import Dispatcher
 from service.pipeline import Pipeline
 from service.registry.pull_auth import PullAuthorization
+from service.store.admissions import AdmissionLog
 from service.store.fleet_history import FleetHistory
 from service.store.images import ImageStore
 from service.store.scans import ClaimOutcome, ScanStore
@@ -148,14 +149,24 @@ class MaintenanceJobs:
     stranded_after: timedelta
     images: ImageStore
     fleet: FleetHistory
+    admissions: AdmissionLog
+    admission_log_kept: timedelta
 
     def periodic(self, now: datetime | None = None) -> int:
-        """One maintenance pass: recover stranded scans, then record today's fleet totals
-        (the dashboard's findings trend). Returns the scans dispatched again."""
+        """One maintenance pass: recover stranded scans, record today's fleet totals (the
+        dashboard's findings trend), forget admission events older than the log keeps.
+        Returns the scans dispatched again."""
         now = now or datetime.now(UTC)
         recovered = self.recover(now)
         totals = self.images.totals()
         self.fleet.record(now.date(), totals.images, totals.findings, totals.fixable)
+        pruned = self.admissions.prune(now - self.admission_log_kept)
+        if pruned:
+            logger.info(
+                "admission log: %d event(s) older than %s forgotten",
+                pruned,
+                self.admission_log_kept,
+            )
         return recovered
 
     def recover(self, now: datetime | None = None) -> int:

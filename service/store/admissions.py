@@ -12,7 +12,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Index, insert
+from sqlalchemy import Index, delete, insert
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, col, select
 from sqlmodel.sql.expression import SelectOfScalar
@@ -73,6 +73,14 @@ class AdmissionLog:
             return
         with self._session() as session:
             session.execute(insert(table_of(AdmissionEventRow)), [vars(e) for e in events])
+
+    def prune(self, before: datetime) -> int:
+        """Delete the events older than ``before``; returns how many."""
+        with self._session() as session:
+            deleted = session.exec(
+                delete(AdmissionEventRow).where(col(AdmissionEventRow.created_at) < before)
+            ).rowcount
+        return int(deleted or 0)
 
     def recent(self, limit: int) -> list[AdmissionEvent]:
         """The newest events first."""

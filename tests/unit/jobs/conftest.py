@@ -16,6 +16,7 @@ from service.pipeline import Pipeline
 from service.registry.interface import Registry
 from service.signing.checker import SignatureChecker
 from service.signing.service_signer import ServiceSigner
+from service.store.admissions import AdmissionLog
 from service.store.advisories import VulnStore
 from service.store.catalogs import CatalogStore
 from service.store.database import make_engine
@@ -121,4 +122,6 @@ def maintenance(engine: Engine, dispatcher: RecordingDispatcher) -> MaintenanceJ
         timedelta(seconds=60),
         ImageStore(engine),
         FleetHistory(engine),
+        AdmissionLog(engine),
+        timedelta(days=90),
     )

@@ -7,6 +7,7 @@ from service import dashboard
 from service.errors import ManifestUnknownError, RegistryUnavailableError
 from service.image.reference import parse_reference
 from service.jobs.scan import JobResult, MaintenanceJobs, ScanJob
+from service.store.admissions import AdmissionEvent, AdmissionLog
 from service.store.catalogs import CatalogStore
 from service.store.fleet_history import FleetHistory
 from service.store.images import ImageStore
@@ -277,3 +278,17 @@ def test_reevaluation_decides_again_with_the_changed_findings(engine, job: ScanJ
     resolved = "CVE-2024-0001, CVE-2024-0002, CVE-2024-0003"
     assert decisions[-1].trigger == f"advisories resolved {resolved}"
     assert image.config is not None and image.platform == "linux/amd64"
+
+
+def test_maintenance_forgets_admission_events_older_than_the_log_keeps(
+    engine, maintenance: MaintenanceJobs
+):
+    now = datetime.now(UTC)
+    log = AdmissionLog(engine)
+
+    def event(age: timedelta, name: str) -> AdmissionEvent:
+        return AdmissionEvent(now - age, "u", "CREATE", "ns", "Pod", name, "i", None, "pass", True)
+
+    log.record([event(timedelta(days=91), "old"), event(timedelta(days=89), "kept")])
+    maintenance.periodic(now=now)  # the fixture keeps 90 days
+    assert [e.name for e in log.recent(10)] == ["kept"]
