@@ -1,8 +1,8 @@
 # syntax=docker/dockerfile:1
 # Multi-stage: build a venv with the package, run as an unprivileged user.
-# BASE is any Debian-based image with python3 ≥ 3.11 and python3-venv: by default the official
+# BASE is any Debian-based image with python3 ≥ 3.11.4 and python3-venv: by default the official
 # image pinned by digest (refresh with `skopeo inspect docker://python:3.11-slim-bookworm`); CI
-# passes a Debian 12 base built from the Debian archive (`make image`, scripts/build_image.py).
+# passes a Debian 13 base built from the Debian archive (`make image`, scripts/build_image.py).
 # `python3` is /usr/local/bin/python3 in the former and /usr/bin/python3 in the latter.
 ARG BASE=python:3.11-slim-bookworm@sha256:a36c24f9cbdf4fd0f52d67f0823eeac19c2028c637cecc392d97f980d4fec56b
 

@@ -1,7 +1,7 @@
 """`make image`: build the Dockerfile without Docker or Docker Hub, run the image, and let
 Tollgate scan its own image against the strict bundle.
 
-1. base: Debian 12 minbase + python3, python3-venv, ca-certificates, installed by mmdebstrap
+1. base: Debian 13 minbase + python3, python3-venv, ca-certificates, installed by mmdebstrap
    from the Debian archive with every maintainer script run (the CA bundle pip verifies
    PyPI with, /etc/shadow, ldconfig: the images of tests/support/rootfs.py are unpacked
    only, to be scanned, never run), imported into buildah as ``BASE_IMAGE``. The .debs
@@ -78,7 +78,7 @@ def run(command: Sequence[str], *, env: dict[str, str] | None = None) -> str:
 
 
 def build_base() -> None:
-    """Debian 12 minbase + BASE_PACKAGES from the archive, as the buildah image BASE_IMAGE."""
+    """Debian 13 minbase + BASE_PACKAGES from the archive, as the buildah image BASE_IMAGE."""
     debs = CACHE / "debs"
     debs.mkdir(parents=True, exist_ok=True)
     tarball = CACHE / "base.tar"
@@ -199,7 +199,7 @@ def provenance(reference: str, base_id: str) -> dict[str, object]:
                 "source": {"commit": commit, "uncommittedChanges": dirty},
             },
             "resolvedDependencies": [
-                {"uri": "git+file://tollgate", "digest": {"gitCommit": commit}},
+                {"uri": f"git+file://{ROOT}", "digest": {"gitCommit": commit}},
                 {"uri": f"buildah:{BASE_IMAGE}", "digest": {"sha256": base_id}},
             ],
         },
