@@ -1,8 +1,9 @@
 """The Kubernetes manifests (deploy/kubernetes) are valid against the Kubernetes OpenAPI
 schemas (offline, strict: no unknown field) and hold the deployment's promises: webhooks
 fail closed and skip Tollgate's own namespace, containers run as the image's non-root
-user with limits and a read-only root, the API serves TLS with options `tollgate serve`
-has; the certificate script makes a serving certificate the API server accepts."""
+user with limits and a read-only root, run the image `make image` builds, the API serves
+TLS with options `tollgate serve` has; the certificate script makes a serving certificate
+the API server accepts."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import yaml
 from click.testing import CliRunner
 from cryptography import x509
 
+from scripts.build_image import IMAGE
 from service.cli.service import app as service_cli
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,6 +90,12 @@ def test_containers_run_unprivileged_with_limits() -> None:
             assert context["readOnlyRootFilesystem"] is True
             assert context["capabilities"]["drop"] == ["ALL"]
             assert {"cpu", "memory"} <= set(container["resources"]["limits"])
+
+
+def test_containers_run_the_image_make_image_builds() -> None:
+    containers = [c for pod in _pod_specs() for c in pod["containers"]]
+    assert containers
+    assert {c["image"] for c in containers} == {IMAGE.removeprefix("localhost/")}
 
 
 def test_the_api_serves_tls_with_options_the_cli_has() -> None:
