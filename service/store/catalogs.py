@@ -104,12 +104,14 @@ class FindingEventRow(SQLModel, table=True):
 @dataclass(frozen=True)
 class FindingDiff:
     """How one image's findings changed; ``updated``: findings still there whose content
-    changed (severity, CVSS, KEV, EPSS, fixes), as they are now."""
+    changed (severity, CVSS, KEV, EPSS, fixes), as they are now; ``previous``: the same
+    findings as they were."""
 
     digest: str
     new: tuple[Finding, ...]
     resolved: tuple[Finding, ...]
     updated: tuple[Finding, ...] = ()
+    previous: tuple[Finding, ...] = ()
 
     @property
     def changed(self) -> bool:
@@ -321,6 +323,17 @@ class CatalogStore:
                 found[row.digest].append(_stored_package(row).ref)
         return dict(found)
 
+    def stored_findings(self, scopes: Mapping[str, Collection[str]]) -> dict[str, list[Finding]]:
+        """The findings stored for each digest under the package keys ``scopes`` lists."""
+        with Session(self.engine) as session:
+            return {
+                digest: [
+                    Finding.model_validate_json(payload)
+                    for _, payload in _stored_findings(session, digest, keys).values()
+                ]
+                for digest, keys in scopes.items()
+            }
+
     def record_findings(
         self,
         results: Mapping[str, Sequence[Finding]],
@@ -343,6 +356,7 @@ class CatalogStore:
                 )
                 current = {f.key: f for f in findings}
                 payloads = {key: f.model_dump_json() for key, f in current.items()}
+                updated = sorted(k for k in current if k in old and old[k][1] != payloads[k])
                 diff = FindingDiff(
                     digest=digest,
                     new=tuple(f for key, f in sorted(current.items()) if key not in old),
@@ -351,11 +365,8 @@ class CatalogStore:
                         for key, (_, payload) in sorted(old.items())
                         if key not in current
                     ),
-                    updated=tuple(
-                        f
-                        for key, f in sorted(current.items())
-                        if key in old and old[key][1] != payloads[key]
-                    ),
+                    updated=tuple(current[key] for key in updated),
+                    previous=tuple(Finding.model_validate_json(old[key][1]) for key in updated),
                 )
                 diffs.append(diff)
                 # write only what changed: most findings survive a re-evaluation as they were

@@ -14,7 +14,8 @@ from pydantic import ValidationError
 
 from service.vulndb.cve import assess
 from service.vulndb.ecosystems import advisory_ecosystem, normalize_name
-from service.vulndb.feeds.base import DocumentSource, Feed
+from service.vulndb.feeds.base import Feed
+from service.vulndb.feeds.documents import DocumentSource
 from service.vulndb.model import CvssScore, Severity
 from service.vulndb.records import (
     Advisory,
@@ -57,7 +58,7 @@ class OSVFeed(Feed):
         self._documents = DocumentSource(location, client=client)
 
     def records(self) -> Iterator[VulnRecord | SkippedRecord]:
-        for name, raw in self._documents.documents():
+        for name, raw in self._documents.contents():
             try:
                 yield parse_osv(json.loads(raw))
             except (
