@@ -181,3 +181,14 @@ def test_a_copied_folder_is_the_same_documents(store: VulnStore, tmp_path: Path)
     store.import_feed(NVDFeed(str(VULNDATA / "nvd")))
     read = list(NVDFeed(str(tmp_path / "nvd")).records(_ledger(store, NVDFeed(""))))
     assert {type(r) for r in read} == {Unchanged}
+
+
+def test_a_corrupt_gzip_document_fails_the_import(store: VulnStore, tmp_path: Path) -> None:
+    store.import_feed(NVDFeed(str(VULNDATA / "nvd")))
+    compressed = gzip.compress(json.dumps({"vulnerabilities": []}).encode())
+    for broken in (compressed[: len(compressed) // 2], compressed[:10] + b"\xff" * 40):
+        (tmp_path / "nvdcve-2.0-2022.json.gz").write_bytes(broken)
+        with pytest.raises(VulnDBError):
+            store.import_feed(NVDFeed(str(tmp_path)))
+    (status,) = store.status().sources
+    assert status.records == len(NVD_RECORDS)
