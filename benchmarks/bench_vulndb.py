@@ -143,23 +143,27 @@ def bench_cve_import(db: VulnStore, tmp: Path, count: int) -> None:
         _timed_import(db, f"NVD {label}", NVDFeed(str(tmp / folder)))
 
 
-def epss_csv(path: Path, rng: random.Random) -> Path:
-    """FIRST's daily CSV for every CVE the PyPI and Go advisories name, random scores (each
-    day's differ, as EPSS's do)."""
-    cves = sorted(
-        {
-            name
-            for ecosystem in ("PyPI", "Go")
-            for record in (VULNDATA / "osv" / ecosystem).glob("*.json")
-            for name in json.loads(record.read_text()).get("aliases", [])
-            if name.startswith("CVE-")
-        }
-    )
-    scores = [rng.random() ** 4 for _ in cves]
-    ranked = sorted(scores)
+def epss_scores(rng: random.Random, previous: dict[str, float] | None = None) -> dict[str, float]:
+    """An EPSS score for every CVE the PyPI and Go advisories name: random (most near 0, as
+    EPSS's are), or ``previous`` drifted by a few percent each, as a day changes them."""
+    if previous is not None:
+        return {cve: min(1.0, score * rng.uniform(0.95, 1.05)) for cve, score in previous.items()}
+    cves = {
+        name
+        for ecosystem in ("PyPI", "Go")
+        for record in (VULNDATA / "osv" / ecosystem).glob("*.json")
+        for name in json.loads(record.read_text()).get("aliases", [])
+        if name.startswith("CVE-")
+    }
+    return {cve: rng.random() ** 4 for cve in sorted(cves)}
+
+
+def epss_csv(path: Path, scores: dict[str, float]) -> Path:
+    """FIRST's daily CSV of ``scores``, with their percentiles."""
+    ranked = sorted(scores.values())
     rows = [
         f"{cve},{score:.5f},{bisect.bisect_right(ranked, score) / len(ranked):.5f}"
-        for cve, score in zip(cves, scores, strict=True)
+        for cve, score in sorted(scores.items())
     ]
     path.write_text("#model_version:v2025.03.14\ncve,epss,percentile\n" + "\n".join(rows) + "\n")
     return path
@@ -339,12 +343,16 @@ def _redecide_after_update(engine: Engine, catalogs: CatalogStore, tmp: Path) ->
         built.vulns.import_feed(small_update(tmp / "second-update", records=5, skip=5))
         _timed_rematch(built.pipeline, "a small update")
         rng = random.Random(5)
-        for day in (1, 2):
-            built.vulns.import_feed(EPSSFeed(str(epss_csv(tmp / f"epss-{day}.csv", rng))))
-            _timed_rematch(built.pipeline, f"EPSS day {day}")
+        scores = epss_scores(rng)
+        built.vulns.import_feed(EPSSFeed(str(epss_csv(tmp / "epss-1.csv", scores))))
+        _timed_rematch(built.pipeline, "the first EPSS import")
+        scores = epss_scores(rng, scores)
+        built.vulns.import_feed(EPSSFeed(str(epss_csv(tmp / "epss-2.csv", scores))))
+        _timed_rematch(built.pipeline, "an EPSS day")
         PolicyStore(engine).apply(_with_epss_rule(), author="bench", now=datetime.now(UTC))
-        built.vulns.import_feed(EPSSFeed(str(epss_csv(tmp / "epss-3.csv", rng))))
-        _timed_rematch(built.pipeline, "EPSS day 3 (a rule on EPSS >= 0.5)")
+        scores = epss_scores(rng, scores)
+        built.vulns.import_feed(EPSSFeed(str(epss_csv(tmp / "epss-3.csv", scores))))
+        _timed_rematch(built.pipeline, "an EPSS day, a rule on EPSS >= 0.5")
     finally:
         built.close()
 

@@ -501,16 +501,23 @@ def _reference_subject(
     )
 
 
+_NOT_SIGNALS = tuple(name for name in Finding.model_fields if name not in ("kev", "epss"))
+
+
 def _may_change_decision(diff: FindingDiff, bundle: Bundle) -> bool:
     """Whether ``diff`` can change a decision under ``bundle``: findings came or went,
     changed in more than their exploitation signals, or in signals a rule counts."""
     if diff.new or diff.resolved:
         return True
     return any(
-        before.model_copy(update={"kev": after.kev, "epss": after.epss}) != after
-        or signals_matter(bundle, before, after)
+        _beyond_signals(before) != _beyond_signals(after) or signals_matter(bundle, before, after)
         for before, after in zip(diff.previous, diff.updated, strict=True)
     )
+
+
+def _beyond_signals(finding: Finding) -> dict[str, object]:
+    """A finding's fields but its exploitation signals (KEV, EPSS)."""
+    return {name: getattr(finding, name) for name in _NOT_SIGNALS}
 
 
 def _few(ids: list[str], limit: int = 5) -> str:

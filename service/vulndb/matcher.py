@@ -84,12 +84,13 @@ class Matcher:
         for their ids: what matching again would give after a KEV or EPSS import."""
         cves = {name for f in findings for name in (f.id, *f.aliases) if name.startswith("CVE-")}
         facts = self.db.cve_facts(cves) if cves else {}
-        return [
-            f.model_copy(
-                update=_signals([facts[i] for i in sorted({f.id, *f.aliases}) if i in facts])
-            )
-            for f in findings
-        ]
+        refreshed = []
+        for finding in findings:
+            known = [facts[i] for i in sorted({finding.id, *finding.aliases}) if i in facts]
+            signals = _signals(known)
+            unchanged = signals["kev"] == finding.kev and signals["epss"] == finding.epss
+            refreshed.append(finding if unchanged else finding.model_copy(update=signals))
+        return refreshed
 
 
 def match(catalog: Catalog, db: AdvisoryIndex) -> list[Finding]:
