@@ -501,9 +501,6 @@ def _reference_subject(
     )
 
 
-_NOT_SIGNALS = tuple(name for name in Finding.model_fields if name not in ("kev", "epss"))
-
-
 def _may_change_decision(diff: FindingDiff, bundle: Bundle) -> bool:
     """Whether ``diff`` can change a decision under ``bundle``: findings came or went,
     changed in more than their exploitation signals, or in signals a rule counts."""
@@ -516,8 +513,8 @@ def _may_change_decision(diff: FindingDiff, bundle: Bundle) -> bool:
 
 
 def _beyond_signals(finding: Finding) -> dict[str, object]:
-    """A finding's fields but its exploitation signals (KEV, EPSS)."""
-    return {name: getattr(finding, name) for name in _NOT_SIGNALS}
+    """A finding's fields, its exploitation signals (KEV, EPSS) left out."""
+    return {**vars(finding), "kev": None, "epss": None}
 
 
 def _few(ids: list[str], limit: int = 5) -> str:

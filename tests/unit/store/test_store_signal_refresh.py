@@ -153,5 +153,8 @@ def test_the_pipeline_decides_again_only_when_an_epss_rule_counts_differently(
         built.vulns.import_feed(_epss(tmp_path / "day3.csv", {cves[0]: 0.9}))
         assert built.pipeline.rematch().redecided == 1
         assert policies.decisions(digest)[-1].outcome.value == "block"
+
+        built.vulns.import_feed(NVDFeed(str(VULNDATA / "nvd")))  # severities, not signals
+        assert built.pipeline.rematch().redecided == 1
     finally:
         built.close()
