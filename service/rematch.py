@@ -115,7 +115,9 @@ def _rematch_packages(
     results = {d: matcher.match_packages((p.lookup, p.ref) for p in held[d]) for d in digests}
     scopes = {digest: {p.key for p in stored} for digest, stored in held.items()}
     refresh = {d: {p.key for p in signalled.get(d, [])} - scopes[d] for d in digests}
-    for digest, findings in catalogs.stored_findings(refresh).items():
+    read = catalogs.stored_findings(refresh)
+    for digest, findings in read.items():
         results[digest] += matcher.with_signals(findings)
         scopes[digest] |= refresh[digest]
-    return catalogs.record_findings(results, revision, scopes)
+    known = {digest: {f.key: f for f in findings} for digest, findings in read.items()}
+    return catalogs.record_findings(results, revision, scopes, known)

@@ -339,13 +339,16 @@ class CatalogStore:
         results: Mapping[str, Sequence[Finding]],
         db_revision: int,
         packages: Mapping[str, Collection[str]] | None = None,
+        read: Mapping[str, Mapping[tuple[str, str], Finding]] | None = None,
     ) -> list[FindingDiff]:
         """Replace the current findings of each image, matched at ``db_revision``; store and
         return what changed.
 
         With ``packages``, only an image's findings stored under the package keys it lists
         for the image are replaced (``results`` holds the findings of those packages); its
-        other findings stay as they are. All images are written in one transaction.
+        other findings stay as they are. ``read``: per image, stored findings the caller
+        has read already, by key (not parsed again for the diff). All images are written
+        in one transaction.
         """
         now = datetime.now(UTC)
         diffs = []
@@ -355,6 +358,7 @@ class CatalogStore:
                     session, digest, None if packages is None else packages[digest]
                 )
                 current = {f.key: f for f in findings}
+                known = (read or {}).get(digest, {})
                 payloads = {key: f.model_dump_json() for key, f in current.items()}
                 updated = sorted(k for k in current if k in old and old[k][1] != payloads[k])
                 diff = FindingDiff(
@@ -366,7 +370,10 @@ class CatalogStore:
                         if key not in current
                     ),
                     updated=tuple(current[key] for key in updated),
-                    previous=tuple(Finding.model_validate_json(old[key][1]) for key in updated),
+                    previous=tuple(
+                        known.get(key) or Finding.model_validate_json(old[key][1])
+                        for key in updated
+                    ),
                 )
                 diffs.append(diff)
                 # write only what changed: most findings survive a re-evaluation as they were
