@@ -269,7 +269,8 @@ def test_reevaluation_decides_again_with_the_changed_findings(engine, job: ScanJ
     catalogs = CatalogStore(engine)
     stored = catalogs.get(digest)
     catalogs.save(stored, matchable(stored))
-    assert len(job.pipeline.rematch().diffs) == 1
+    rematched = job.pipeline.rematch().reevaluation
+    assert rematched is not None and len(rematched.diffs) == 1
     image = images.get(digest)
     assert sum(image.severities.values()) == 0
     assert image.policy_outcome == "pass"
