@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 
 from service.api import (
     admission,
+    admission_log,
     dashboard,
     errors,
     harbor,
@@ -93,6 +94,7 @@ def create_app(
         harbor,
         dashboard,
         admission,
+        admission_log,
         policies,
         vex,
         tokens,
