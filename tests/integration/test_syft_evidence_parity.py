@@ -209,16 +209,20 @@ def test_an_image_with_a_nix_store_is_catalogued_whole(
     assert "Syft reads the whole image" in caplog.text
 
 
+@pytest.mark.parametrize("analysed", ["base", "1"])
 def test_a_push_changing_only_application_code_reuses_the_evidence_catalog(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, analysed: str
 ) -> None:
+    """An application-code layer on an analysed base, or replacing the one of an analysed
+    release: Syft does not run, and the catalog is Syft's on the whole image."""
     base = {"etc/os-release": b"ID=debian\nVERSION_ID=12\n", **_dist_info("idna", "2.10")}
     layout = tmp_path / "layout"
+    write_image(layout, ImageSpec(layers=[base]), tag="base")
     for version in ("1", "2"):
         app = {"srv/app.py": f"VERSION = {version}\n".encode()}
         write_image(layout, ImageSpec(layers=[base, app]), tag=version)
     cache = tmp_path / "cache"
-    first, second = pinned(layout, cache, "1"), pinned(layout, cache, "2")
+    first, second = pinned(layout, cache, analysed), pinned(layout, cache, "2")
     assert first.digest != second.digest
     evidence = SyftCataloger(Settings(data_dir=tmp_path, cache_dir=cache, syft_layer_evidence=True))
     evidence.catalog(first)
