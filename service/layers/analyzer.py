@@ -21,6 +21,7 @@ from pathlib import Path
 
 from service.catalog.interface import LayerArrivals
 from service.image.cache import BlobCache
+from service.image.digest import digest_hex
 from service.image.layout import write_image_layout
 from service.image.manifest import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, Descriptor
 from service.image.model import ImageConfig, PinnedImage
@@ -134,7 +135,8 @@ class LayerAnalyzer:
         if missing:
             threads = min(len(missing), _MAX_THREADS, os.cpu_count() or 1)
             with ThreadPoolExecutor(threads, thread_name_prefix="layer") as pool:
-                read = functools.partial(self._read_once, arrivals=arrivals)
+                blobs = image.layout / "blobs"  # the cache's for a fetched image
+                read = functools.partial(self._read_once, blobs=blobs, arrivals=arrivals)
                 for contents in pool.map(read, missing):
                     known[contents.digest] = contents
         logger.info(
@@ -145,7 +147,9 @@ class LayerAnalyzer:
         )
         return [known[digest] for digest in digests]
 
-    def _read_once(self, digest: str, arrivals: LayerArrivals | None = None) -> LayerContents:
+    def _read_once(
+        self, digest: str, blobs: Path, arrivals: LayerArrivals | None = None
+    ) -> LayerContents:
         if arrivals is not None and not arrivals.wait_for(digest):
             raise _NeverArrived(digest)
         with _reading_guard:
@@ -154,18 +158,19 @@ class LayerAnalyzer:
             cached = self._cache.get(digest)  # read meanwhile by another thread
             if cached is not None:
                 return cached
-            contents = self._read(digest)
+            contents = self._read(digest, blobs)
         with _reading_guard:
             _reading.pop(digest, None)
         return contents
 
-    def _read(self, digest: str) -> LayerContents:
+    def _read(self, digest: str, blobs: Path) -> LayerContents:
+        """Read the layer ``digest`` from the blobs directory of an image's layout."""
         fd, name = tempfile.mkstemp(prefix="evidence-", dir=self._blobs.scratch_dir)
         temp = Path(name)
         try:
             with os.fdopen(fd, "wb") as sink:
-                contents = read_layer(self._blobs.path(digest), digest, sink)
-            evidence = self._blobs.put_file(temp)
+                contents = read_layer(blobs / "sha256" / digest_hex(digest), digest, sink)
+            evidence = self._blobs.adopt(temp)
         finally:
             temp.unlink(missing_ok=True)
         contents = contents.model_copy(update={"evidence": evidence})

@@ -149,7 +149,8 @@ def pinned(layout: Path, cache: Path, tag: str | None = None) -> PinnedImage:
 
 def catalogs(image: PinnedImage, cache: Path) -> tuple[Catalog, Catalog, Catalog]:
     """Syft on the whole image; on the evidence, cold; on the evidence again, warm."""
-    whole = SyftCataloger(Settings(data_dir=cache.parent, cache_dir=cache)).catalog(image)
+    settings = Settings(data_dir=cache.parent, cache_dir=cache, syft_layer_evidence=False)
+    whole = SyftCataloger(settings).catalog(image)
     evidence = Settings(data_dir=cache.parent, cache_dir=cache, syft_layer_evidence=True)
     cold = SyftCataloger(evidence).catalog(image)
     warm = SyftCataloger(evidence).catalog(image)
@@ -229,5 +230,6 @@ def test_a_push_changing_only_application_code_reuses_the_evidence_catalog(
     with caplog.at_level("INFO", logger="service.catalog.syft"):
         reused = evidence.catalog(second)
     assert "its layers' evidence was catalogued before" in caplog.text
-    whole = SyftCataloger(Settings(data_dir=tmp_path, cache_dir=cache)).catalog(second)
+    settings = Settings(data_dir=tmp_path, cache_dir=cache, syft_layer_evidence=False)
+    whole = SyftCataloger(settings).catalog(second)
     assert reused == whole
