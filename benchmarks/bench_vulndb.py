@@ -1,16 +1,18 @@
 """Vulnerability DB benchmarks on the real data in ../shared/vulndata (prints numbers).
 
 PYTHONPATH=. .venv/bin/python benchmarks/bench_vulndb.py [--catalogs 1000] [--db URL]
-    [--cve-records 300000]
+    [--cve-records 300000] [--cve5-records 50000]
 
 Matching runs with the CVE feeds' enrichment on (the real NVD and CVE JSON 5 records);
 the CVE import benchmark imports NVD yearly feed files generated from the real records
-(ids varied, everything else as NVD publishes it), then re-imports them with 1% changed.
+(ids varied, everything else as NVD publishes it), then re-imports them unchanged and with
+1% changed; then the same for CVE JSON 5 records in a zip laid out as cvelistV5's.
 """
 
 from __future__ import annotations
 
 import argparse
+import bisect
 import gzip
 import json
 import logging
@@ -18,11 +20,16 @@ import random
 import statistics
 import tempfile
 import time
+import zipfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
+from policies.model import Action, Bundle, EpssRule
 from service.catalog.model import Catalog, ImageSubject, Package, PackageType
+from service.gate import DEFAULT_BUNDLE, shipped_bundle
+from service.pipeline import Pipeline
 from service.registry.outbound import OutboundPolicy
 from service.rematch import reevaluate
 from service.settings import Settings
@@ -30,8 +37,11 @@ from service.store.advisories import VulnStore
 from service.store.catalogs import CatalogStore
 from service.store.database import make_engine
 from service.store.images import ImageStore, ImageSubjectInfo
+from service.store.policies import PolicyStore
 from service.vulndb.ecosystems import matchable
+from service.vulndb.feeds.base import CveFeed
 from service.vulndb.feeds.cve_records import CveRecordsFeed
+from service.vulndb.feeds.epss import EPSSFeed
 from service.vulndb.feeds.nvd import NVDFeed
 from service.vulndb.feeds.osv import OSVFeed
 from service.vulndb.matcher import match
@@ -39,6 +49,7 @@ from service.wiring import components
 from tests.support.shared import VULNDATA
 
 TYPES = {"PyPI": PackageType.PYTHON, "Go": PackageType.GO}
+CRITICAL_V3 = "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"
 
 
 def package_pool() -> list[Package]:
@@ -129,15 +140,82 @@ def bench_cve_import(db: VulnStore, tmp: Path, count: int) -> None:
         (f"re-import, {len(changed)} changed", "nvd-changed"),
         (f"modified feed of {len(later)} changed", "nvd-modified"),
     ):
-        before = db.revision()
-        start = time.perf_counter()
-        result = db.import_feed(NVDFeed(str(tmp / folder)))
-        elapsed = time.perf_counter() - start
-        touched = len(db.changed_packages(before) or ())
-        print(
-            f"NVD {label}: {elapsed:.2f} s ({result.added} added, {result.updated} updated, "
-            f"{result.unchanged} unchanged; {touched} packages to re-match)"
-        )
+        _timed_import(db, f"NVD {label}", NVDFeed(str(tmp / folder)))
+
+
+def epss_scores(rng: random.Random, previous: dict[str, float] | None = None) -> dict[str, float]:
+    """An EPSS score for every CVE the PyPI and Go advisories name: random (most near 0, as
+    EPSS's are), or ``previous`` drifted by a few percent each, as a day changes them."""
+    if previous is not None:
+        return {cve: min(1.0, score * rng.uniform(0.95, 1.05)) for cve, score in previous.items()}
+    cves = {
+        name
+        for ecosystem in ("PyPI", "Go")
+        for record in (VULNDATA / "osv" / ecosystem).glob("*.json")
+        for name in json.loads(record.read_text()).get("aliases", [])
+        if name.startswith("CVE-")
+    }
+    return {cve: rng.random() ** 4 for cve in sorted(cves)}
+
+
+def epss_csv(path: Path, scores: dict[str, float]) -> Path:
+    """FIRST's daily CSV of ``scores``, with their percentiles."""
+    ranked = sorted(scores.values())
+    rows = [
+        f"{cve},{score:.5f},{bisect.bisect_right(ranked, score) / len(ranked):.5f}"
+        for cve, score in sorted(scores.items())
+    ]
+    path.write_text("#model_version:v2025.03.14\ncve,epss,percentile\n" + "\n".join(rows) + "\n")
+    return path
+
+
+def cve_records_zip(path: Path, numbers: range, *, changed: frozenset[int] = frozenset()) -> None:
+    """CVE JSON 5 records ``numbers`` in one zip laid out as the cvelistV5 repository's:
+    the real records, then copies of them under new ids; those in ``changed`` updated
+    later with a CNA CVSS metric added."""
+    real = [json.loads(p.read_text()) for p in sorted((VULNDATA / "cve5").glob("CVE-*.json"))]
+    metric = {"cvssV3_1": {"vectorString": CRITICAL_V3, "baseScore": 9.8}}
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        for number in numbers:
+            record = real[number % len(real)]
+            cve = record["cveMetadata"]["cveId"]
+            if number >= len(real) or number in changed:
+                record = json.loads(json.dumps(record))
+                if number >= len(real):
+                    cve = f"CVE-{1990 + number // 1_000_000}-{1_000_000 + number}"
+                    record["cveMetadata"]["cveId"] = cve
+                if number in changed:
+                    record["cveMetadata"]["dateUpdated"] = "2099-01-01T00:00:00.000Z"
+                    cna = record["containers"]["cna"]
+                    cna["metrics"] = [*cna.get("metrics", []), metric]
+            name = f"cvelistV5-main/cves/{cve[4:8]}/{cve[9:-3]}xxx/{cve}.json"
+            archive.writestr(name, json.dumps(record))
+
+
+def bench_cve_records_import(db: VulnStore, tmp: Path, count: int) -> None:
+    """Import ``count`` CVE JSON 5 records from a zip; again unchanged; again with 1%
+    changed."""
+    changed = frozenset(random.Random(11).sample(range(count), count // 100))
+    cve_records_zip(tmp / "cves.zip", range(count))
+    cve_records_zip(tmp / "cves-changed.zip", range(count), changed=changed)
+    for label, archive in (
+        ("import", "cves.zip"),
+        ("re-import, unchanged", "cves.zip"),
+        (f"re-import, {len(changed)} changed", "cves-changed.zip"),
+    ):
+        _timed_import(db, f"CVE JSON 5 {label}", CveRecordsFeed(str(tmp / archive)))
+
+
+def _timed_import(db: VulnStore, label: str, feed: CveFeed) -> None:
+    before = db.revision()
+    start, cpu = time.perf_counter(), time.process_time()
+    result = db.import_feed(feed)
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    touched = len(db.changed_packages(before) or ())
+    print(
+        f"{label}: {elapsed:.2f} s ({cpu:.2f} s CPU; {result.added} added, {result.updated} "
+        f"updated, {result.unchanged} unchanged; {touched} packages to re-match)"
+    )
 
 
 def catalog(packages: list[Package], index: int) -> Catalog:
@@ -166,6 +244,12 @@ def main() -> None:
     parser.add_argument("--db", default=None, help="database URL (default: SQLite in a temp dir)")
     parser.add_argument(
         "--cve-records", type=int, default=300_000, help="NVD records to import (0: skip)"
+    )
+    parser.add_argument(
+        "--cve5-records",
+        type=int,
+        default=50_000,
+        help="CVE JSON 5 records to import from a zip (0: skip)",
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -235,6 +319,8 @@ def main() -> None:
         _redecide_after_update(engine, catalogs, Path(tmp))
         if args.cve_records:
             bench_cve_import(db, Path(tmp), args.cve_records)
+        if args.cve5_records:
+            bench_cve_records_import(db, Path(tmp), args.cve5_records)
 
 
 def _redecide_after_update(engine: Engine, catalogs: CatalogStore, tmp: Path) -> None:
@@ -255,15 +341,42 @@ def _redecide_after_update(engine: Engine, catalogs: CatalogStore, tmp: Path) ->
     built = components(settings, engine, outbound=OutboundPolicy.unrestricted())
     try:
         built.vulns.import_feed(small_update(tmp / "second-update", records=5, skip=5))
-        start = time.perf_counter()
-        result = built.pipeline.rematch()
-        print(
-            f"re-evaluate {result.images} images through the pipeline after a small update: "
-            f"{time.perf_counter() - start:.2f} s, {result.rematched} re-matched, "
-            f"{len(result.diffs)} decided again"
-        )
+        _timed_rematch(built.pipeline, "a small update")
+        rng = random.Random(5)
+        scores = epss_scores(rng)
+        built.vulns.import_feed(EPSSFeed(str(epss_csv(tmp / "epss-1.csv", scores))))
+        _timed_rematch(built.pipeline, "the first EPSS import")
+        scores = epss_scores(rng, scores)
+        built.vulns.import_feed(EPSSFeed(str(epss_csv(tmp / "epss-2.csv", scores))))
+        _timed_rematch(built.pipeline, "an EPSS day")
+        PolicyStore(engine).apply(_with_epss_rule(), author="bench", now=datetime.now(UTC))
+        scores = epss_scores(rng, scores)
+        built.vulns.import_feed(EPSSFeed(str(epss_csv(tmp / "epss-3.csv", scores))))
+        _timed_rematch(built.pipeline, "an EPSS day, a rule on EPSS >= 0.5")
     finally:
         built.close()
+
+
+def _with_epss_rule() -> Bundle:
+    """The default bundle, its policy blocking findings with an EPSS score of 0.5 or more."""
+    shipped = shipped_bundle(DEFAULT_BUNDLE)
+    assert shipped is not None
+    rule = EpssRule(id="likely-exploited", type="epss", action=Action.BLOCK, min_score=0.5)
+    policies = tuple(p.model_copy(update={"rules": (*p.rules, rule)}) for p in shipped.policies)
+    return shipped.model_copy(update={"policies": policies})
+
+
+def _timed_rematch(pipeline: Pipeline, update: str) -> None:
+    start, cpu = time.perf_counter(), time.process_time()
+    rematched = pipeline.rematch()
+    result = rematched.reevaluation
+    assert result is not None
+    print(
+        f"re-evaluate {result.images} images through the pipeline after {update}: "
+        f"{time.perf_counter() - start:.2f} s ({time.process_time() - cpu:.2f} s CPU), "
+        f"{result.rematched} re-matched, {len(result.diffs)} with changed findings, "
+        f"{rematched.redecided} decided again"
+    )
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from policies.decision import Decision, Outcome
 from policies.model import Bundle, ScanState
+from policies.rules.exploitation import signals_matter
 from policies.subject import EvaluationInput
 from service.catalog.model import Catalog
 from service.errors import NotFoundError, TollgateError, VulnDBError
@@ -49,7 +50,7 @@ if TYPE_CHECKING:  # a scan loads neither the signer, the feeds nor re-matching
     from service.rematch import ReevaluationResult
     from service.signing.service_signer import ServiceSigner
     from service.store.advisories import ImportResult, VulnStore
-    from service.store.catalogs import CatalogStore
+    from service.store.catalogs import CatalogStore, FindingDiff
     from service.store.vex import VexStore
     from service.vulndb.feeds.base import AnyFeed
 
@@ -59,6 +60,7 @@ logger = logging.getLogger(__name__)
 OrchestratorFactory = Callable[["PullAuthorization | None"], AbstractContextManager[Orchestrator]]
 
 SCAN_TRIGGER = "scan"
+_PARSED_VEX_LIMIT = 4096  # documents whose statements stay parsed in memory
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,7 @@ class Pipeline:
         self._catalogs = catalogs
         self._vulns = vulns
         self._vex = vex
+        self._parsed_vex: dict[str, tuple[VexStatement, ...]] = {}
         self._notifier = notifier
 
     # --- a scan ---------------------------------------------------------------------
@@ -352,15 +355,21 @@ class Pipeline:
                 on_import(result)
         if not any(result.changed for result in imports):
             return UpdateResult(tuple(imports), None, 0)
-        rematch = self.rematch()
-        return UpdateResult(tuple(imports), rematch, len(rematch.diffs))
+        return replace(self.rematch(), imports=tuple(imports))
 
-    def rematch(self) -> ReevaluationResult:
-        """Match stored catalogs again after an import; decide again where findings changed."""
+    def rematch(self) -> UpdateResult:
+        """Match stored catalogs again after an import; decide again where findings changed
+        so that a decision may change (a change of EPSS or KEV only where a rule on them
+        counts the finding before and not after, or the reverse)."""
         from service.rematch import reevaluate
 
         result = reevaluate(self._catalogs, self._vulns)
+        bundle = self._gate.bundle(self.bundle)
+        redecided = 0
         for diff in result.diffs:
+            if not _may_change_decision(diff, bundle):
+                continue
+            redecided += 1
             added = sorted({f.id for f in diff.new})
             gone = sorted({f.id for f in diff.resolved})
             rated = sorted({f.id for f in diff.updated})
@@ -378,7 +387,7 @@ class Pipeline:
                 self._notifier.send(
                     VULNERABILITY_NEW, {"digest": diff.digest, "vulnerabilities": added}
                 )
-        return result
+        return UpdateResult((), result, redecided)
 
     # --- the shared tail ---------------------------------------------------------------
 
@@ -418,13 +427,21 @@ class Pipeline:
 
     def _statements(self, digest: str) -> list[VexStatement]:
         """The stored documents' statements: those for every image, and those attested on
-        ``digest`` (parsed once per call; a re-decision reads them per image)."""
+        ``digest``. A stored document never changes, so each is parsed once (a re-decision
+        of every image reads the same global documents again and again)."""
         statements: list[VexStatement] = []
         for document in self._vex.documents(digest):
-            try:
-                statements.extend(parse_vex(document.content, name=document.name))
-            except TollgateError as error:  # stored after validation: only a schema change
-                logger.warning("VEX document %s skipped: %s", document.id, error)
+            parsed = self._parsed_vex.get(document.id)
+            if parsed is None:
+                try:
+                    parsed = tuple(parse_vex(document.content, name=document.name))
+                except TollgateError as error:  # stored after validation: a schema change
+                    logger.warning("VEX document %s skipped: %s", document.id, error)
+                    parsed = ()
+                if len(self._parsed_vex) >= _PARSED_VEX_LIMIT:
+                    self._parsed_vex.clear()
+                self._parsed_vex[document.id] = parsed
+            statements.extend(parsed)
         return statements
 
     def _announce_scan(
@@ -492,6 +509,22 @@ def _reference_subject(
         pinned_by_digest=ref.digest is not None,
         scan=state,
     )
+
+
+def _may_change_decision(diff: FindingDiff, bundle: Bundle) -> bool:
+    """Whether ``diff`` can change a decision under ``bundle``: findings came or went,
+    changed in more than their exploitation signals, or in signals a rule counts."""
+    if diff.new or diff.resolved:
+        return True
+    return any(
+        _beyond_signals(before) != _beyond_signals(after) or signals_matter(bundle, before, after)
+        for before, after in zip(diff.previous, diff.updated, strict=True)
+    )
+
+
+def _beyond_signals(finding: Finding) -> dict[str, object]:
+    """A finding's fields, its exploitation signals (KEV, EPSS) left out."""
+    return {**vars(finding), "kev": None, "epss": None}
 
 
 def _few(ids: list[str], limit: int = 5) -> str:

@@ -6,7 +6,8 @@ whose advisories were added, changed or withdrawn since (read from the packages 
 keeps, without loading the catalog); only their findings are replaced. Catalogs whose
 revision or packages the store does not know (stored before it kept them, or the change
 log does not reach back) are loaded and matched whole. The others are marked current at
-the new revision.
+the new revision. Packages only exploitation signals changed for (a KEV or EPSS import)
+are not matched again: their stored findings get the signals the feeds now hold.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def reevaluate(catalogs: CatalogStore, db: VulnStore, *, batch: int = 200) -> Re
     contacted."""
     revision = db.revision()
     images, unindexed, whole = 0, set[str](), list[str]()
-    partial = list[tuple[set[PackageKey], list[str]]]()  # changed keys, the digests holding one
+    partial = list[tuple[_Changes, list[str]]]()  # changed keys, the digests holding one
     for matched_at, digests in catalogs.matched_revisions().items():
         images += len(digests)
         if matched_at is None:
@@ -60,13 +61,14 @@ def reevaluate(catalogs: CatalogStore, db: VulnStore, *, batch: int = 200) -> Re
                 continue
             hit = catalogs.digests_holding(changed, digests)
             catalogs.mark_current([d for d in digests if d not in hit], matched_at, revision)
-            partial.append((changed, sorted(hit)))
+            signals = db.signal_packages(matched_at)
+            partial.append((_Changes(changed - signals, signals), sorted(hit)))
     matcher = Matcher(db)
     diffs = list[FindingDiff]()
-    for changed, digests in partial:
+    for keys, digests in partial:
         for start in range(0, len(digests), batch):
             chunk = digests[start : start + batch]
-            diffs.extend(_rematch_packages(catalogs, matcher, chunk, changed, revision))
+            diffs.extend(_rematch_packages(catalogs, matcher, chunk, keys, revision))
     todo = sorted([*whole, *unindexed])
     for start in range(0, len(todo), batch):
         loaded = list(catalogs.catalogs(todo[start : start + batch], batch=batch))
@@ -89,17 +91,33 @@ def reevaluate(catalogs: CatalogStore, db: VulnStore, *, batch: int = 200) -> Re
     return result
 
 
+@dataclass(frozen=True)
+class _Changes:
+    """The changed keys: those to match again, those only signals changed for."""
+
+    match: set[PackageKey]
+    signals: set[PackageKey]
+
+
 def _rematch_packages(
     catalogs: CatalogStore,
     matcher: Matcher,
     digests: list[str],
-    changed: set[PackageKey],
+    changed: _Changes,
     revision: int,
 ) -> list[FindingDiff]:
-    """Match again the packages of ``digests`` looked up under ``changed`` keys and replace
-    their findings."""
-    packages = catalogs.packages(digests, changed)
+    """Match again the packages of ``digests`` looked up under keys to match again, give
+    the findings of those looked up under keys only signals changed for their new signals,
+    and replace those findings."""
+    packages = catalogs.packages(digests, changed.match) if changed.match else {}
+    signalled = catalogs.packages(digests, changed.signals) if changed.signals else {}
     held = {digest: packages.get(digest, []) for digest in digests}
     results = {d: matcher.match_packages((p.lookup, p.ref) for p in held[d]) for d in digests}
     scopes = {digest: {p.key for p in stored} for digest, stored in held.items()}
-    return catalogs.record_findings(results, revision, scopes)
+    refresh = {d: {p.key for p in signalled.get(d, [])} - scopes[d] for d in digests}
+    read = catalogs.stored_findings(refresh)
+    for digest, findings in read.items():
+        results[digest] += matcher.with_signals(findings)
+        scopes[digest] |= refresh[digest]
+    known = {digest: {f.key: f for f in findings} for digest, findings in read.items()}
+    return catalogs.record_findings(results, revision, scopes, known)

@@ -164,12 +164,39 @@ def _policy(decision: Decision) -> str:
 
 
 def _table(findings: list[Finding]) -> str:
-    rows: list[tuple[Any, ...]] = [("SEVERITY", "ID", "PACKAGE", "VERSION", "FIXED IN")]
+    """One row per finding, worst first: who rated its severity, and its exploitation
+    signals (KEV, EPSS) in columns shown when a finding has one."""
+    kev = any(f.kev for f in findings)
+    epss = any(f.epss for f in findings)
+    header = ("SEVERITY", "RATED BY", "ID", "PACKAGE", "VERSION", "FIXED IN")
+    rows: list[tuple[Any, ...]] = [
+        (*header, *(("KEV",) if kev else ()), *(("EPSS",) if epss else ()))
+    ]
     for f in sorted(findings, key=lambda f: (-f.severity.rank, f.package.name, f.id)):
-        rows.append(
-            (f.severity.value, f.id, f.package.name, f.package.version, ", ".join(f.fixed_versions))
+        row = (
+            f.severity.value,
+            f.severity_source or "-",
+            f.id,
+            f.package.name,
+            f.package.version,
+            ", ".join(f.fixed_versions),
         )
+        rows.append((*row, *((_kev(f),) if kev else ()), *((_epss(f),) if epss else ())))
     return _columns(rows)
+
+
+def _kev(finding: Finding) -> str:
+    """``2021-12-10`` (listed since), ``+ransomware`` when used in ransomware campaigns."""
+    kev = finding.kev
+    if kev is None:
+        return "-"
+    return f"{kev.date_added}{' +ransomware' if kev.ransomware else ''}"
+
+
+def _epss(finding: Finding) -> str:
+    """``0.944 (99.96%)``: the probability and its percentile."""
+    epss = finding.epss
+    return "-" if epss is None else f"{epss.score:.3f} ({epss.percentile:.2%})"
 
 
 def _columns(rows: list[tuple[Any, ...]]) -> str:

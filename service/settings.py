@@ -110,6 +110,7 @@ class Settings:
     scan_rate_burst: int = 60  # ... at once, before the rate applies
     scan_queue_limit: int = 1000  # unfinished scans the push queue holds; 429 beyond
     admission_max_images: int = 100  # distinct images per review; a workload with more is denied
+    admission_log_days: int = 90  # how long the admission log keeps an event
 
     # Signing (the service's own cosign key, encrypted at rest; see service/signing/keyring.py)
     signing_key: Path | None = None  # an encrypted cosign.key

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from service.registry.pull_auth import PullAuthorization
     from service.store.advisories import VulnStore
     from service.store.catalogs import CatalogStore
+    from service.store.fleet_history import FleetHistory
     from service.store.images import ImageStore
     from service.store.policies import PolicyStore
     from service.store.scans import ScanStore
@@ -215,6 +216,13 @@ class Components:
 
         return ScanStore(self.engine)
 
+    @cached_property
+    def fleet(self) -> FleetHistory:
+        """The fleet's findings per day (the dashboard's trend; written by maintenance)."""
+        from service.store.fleet_history import FleetHistory
+
+        return FleetHistory(self.engine)
+
     def close(self) -> None:
         self.http.close()
         self.registries.close()
@@ -344,6 +352,7 @@ def service_jobs(
     from service.jobs.rate import SubmissionRate
     from service.jobs.scan import MaintenanceJobs, ScanJob
     from service.jobs.submission import ScanSubmitter
+    from service.store.admissions import AdmissionLog
 
     settings = built.settings
     start: Callable[[], None] = _nothing
@@ -359,7 +368,13 @@ def service_jobs(
             dispatcher, start, stop = executor, executor.start, executor.stop
     job = ScanJob(built.scans, built.pipeline, settings.scan_lease_seconds)
     maintenance = MaintenanceJobs(
-        built.scans, dispatcher, timedelta(seconds=settings.recovery_interval_seconds)
+        built.scans,
+        dispatcher,
+        timedelta(seconds=settings.recovery_interval_seconds),
+        built.images,
+        built.fleet,
+        AdmissionLog(built.engine),
+        timedelta(days=settings.admission_log_days),
     )
     if executor is not None:
         executor.bind(job, maintenance, built.pipeline.redecide_all)

@@ -1,4 +1,4 @@
-"""The Celery application: ``celery -A workers.app worker -Q push,admission,bulk``.
+"""The Celery application: ``celery -A workers.app worker -Q admission,push,bulk``.
 
 Queues: ``push`` and ``admission`` carry work someone is waiting for; ``bulk``
 carries re-evaluation and maintenance, so run dedicated workers for the first two

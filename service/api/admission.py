@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -18,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from policies.decision import Decision
 from service.admission.controller import AdmissionController, AdmissionResult, AdmissionSettings
+from service.admission.log import AdmissionRecorder, admission_events
 from service.admission.patch import pin_patch
 from service.admission.resolver import DigestResolver
 from service.admission.review import (
@@ -28,7 +30,8 @@ from service.admission.review import (
 )
 from service.admission.scans import QueuedScans
 from service.admission.stored import StoredVerdicts
-from service.api.context import ServiceContext, bearer_token, get_context, require
+from service.api.context import ServiceContext, get_context, require
+from service.api.credentials import bearer_token
 from service.auth.tokens import Principal, Scope
 from service.image.manifest import parse_platform
 from service.image.model import ImageReference
@@ -41,6 +44,7 @@ class AdmissionParts:
     controller: AdmissionController
     resolver: DigestResolver
     verdicts: StoredVerdicts
+    recorder: AdmissionRecorder  # the admission log's writer
 
 
 def build_parts(context: ServiceContext, registries: RegistryClientFactory) -> AdmissionParts:
@@ -63,17 +67,19 @@ def build_parts(context: ServiceContext, registries: RegistryClientFactory) -> A
         QueuedScans(context.submitter, context.scans),
         AdmissionSettings.of(settings),
     )
-    return AdmissionParts(controller, resolver, verdicts)
+    return AdmissionParts(controller, resolver, verdicts, AdmissionRecorder(context.admissions))
 
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     context: ServiceContext = app.state.context
     registries = admission_registries(context.settings)
-    app.state.admission = build_parts(context, registries)
+    app.state.admission = parts = build_parts(context, registries)
+    parts.recorder.start()
     try:
         yield
     finally:
+        parts.recorder.close()
         registries.close()
 
 
@@ -95,10 +101,12 @@ async def webhook_caller(request: Request) -> Principal:
 
 
 async def _review(parts: AdmissionParts, request: AdmissionRequest) -> AdmissionResult:
-    cached = parts.controller.review_cached(request)
-    if cached is not None:
-        return cached
-    return await run_in_threadpool(parts.controller.review, request)
+    """The answer; its events are queued for the admission log."""
+    result = parts.controller.review_cached(request)
+    if result is None:
+        result = await run_in_threadpool(parts.controller.review, request)
+    parts.recorder.add(admission_events(request, result, datetime.now(UTC)))
+    return result
 
 
 router = APIRouter(

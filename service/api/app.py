@@ -38,6 +38,7 @@ from service.jobs.dispatch import Dispatcher
 from service.jobs.submission import EngineVersion
 from service.registry.outbound import OutboundPolicy
 from service.settings import Settings
+from service.store.admissions import AdmissionLog
 from service.store.tokens import TokenStore
 from service.store.webhook_events import WebhookEventStore
 from service.wiring import components, service_jobs
@@ -57,6 +58,7 @@ def create_app(
     context = ServiceContext(
         **{field.name: getattr(built, field.name) for field in fields(built)},
         events=WebhookEventStore(built.engine),
+        admissions=AdmissionLog(built.engine),
         authority=TokenAuthority(TokenStore(built.engine), settings.webhook_secret),
         dispatcher=jobs.dispatcher,
         submitter=jobs.submitter,

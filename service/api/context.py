@@ -8,10 +8,12 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from service.api.credentials import bearer_token, signed_delivery
 from service.auth.tokens import Principal, Scope, TokenAuthority
 from service.errors import ScopeError
 from service.jobs.dispatch import Dispatcher
 from service.jobs.submission import ScanSubmitter
+from service.store.admissions import AdmissionLog
 from service.store.webhook_events import WebhookEventStore
 from service.wiring import Components
 
@@ -19,9 +21,10 @@ from service.wiring import Components
 @dataclass
 class ServiceContext(Components):
     """The pipeline's collaborators (built by :mod:`service.wiring`) plus what only the API
-    needs: webhook deliveries, token checks and the scan queue."""
+    needs: webhook deliveries, the admission log, token checks and the scan queue."""
 
     events: WebhookEventStore
+    admissions: AdmissionLog
     authority: TokenAuthority
     dispatcher: Dispatcher
     submitter: ScanSubmitter
@@ -32,9 +35,15 @@ def get_context(request: Request) -> ServiceContext:
     return context
 
 
-def bearer_token(request: Request) -> str | None:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None
+async def webhook_sender(
+    request: Request, context: Annotated[ServiceContext, Depends(get_context)]
+) -> Principal:
+    """A registry webhook's sender: the webhook secret (or a webhook-scoped token) as a
+    bearer token, or a body signed with the webhook secret."""
+    signature = signed_delivery(request)
+    if signature is None:
+        return require(Scope.WEBHOOK)(request, context)
+    return context.authority.authenticate_signed(await request.body(), signature)
 
 
 def require(scope: Scope) -> Callable[..., Principal]:

@@ -147,16 +147,41 @@ def _vulnerability(finding: Finding) -> dict[str, Any]:
         "severity": _SEVERITY[finding.severity],
         "description": finding.summary,
         "links": [f"https://osv.dev/vulnerability/{finding.id}"],
-        "vendor_attributes": {"source": finding.source, "purl": finding.package.purl},
+        "vendor_attributes": _vendor_attributes(finding),
     }
-    v3 = _cvss_v3(finding)
-    if v3 is not None:
-        item["preferred_cvss"] = {"score_v3": v3[0], "vector_v3": v3[1]}
+    preferred = _preferred_cvss(finding)
+    if preferred:
+        item["preferred_cvss"] = preferred
     return item
 
 
+def _vendor_attributes(finding: Finding) -> dict[str, Any]:
+    """What Harbor shows as the scanner's own: the advisory source, the package's purl,
+    who rated the severity, and the KEV and EPSS signals where the finding has them."""
+    attributes: dict[str, Any] = {"source": finding.source, "purl": finding.package.purl}
+    if finding.severity_source:
+        attributes["severity_source"] = finding.severity_source
+    if finding.kev is not None:
+        attributes["kev"] = finding.kev.model_dump(mode="json")
+    if finding.epss is not None:
+        attributes["epss"] = finding.epss.model_dump(mode="json")
+    return attributes
+
+
+def _preferred_cvss(finding: Finding) -> dict[str, Any]:
+    """Harbor's ``CVSSDetails``: v3.x score and vector (never a 4.0 or 2.0 one in the v3
+    fields), and v2 score and vector, where the finding has them."""
+    preferred: dict[str, Any] = {}
+    v3 = _cvss_v3(finding)
+    if v3 is not None:
+        preferred.update(score_v3=v3[0], vector_v3=v3[1])
+    if finding.cvss_v2_score is not None and finding.cvss_v2_vector:
+        preferred.update(score_v2=finding.cvss_v2_score, vector_v2=finding.cvss_v2_vector)
+    return preferred
+
+
 def _cvss_v3(finding: Finding) -> tuple[float, str] | None:
-    """The finding's CVSS v3.x score and vector: never a 4.0 or 2.0 one in the v3 fields."""
+    """The finding's CVSS v3.x score and vector."""
     if finding.cvss_v3_score is not None and finding.cvss_v3_vector:
         return finding.cvss_v3_score, finding.cvss_v3_vector
     vector = finding.cvss_vector or ""

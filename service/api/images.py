@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
-from typing import Annotated, assert_never
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -15,7 +14,8 @@ from service.auth.tokens import Scope
 from service.errors import NotFoundError
 from service.layers.model import Efficiency, LayerAnalysis, SecretFile
 from service.sbom import SbomFormat, render
-from service.store.images import ImageFilter
+from service.store.images import ImageFilter, ImageSort
+from service.vulndb.finding_order import FindingOrder, ordered
 from service.vulndb.model import Finding, NotEvaluated, Severity
 
 router = APIRouter(
@@ -52,6 +52,8 @@ class ImageView(BaseModel):
     packages: int
     severities: dict[str, int]
     fixable: int
+    known_exploited: int
+    max_epss: float | None
     policy: str | None = Field(validation_alias="policy_outcome")
     scan_state: str
     signatures: SignaturesView
@@ -89,15 +91,24 @@ def list_images(
     repository: str | None = None,
     severity: Severity | None = None,
     policy: str | None = None,
+    known_exploited: bool | None = None,
+    sort: ImageSort = ImageSort.SCANNED,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> ImagePage:
-    """Images, most recently scanned first.
+    """Images, most recently scanned first (``sort``: also ``risk``, ``kev``: the most
+    known-exploited vulnerabilities first, ``epss``: the highest EPSS score first, …).
 
-    ``severity`` keeps images with a finding at or above it.
+    ``severity`` keeps images with a finding at or above it; ``known_exploited`` those
+    holding (or not) a vulnerability in CISA's KEV catalog.
     """
-    where = ImageFilter(repository=repository, min_severity=severity, policy_outcome=policy)
-    items, total = context.images.page(where, limit=limit, offset=offset)
+    where = ImageFilter(
+        repository=repository,
+        min_severity=severity,
+        policy_outcome=policy,
+        known_exploited=known_exploited,
+    )
+    items, total = context.images.page(where, limit=limit, offset=offset, sort=sort)
     return ImagePage(
         items=[ImageView.model_validate(i) for i in items], total=total, limit=limit, offset=offset
     )
@@ -155,38 +166,6 @@ def image_sbom(context: ServiceContext, digest: str, fmt: SbomFormat) -> str:
     except NotFoundError:  # catalogued by the CLI, never scanned through the service
         config = None
     return render(catalog, fmt, created=config.created if config else None)
-
-
-class FindingOrder(StrEnum):
-    SEVERITY = "severity"
-    KEV = "kev"
-    EPSS = "epss"
-
-
-def ordered(findings: list[Finding], order: FindingOrder) -> list[Finding]:
-    """``findings`` in ``order``; ties are broken by severity (worst first), then id and
-    package name."""
-
-    def worst(f: Finding) -> tuple[int, str, str]:
-        return (-f.severity.rank, f.id, f.package.name)
-
-    match order:
-        case FindingOrder.SEVERITY:
-            return sorted(findings, key=worst)
-        case FindingOrder.KEV:
-            return sorted(
-                findings,
-                key=lambda f: (
-                    f.kev is None,
-                    not (f.kev and f.kev.ransomware),
-                    -(f.kev.date_added.toordinal() if f.kev else 0),
-                    *worst(f),
-                ),
-            )
-        case FindingOrder.EPSS:
-            return sorted(findings, key=lambda f: (-(f.epss.score if f.epss else -1.0), *worst(f)))
-        case _:
-            assert_never(order)
 
 
 @router.get("/{digest}/vulnerabilities", response_model=FindingPage)

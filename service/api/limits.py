@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.api.credentials import bearer_token, signed_delivery
 from service.api.errors import error_response
 from service.auth.tokens import TokenAuthority
 from service.errors import RequestLimitError, RequestTooLargeError, TollgateError
@@ -65,10 +66,14 @@ class RequestGuard:
         request = Request(scope)
         limit = self._limits.for_path(scope["path"])
         try:
-            if scope["method"] in _BODY_METHODS and scope["path"].startswith(TOKEN_PREFIXES):
+            guarded = scope["method"] in _BODY_METHODS and scope["path"].startswith(TOKEN_PREFIXES)
+            signature = signed_delivery(request) if guarded else None
+            if guarded and signature is None:
                 await self._authenticate(request)
             _check_declared_length(request, limit)
             body = await _read_body(receive, limit)
+            if signature is not None:  # the body is the credential: bounded, then checked
+                self._authority.authenticate_signed(body or b"", signature)
             if body:
                 _check_json_depth(body)
         except TollgateError as error:
@@ -79,8 +84,7 @@ class RequestGuard:
             await self._app(scope, _replay(body, receive), send)
 
     async def _authenticate(self, request: Request) -> None:
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        presented = token.strip() or None if scheme.lower() == "bearer" else None
+        presented = bearer_token(request)
         if self._authority.verified_recently(presented):
             self._authority.authenticate(presented)
         else:  # a database read: off the event loop

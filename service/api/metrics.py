@@ -20,10 +20,11 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from service.errors import TollgateError
+from service.jobs.dispatch import Queue
 from service.jobs.rate import SubmissionRate
 from service.settings import Settings
 from service.store.images import ImageStore
-from service.store.scans import ScanStatus, ScanStore
+from service.store.scans import ScanStore
 
 logger = logging.getLogger(__name__)
 
@@ -38,14 +39,18 @@ class StoreCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         try:
             counts = self._scans.counts_by_status()
+            queued = self._scans.queued_by_queue()
             cumulative, count, total = self._scans.duration_buckets(DURATION_BUCKETS)
             totals = self._images.totals()
         except TollgateError as error:
             logger.warning("metrics unavailable: %s", error)
             return
-        queue = GaugeMetricFamily("tollgate_queue_depth", "Scans waiting for a worker")
-        queue.add_metric([], counts[ScanStatus.QUEUED])
-        yield queue
+        depth = GaugeMetricFamily(
+            "tollgate_queue_depth", "Scans waiting for a worker, per queue", labels=["queue"]
+        )
+        for queue in Queue:
+            depth.add_metric([queue.value], queued.get(queue.value, 0))
+        yield depth
         scans = GaugeMetricFamily("tollgate_scans", "Scans by status", labels=["status"])
         for status, n in counts.items():
             scans.add_metric([status.value], n)

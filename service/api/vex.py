@@ -6,18 +6,17 @@ new decisions name the document as their trigger.
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
+from service import vex_documents
 from service.api.context import ServiceContext, get_context, require
 from service.auth.tokens import Principal, Scope
-from service.vulndb.vex import parse_vex
+from service.vex_documents import VexDocumentInfo
 
-logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1/vex", tags=["vex"])
 
 Context = Annotated[ServiceContext, Depends(get_context)]
@@ -25,11 +24,17 @@ Admin = Annotated[Principal, Depends(require(Scope.ADMIN))]
 
 
 class VexDocumentView(BaseModel):
+    model_config = ConfigDict(extra="ignore")  # the document's content and digest
+
     id: str
     name: str
     author: str
     created_at: datetime
     statements: int
+
+    @classmethod
+    def of(cls, info: VexDocumentInfo) -> VexDocumentView:
+        return cls(**vars(info.document), statements=info.statements)
 
 
 @router.post("", status_code=201, response_model=VexDocumentView)
@@ -38,31 +43,16 @@ async def add_document(
 ) -> VexDocumentView:
     """Store the VEX document in the body (JSON); ``name`` labels it in decisions."""
     content = (await request.body()).decode("utf-8", errors="replace")
-    statements = parse_vex(content, name=name)  # refused here, before it is stored
-    document = context.vex.add(name, content, author=admin.name)
-    logger.info("%s added VEX document %s (%d statements)", admin.name, name, len(statements))
-    context.dispatcher.redecide(f"VEX document {name} added")
-    return VexDocumentView(
-        id=document.id,
-        name=document.name,
-        author=document.author,
-        created_at=document.created_at,
-        statements=len(statements),
+    return VexDocumentView.of(
+        vex_documents.add_document(
+            context.vex, context.dispatcher, name, content, author=admin.name
+        )
     )
 
 
 @router.get("", response_model=list[VexDocumentView], dependencies=[Depends(require(Scope.ADMIN))])
 def list_documents(context: Context) -> list[VexDocumentView]:
-    return [
-        VexDocumentView(
-            id=d.id,
-            name=d.name,
-            author=d.author,
-            created_at=d.created_at,
-            statements=len(parse_vex(d.content, name=d.name)),
-        )
-        for d in context.vex.documents()
-    ]
+    return [VexDocumentView.of(info) for info in vex_documents.documents(context.vex)]
 
 
 @router.get("/{document_id}", dependencies=[Depends(require(Scope.ADMIN))])
@@ -73,6 +63,4 @@ def get_document(document_id: str, context: Context) -> Response:
 
 @router.delete("/{document_id}", status_code=204)
 def delete_document(document_id: str, context: Context, admin: Admin) -> None:
-    document = context.vex.delete(document_id)
-    logger.info("%s deleted VEX document %s", admin.name, document.name)
-    context.dispatcher.redecide(f"VEX document {document.name} deleted")
+    vex_documents.delete_document(context.vex, context.dispatcher, document_id, author=admin.name)

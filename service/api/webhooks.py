@@ -14,15 +14,14 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
-from service.api.context import ServiceContext, get_context, require
+from service.api.context import ServiceContext, get_context, webhook_sender
 from service.api.webhook_payloads import PushedImage, distribution_pushes, harbor_pushes
-from service.auth.tokens import Scope
 from service.jobs.dispatch import Queue
 
 logger = logging.getLogger(__name__)
 
 router = APIRouter(
-    prefix="/api/v1/webhooks", tags=["webhooks"], dependencies=[Depends(require(Scope.WEBHOOK))]
+    prefix="/api/v1/webhooks", tags=["webhooks"], dependencies=[Depends(webhook_sender)]
 )
 
 Context = Annotated[ServiceContext, Depends(get_context)]

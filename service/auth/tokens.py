@@ -34,6 +34,8 @@ logger = logging.getLogger(__name__)
 
 TOKEN_PREFIX = "tg_"  # noqa: S105  (a prefix, not a secret)
 TOKEN_CACHE_TTL_S = 5.0
+# A webhook delivery may authenticate by its body's HMAC instead of a bearer secret.
+SIGNATURE_HEADER = "X-Hub-Signature-256"
 _TOKEN_CACHE_SIZE = 1024
 PRODUCTION_TOKEN_LIFETIME = timedelta(days=90)
 
@@ -151,6 +153,27 @@ class TokenAuthority:
         if self._is_webhook_secret(presented):
             return Principal("webhook-secret", frozenset({Scope.WEBHOOK}))
         return self.authenticate_digest(hash_token(presented))
+
+    def authenticate_signed(self, body: bytes, signature: str) -> Principal:
+        """A webhook delivery signed with the webhook secret: ``signature`` is
+        ``sha256=<hex HMAC-SHA256 of the body>`` (the :data:`SIGNATURE_HEADER` of GitHub,
+        Gitea and the relays that sign as they do)."""
+        secret = self._webhook_secret
+        if secret is None:
+            raise AuthError(
+                "signed webhook deliveries need a webhook secret",
+                hint="set TOLLGATE_WEBHOOK_SECRET to the secret the sender signs with",
+            )
+        expected = hmac.new(secret.get_secret_value().encode(), body, hashlib.sha256)
+        if not hmac.compare_digest(
+            signature.strip().encode(), f"sha256={expected.hexdigest()}".encode()
+        ):
+            raise AuthError(
+                "the webhook delivery's signature does not match its body",
+                hint=f"sign the body with HMAC-SHA256 and TOLLGATE_WEBHOOK_SECRET, sent as "
+                f"'{SIGNATURE_HEADER}: sha256=<hex>'",
+            )
+        return Principal("webhook-signature", frozenset({Scope.WEBHOOK}))
 
     def authenticate_digest(self, digest: str) -> Principal:
         """The holder of the token whose SHA-256 is ``digest`` (what a console session

@@ -10,6 +10,7 @@ import click
 
 from service.auth.tokens import TokenAuthority, default_lifetime, parse_lifetime, parse_scopes
 from service.errors import NotFoundError
+from service.jobs.dispatch import WORKER_QUEUES
 from service.settings import get_settings
 from service.store.database import engine_from_settings
 from service.store.tokens import TokenStore
@@ -84,7 +85,10 @@ loglevel_option = click.option(
 
 @app.command()
 @click.option(
-    "--queues", default="push,admission,bulk", show_default=True, help="Comma-separated queues."
+    "--queues",
+    default=WORKER_QUEUES,
+    show_default=True,
+    help="Comma-separated queues, taken from in this order.",
 )
 @click.option("--concurrency", default=2, show_default=True, help="Worker processes.")
 @loglevel_option

@@ -13,7 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from service.console import auth, images, overview, policies, scans, vulnerabilities
+from service.console import admin, auth, images, overview, policies, scans, vulnerabilities
 from service.console.auth import CsrfRefused, SignInRequired
 from service.console.context import ConsoleContext
 from service.console.rendering import SECURITY_HEADERS, STATIC_DIR, render
@@ -63,6 +63,6 @@ def create_console(context: ConsoleContext) -> FastAPI:
         return response
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for module in (auth, overview, images, vulnerabilities, policies, scans):
+    for module in (auth, overview, images, vulnerabilities, policies, scans, admin):
         app.include_router(module.router)
     return app

@@ -1,8 +1,10 @@
 """Sign-in with an API token, sign-out, the signed-in viewer of a page and CSRF checks.
 
 A page needs a session whose token still grants ``read``; an action also needs its
-scope (``scan`` for rescans and retries, ``admin`` for allowlists) and the form's CSRF
-token. Forms are ``application/x-www-form-urlencoded`` (read here, no multipart parser).
+scope (``scan`` for rescans and retries, ``admin`` for allowlists, tokens and VEX) and
+the form's CSRF token. Forms are ``application/x-www-form-urlencoded``, or
+``multipart/form-data`` where a file is uploaded (read here with the standard library's
+MIME parser: text fields and text files only).
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass
+from email.parser import BytesParser
+from email.policy import HTTP
 from typing import Annotated
 from urllib.parse import parse_qsl
 
@@ -25,7 +29,7 @@ from service.errors import AuthError, ScopeError
 logger = logging.getLogger(__name__)
 router = APIRouter()
 
-_MAX_FORM_BYTES = 64 * 1024
+_MAX_FORM_BYTES = 1 << 20  # a VEX document (the API's body limit applies first)
 
 
 class SignInRequired(AuthError):
@@ -87,11 +91,26 @@ Signed = Annotated[Viewer, Depends(viewer)]
 
 
 async def form_fields(request: Request) -> dict[str, str]:
-    """The fields of an urlencoded form (the last value of a repeated name wins)."""
+    """The fields of a form, a file's as its text (the last value of a repeated name wins)."""
     body = await request.body()
     if len(body) > _MAX_FORM_BYTES:
-        raise AuthError("the form is too large", hint="send less than 64 KiB")
+        raise AuthError("the form is too large", hint="send less than 1 MiB")
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        return _multipart_fields(content_type, body)
     return dict(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
+
+
+def _multipart_fields(content_type: str, body: bytes) -> dict[str, str]:
+    header = f"Content-Type: {content_type}\r\n\r\n".encode("latin-1", errors="replace")
+    message = BytesParser(policy=HTTP).parsebytes(header + body)
+    fields: dict[str, str] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        if isinstance(name, str) and isinstance(payload, bytes):
+            fields[name] = payload.decode("utf-8", errors="replace")
+    return fields
 
 
 async def checked_form(request: Request, signed: Signed, signer: Signer) -> dict[str, str]:

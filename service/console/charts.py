@@ -1,5 +1,5 @@
 """Charts drawn on the server as SVG shapes (the templates only place them): the 30-day
-trends (scans, new images, decisions) of the dashboard's ``trends`` query and the severity
+trends (scans, new images, decisions, findings) of the dashboard's ``trends`` query and the severity
 bars of its ``summary``."""
 
 from __future__ import annotations
@@ -43,6 +43,14 @@ def decision_chart(days: Sequence[TrendDay]) -> Chart:
     """Stacked bars per day: decisions recorded, by outcome."""
     return _stacked(
         days, [[(n, o, f"{o} decisions") for o, n in d.decisions.items()] for d in days]
+    )
+
+
+def findings_chart(days: Sequence[TrendDay]) -> Chart:
+    """Stacked bars per day: the fleet's findings, by severity (critical on top)."""
+    return _stacked(
+        days,
+        [[(n, s, f"{s} findings") for s, n in reversed(d.findings.items())] for d in days],
     )
 
 

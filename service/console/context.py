@@ -12,11 +12,14 @@ from service.auth.tokens import TokenAuthority
 from service.jobs.dispatch import Dispatcher
 from service.pipeline import Pipeline
 from service.settings import Settings
+from service.store.admissions import AdmissionLog
 from service.store.advisories import VulnStore
 from service.store.catalogs import CatalogStore
+from service.store.fleet_history import FleetHistory
 from service.store.images import ImageStore
 from service.store.policies import PolicyStore
 from service.store.scans import Scan, ScanStore
+from service.store.vex import VexStore
 
 
 class Submitter(Protocol):
@@ -42,6 +45,12 @@ class ConsoleContext(Protocol):
     def vulns(self) -> VulnStore: ...
     @property
     def policies(self) -> PolicyStore: ...
+    @property
+    def vex(self) -> VexStore: ...
+    @property
+    def admissions(self) -> AdmissionLog: ...
+    @property
+    def fleet(self) -> FleetHistory: ...
     @property
     def authority(self) -> TokenAuthority: ...
     @property

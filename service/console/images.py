@@ -19,6 +19,7 @@ from service.jobs.dispatch import Queue
 from service.sbom import SbomFormat
 from service.sbom import render as render_sbom
 from service.store.images import SEVERITIES, ImageFilter, ImageSort
+from service.vulndb.finding_order import FindingOrder, ordered
 from service.vulndb.model import Severity
 
 logger = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ def image_filter(request: Request) -> ImageFilter:
         signed={"yes": True, "no": False}.get(signed) if signed else None,
         vulnerability=params.get("vulnerability") or None,
         scan_state=params.get("state") if params.get("state") in SCAN_STATES else None,
+        known_exploited={"yes": True, "no": False}.get(params.get("exploited") or ""),
     )
 
 
@@ -85,9 +87,11 @@ def images(request: Request, viewer: Signed, console: Console) -> HTMLResponse:
 def image(request: Request, digest: str, viewer: Signed, console: Console) -> HTMLResponse:
     summary = console.images.get(digest)
     decision = console.policies.latest_decision(digest)
+    order = _choice(request.query_params.get("findings"), FindingOrder) or FindingOrder.SEVERITY
     try:  # as every rule sees them: VEX applied, unauditable packages listed
         assessment = console.pipeline.assessment(digest)
-        findings, not_evaluated = list(assessment.findings), list(assessment.not_evaluated)
+        findings = ordered(list(assessment.findings), order)
+        not_evaluated = list(assessment.not_evaluated)
     except NotFoundError:  # a failed scan stores no catalog
         findings, not_evaluated = [], []
     query = request.query_params.get("package", "").strip().lower()
@@ -115,6 +119,8 @@ def image(request: Request, digest: str, viewer: Signed, console: Console) -> HT
         decision=decision,
         dry_run=current_run,
         findings=findings,
+        finding_order=order,
+        finding_orders=list(FindingOrder),
         not_evaluated=not_evaluated,
         allowlisted=allowlisted,
         packages=packages[:PACKAGES_SHOWN],

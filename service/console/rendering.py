@@ -25,6 +25,19 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
 }
 
+
+def _bytes(n: int) -> str:
+    """``n`` bytes for a reader: 512 B, 1.4 MB (decimal units, as dive and docker show)."""
+    if n < 1000:
+        return f"{n} B"
+    size = float(n)
+    for unit in ("kB", "MB"):
+        size /= 1000
+        if size < 1000:
+            return f"{size:.1f} {unit}"
+    return f"{size / 1000:.1f} GB"
+
+
 _environment = Environment(
     loader=FileSystemLoader(HERE / "templates"),
     autoescape=select_autoescape(default=True, default_for_string=True),
@@ -35,6 +48,7 @@ _environment = Environment(
 _environment.filters["path"] = lambda value: quote(str(value), safe="")
 _environment.filters["name"] = lambda reference: str(reference).split("@", 1)[0]
 _environment.filters["short"] = lambda digest: str(digest).split(":")[-1][:12]
+_environment.filters["bytes"] = _bytes
 _environment.filters["when"] = lambda moment: moment.strftime("%Y-%m-%d %H:%M") if moment else ""
 
 

@@ -1,5 +1,5 @@
-"""``/scans``: queued, running and failed scans (with their reasons and a retry) and the
-decision log."""
+"""``/scans``: queued, running and failed scans (with their reasons and a retry), the
+decision log and the admission log."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ def scans(request: Request, viewer: Signed, console: Console) -> HTMLResponse:
             for status in (ScanStatus.QUEUED, ScanStatus.RUNNING, ScanStatus.FAILED)
         },
         decisions=console.policies.query_decisions(limit=SHOWN),
+        admissions=console.admissions.recent(SHOWN),
         submitted=request.query_params.get("submitted"),
     )
 

@@ -16,6 +16,7 @@ from service.store.images import ImageFilter, ImageSort
 router = APIRouter()
 
 AFFECTED_SHOWN = 50
+ADMISSIONS_SHOWN = 50
 _ADVISORY_ID = re.compile(r"^[A-Za-z][A-Za-z0-9]*-[A-Za-z0-9][A-Za-z0-9:._-]*$")
 
 
@@ -38,6 +39,7 @@ def vulnerability(request: Request, vuln_id: str, viewer: Signed, console: Conso
         total=total,
         findings=findings,
         first=first,
+        admissions=console.admissions.of_vulnerability(vuln_id, ADMISSIONS_SHOWN),
     )
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from service.errors import ImageError, UnsupportedMediaTypeError
+from service.errors import ImageError, InvalidReferenceError, UnsupportedMediaTypeError
 from service.image.digest import validate_digest
 from service.image.model import HistoryEntry, ImageConfig, Platform
 
@@ -221,8 +221,8 @@ def parse_platform(text: str) -> Platform:
     """``os/arch[/variant]`` (e.g. ``linux/arm64/v8``) as a Platform."""
     parts = text.strip().split("/")
     if len(parts) not in (2, 3) or not all(parts):
-        raise ImageError(
-            f"invalid platform {text!r}", hint="use os/arch[/variant], e.g. linux/amd64"
+        raise InvalidReferenceError(
+            f"invalid platform {text!r}", hint="write os/arch[/variant], e.g. linux/arm64"
         )
     variant = parts[2] if len(parts) == 3 else None
     return Platform(os=parts[0], architecture=parts[1], variant=variant)

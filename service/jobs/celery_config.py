@@ -1,8 +1,9 @@
 """Builds the Celery application from settings (``workers.app`` holds the process-wide one).
 
-Queues: ``push`` and ``admission`` carry work someone is waiting for; ``bulk``
-carries re-evaluation and maintenance, so run dedicated workers for the first two
-to keep them ahead of bulk work.
+Queues: ``admission`` and ``push`` carry work someone is waiting for; ``bulk`` carries
+re-evaluation and maintenance. A worker takes from its queues in that order (Redis
+``queue_order_strategy: priority`` and ``-Q admission,push,bulk``); dedicated workers for
+the first two keep a long bulk task from delaying them at all.
 """
 
 from __future__ import annotations
@@ -40,7 +41,10 @@ def make_celery(settings: Settings) -> Celery:
         task_publish_retry=False,
         broker_connection_timeout=3,
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"visibility_timeout": settings.broker_visibility_timeout},
+        broker_transport_options={
+            "visibility_timeout": settings.broker_visibility_timeout,
+            "queue_order_strategy": "priority",  # -Q order: admission, push, bulk
+        },
         beat_schedule={
             "recover-stranded-scans": {
                 "task": "tollgate.recover",

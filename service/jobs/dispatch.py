@@ -9,9 +9,27 @@ from service.registry.pull_auth import PullAuthorization
 
 
 class Queue(StrEnum):
-    PUSH = "push"  # registry pushes and API requests: high priority
-    ADMISSION = "admission"  # admission checks waiting on an answer: high priority
-    BULK = "bulk"  # re-evaluation and maintenance
+    """Work queues, in the order a worker takes from them: admission checks (an API server
+    is waiting), then pushes and API requests, then re-evaluation and maintenance."""
+
+    ADMISSION = "admission"
+    PUSH = "push"
+    BULK = "bulk"
+
+    @property
+    def rank(self) -> int:
+        return list(Queue).index(self)
+
+
+def queue_rank(name: str) -> int:
+    """Where work sent to queue ``name`` comes in the order (unknown names: with bulk)."""
+    try:
+        return Queue(name).rank
+    except ValueError:
+        return Queue.BULK.rank
+
+
+WORKER_QUEUES = ",".join(queue.value for queue in Queue)  # a worker's -Q, highest first
 
 
 class Dispatcher(Protocol):

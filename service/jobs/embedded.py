@@ -2,7 +2,8 @@
 
 Used by ``tollgate serve`` when no broker is configured. Scans survive a restart:
 queued and abandoned scans are dispatched again at start and on a timer. Re-decisions
-(after a policy, allowlist or VEX change) run on the same pool.
+(after a policy, allowlist or VEX change) run on the same pool, after the scans waiting
+in the admission and push queues.
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from service.errors import TollgateError
+from service.jobs.dispatch import Queue, queue_rank
+from service.jobs.priority_pool import PriorityPool
 from service.jobs.scan import JobResult, MaintenanceJobs, ScanJob, backoff
 from service.registry.pull_auth import PullAuthorization
 from service.settings import Settings
@@ -27,9 +29,7 @@ class EmbeddedExecutor:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._pool = ThreadPoolExecutor(
-            max_workers=settings.embedded_workers, thread_name_prefix="tollgate-scan"
-        )
+        self._pool = PriorityPool(settings.embedded_workers, name="tollgate-scan")
         self._stop = threading.Event()
         # Credentials a request carried, in memory until its scan ends (never stored).
         self._pull_auth: dict[str, PullAuthorization] = {}
@@ -51,7 +51,7 @@ class EmbeddedExecutor:
 
     def stop(self) -> None:
         self._stop.set()
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pool.shutdown()
         if self._timer.is_alive():
             self._timer.join()
 
@@ -62,17 +62,17 @@ class EmbeddedExecutor:
             self._pull_auth[scan_id] = pull_auth
         if self._stop.is_set():
             return  # picked up by recovery after the next start
-        self._pool.submit(self._run, scan_id)
+        self._pool.submit(queue_rank(queue), lambda: self._run(scan_id))
 
     def reachable(self) -> bool:
         return not self._stop.is_set()
 
     def redecide(self, trigger: str) -> None:
         if not self._stop.is_set():
-            self._pool.submit(self._redecide_all, trigger)
+            self._pool.submit(Queue.BULK.rank, lambda: self._redecide_all(trigger))
 
     def recover(self) -> int:
-        return self._bound(self._maintenance).recover()
+        return self._bound(self._maintenance).periodic()
 
     def _redecide_all(self, trigger: str) -> None:
         try:

@@ -16,12 +16,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from service.errors import InvalidReferenceError, TollgateError
-from service.image.model import Platform
+from service.errors import TollgateError
+from service.image.manifest import parse_platform
 from service.image.reference import parse_reference
 from service.jobs.dispatch import Dispatcher
 from service.pipeline import Pipeline
 from service.registry.pull_auth import PullAuthorization
+from service.store.admissions import AdmissionLog
+from service.store.fleet_history import FleetHistory
+from service.store.images import ImageStore
 from service.store.scans import ClaimOutcome, ScanStore
 
 logger = logging.getLogger(__name__)
@@ -38,19 +41,6 @@ class JobResult(StrEnum):
     SKIPPED = "skipped"  # already finished by another attempt
     BUSY = "busy"  # another live attempt holds the claim: try again after its lease
     RETRY = "retry"  # transient error: the scan went back to the queue
-
-
-def parse_platform(text: str | None) -> Platform | None:
-    if not text:
-        return None
-    parts = text.split("/")
-    if len(parts) not in (2, 3) or not all(parts):
-        raise InvalidReferenceError(
-            f"invalid platform {text!r}", hint="write os/architecture[/variant], e.g. linux/arm64"
-        )
-    return Platform(
-        os=parts[0], architecture=parts[1], variant=parts[2] if len(parts) == 3 else None
-    )
 
 
 @dataclass
@@ -78,7 +68,7 @@ class ScanJob:
             with self._heartbeat(scan_id, attempt):
                 result = self.pipeline.scan(
                     parse_reference(scan.reference),
-                    platform=parse_platform(scan.platform),
+                    platform=parse_platform(scan.platform) if scan.platform else None,
                     engine=scan.engine,
                     pull_auth=pull_auth,
                     scan_id=scan_id,
@@ -157,6 +147,27 @@ class MaintenanceJobs:
     scans: ScanStore
     dispatcher: Dispatcher
     stranded_after: timedelta
+    images: ImageStore
+    fleet: FleetHistory
+    admissions: AdmissionLog
+    admission_log_kept: timedelta
+
+    def periodic(self, now: datetime | None = None) -> int:
+        """One maintenance pass: recover stranded scans, record today's fleet totals (the
+        dashboard's findings trend), forget admission events older than the log keeps.
+        Returns the scans dispatched again."""
+        now = now or datetime.now(UTC)
+        recovered = self.recover(now)
+        totals = self.images.totals()
+        self.fleet.record(now.date(), totals.images, totals.findings, totals.fixable)
+        pruned = self.admissions.prune(now - self.admission_log_kept)
+        if pruned:
+            logger.info(
+                "admission log: %d event(s) older than %s forgotten",
+                pruned,
+                self.admission_log_kept,
+            )
+        return recovered
 
     def recover(self, now: datetime | None = None) -> int:
         """Dispatch again every scan left queued or whose worker stopped renewing its lease."""

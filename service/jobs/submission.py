@@ -6,11 +6,11 @@ import logging
 from collections.abc import Callable, Mapping
 
 from service.errors import InvalidReferenceError, RateLimitedError
+from service.image.manifest import parse_platform
 from service.image.model import Transport
 from service.image.reference import format_reference, parse_reference
 from service.jobs.dispatch import Dispatcher
 from service.jobs.rate import SubmissionRate
-from service.jobs.scan import parse_platform
 from service.registry.pull_auth import PullAuthorization
 from service.store.advisories import VulnStore
 from service.store.scans import Scan, ScanRequest, ScanStore
@@ -81,7 +81,8 @@ class ScanSubmitter:
                 f"{reference!r} is not a registry image",
                 hint="the service scans registry images: name one as host/repository:tag",
             )
-        parse_platform(platform)
+        if platform:
+            parse_platform(platform)
         request = ScanRequest(
             reference=format_reference(ref),
             digest=ref.digest,

@@ -17,7 +17,9 @@ from service.layers.model import SecretKind
 CONTENT_LIMIT = 64 << 10
 _SAMPLE_DIRS = frozenset({"test", "tests", "testdata", "test_data", "fixtures"})
 _DOC_ROOT = "usr/share/doc/"
-_PRIVATE_KEY = re.compile(rb"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----")
+# A PEM boundary is a line of its own (RFC 7468); code naming it in a string literal
+# (cryptography's ssh.py, a signing tool's key reader) holds no key.
+_PRIVATE_KEY = re.compile(rb"^-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----\r?$", re.MULTILINE)
 # Documented example ids end in EXAMPLE (AKIAIOSFODNN7EXAMPLE): not a credential.
 _AWS_KEY_ID = re.compile(
     rb"(?<![A-Z0-9])(?:AKIA|ASIA)(?![A-Z0-9]{9}EXAMPLE)[A-Z0-9]{16}(?![A-Z0-9])"

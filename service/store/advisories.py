@@ -17,27 +17,30 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import PurePath
 
-from sqlalchemy import JSON, Index, Text, delete, func, insert, text
+from sqlalchemy import JSON, Index, Text, delete, false, func, insert, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Mapped
 from sqlmodel import Column, Field, Session, SQLModel, col, select
 
 from service.errors import VulnDBError
 from service.store.cve_facts import (
     AdvisoryCveRow,
+    CveFactRow,
     advisory_cve_rows,
     load_facts,
-    stored_states,
     write_facts,
 )
 from service.store.database import guarded_session
+from service.store.feed_documents import load_ledger, save_ledger
 from service.utc import as_utc
 from service.vulndb.cve import CveFacts
-from service.vulndb.feeds.base import AnyFeed, CveFeed
+from service.vulndb.feeds.base import AnyFeed, CveFeed, Unchanged
+from service.vulndb.feeds.ledger import Ledger
 from service.vulndb.model import PackageKey
 from service.vulndb.records import Advisory, SkippedRecord, VulnRecord
 
@@ -73,13 +76,15 @@ class AdvisoryRow(SQLModel, table=True):
 
 
 class ChangedPackageRow(SQLModel, table=True):
-    """A package whose advisories the import of ``revision`` added, changed or withdrew."""
+    """A package whose advisories the import of ``revision`` added, changed or withdrew;
+    ``signals_only``: that import changed only its findings' exploitation signals."""
 
     __tablename__ = "vuln_changed_package"
 
     revision: int = Field(primary_key=True)
     ecosystem: str = Field(primary_key=True)
     package: str = Field(primary_key=True)
+    signals_only: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
 
 
 class FeedStateRow(SQLModel, table=True):
@@ -159,30 +164,23 @@ class VulnStore:
 
     def _import(self, session: Session, feed: AnyFeed) -> ImportResult:
         facts = isinstance(feed, CveFeed)
-        existing = stored_states(session, feed.source) if facts else _record_states(session, feed)
-        seen: set[str] = set()
-        unreadable: set[str] = set()  # a stored record whose new text is unreadable is kept
+        ledger, items = _records(session, feed)
+        reading = _Reading(feed.source)
+        for item in items:
+            reading.add(item)
+        read, seen, counts, entries = reading.read, reading.seen, reading.counts, reading.entries
+        table = _table(feed)
+        existing = _stored_states(session, table, feed.source, [r.id for r in read])
         changed: list[VulnRecord | CveFacts] = []
-        counts = {"added": 0, "updated": 0, "unchanged": 0, "withdrawn": 0, "skipped": 0}
-        entries: Counter[str] = Counter()
-        for item in feed.records():
-            if isinstance(item, SkippedRecord) or item.id in seen:
-                reason = item.reason if isinstance(item, SkippedRecord) else "duplicate id"
-                ref = item.ref if isinstance(item, SkippedRecord) else item.id
-                logger.warning("%s: skipped record %s: %s", feed.source, ref, reason)
-                unreadable.add(PurePath(ref).stem)
-                counts["skipped"] += 1
-                continue
-            seen.add(item.id)
-            if isinstance(item, VulnRecord):
-                _count_skipped_entries(feed.source, item, entries)
+        for item in read:
             previous = existing.get(item.id)
             if previous is not None and _is_current(previous, item):
                 counts["unchanged"] += 1
                 continue
             changed.append(item)
             counts["withdrawn" if item.withdrawn else "updated" if previous else "added"] += 1
-        gone = sorted(existing.keys() - seen - unreadable) if feed.complete else []
+        stored = _stored_ids(session, table, feed.source) if feed.complete else set()
+        gone = sorted(stored - seen - reading.unreadable)
         counts["withdrawn"] += len(gone)
         replace = [r.id for r in changed if r.id in existing] + gone
         if facts:
@@ -191,12 +189,19 @@ class VulnStore:
         else:
             records = [r for r in changed if isinstance(r, VulnRecord)]
             touched = self._write(session, feed.source, records, replace=replace)
+        if ledger is not None:
+            save_ledger(session, feed.source, ledger)
         revision = _next_revision(session)
         if touched:
             session.execute(
                 insert(ChangedPackageRow),
                 [
-                    {"revision": revision, "ecosystem": ecosystem, "package": package}
+                    {
+                        "revision": revision,
+                        "ecosystem": ecosystem,
+                        "package": package,
+                        "signals_only": isinstance(feed, CveFeed) and feed.signals_only,
+                    }
                     for ecosystem, package in sorted(touched)
                 ],
             )
@@ -204,7 +209,7 @@ class VulnStore:
             source=feed.source, revision=0, updated_at=datetime.now(UTC), records=0, skipped=0
         )
         state.revision, state.updated_at = revision, datetime.now(UTC)
-        state.records = len((existing.keys() - set(gone)) | seen)
+        state.records = _stored_count(session, table, feed.source)
         state.skipped = counts["skipped"]
         state.skipped_entries = dict(sorted(entries.items()))
         session.add(state)
@@ -310,20 +315,39 @@ class VulnStore:
         withdrew; None when that is unknown: the change log does not reach back to ``since``
         (data imported before the log was kept) or ``since`` is no revision of this database.
         """
+        changes = self._changes(since)
+        return None if changes is None else set(changes)
+
+    def signal_packages(self, since: int) -> set[PackageKey]:
+        """Of :meth:`changed_packages`, the keys only exploitation signals (KEV, EPSS) changed
+        for: their findings need new signals, not a new match."""
+        return {key for key, signals_only in (self._changes(since) or {}).items() if signals_only}
+
+    def _changes(self, since: int) -> dict[PackageKey, bool] | None:
+        """Each key changed after ``since``: whether only signal imports changed it."""
         with Session(self.engine) as session:
             latest = _latest_revision(session)
             if since >= latest:
-                return set() if since == latest else None
+                return {} if since == latest else None
             # every import from the first one that logged a change on logs its changes
             first = session.scalar(select(func.min(col(ChangedPackageRow.revision))))
             if first is None or since < first - 1:
                 return None
             rows = session.execute(
-                select(col(ChangedPackageRow.ecosystem), col(ChangedPackageRow.package))
+                select(
+                    col(ChangedPackageRow.ecosystem),
+                    col(ChangedPackageRow.package),
+                    col(ChangedPackageRow.signals_only),
+                )
                 .where(col(ChangedPackageRow.revision) > since)
                 .distinct()
             )
-            return {(ecosystem, package) for ecosystem, package in rows}
+            changes: dict[PackageKey, bool] = {}
+            for ecosystem, package, signals_only in rows:
+                changes[(ecosystem, package)] = changes.get((ecosystem, package), True) and bool(
+                    signals_only
+                )
+            return changes
 
     def advisories(self, keys: Iterable[PackageKey]) -> dict[PackageKey, tuple[Advisory, ...]]:
         """Advisories naming each (ecosystem, package); parsed ranges are cached with them."""
@@ -407,14 +431,84 @@ class VulnStore:
         return DBStatus(advisories_per_ecosystem=per_ecosystem, sources=sources, revision=revision)
 
 
-def _record_states(session: Session, feed: AnyFeed) -> dict[str, tuple[datetime | None, str]]:
-    """``record_id → (modified, digest)`` of every stored record of an advisory feed."""
-    rows = session.execute(
-        select(
-            col(VulnRecordRow.record_id), col(VulnRecordRow.modified), col(VulnRecordRow.digest)
-        ).where(col(VulnRecordRow.source) == feed.source)
+@dataclass
+class _Reading:
+    """What an import read of a feed: the records to compare with the stored ones, and
+    the ids of those it saw, unchanged or unreadable."""
+
+    source: str
+    seen: set[str] = field(default_factory=set)
+    unreadable: set[str] = field(default_factory=set)  # stored records with them are kept
+    read: list[VulnRecord | CveFacts] = field(default_factory=list)
+    counts: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(
+            ("added", "updated", "unchanged", "withdrawn", "skipped"), 0
+        )
     )
-    return {record_id: (modified, digest) for record_id, modified, digest in rows}
+    entries: Counter[str] = field(default_factory=Counter)  # left out, by reason
+
+    def add(self, item: VulnRecord | CveFacts | Unchanged | SkippedRecord) -> None:
+        if isinstance(item, SkippedRecord) or item.id in self.seen:
+            reason = item.reason if isinstance(item, SkippedRecord) else "duplicate id"
+            ref = item.ref if isinstance(item, SkippedRecord) else item.id
+            logger.warning("%s: skipped record %s: %s", self.source, ref, reason)
+            self.unreadable.add(PurePath(ref).stem)
+            self.counts["skipped"] += 1
+            return
+        self.seen.add(item.id)
+        if isinstance(item, Unchanged):
+            self.counts["unchanged"] += 1
+            return
+        if isinstance(item, VulnRecord):
+            _count_skipped_entries(self.source, item, self.entries)
+        self.read.append(item)
+
+
+def _records(
+    session: Session, feed: AnyFeed
+) -> tuple[Ledger | None, Iterator[VulnRecord | CveFacts | Unchanged | SkippedRecord]]:
+    """A feed's records; for a CVE feed, read against the ledger of its documents (which
+    the import records after)."""
+    if isinstance(feed, CveFeed):
+        ledger = load_ledger(session, feed.source, feed.format)
+        return ledger, feed.records(ledger)
+    return None, iter(feed.records())
+
+
+_StateTable = type[VulnRecordRow] | type[CveFactRow]
+
+
+def _table(feed: AnyFeed) -> _StateTable:
+    """Where a feed's records are kept: advisory records, or facts about CVEs."""
+    return CveFactRow if isinstance(feed, CveFeed) else VulnRecordRow
+
+
+def _key(table: _StateTable) -> Mapped[str]:
+    return col(CveFactRow.cve_id) if table is CveFactRow else col(VulnRecordRow.record_id)
+
+
+def _stored_states(
+    session: Session, table: _StateTable, source: str, ids: Sequence[str]
+) -> dict[str, tuple[datetime | None, str]]:
+    """``id → (modified, digest)`` of the stored records of ``source`` among ``ids``."""
+    key, states = _key(table), {}
+    for start in range(0, len(ids), _CHUNK):
+        rows = session.execute(
+            select(key, col(table.modified), col(table.digest)).where(
+                col(table.source) == source, key.in_(ids[start : start + _CHUNK])
+            )
+        )
+        states.update({record_id: (modified, digest) for record_id, modified, digest in rows})
+    return states
+
+
+def _stored_ids(session: Session, table: _StateTable, source: str) -> set[str]:
+    return set(session.scalars(select(_key(table)).where(col(table.source) == source)))
+
+
+def _stored_count(session: Session, table: _StateTable, source: str) -> int:
+    query = select(func.count()).select_from(table).where(col(table.source) == source)
+    return int(session.scalar(query) or 0)
 
 
 def _latest_revision(session: Session) -> int:

@@ -52,7 +52,11 @@ class CatalogPackageRow(SQLModel, table=True):
     lookup key (ecosystem, package, lookup_version) and the reference its findings name."""
 
     __tablename__ = "catalog_package"
-    __table_args__ = (Index("ix_catalog_package_key", "ecosystem", "package"),)
+    __table_args__ = (
+        Index("ix_catalog_package_key", "ecosystem", "package"),
+        Index("ix_catalog_package_name", "name"),  # package search
+        Index("ix_catalog_package_purl", "purl"),
+    )
 
     digest: str = Field(primary_key=True)
     position: int = Field(primary_key=True)  # in Catalog.packages
@@ -104,12 +108,14 @@ class FindingEventRow(SQLModel, table=True):
 @dataclass(frozen=True)
 class FindingDiff:
     """How one image's findings changed; ``updated``: findings still there whose content
-    changed (severity, CVSS, KEV, EPSS, fixes), as they are now."""
+    changed (severity, CVSS, KEV, EPSS, fixes), as they are now; ``previous``: the same
+    findings as they were."""
 
     digest: str
     new: tuple[Finding, ...]
     resolved: tuple[Finding, ...]
     updated: tuple[Finding, ...] = ()
+    previous: tuple[Finding, ...] = ()
 
     @property
     def changed(self) -> bool:
@@ -321,18 +327,32 @@ class CatalogStore:
                 found[row.digest].append(_stored_package(row).ref)
         return dict(found)
 
+    def stored_findings(self, scopes: Mapping[str, Collection[str]]) -> dict[str, list[Finding]]:
+        """The findings stored for each digest under the package keys ``scopes`` lists."""
+        with Session(self.engine) as session:
+            return {
+                digest: [
+                    Finding.model_validate_json(payload)
+                    for _, payload in _stored_findings(session, digest, keys).values()
+                ]
+                for digest, keys in scopes.items()
+            }
+
     def record_findings(
         self,
         results: Mapping[str, Sequence[Finding]],
         db_revision: int,
         packages: Mapping[str, Collection[str]] | None = None,
+        read: Mapping[str, Mapping[tuple[str, str], Finding]] | None = None,
     ) -> list[FindingDiff]:
         """Replace the current findings of each image, matched at ``db_revision``; store and
         return what changed.
 
         With ``packages``, only an image's findings stored under the package keys it lists
         for the image are replaced (``results`` holds the findings of those packages); its
-        other findings stay as they are. All images are written in one transaction.
+        other findings stay as they are. ``read``: per image, stored findings the caller
+        has read already, by key (not parsed again for the diff). All images are written
+        in one transaction.
         """
         now = datetime.now(UTC)
         diffs = []
@@ -342,7 +362,9 @@ class CatalogStore:
                     session, digest, None if packages is None else packages[digest]
                 )
                 current = {f.key: f for f in findings}
+                known = (read or {}).get(digest, {})
                 payloads = {key: f.model_dump_json() for key, f in current.items()}
+                updated = sorted(k for k in current if k in old and old[k][1] != payloads[k])
                 diff = FindingDiff(
                     digest=digest,
                     new=tuple(f for key, f in sorted(current.items()) if key not in old),
@@ -351,10 +373,10 @@ class CatalogStore:
                         for key, (_, payload) in sorted(old.items())
                         if key not in current
                     ),
-                    updated=tuple(
-                        f
-                        for key, f in sorted(current.items())
-                        if key in old and old[key][1] != payloads[key]
+                    updated=tuple(current[key] for key in updated),
+                    previous=tuple(
+                        known.get(key) or Finding.model_validate_json(old[key][1])
+                        for key in updated
                     ),
                 )
                 diffs.append(diff)

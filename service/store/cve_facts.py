@@ -68,16 +68,6 @@ def advisory_cve_rows(
     ]
 
 
-def stored_states(session: Session, source: str) -> dict[str, tuple[datetime | None, str]]:
-    """``cve_id → (modified, digest)`` of every stored fact of ``source``."""
-    rows = session.execute(
-        select(col(CveFactRow.cve_id), col(CveFactRow.modified), col(CveFactRow.digest)).where(
-            col(CveFactRow.source) == source
-        )
-    )
-    return {cve: (modified, digest) for cve, modified, digest in rows}
-
-
 def write_facts(
     session: Session, source: str, facts: Sequence[CveFacts], replace: Sequence[str]
 ) -> set[PackageKey]:

@@ -39,7 +39,7 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 MIGRATIONS = Path(__file__).with_name("migrations")
 MIGRATION_LOCK_KEY = 0x7011_6A7E  # pg_advisory_xact_lock key: "tollgate migrate"
 # The newest migration's revision (a test checks it against the scripts in MIGRATIONS).
-SCHEMA_HEAD = "0007_image_layer_analysis"
+SCHEMA_HEAD = "0010_feed_documents"
 
 # Every module that defines tables: Alembic compares the models against the migrations.
 TABLE_MODULES = (
@@ -52,6 +52,9 @@ TABLE_MODULES = (
     "service.store.webhook_events",
     "service.store.advisories",
     "service.store.cve_facts",
+    "service.store.fleet_history",
+    "service.store.admissions",
+    "service.store.feed_documents",
 )
 
 

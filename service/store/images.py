@@ -48,6 +48,8 @@ class ImageRow(SQLModel, table=True):
         Index("ix_image_max_severity", "max_severity"),
         Index("ix_image_policy_outcome", "policy_outcome"),
         Index("ix_image_scanned_at", "scanned_at"),
+        Index("ix_image_known_exploited", "known_exploited"),
+        Index("ix_image_first_seen", "first_seen"),
     )
 
     digest: str = Field(primary_key=True)
@@ -66,6 +68,8 @@ class ImageRow(SQLModel, table=True):
     negligible: int = 0
     unknown: int = 0
     fixable: int = 0
+    known_exploited: int = 0  # vulnerabilities in CISA's KEV catalog
+    max_epss: float | None = None  # the highest EPSS score of its vulnerabilities
     max_severity: int = -1  # Severity.rank of the worst finding, -1 when clean
     policy_outcome: str | None = None
     scan_state: str = "scanned"  # or "failed": no scan of this digest ever succeeded
@@ -79,7 +83,8 @@ class ImageRow(SQLModel, table=True):
 class ImageVulnRow(SQLModel, table=True):
     __tablename__ = "image_vuln"
     __table_args__ = (
-        Index("ix_image_vuln_vuln_id", "vuln_id"),
+        # covering "the images holding X": no row is read for the digests
+        Index("ix_image_vuln_vuln_id_digest", "vuln_id", "digest"),
         Index("ix_image_vuln_digest", "digest"),
     )
 
@@ -97,6 +102,8 @@ class VulnSummaryRow(SQLModel, table=True):
     vuln_id: str = Field(primary_key=True)
     severity: str
     fixable: bool
+    known_exploited: bool = False
+    epss: float | None = None
     affected_images: int = 0
 
 
@@ -126,6 +133,8 @@ class ImageSummary:
     packages: int
     severities: dict[str, int]
     fixable: int
+    known_exploited: int
+    max_epss: float | None
     policy_outcome: str | None
     scan_state: str
     signatures: SignatureStatus
@@ -158,6 +167,7 @@ class ImageFilter:
     vulnerability: str | None = None  # images holding this vulnerability id
     signed: bool | None = None  # a signature verified (or none did)
     scan_state: str | None = None  # scanned | failed
+    known_exploited: bool | None = None  # holds a vulnerability in CISA's KEV (or none)
 
 
 class ImageSort(StrEnum):
@@ -165,6 +175,8 @@ class ImageSort(StrEnum):
 
     SCANNED = "scanned"  # most recently scanned first
     RISK = "risk"  # most critical, then high, medium, low findings first
+    KEV = "kev"  # most known-exploited vulnerabilities first, then by risk
+    EPSS = "epss"  # the highest EPSS score first, then by risk
     REFERENCE = "reference"
     FIRST_SEEN = "first_seen"  # newest first
 
@@ -174,8 +186,17 @@ class Totals:
     images: int
     findings: dict[str, int]
     fixable: int
+    known_exploited: int
     policy: dict[str, int]
     scan_states: dict[str, int]
+
+
+class VulnOrder(StrEnum):
+    """Orders of the most widespread vulnerabilities; each breaks ties by id."""
+
+    AFFECTED = "affected"  # in the most images first
+    KEV = "kev"  # known-exploited first, then in the most images
+    EPSS = "epss"  # the highest EPSS score first, then in the most images
 
 
 @dataclass(frozen=True)
@@ -184,6 +205,19 @@ class VulnSpread:
     severity: str
     fixable: bool
     affected_images: int
+    known_exploited: bool = False
+    epss: float | None = None
+
+
+@dataclass(frozen=True)
+class _VulnFacts:
+    """One vulnerability of one image: its worst severity, whether any fix exists, and its
+    exploitation signals."""
+
+    severity: Severity = Severity.UNKNOWN
+    fixable: bool = False
+    known_exploited: bool = False
+    epss: float | None = None
 
 
 def _new_row(session: Session, subject: ImageSubjectInfo, now: datetime) -> ImageRow:
@@ -214,6 +248,8 @@ def _summary(row: ImageRow) -> ImageSummary:
         packages=row.packages,
         severities={s.value: getattr(row, s.value) for s in SEVERITIES},
         fixable=row.fixable,
+        known_exploited=row.known_exploited,
+        max_epss=row.max_epss,
         policy_outcome=row.policy_outcome,
         scan_state=row.scan_state,
         signatures=SignatureStatus(
@@ -227,16 +263,21 @@ def _summary(row: ImageRow) -> ImageSummary:
     )
 
 
-def _per_vuln(findings: Iterable[Finding]) -> dict[str, tuple[Severity, bool]]:
-    """One entry per vulnerability id: its worst severity and whether any fix exists."""
-    worst: dict[str, tuple[Severity, bool]] = {}
+def _per_vuln(findings: Iterable[Finding]) -> dict[str, _VulnFacts]:
+    """One entry per vulnerability id a VEX statement did not remove."""
+    worst: dict[str, _VulnFacts] = {}
     for finding in findings:
         if finding.vex is not None:
             continue
-        severity, fixable = worst.get(finding.id, (Severity.UNKNOWN, False))
-        if finding.severity.rank > severity.rank:
-            severity = finding.severity
-        worst[finding.id] = (severity, fixable or finding.fix_available)
+        known = worst.get(finding.id, _VulnFacts())
+        scores = (known.epss, finding.epss.score if finding.epss else None)
+        epss = [score for score in scores if score is not None]
+        worst[finding.id] = _VulnFacts(
+            severity=max(known.severity, finding.severity, key=lambda s: s.rank),
+            fixable=known.fixable or finding.fix_available,
+            known_exploited=known.known_exploited or finding.kev is not None,
+            epss=max(epss, default=None),
+        )
     return worst
 
 
@@ -258,7 +299,7 @@ class ImageStore:
         signatures = signatures or SignatureStatus()
         now = now or datetime.now(UTC)
         vulns = _per_vuln(findings)
-        counts = Counter(severity.value for severity, _ in vulns.values())
+        counts = Counter(facts.severity.value for facts in vulns.values())
         values = {
             "reference": subject.reference,
             "registry_host": subject.registry,
@@ -267,8 +308,10 @@ class ImageStore:
             "scanned_at": now,
             "last_scan_id": scan_id,
             "packages": subject.packages,
-            "fixable": sum(1 for _, fixable in vulns.values() if fixable),
-            "max_severity": max((s.rank for s, _ in vulns.values()), default=-1),
+            "fixable": sum(1 for facts in vulns.values() if facts.fixable),
+            "known_exploited": sum(1 for facts in vulns.values() if facts.known_exploited),
+            "max_epss": max((f.epss for f in vulns.values() if f.epss is not None), default=None),
+            "max_severity": max((facts.severity.rank for facts in vulns.values()), default=-1),
             "policy_outcome": policy_outcome,
             "scan_state": "scanned",
             "signed_by": " ".join(signatures.signed_by),
@@ -299,14 +342,14 @@ class ImageStore:
                         {
                             "digest": subject.digest,
                             "vuln_id": vuln_id,
-                            "severity": severity.value,
-                            "fixable": fixable,
+                            "severity": facts.severity.value,
+                            "fixable": facts.fixable,
                         }
-                        for vuln_id, (severity, fixable) in vulns.items()
+                        for vuln_id, facts in vulns.items()
                     ],
                 )
-            self._adjust_spread(session, {v: vulns[v] for v in vulns.keys() - old}, +1)
-            self._adjust_spread(session, dict.fromkeys(old - vulns.keys()), -1)
+            self._spread_facts(session, vulns, set(vulns.keys() - old))
+            self._spread_gone(session, old - vulns.keys())
 
     def scanned(self, digest: str) -> bool:
         """Whether a scan of ``digest`` ever succeeded."""
@@ -382,18 +425,23 @@ class ImageStore:
             func.sum(case((col(ImageRow.scan_state) == "failed", 1), else_=0)), 0
         )
         query = sql_select(
-            func.count(), failed, func.coalesce(func.sum(col(ImageRow.fixable)), 0), *sums
+            func.count(),
+            failed,
+            func.coalesce(func.sum(col(ImageRow.fixable)), 0),
+            func.coalesce(func.sum(col(ImageRow.known_exploited)), 0),
+            *sums,
         )
         policy = select(col(ImageRow.policy_outcome), func.count()).group_by(
             col(ImageRow.policy_outcome)
         )
         with self._read() as session:
-            images, failures, fixable, *per_severity = session.execute(query).one()
+            images, failures, fixable, exploited, *per_severity = session.execute(query).one()
             outcomes = {o: int(n) for o, n in session.exec(policy) if o is not None}
         return Totals(
             images=int(images),
             findings={s.value: int(n) for s, n in zip(SEVERITIES, per_severity, strict=True)},
             fixable=int(fixable),
+            known_exploited=int(exploited),
             policy=outcomes,
             scan_states={"scanned": int(images) - int(failures), "failed": int(failures)},
         )
@@ -415,52 +463,66 @@ class ImageStore:
             row = session.get(VulnSummaryRow, vuln_id)
         if row is None or row.affected_images <= 0:
             return None
-        return VulnSpread(row.vuln_id, row.severity, row.fixable, row.affected_images)
+        return _spread(row)
 
-    def top_vulnerabilities(self, limit: int) -> list[VulnSpread]:
+    def top_vulnerabilities(
+        self, limit: int, order: VulnOrder = VulnOrder.AFFECTED
+    ) -> list[VulnSpread]:
+        affected = col(VulnSummaryRow.affected_images).desc()
+        first = {
+            VulnOrder.AFFECTED: (),
+            VulnOrder.KEV: (col(VulnSummaryRow.known_exploited).desc(),),
+            VulnOrder.EPSS: (col(VulnSummaryRow.epss).is_(None), col(VulnSummaryRow.epss).desc()),
+        }[order]
         query = (
             select(VulnSummaryRow)
             .where(col(VulnSummaryRow.affected_images) > 0)
-            .order_by(col(VulnSummaryRow.affected_images).desc(), col(VulnSummaryRow.vuln_id))
+            .order_by(*first, affected, col(VulnSummaryRow.vuln_id))
             .limit(limit)
         )
         with self._read() as session:
-            return [
-                VulnSpread(r.vuln_id, r.severity, r.fixable, r.affected_images)
-                for r in session.exec(query)
-            ]
+            return [_spread(r) for r in session.exec(query)]
 
-    def _adjust_spread(
-        self, session: Session, vulns: dict[str, tuple[Severity, bool] | None], delta: int
-    ) -> None:
+    def _spread_facts(self, session: Session, vulns: dict[str, _VulnFacts], new: set[str]) -> None:
+        """Count the images newly holding ``new``, and keep every vulnerability's severity,
+        fix and exploitation signals as this image's findings have them now."""
         if not vulns:
-            return
-        if delta < 0:
-            session.exec(
-                update(VulnSummaryRow)
-                .where(col(VulnSummaryRow.vuln_id).in_(list(vulns)))
-                .values(affected_images=col(VulnSummaryRow.affected_images) + delta)
-            )
             return
         # The dialect's own upsert, imported when first needed (the other one never is).
         dialect = importlib.import_module(f"sqlalchemy.dialects.{self.engine.dialect.name}")
         rows = [
-            {"vuln_id": v, "severity": s.value, "fixable": f, "affected_images": delta}
-            for v, info in sorted(vulns.items())
-            if info is not None
-            for s, f in [info]
+            {
+                "vuln_id": v,
+                "severity": facts.severity.value,
+                "fixable": facts.fixable,
+                "known_exploited": facts.known_exploited,
+                "epss": facts.epss,
+                "affected_images": int(v in new),
+            }
+            for v, facts in sorted(vulns.items())
         ]
         upsert = dialect.insert(VulnSummaryRow).values(rows)
         session.exec(
             upsert.on_conflict_do_update(
                 index_elements=["vuln_id"],
                 set_={
-                    "affected_images": col(VulnSummaryRow.affected_images) + delta,
+                    "affected_images": col(VulnSummaryRow.affected_images)
+                    + upsert.excluded.affected_images,
                     "severity": upsert.excluded.severity,
                     "fixable": upsert.excluded.fixable,
+                    "known_exploited": upsert.excluded.known_exploited,
+                    "epss": upsert.excluded.epss,
                 },
             )
         )
+
+    def _spread_gone(self, session: Session, vuln_ids: set[str]) -> None:
+        if vuln_ids:
+            session.exec(
+                update(VulnSummaryRow)
+                .where(col(VulnSummaryRow.vuln_id).in_(sorted(vuln_ids)))
+                .values(affected_images=col(VulnSummaryRow.affected_images) - 1)
+            )
 
     def _read(self) -> AbstractContextManager[Session]:
         return guarded_session(self.engine, lambda _: _unavailable("could not read images"))
@@ -469,12 +531,15 @@ class ImageStore:
         return guarded_session(self.engine, lambda _: _unavailable("could not record the image"))
 
 
+_RISK = tuple(
+    col(getattr(ImageRow, s.value)).desc()
+    for s in (Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.LOW)
+)
 _ORDER: dict[ImageSort, tuple[ColumnElement[Any], ...]] = {
     ImageSort.SCANNED: (col(ImageRow.scanned_at).desc(),),
-    ImageSort.RISK: tuple(
-        col(getattr(ImageRow, s.value)).desc()
-        for s in (Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.LOW)
-    ),
+    ImageSort.RISK: _RISK,
+    ImageSort.KEV: (col(ImageRow.known_exploited).desc(), *_RISK),
+    ImageSort.EPSS: (col(ImageRow.max_epss).is_(None), col(ImageRow.max_epss).desc(), *_RISK),
     ImageSort.REFERENCE: (col(ImageRow.reference).asc(),),
     ImageSort.FIRST_SEEN: (col(ImageRow.first_seen).desc(),),
 }
@@ -501,12 +566,26 @@ def _conditions(where: ImageFilter) -> list[ColumnElement[bool]]:
         conditions.append(signed if where.signed else ~signed)
     if where.scan_state is not None:
         conditions.append(col(ImageRow.scan_state) == where.scan_state)
+    if where.known_exploited is not None:
+        exploited = col(ImageRow.known_exploited) > 0
+        conditions.append(exploited if where.known_exploited else ~exploited)
     if where.vulnerability is not None:
         holding = select(col(ImageVulnRow.digest)).where(
             col(ImageVulnRow.vuln_id) == where.vulnerability
         )
         conditions.append(col(ImageRow.digest).in_(holding))
     return conditions
+
+
+def _spread(row: VulnSummaryRow) -> VulnSpread:
+    return VulnSpread(
+        row.vuln_id,
+        row.severity,
+        row.fixable,
+        row.affected_images,
+        known_exploited=row.known_exploited,
+        epss=row.epss,
+    )
 
 
 def _unavailable(what: str) -> StoreUnavailableError:

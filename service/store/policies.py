@@ -42,7 +42,8 @@ class DecisionRecord(SQLModel, table=True):
     __tablename__ = "policy_decision"
     __table_args__ = (
         Index("ix_policy_decision_digest", "digest"),
-        Index("ix_policy_decision_created_at", "created_at"),
+        # covers the daily counts by outcome (no decision document is read)
+        Index("ix_policy_decision_created_at_outcome", "created_at", "outcome"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

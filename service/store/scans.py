@@ -44,7 +44,7 @@ class ScanRow(SQLModel, table=True):
     __tablename__ = "scan"
     __table_args__ = (
         Index("ix_scan_status_created", "status", "created_at"),
-        Index("ix_scan_finished_at", "finished_at"),
+        Index("ix_scan_finished_at_status", "finished_at", "status"),  # covers daily counts
         Index("ix_scan_digest", "digest"),
     )
 
@@ -345,6 +345,16 @@ class ScanStore:
         )
         with self._read() as session:
             return int(session.exec(query).one())
+
+    def queued_by_queue(self) -> dict[str, int]:
+        """Scans waiting for a worker, per queue."""
+        query = (
+            select(col(ScanRow.queue), func.count())
+            .where(col(ScanRow.status) == ScanStatus.QUEUED.value)
+            .group_by(col(ScanRow.queue))
+        )
+        with self._read() as session:
+            return {queue: int(n) for queue, n in session.exec(query)}
 
     def counts_by_status(self) -> dict[ScanStatus, int]:
         query = select(col(ScanRow.status), func.count()).group_by(col(ScanRow.status))

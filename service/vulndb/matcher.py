@@ -9,7 +9,7 @@ so a new import of them changes findings on the next match.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from service.catalog.model import Catalog
@@ -78,6 +78,19 @@ class Matcher:
                 f if f.package == ref else f.model_copy(update={"package": ref}) for f in known
             )
         return sort_findings(findings)
+
+    def with_signals(self, findings: Sequence[Finding]) -> list[Finding]:
+        """``findings`` with the exploitation signals (KEV, EPSS) the CVE feeds now hold
+        for their ids: what matching again would give after a KEV or EPSS import."""
+        cves = {name for f in findings for name in (f.id, *f.aliases) if name.startswith("CVE-")}
+        facts = self.db.cve_facts(cves) if cves else {}
+        refreshed = []
+        for finding in findings:
+            known = [facts[i] for i in sorted({finding.id, *finding.aliases}) if i in facts]
+            signals = _signals(known)
+            unchanged = signals["kev"] == finding.kev and signals["epss"] == finding.epss
+            refreshed.append(finding if unchanged else finding.model_copy(update=signals))
+        return refreshed
 
 
 def match(catalog: Catalog, db: AdvisoryIndex) -> list[Finding]:
@@ -156,11 +169,19 @@ def _merge(
                 fix_published=min((p for p in published if p is not None), default=None),
                 source=",".join(sorted({a.source for a in group})),
                 summary=next((a.summary for a in group if a.summary), ""),
-                kev=next((f.kev for f in known if f.kev), None),
-                epss=max((f.epss for f in known if f.epss), key=lambda e: e.score, default=None),
+                **_signals(known),
             )
         )
     return findings
+
+
+def _signals(facts: list[CveFacts]) -> dict[str, Any]:
+    """KEV (the first CVE listed) and EPSS (the CVE most likely exploited) of a finding
+    from what the feeds say about its CVEs, in id order."""
+    return {
+        "kev": next((f.kev for f in facts if f.kev), None),
+        "epss": max((f.epss for f in facts if f.epss), key=lambda e: e.score, default=None),
+    }
 
 
 def _rating(group: list[Advisory], facts: list[CveFacts]) -> dict[str, Any]:

@@ -38,6 +38,7 @@ from tests.integration.service_support import (
     wait_for,
 )
 from tests.support.oci import ImageSpec, push, write_image
+from tests.unit.admission.reviews import pod_spec, review, workload
 
 pytestmark = pytest.mark.integration
 
@@ -159,6 +160,10 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningConsole
 
             scan = finished_scan(client, wait_for(scan_id, 120, f"{repository} was not scanned"))
             assert scan["status"] == "done", scan["error"]
+        payments = f"{registry.host}/console/payments@{digests['console/payments']}"
+        deployment = workload("Deployment", pod_spec(payments), name="checkout")
+        answer = client.post("/api/v1/admission", json=review(deployment, namespace="shop"))
+        assert answer.json()["response"]["allowed"] is False, answer.text
         yield RunningConsole(
             url=str(client.base_url).rstrip("/"),
             admin_token=admin,
@@ -232,13 +237,15 @@ def test_sign_in_and_read_every_page(
     page.screenshot(path=screenshots / "images.png", full_page=True)
 
     page.click(f"text={_reference(service, 'console/payments')}")
-    assert service.digests["console/payments"] in page.locator(".facts").inner_text()
+    assert service.digests["console/payments"] in page.locator(".facts").first.inner_text()
     assert "3.0.12-1" in page.locator("section:has(h2:has-text('Findings'))").inner_text()
     page.fill("input[name=package]", "zlib")
     page.click("button:has-text('Search')")
     packages = page.locator("section:has(h2:has-text('Packages')) tbody tr")
     assert packages.count() == 1 and "zlib1g" in packages.inner_text()
     page.goto(f"/images/{service.digests['console/payments']}")
+    layers = page.locator("#layers").inner_text()
+    assert "Efficiency" in layers and "No credential file in any layer." in layers
     page.screenshot(path=screenshots / "image.png", full_page=True)
     sbom = page.request.get(
         f"/images/{service.digests['console/payments']}/sbom?format=spdx-json"
@@ -251,7 +258,11 @@ def test_sign_in_and_read_every_page(
     page.click("nav >> text=Scans")
     assert page.locator("text=Decision log").count() == 1
     assert page.locator("section:has(h2:has-text('Decision log')) tbody tr").count() == 3
+    assert "Deployment checkout" in page.locator("table.admissions").inner_text()
     page.screenshot(path=screenshots / "scans.png", full_page=True)
+    page.click("nav >> text=VEX")
+    assert "No VEX document." in page.locator("table.vex").inner_text()
+    page.screenshot(path=screenshots / "vex.png", full_page=True)
     context.close()
 
     phone, page = _signed_in(browser, service, service.read_token, width=390)
@@ -272,6 +283,8 @@ def test_find_an_image_by_cve_id(
         assert _reference(service, repository) in text
     assert _reference(service, "console/batch") not in text
     page.screenshot(path=screenshots / "vulnerability.png", full_page=True)
+    seen = page.locator("section:has(h2:has-text('Where admission saw them'))").inner_text()
+    assert "shop" in seen and "Deployment checkout" in seen and "denied" in seen
     # an alias finds the same advisory
     page.fill("input[name=q]", "GHSA-2099-0001")
     page.press("input[name=q]", "Enter")
@@ -325,6 +338,19 @@ def test_an_admin_allowlists_a_finding_and_the_decision_changes(
     assert "expired" in page.locator("table.allowlist tbody tr").first.inner_text()
     _recorded_outcome(page, image, "block")
     assert "block" in page.locator("#dry-run").inner_text()
+
+    page.click("nav >> text=Tokens")
+    form = page.locator("form.create-token")
+    form.locator("input[name=name]").fill("ci <pipeline>")
+    form.locator("button").click()
+    created = page.locator(".created-token input").input_value()
+    assert created.startswith("tg_")
+    page.screenshot(path=screenshots / "tokens.png", full_page=True)
+    page.goto("/admin/tokens")
+    assert (
+        created not in page.content()
+        and "ci <pipeline>" in page.locator("table.tokens").inner_text()
+    )
     context.close()
 
 
@@ -347,6 +373,8 @@ def test_read_scope_is_refused_admin_and_scan_actions(
     assert page.locator("form.add-entry").count() == 0
     page.goto(f"/images/{service.digests['console/web']}")
     assert page.locator("button:has-text('Rescan')").count() == 0
+    assert page.locator("nav >> text=Tokens").count() == 0
+    assert page.request.get("/admin/tokens").status == 403
     csrf = page.locator("form.signout input[name=csrf]").get_attribute("value") or ""
     refused = page.request.post(
         "/policies/default/allowlist",

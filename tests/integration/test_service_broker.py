@@ -150,7 +150,7 @@ def service(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Iter
             str(VENV_BIN / "tollgate"),
             "worker",
             "--queues",
-            "push,admission,bulk",
+            "admission,push,bulk",
             "--concurrency",
             "1",
             "--loglevel",

@@ -1,8 +1,9 @@
 """The Kubernetes manifests (deploy/kubernetes) are valid against the Kubernetes OpenAPI
 schemas (offline, strict: no unknown field) and hold the deployment's promises: webhooks
 fail closed and skip Tollgate's own namespace, containers run as the image's non-root
-user with limits and a read-only root, the API serves TLS with options `tollgate serve`
-has; the certificate script makes a serving certificate the API server accepts."""
+user with limits and a read-only root, run the image `make image` builds, the API serves
+TLS with options `tollgate serve` has; the certificate script makes a serving certificate
+the API server accepts."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import yaml
 from click.testing import CliRunner
 from cryptography import x509
 
+from scripts.build_image import IMAGE
 from service.cli.service import app as service_cli
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,6 +92,12 @@ def test_containers_run_unprivileged_with_limits() -> None:
             assert {"cpu", "memory"} <= set(container["resources"]["limits"])
 
 
+def test_containers_run_the_image_make_image_builds() -> None:
+    containers = [c for pod in _pod_specs() for c in pod["containers"]]
+    assert containers
+    assert {c["image"] for c in containers} == {IMAGE.removeprefix("localhost/")}
+
+
 def test_the_api_serves_tls_with_options_the_cli_has() -> None:
     (api,) = [p for p in _pod_specs() if p["containers"][0]["name"] == "api"]
     args = api["containers"][0]["args"]
@@ -100,9 +108,14 @@ def test_the_api_serves_tls_with_options_the_cli_has() -> None:
 
 
 def test_the_certificate_script_makes_a_serving_certificate(tmp_path: Path) -> None:
+    # A kubectl that prints the cluster steps and reads what is piped into it (a plain
+    # `echo` would leave the writer of `create … | kubectl apply -f -` a broken pipe).
+    kubectl = tmp_path / "kubectl"
+    kubectl.write_text('#!/bin/sh\necho "$@"\ncat >/dev/null\n')
+    kubectl.chmod(0o755)
     env = {
         **os.environ,
-        "KUBECTL": "echo",  # print the cluster steps instead of running them
+        "KUBECTL": str(kubectl),
         "DATABASE_URL": "postgresql+psycopg://tollgate@db/tollgate",
         "BROKER_URL": "redis://redis:6379/0",
     }

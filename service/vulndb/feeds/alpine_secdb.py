@@ -13,7 +13,8 @@ from typing import Any
 
 import httpx
 
-from service.vulndb.feeds.base import DocumentSource, Feed
+from service.vulndb.feeds.base import Feed
+from service.vulndb.feeds.documents import DocumentSource
 from service.vulndb.records import Advisory, RangeEvent, SkippedRecord, VersionRange, VulnRecord
 from service.vulndb.versions import UnparseableVersionError, scheme_for
 
@@ -31,7 +32,7 @@ class AlpineSecdbFeed(Feed):
         self._documents = DocumentSource(location, client=client)
 
     def records(self) -> Iterator[VulnRecord | SkippedRecord]:
-        for name, raw in self._documents.documents():
+        for name, raw in self._documents.contents():
             try:
                 data = json.loads(raw)
                 release, repo = str(data["distroversion"]), str(data["reponame"])

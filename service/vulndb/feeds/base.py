@@ -1,24 +1,21 @@
-"""The feed interfaces (advisories; facts about CVEs) and where feed documents are read
-from (URL, .zip, directory, file; each may be gzip-compressed)."""
+"""The feed interfaces: advisories, and facts about CVEs read from documents.
+
+A CVE feed reads each document into :class:`Entry` objects (a record's id and stamp,
+parsed only when asked), so an import that keeps a :class:`~.ledger.Ledger` parses only
+the records that changed since the last import of the same documents."""
 
 from __future__ import annotations
 
-import gzip
-import logging
-import tempfile
-import zipfile
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
-from pathlib import Path
-from typing import IO
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
-import httpx
+from pydantic import ValidationError
 
-from service.errors import VulnDBError
 from service.vulndb.cve import CveFacts
+from service.vulndb.feeds.documents import Document, DocumentSource
+from service.vulndb.feeds.ledger import DocumentRecords, Ledger
 from service.vulndb.records import SkippedRecord, VulnRecord
-
-logger = logging.getLogger(__name__)
 
 
 class Feed(ABC):
@@ -36,96 +33,84 @@ class Feed(ABC):
         """Every record of the feed; malformed ones as SkippedRecord, never an exception."""
 
 
+@dataclass(frozen=True)
+class Entry:
+    """One record of a document before it is parsed: its id, its stamp (what changes
+    whenever the record does, as the feed writes it: a modification time; None when the
+    feed has none) and how to parse it (raises ValueError or ValidationError)."""
+
+    id: str
+    stamp: str | None
+    parse: Callable[[], CveFacts]
+
+
+@dataclass(frozen=True)
+class Unchanged:
+    """A record the last import read as it is now (its document or its stamp unchanged)."""
+
+    id: str
+
+
 class CveFeed(ABC):
     """A source of facts keyed by CVE id (NVD, CVE records, KEV, EPSS) that enrich every
-    advisory aliasing the CVE; ``complete`` as for :class:`Feed`."""
+    advisory aliasing the CVE; ``complete`` as for :class:`Feed`. ``format`` changes
+    when what the feed derives from a record does (the ledger of an older one is not
+    trusted). ``signals_only``: its facts are exploitation signals (KEV, EPSS), which
+    change neither what a package matches nor how a finding is rated."""
 
     source: str
     complete: bool = False
+    format: int = 1
+    signals_only: bool = False
+
+    def __init__(self, documents: DocumentSource) -> None:
+        self._documents = documents
 
     @abstractmethod
-    def records(self) -> Iterator[CveFacts | SkippedRecord]:
-        """Every record of the feed; malformed ones as SkippedRecord, never an exception."""
+    def entries(self, document: Document) -> Iterator[Entry | SkippedRecord]:
+        """The records of one document; malformed ones as SkippedRecord."""
+
+    def records(
+        self, ledger: Ledger | None = None
+    ) -> Iterator[CveFacts | Unchanged | SkippedRecord]:
+        """Every record of the feed (malformed ones as SkippedRecord, never an exception);
+        with a ledger, those it shows unchanged as :class:`Unchanged`, unparsed, and what
+        was read is recorded in it."""
+        ledger = ledger or Ledger()
+        for document in self._documents.documents():
+            known = ledger.known.get(document.name)
+            if known is not None and known.digest == document.digest:
+                ledger.read[document.name] = known
+                yield from (Unchanged(record_id) for record_id in known.records)
+                yield from (SkippedRecord(ref=ref, reason=why) for ref, why in known.skipped)
+                continue
+            recorded = known.records if known is not None else {}
+            stamps: dict[str, str | None] = {}
+            skipped: list[SkippedRecord] = []
+            for entry in self.entries(document):
+                if isinstance(entry, SkippedRecord):
+                    skipped.append(entry)
+                    yield entry
+                elif entry.stamp is not None and recorded.get(entry.id) == entry.stamp:
+                    stamps[entry.id] = entry.stamp
+                    yield Unchanged(entry.id)
+                elif isinstance(outcome := _parsed(document, entry), SkippedRecord):
+                    skipped.append(outcome)
+                    yield outcome
+                else:
+                    stamps[entry.id] = entry.stamp
+                    yield outcome
+            ledger.read[document.name] = DocumentRecords(
+                document.digest, stamps, [(s.ref, s.reason) for s in skipped]
+            )
+
+
+def _parsed(document: Document, entry: Entry) -> CveFacts | SkippedRecord:
+    try:
+        return entry.parse()
+    except (ValueError, ValidationError) as error:
+        reason = f"{type(error).__name__}: {error}"[:300]
+        return SkippedRecord(ref=f"{document.name}:{entry.id}", reason=reason)
 
 
 AnyFeed = Feed | CveFeed
-
-
-class DocumentSource:
-    """Raw documents behind a location: an http(s) URL, a ``.zip``, a directory or a file.
-
-    Documents are ``(name, bytes)``; URL content is spooled to a temporary file
-    (a zip when it starts with the zip magic, else one document). Files named
-    ``*{suffix}.gz`` count too; gzip-compressed documents are decompressed.
-    """
-
-    def __init__(
-        self, location: str, *, suffix: str = ".json", client: httpx.Client | None = None
-    ) -> None:
-        self.location = location
-        self.suffix = suffix
-        self._client = client
-
-    def documents(self) -> Iterator[tuple[str, bytes]]:
-        if self.location.startswith(("http://", "https://")):
-            with tempfile.TemporaryFile() as spool:
-                self._download(spool)
-                spool.seek(0)
-                yield from self._from_stream(self.location, spool)
-            return
-        path = Path(self.location)
-        if path.is_dir():
-            for file in sorted(path.rglob(f"*{self.suffix}*")):
-                if file.name.endswith((self.suffix, f"{self.suffix}.gz")):
-                    yield str(file.relative_to(path)), _gunzipped(file.read_bytes())
-        elif path.is_file():
-            with path.open("rb") as stream:
-                yield from self._from_stream(str(path), stream)
-        else:
-            raise VulnDBError(
-                f"feed location {self.location} does not exist",
-                hint="pass an http(s) URL, a .zip, a directory or a file",
-            )
-
-    def _download(self, spool: IO[bytes]) -> None:
-        client = self._client or httpx.Client(timeout=120.0, follow_redirects=True)
-        try:
-            with client.stream("GET", self.location) as response:
-                response.raise_for_status()
-                for chunk in response.iter_bytes():
-                    spool.write(chunk)
-        except httpx.HTTPError as error:
-            raise VulnDBError(
-                f"could not download {self.location}: {error}",
-                hint="check the URL and network access, or pass a local path",
-            ) from error
-        finally:
-            if self._client is None:
-                client.close()
-
-    def _from_stream(self, name: str, stream: IO[bytes]) -> Iterator[tuple[str, bytes]]:
-        if stream.read(4) != b"PK\x03\x04":
-            stream.seek(0)
-            yield name, _gunzipped(stream.read())
-            return
-        stream.seek(0)
-        try:
-            with zipfile.ZipFile(stream) as archive:
-                for info in sorted(archive.infolist(), key=lambda i: i.filename):
-                    if not info.is_dir() and info.filename.endswith(self.suffix):
-                        yield info.filename, _gunzipped(archive.read(info))
-        except zipfile.BadZipFile as error:
-            raise VulnDBError(
-                f"{name} is not a valid zip archive: {error}", hint="download the feed again"
-            ) from error
-
-
-def _gunzipped(data: bytes) -> bytes:
-    if not data.startswith(b"\x1f\x8b"):
-        return data
-    try:
-        return gzip.decompress(data)
-    except (OSError, EOFError) as error:
-        raise VulnDBError(
-            f"a gzip-compressed feed document is corrupt: {error}", hint="download it again"
-        ) from error

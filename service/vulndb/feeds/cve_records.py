@@ -13,12 +13,13 @@ import httpx
 from pydantic import ValidationError
 
 from service.vulndb.cve import CVE_ADP, CVE_CNA, Assessment, CveFacts, assess
-from service.vulndb.feeds.base import CveFeed, DocumentSource
+from service.vulndb.feeds.base import CveFeed, Entry
 from service.vulndb.feeds.cvss_data import (
     MalformedCveRecordError,
     cvss_score,
     timestamp,
 )
+from service.vulndb.feeds.documents import Document, DocumentSource
 from service.vulndb.records import SkippedRecord
 
 SOURCE = "cve"
@@ -28,18 +29,25 @@ CISA_ADP = "CISA-ADP"
 
 
 class CveRecordsFeed(CveFeed):
-    def __init__(self, location: str | None = None, *, client: httpx.Client | None = None):
-        self.source = SOURCE
-        self._documents = DocumentSource(location or CVELIST_URL, client=client)
+    """One record per document: a document that changed is parsed whole (its digest is
+    the record's stamp)."""
 
-    def records(self) -> Iterator[CveFacts | SkippedRecord]:
-        for name, raw in self._documents.documents():
-            if not PurePath(name).name.startswith("CVE-"):
-                continue  # the repository's delta logs
-            try:
-                yield parse_cve_record(json.loads(raw))
-            except (ValueError, ValidationError) as error:
-                yield SkippedRecord(ref=name, reason=f"{type(error).__name__}: {error}"[:300])
+    format = 1
+
+    def __init__(self, location: str | None = None, *, client: httpx.Client | None = None):
+        super().__init__(DocumentSource(location or CVELIST_URL, client=client))
+        self.source = SOURCE
+
+    def entries(self, document: Document) -> Iterator[Entry | SkippedRecord]:
+        if not PurePath(document.name).name.startswith("CVE-"):
+            return  # the repository's delta logs
+        try:
+            facts = parse_cve_record(json.loads(document.content()))
+        except (ValueError, ValidationError) as error:
+            reason = f"{type(error).__name__}: {error}"[:300]
+            yield SkippedRecord(ref=document.name, reason=reason)
+            return
+        yield Entry(facts.id, None, lambda: facts)
 
 
 def parse_cve_record(data: Any) -> CveFacts:

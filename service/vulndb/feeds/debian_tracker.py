@@ -20,7 +20,8 @@ from datetime import UTC, datetime
 
 import httpx
 
-from service.vulndb.feeds.base import DocumentSource, Feed
+from service.vulndb.feeds.base import Feed
+from service.vulndb.feeds.documents import DocumentSource
 from service.vulndb.records import Advisory, RangeEvent, SkippedRecord, VersionRange, VulnRecord
 from service.vulndb.versions import UnparseableVersionError, scheme_for
 
@@ -63,7 +64,7 @@ class DebianTrackerFeed(Feed):
         self._documents = DocumentSource(location, suffix="list", client=client)
 
     def records(self) -> Iterator[VulnRecord | SkippedRecord]:
-        for name, raw in self._documents.documents():
+        for name, raw in self._documents.contents():
             yield from parse_list(raw.decode("utf-8", errors="replace"), name)
 
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
+from functools import partial
 
 import httpx
-from pydantic import ValidationError
 
 from service.vulndb.cve import CveFacts
-from service.vulndb.feeds.base import CveFeed, DocumentSource
+from service.vulndb.feeds.base import CveFeed, Entry
+from service.vulndb.feeds.cvss_data import MalformedCveRecordError
+from service.vulndb.feeds.documents import Document, DocumentSource
 from service.vulndb.model import ExploitPrediction
 from service.vulndb.records import SkippedRecord
 
@@ -21,26 +23,31 @@ EPSS_URL = "https://epss.empiricalsecurity.com/epss_scores-current.csv.gz"
 
 class EPSSFeed(CveFeed):
     complete = True
+    format = 1
+    signals_only = True
 
     def __init__(self, location: str | None = None, *, client: httpx.Client | None = None):
+        super().__init__(DocumentSource(location or EPSS_URL, suffix=".csv", client=client))
         self.source = SOURCE
-        self._documents = DocumentSource(location or EPSS_URL, suffix=".csv", client=client)
 
-    def records(self) -> Iterator[CveFacts | SkippedRecord]:
-        for name, raw in self._documents.documents():
-            lines = io.StringIO(raw.decode("utf-8", errors="replace"))
-            rows = csv.DictReader(line for line in lines if not line.startswith("#"))
-            if not {"cve", "epss", "percentile"} <= set(rows.fieldnames or ()):
-                yield SkippedRecord(ref=name, reason="no cve,epss,percentile header")
-                continue
-            for row in rows:
-                try:
-                    yield CveFacts(
-                        id=row["cve"],
-                        epss=ExploitPrediction(
-                            score=float(row["epss"]), percentile=float(row["percentile"])
-                        ),
-                    )
-                except (ValueError, TypeError, ValidationError) as error:
-                    ref = f"{name}:{rows.line_num}"
-                    yield SkippedRecord(ref=ref, reason=f"{type(error).__name__}: {error}"[:300])
+    def entries(self, document: Document) -> Iterator[Entry | SkippedRecord]:
+        lines = io.StringIO(document.content().decode("utf-8", errors="replace"))
+        rows = csv.DictReader(line for line in lines if not line.startswith("#"))
+        if not {"cve", "epss", "percentile"} <= set(rows.fieldnames or ()):
+            yield SkippedRecord(ref=document.name, reason="no cve,epss,percentile header")
+            return
+        for row in rows:
+            if not row["cve"]:
+                yield SkippedRecord(ref=f"{document.name}:{rows.line_num}", reason="no cve")
+            else:
+                yield Entry(row["cve"], None, partial(_prediction, row))
+
+
+def _prediction(row: dict[str, str | None]) -> CveFacts:
+    score, percentile = row["epss"], row["percentile"]
+    if score is None or percentile is None:
+        raise MalformedCveRecordError("a row without its epss or percentile")
+    return CveFacts(
+        id=str(row["cve"]),
+        epss=ExploitPrediction(score=float(score), percentile=float(percentile)),
+    )

@@ -6,14 +6,15 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import date
+from functools import partial
 from typing import Any
 
 import httpx
-from pydantic import ValidationError
 
 from service.vulndb.cve import CveFacts
-from service.vulndb.feeds.base import CveFeed, DocumentSource
+from service.vulndb.feeds.base import CveFeed, Entry
 from service.vulndb.feeds.cvss_data import MalformedCveRecordError
+from service.vulndb.feeds.documents import Document, DocumentSource
 from service.vulndb.model import KnownExploited
 from service.vulndb.records import SkippedRecord
 
@@ -23,24 +24,25 @@ KEV_URL = "https://www.cisa.gov/sites/default/files/feeds/known_exploited_vulner
 
 class KEVFeed(CveFeed):
     complete = True
+    format = 1
+    signals_only = True
 
     def __init__(self, location: str | None = None, *, client: httpx.Client | None = None):
+        super().__init__(DocumentSource(location or KEV_URL, client=client))
         self.source = SOURCE
-        self._documents = DocumentSource(location or KEV_URL, client=client)
 
-    def records(self) -> Iterator[CveFacts | SkippedRecord]:
-        for name, raw in self._documents.documents():
-            try:
-                entries = json.loads(raw).get("vulnerabilities")
-            except (ValueError, AttributeError) as error:
-                yield SkippedRecord(ref=name, reason=f"not a KEV catalog: {error}"[:300])
-                continue
-            for number, entry in enumerate(entries if isinstance(entries, list) else []):
-                try:
-                    yield parse_kev_entry(entry)
-                except (ValueError, ValidationError) as error:
-                    reason = f"{type(error).__name__}: {error}"[:300]
-                    yield SkippedRecord(ref=f"{name}#{number}", reason=reason)
+    def entries(self, document: Document) -> Iterator[Entry | SkippedRecord]:
+        try:
+            entries = json.loads(document.content()).get("vulnerabilities")
+        except (ValueError, AttributeError) as error:
+            yield SkippedRecord(ref=document.name, reason=f"not a KEV catalog: {error}"[:300])
+            return
+        for number, entry in enumerate(entries if isinstance(entries, list) else []):
+            cve = entry.get("cveID") if isinstance(entry, dict) else None
+            if not isinstance(cve, str):
+                yield SkippedRecord(ref=f"{document.name}#{number}", reason="no cveID")
+            else:
+                yield Entry(cve, None, partial(parse_kev_entry, entry))
 
 
 def parse_kev_entry(entry: Any) -> CveFacts:

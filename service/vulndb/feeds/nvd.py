@@ -9,15 +9,16 @@ of descriptions, references and CPE configurations Tollgate does not use."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import httpx
 import msgspec
-from pydantic import ValidationError
 
 from service.vulndb.cve import NVD, CveFacts, assess
-from service.vulndb.feeds.base import CveFeed, DocumentSource
-from service.vulndb.feeds.cvss_data import cvss_score, timestamp
+from service.vulndb.feeds.base import CveFeed, Entry
+from service.vulndb.feeds.cvss_data import MalformedCveRecordError, cvss_score, timestamp
+from service.vulndb.feeds.documents import Document, DocumentSource
 from service.vulndb.model import CvssScore
 from service.vulndb.records import SkippedRecord
 
@@ -47,40 +48,58 @@ class _Cve(msgspec.Struct):
     id: str
     lastModified: str | None = None
     vulnStatus: str | None = None
-    metrics: _Metrics = msgspec.field(default_factory=_Metrics)
+    metrics: msgspec.Raw = msgspec.Raw(b"{}")  # decoded only when the record changed
 
 
 class _Item(msgspec.Struct):
     cve: _Cve
 
 
-class _Feed(msgspec.Struct):
-    vulnerabilities: list[_Item]
+class _Document(msgspec.Struct):
+    """A feed file or API response (``vulnerabilities``), one item, or one bare record."""
+
+    vulnerabilities: list[_Item] | None = None
+    cve: _Cve | None = None
+    id: str | None = None
+    lastModified: str | None = None
+    vulnStatus: str | None = None
+    metrics: msgspec.Raw = msgspec.Raw(b"{}")
+
+    def records(self) -> list[_Cve]:
+        if self.vulnerabilities is not None:
+            return [item.cve for item in self.vulnerabilities]
+        if self.cve is not None:
+            return [self.cve]
+        if self.id is not None:
+            return [_Cve(self.id, self.lastModified, self.vulnStatus, self.metrics)]
+        raise msgspec.ValidationError("neither NVD records nor one record")
+
+
+class _Items(msgspec.Struct):
+    vulnerabilities: list[msgspec.Raw]
 
 
 class NVDFeed(CveFeed):
-    def __init__(self, location: str | None = None, *, client: httpx.Client | None = None):
-        self.source = SOURCE
-        self._documents = DocumentSource(location or NVD_MODIFIED_URL, client=client)
+    format = 1
 
-    def records(self) -> Iterator[CveFacts | SkippedRecord]:
-        for name, raw in self._documents.documents():
-            for item in _decode(name, raw):
-                if isinstance(item, SkippedRecord):
-                    yield item
-                    continue
-                try:
-                    yield _facts(item)
-                except (ValueError, ValidationError) as error:
-                    reason = f"{type(error).__name__}: {error}"[:300]
-                    yield SkippedRecord(ref=f"{name}:{item.id}", reason=reason)
+    def __init__(self, location: str | None = None, *, client: httpx.Client | None = None):
+        super().__init__(DocumentSource(location or NVD_MODIFIED_URL, client=client))
+        self.source = SOURCE
+
+    def entries(self, document: Document) -> Iterator[Entry | SkippedRecord]:
+        for item in _decode(document.name, document.content()):
+            if isinstance(item, SkippedRecord):
+                yield item
+            else:
+                yield Entry(item.id, item.lastModified, partial(_facts, item))
 
 
 def parse_nvd(data: Any) -> CveFacts:
     """One NVD ``cve`` object (bare or as ``{"cve": …}``) → NVD's facts about the CVE."""
     cve = data.get("cve", data) if isinstance(data, dict) else data
     try:
-        return _facts(msgspec.convert(cve, _Cve))
+        (record,) = msgspec.json.decode(msgspec.json.encode(cve), type=_Document).records()
+        return _facts(record)
     except msgspec.ValidationError as error:
         raise ValueError(f"not an NVD cve object: {error}") from error
 
@@ -89,26 +108,30 @@ def _decode(name: str, raw: bytes) -> Iterator[_Cve | SkippedRecord]:
     """The records of a document: a feed or API response (``vulnerabilities``), or one
     record; when one record does not fit, the others are still read."""
     try:
-        yield from (item.cve for item in msgspec.json.decode(raw, type=_Feed).vulnerabilities)
+        yield from msgspec.json.decode(raw, type=_Document).records()
         return
     except msgspec.ValidationError:
         pass
     except msgspec.DecodeError as error:
         yield SkippedRecord(ref=name, reason=f"not JSON: {error}"[:300])
         return
-    document = msgspec.json.decode(raw)
-    items = document.get("vulnerabilities") if isinstance(document, dict) else None
-    for number, item in enumerate(items if isinstance(items, list) else [document]):
-        cve = item.get("cve", item) if isinstance(item, dict) else item
+    try:
+        items = msgspec.json.decode(raw, type=_Items).vulnerabilities
+    except msgspec.ValidationError:
+        items = [msgspec.Raw(raw)]
+    for number, item in enumerate(items):
         try:
-            yield msgspec.convert(cve, _Cve)
+            yield from msgspec.json.decode(item, type=_Document).records()
         except msgspec.ValidationError as error:
             yield SkippedRecord(ref=f"{name}#{number}", reason=f"not an NVD record: {error}")
 
 
 def _facts(cve: _Cve) -> CveFacts:
     scores: list[CvssScore] = []
-    metrics = cve.metrics
+    try:
+        metrics = msgspec.json.decode(cve.metrics, type=_Metrics)
+    except msgspec.ValidationError as error:
+        raise MalformedCveRecordError(f"{cve.id}: unusable metrics: {error}") from error
     for entries in (
         metrics.cvssMetricV2,
         metrics.cvssMetricV30,

@@ -14,7 +14,8 @@ from pydantic import ValidationError
 
 from service.vulndb.cve import assess
 from service.vulndb.ecosystems import advisory_ecosystem, normalize_name
-from service.vulndb.feeds.base import DocumentSource, Feed
+from service.vulndb.feeds.base import Feed
+from service.vulndb.feeds.documents import DocumentSource
 from service.vulndb.model import CvssScore, Severity
 from service.vulndb.records import (
     Advisory,
@@ -57,7 +58,7 @@ class OSVFeed(Feed):
         self._documents = DocumentSource(location, client=client)
 
     def records(self) -> Iterator[VulnRecord | SkippedRecord]:
-        for name, raw in self._documents.documents():
+        for name, raw in self._documents.contents():
             try:
                 yield parse_osv(json.loads(raw))
             except (
@@ -106,9 +107,15 @@ def _severity(entries: Any, label: Any) -> dict[str, Any]:
 
 def _distro_priority(affected: dict[str, Any], record_severity: Any) -> tuple[str, str] | None:
     """``("ubuntu", "medium")``: the distro's own rating of the package, when it has one
-    (Ubuntu's priority, per package or as an ``Ubuntu`` severity entry)."""
+    (Ubuntu's priority, per package or as an ``Ubuntu`` severity entry; the Debian
+    security tracker's urgency in osv.dev's ``DEBIAN-CVE`` records)."""
     specific = affected.get("ecosystem_specific")
-    priority = specific.get("ubuntu_priority") if isinstance(specific, dict) else None
+    specific = specific if isinstance(specific, dict) else {}
+    if _ecosystem_of(affected).startswith("Debian"):
+        urgency = specific.get("urgency")  # "low**": rated from NVD's score, still Debian's
+        rated = urgency.rstrip("*") if isinstance(urgency, str) else ""
+        return ("debian", rated) if from_label(rated) is not Severity.UNKNOWN else None
+    priority = specific.get("ubuntu_priority")
     if priority is None:
         priority = next(
             (
@@ -121,6 +128,12 @@ def _distro_priority(affected: dict[str, Any], record_severity: Any) -> tuple[st
     if not isinstance(priority, str) or from_label(priority) is Severity.UNKNOWN:
         return None  # "untriaged"
     return "ubuntu", priority
+
+
+def _ecosystem_of(affected: dict[str, Any]) -> str:
+    package = affected.get("package")
+    ecosystem = package.get("ecosystem") if isinstance(package, dict) else None
+    return ecosystem if isinstance(ecosystem, str) else ""
 
 
 def _notice(vuln_id: str, modified: datetime | None, data: dict[str, Any]) -> VulnRecord:

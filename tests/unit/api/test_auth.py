@@ -1,6 +1,10 @@
 from __future__ import annotations
 
-from service.auth.tokens import Scope
+import hashlib
+import hmac
+import json
+
+from service.auth.tokens import SIGNATURE_HEADER, Scope
 from tests.unit.api.conftest import WEBHOOK_SECRET, TestClient, token
 
 
@@ -45,3 +49,40 @@ def test_tokens_are_stored_hashed(engine):
     with Session(engine) as session:
         rows = session.exec(select(TokenRow)).all()
     assert len(rows) == 1 and presented not in rows[0].token_hash and rows[0].scopes == "read"
+
+
+def _signed(body: bytes, secret: str = WEBHOOK_SECRET) -> dict[str, str]:
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return {SIGNATURE_HEADER: f"sha256={digest}", "Content-Type": "application/json"}
+
+
+def test_a_delivery_signed_with_the_webhook_secret_needs_no_bearer_token(client: TestClient):
+    body = b'{"events": []}'
+    response = client.post("/api/v1/webhooks/distribution", content=body, headers=_signed(body))
+    assert response.status_code == 202
+    harbor = client.post("/api/v1/webhooks/harbor", content=body, headers=_signed(body))
+    assert harbor.status_code == 400  # authenticated, then refused as no Harbor event
+
+
+def test_a_tampered_or_wrongly_signed_delivery_is_refused(client: TestClient):
+    body = b'{"events": []}'
+    for content, headers in (
+        (b'{"events": [] }', _signed(body)),  # the body changed after signing
+        (body, _signed(body, secret="another-secret-0123456789")),
+        (body, {SIGNATURE_HEADER: "sha1=0000", "Content-Type": "application/json"}),
+    ):
+        response = client.post("/api/v1/webhooks/distribution", content=content, headers=headers)
+        assert response.status_code == 401
+        assert WEBHOOK_SECRET not in response.text
+
+
+def test_a_signature_opens_only_the_webhooks(client: TestClient):
+    body = json.dumps({"image": "127.0.0.1:5000/a:1"}).encode()
+    response = client.post("/api/v1/scans", content=body, headers=_signed(body))
+    assert response.status_code == 401
+
+
+def test_a_signed_body_is_bounded_before_it_is_checked(client: TestClient):
+    body = b'{"events": [' + b" " * (2 << 20) + b"]}"
+    response = client.post("/api/v1/webhooks/distribution", content=body, headers=_signed(body))
+    assert response.status_code == 413

@@ -52,7 +52,7 @@ def test_bad_requests_say_what_to_do(client: TestClient, admin):
     response = client.post(
         "/api/v1/scans", json={"image": f"{REGISTRY}/a:1", "platform": "linux"}, headers=admin
     )
-    assert response.status_code == 400 and "os/architecture" in response.json()["hint"]
+    assert response.status_code == 400 and "os/arch" in response.json()["hint"]
     assert client.get("/api/v1/scans/nope", headers=admin).status_code == 404
 
 

@@ -231,13 +231,15 @@ def test_dashboard_readyz_and_metrics(client: TestClient, admin, engine):
     assert len(trends) == 7 and trends[-1]["scans_done"] == 3 and trends[-1]["new_images"] == 3
     assert trends[-1]["decisions"] == {"pass": 1, "warn": 1, "block": 1}
     assert trends[0]["decisions"] == {"pass": 0, "warn": 0, "block": 0}
+    assert trends[-1]["findings"] == summary["findings"]  # today's fleet, as the summary
     assert summary["scan_states"] == {"scanned": 3, "failed": 0} and summary["scans_pending"] == 0
 
     assert client.get("/readyz").json() == {"status": "ready", "database": True, "broker": True}
     metrics = client.get("/metrics", headers=admin).text
     assert 'tollgate_scans{status="done"} 3.0' in metrics
     assert "tollgate_scan_duration_seconds_count 3.0" in metrics
-    assert "tollgate_queue_depth 0.0" in metrics
+    for queue in ("admission", "push", "bulk"):
+        assert f'tollgate_queue_depth{{queue="{queue}"}} 0.0' in metrics
     assert client.get("/openapi.json").status_code == 401
     assert "/api/v1/scans" in client.get("/openapi.json", headers=admin).json()["paths"]
 

@@ -16,9 +16,11 @@ from service.pipeline import Pipeline
 from service.registry.interface import Registry
 from service.signing.checker import SignatureChecker
 from service.signing.service_signer import ServiceSigner
+from service.store.admissions import AdmissionLog
 from service.store.advisories import VulnStore
 from service.store.catalogs import CatalogStore
 from service.store.database import make_engine
+from service.store.fleet_history import FleetHistory
 from service.store.images import ImageStore
 from service.store.policies import PolicyStore
 from service.store.scans import ScanStore
@@ -114,4 +116,12 @@ def job(engine: Engine, source: FakeSource, tmp_path: Path, notifier: RecordingN
 
 @pytest.fixture
 def maintenance(engine: Engine, dispatcher: RecordingDispatcher) -> MaintenanceJobs:
-    return MaintenanceJobs(ScanStore(engine), dispatcher, timedelta(seconds=60))
+    return MaintenanceJobs(
+        ScanStore(engine),
+        dispatcher,
+        timedelta(seconds=60),
+        ImageStore(engine),
+        FleetHistory(engine),
+        AdmissionLog(engine),
+        timedelta(days=90),
+    )

@@ -3,10 +3,13 @@ from __future__ import annotations
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
+from service import dashboard
 from service.errors import ManifestUnknownError, RegistryUnavailableError
 from service.image.reference import parse_reference
-from service.jobs.scan import JobResult, ScanJob
+from service.jobs.scan import JobResult, MaintenanceJobs, ScanJob
+from service.store.admissions import AdmissionEvent, AdmissionLog
 from service.store.catalogs import CatalogStore
+from service.store.fleet_history import FleetHistory
 from service.store.images import ImageStore
 from service.store.policies import PolicyStore
 from service.store.scans import ClaimOutcome, ScanRequest, ScanStatus, ScanStore
@@ -177,6 +180,32 @@ def test_recover_dispatches_stranded_scans_only(engine, maintenance, dispatcher)
     assert fresh.id not in {i for i, _ in dispatcher.dispatched}
 
 
+def test_maintenance_records_the_fleet_of_the_day_and_the_trend_carries_it(
+    engine, job: ScanJob, maintenance: MaintenanceJobs
+):
+    scans, images, fleet = ScanStore(engine), ImageStore(engine), FleetHistory(engine)
+    today = datetime.now(UTC)
+    recorded_on = today - timedelta(days=3)
+    for repo in ("openssl-zlib", "bash"):
+        scan, _ = scans.submit(request(f"{REGISTRY}/apps/{repo}:1"))
+        assert job.run(scan.id) is JobResult.DONE
+    maintenance.periodic(now=recorded_on)
+    then = images.totals().findings
+    assert fleet.findings_since(recorded_on.date()) == {recorded_on.date(): then}
+    scan, _ = scans.submit(request(f"{REGISTRY}/apps/openssl:1"))  # more findings today
+    assert job.run(scan.id) is JobResult.DONE
+
+    days = dashboard.trends(scans, images, PolicyStore(engine), fleet, 5, today=today.date())
+    assert [d.findings for d in days] == [
+        dict.fromkeys(then, 0),  # before anything was recorded
+        then,  # recorded that day
+        then,  # nothing recorded: the day before's
+        then,
+        images.totals().findings,  # today: the live totals
+    ]
+    assert days[-1].findings != then
+
+
 def test_vulnerability_spread_follows_rescans(engine, job: ScanJob):
     scans = ScanStore(engine)
     images = ImageStore(engine)
@@ -240,7 +269,8 @@ def test_reevaluation_decides_again_with_the_changed_findings(engine, job: ScanJ
     catalogs = CatalogStore(engine)
     stored = catalogs.get(digest)
     catalogs.save(stored, matchable(stored))
-    assert len(job.pipeline.rematch().diffs) == 1
+    rematched = job.pipeline.rematch().reevaluation
+    assert rematched is not None and len(rematched.diffs) == 1
     image = images.get(digest)
     assert sum(image.severities.values()) == 0
     assert image.policy_outcome == "pass"
@@ -249,3 +279,17 @@ def test_reevaluation_decides_again_with_the_changed_findings(engine, job: ScanJ
     resolved = "CVE-2024-0001, CVE-2024-0002, CVE-2024-0003"
     assert decisions[-1].trigger == f"advisories resolved {resolved}"
     assert image.config is not None and image.platform == "linux/amd64"
+
+
+def test_maintenance_forgets_admission_events_older_than_the_log_keeps(
+    engine, maintenance: MaintenanceJobs
+):
+    now = datetime.now(UTC)
+    log = AdmissionLog(engine)
+
+    def event(age: timedelta, name: str) -> AdmissionEvent:
+        return AdmissionEvent(now - age, "u", "CREATE", "ns", "Pod", name, "i", None, "pass", True)
+
+    log.record([event(timedelta(days=91), "old"), event(timedelta(days=89), "kept")])
+    maintenance.periodic(now=now)  # the fixture keeps 90 days
+    assert [e.name for e in log.recent(10)] == ["kept"]

@@ -51,6 +51,7 @@ def test_credentials_are_recognised(path: str, content: bytes, kind: SecretKind)
         ("app/docs.txt", b"the documented id AKIAIOSFODNN7EXAMPLE\n"),
         ("usr/bin/tool", b"\x7fELF\0\0AKIAZ7QWERTYUIOPASDF"),
         ("etc/app.conf", b"PRIVATE KEY----- is only mentioned here"),
+        ("opt/venv/x/ssh.py", b'_SK_START = b"-----BEGIN OPENSSH PRIVATE KEY-----"\n'),
     ],
 )
 def test_look_alikes_are_not_credentials(path: str, content: bytes) -> None:

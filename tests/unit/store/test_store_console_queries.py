@@ -4,7 +4,8 @@ vulnerability's spread and findings, images by package, scans by state, aliases.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,21 +14,33 @@ from sqlalchemy.engine import Engine
 
 from policies.subject import SignatureStatus
 from service.catalog.model import Catalog, Distro, ImageSubject, Package, PackageType
+from service.store.admissions import AdmissionEvent, AdmissionLog
 from service.store.advisories import VulnStore
 from service.store.catalogs import CatalogStore
 from service.store.database import make_engine
-from service.store.images import ImageFilter, ImageSort, ImageStore, ImageSubjectInfo
+from service.store.images import ImageFilter, ImageSort, ImageStore, ImageSubjectInfo, VulnOrder
 from service.store.scans import ScanRequest, ScanStatus, ScanStore
 from service.vulndb.ecosystems import matchable
 from service.vulndb.feeds.osv import OSVFeed
-from service.vulndb.model import Finding, PackageRef, Severity
+from service.vulndb.model import (
+    ExploitPrediction,
+    Finding,
+    KnownExploited,
+    PackageRef,
+    Severity,
+)
+from tests.support.postgres import schema_engine
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 
 
-@pytest.fixture
-def engine(tmp_path: Path) -> Engine:
-    return make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    if request.param == "sqlite":
+        yield make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+        return
+    with schema_engine("tollgate_console") as engine:
+        yield engine
 
 
 def finding(vuln_id: str, severity: Severity, package: str = "openssl") -> Finding:
@@ -146,3 +159,55 @@ def test_aliases_of_a_record_and_of_an_alias(engine: Engine, tmp_path: Path) -> 
     assert vulns.aliases("GHSA-aaaa-bbbb-cccc") == {"CVE-2026-0001"}
     assert vulns.aliases("CVE-2026-0001") == {"GHSA-aaaa-bbbb-cccc"}
     assert vulns.aliases("CVE-2026-9999") == set()
+
+
+def test_exploitation_signals_filter_and_order_images_and_vulnerabilities(engine: Engine) -> None:
+    images = ImageStore(engine)
+    kev = KnownExploited(date_added=date(2024, 5, 1), ransomware=True)
+    listed = finding("CVE-9", Severity.LOW).model_copy(update={"kev": kev})
+    likely = finding("CVE-8", Severity.MEDIUM, "curl").model_copy(
+        update={"epss": ExploitPrediction(score=0.9, percentile=0.99)}
+    )
+    unlikely = finding("CVE-7", Severity.CRITICAL, "zlib").model_copy(
+        update={"epss": ExploitPrediction(score=0.01, percentile=0.2)}
+    )
+    a = record(images, 1, "reg/team/a:1", [listed, likely])
+    b = record(images, 2, "reg/team/b:1", [unlikely])
+    c = record(images, 3, "reg/team/c:1", [finding("CVE-6", Severity.HIGH)])
+
+    def digests(where: ImageFilter, sort: ImageSort = ImageSort.SCANNED) -> list[str]:
+        return [i.digest for i in images.page(where, limit=10, offset=0, sort=sort)[0]]
+
+    assert digests(ImageFilter(known_exploited=True)) == [a]
+    assert digests(ImageFilter(known_exploited=False)) == [c, b]
+    assert digests(ImageFilter(), ImageSort.KEV) == [a, b, c]  # then by risk
+    assert digests(ImageFilter(), ImageSort.EPSS) == [a, b, c]  # no score last
+    assert images.get(a).known_exploited == 1 and images.get(a).max_epss == 0.9
+    assert images.totals().known_exploited == 1
+
+    def top(order: VulnOrder) -> list[str]:
+        return [v.vuln_id for v in images.top_vulnerabilities(2, order)]
+
+    assert top(VulnOrder.KEV)[0] == "CVE-9" and top(VulnOrder.EPSS) == ["CVE-8", "CVE-7"]
+    # A feed listing CVE-7 later: the next record of any image holding it says so.
+    record(images, 2, "reg/team/b:1", [unlikely.model_copy(update={"kev": kev})])
+    spread = images.spread("CVE-7")
+    assert spread is not None and spread.known_exploited and spread.affected_images == 1
+    assert images.totals().known_exploited == 2
+
+
+def test_the_admission_log_by_vulnerability_newest_first(engine: Engine) -> None:
+    images = ImageStore(engine)
+    holding = record(images, 1, "reg/team/a:1", [finding("CVE-1", Severity.HIGH)])
+    clean = record(images, 2, "reg/team/b:1", [])
+    log = AdmissionLog(engine)
+
+    def event(minute: int, digest: str | None, name: str) -> AdmissionEvent:
+        at = NOW + timedelta(minutes=minute)
+        return AdmissionEvent(at, "u", "CREATE", "ns", "Pod", name, "img", digest, "warn", True)
+
+    log.record([event(1, holding, "first"), event(2, clean, "clean"), event(3, None, "unresolved")])
+    log.record([event(4, holding, "second")])
+    assert [e.name for e in log.of_vulnerability("CVE-1", 10)] == ["second", "first"]
+    assert [e.name for e in log.recent(2)] == ["second", "unresolved"]
+    assert log.recent(1)[0].created_at == NOW + timedelta(minutes=4)  # in UTC

@@ -1,11 +1,12 @@
-"""``/images/{digest}/vulnerabilities?sort=``: worst first, known-exploited first, or most
-likely exploited first; ties by severity."""
+"""Finding orders (the API's ``/images/{digest}/vulnerabilities?sort=`` and the console's
+image page): worst first, known-exploited first, or most likely exploited first; ties by
+severity."""
 
 from __future__ import annotations
 
 from datetime import date
 
-from service.api.images import FindingOrder, ordered
+from service.vulndb.finding_order import FindingOrder, ordered
 from service.vulndb.model import ExploitPrediction, Finding, KnownExploited, PackageRef, Severity
 
 PACKAGE = PackageRef(name="openssl", version="1.0", type="deb")
