@@ -12,9 +12,11 @@ import contextlib
 import gzip
 import hashlib
 import io
+import itertools
 import posixpath
 import queue
 import tarfile
+import tempfile
 import threading
 import zlib
 from collections.abc import Iterator
@@ -40,6 +42,7 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _CHUNK = 1 << 20
 _AHEAD = 8  # chunks inflated ahead of the reader
+_SPOOLED_IN_MEMORY = 8 << 20  # an executable kept as evidence, past this: on disk
 
 
 def _empty_evidence() -> str:
@@ -165,10 +168,29 @@ def _regular(
         else:
             head = content if content is not None else handle.read(evidence.EXECUTABLE_HEAD)
             if evidence.executable(head):
-                whole = content if content is not None else head + handle.read()
-                if evidence.by_content(whole):
-                    kept.file(member, path, io.BytesIO(whole))
+                rest = handle if content is None else io.BytesIO()  # past the head
+                _executable(member, path, rest, head, kept)
     return secrets.classify(path, content)
+
+
+def _executable(
+    member: tarfile.TarInfo, path: str, rest: IO[bytes], head: bytes, kept: _EvidenceTar
+) -> None:
+    """Keep an executable that is evidence: read past ``head`` in chunks and spooled (a
+    large one goes to a temporary file, not into memory) while its markers are looked for."""
+    with tempfile.SpooledTemporaryFile(_SPOOLED_IN_MEMORY) as spool:
+        chunks = _spooled(itertools.chain([head], iter(lambda: rest.read(_CHUNK), b"")), spool)
+        if evidence.by_content(chunks):
+            spool.write(rest.read())  # what is left after the marker
+            spool.seek(0)
+            kept.file(member, path, spool)
+
+
+def _spooled(chunks: Iterator[bytes], spool: IO[bytes]) -> Iterator[bytes]:
+    """``chunks``, each written to ``spool`` as it passes."""
+    for chunk in chunks:
+        spool.write(chunk)
+        yield chunk
 
 
 def _renamed(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo:
