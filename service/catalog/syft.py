@@ -95,7 +95,7 @@ class SyftCataloger(Cataloger):
     def prepare(self, image: PinnedImage, arrivals: LayerArrivals | None = None) -> None:
         """With layer evidence: each layer's evidence, read as the layer arrives."""
         if self._evidence is not None:
-            evidence = self._evidence.evidence_image(image, arrivals)
+            evidence = self._evidence_image(image, arrivals)
             with self._lock:
                 self._prepared[image.digest] = evidence
 
@@ -107,7 +107,7 @@ class SyftCataloger(Cataloger):
                 prepared = image.digest in self._prepared
                 evidence = self._prepared.pop(image.digest, None)
             if not prepared:
-                evidence = self._evidence.evidence_image(image, arrivals)
+                evidence = self._evidence_image(image, arrivals)
             if evidence is not None:
                 return restored(self._evidence_catalog(evidence.image), evidence, image)
             logger.info(
@@ -116,6 +116,14 @@ class SyftCataloger(Cataloger):
                 image.display_name,
             )
         return self._scan(image, arrivals)
+
+    def _evidence_image(
+        self, image: PinnedImage, arrivals: LayerArrivals | None
+    ) -> EvidenceImage | None:
+        assert self._evidence is not None
+        return self._evidence.evidence_image(
+            image, arrivals.wait_for if arrivals is not None else None
+        )
 
     def _evidence_catalog(self, evidence: PinnedImage) -> Catalog:
         """Syft's catalog of an evidence image: images whose layers hold the same evidence

@@ -15,11 +15,11 @@ import logging
 import os
 import tempfile
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from service.catalog.interface import LayerArrivals
 from service.image.cache import BlobCache
 from service.image.digest import digest_hex
 from service.image.layout import write_image_layout
@@ -33,6 +33,8 @@ from service.layers.reader import EMPTY_EVIDENCE, read_layer
 logger = logging.getLogger(__name__)
 
 _MAX_THREADS = 4
+# Blocks until a layer (by digest) is in the blob cache: True, or False if it never will be.
+Arrival = Callable[[str], bool]
 _reading: dict[str, threading.Lock] = {}
 _reading_guard = threading.Lock()
 
@@ -61,13 +63,14 @@ class LayerAnalyzer:
         return compose(layers, _layer_commands(image.config, len(layers)))
 
     def evidence_image(
-        self, image: PinnedImage, arrivals: LayerArrivals | None = None
+        self, image: PinnedImage, arrival: Arrival | None = None
     ) -> EvidenceImage | None:
         """The evidence of ``image``'s layers as an image of as many layers, in the blob
         cache with its layout; None when a layer holds evidence that cannot be kept or
-        never arrives. ``arrivals``: layers still arriving, each read once it is in."""
+        never arrives. ``arrival``: for layers still arriving, waits for one (False: it never
+        will), each read once it is in."""
         try:
-            layers = self._contents(image, arrivals)
+            layers = self._contents(image, arrival)
         except _NeverArrived:
             return None
         if not all(layer.evidence_understood for layer in layers):
@@ -120,9 +123,7 @@ class LayerAnalyzer:
         real = {digest: diff_id for digest, diff_id in pairs if digest is not None}
         return EvidenceImage(pinned, real)
 
-    def _contents(
-        self, image: PinnedImage, arrivals: LayerArrivals | None = None
-    ) -> list[LayerContents]:
+    def _contents(self, image: PinnedImage, arrival: Arrival | None = None) -> list[LayerContents]:
         digests = list(image.layers)
         known: dict[str, LayerContents] = {}
         missing = []
@@ -136,7 +137,7 @@ class LayerAnalyzer:
             threads = min(len(missing), _MAX_THREADS, os.cpu_count() or 1)
             with ThreadPoolExecutor(threads, thread_name_prefix="layer") as pool:
                 blobs = image.layout / "blobs"  # the cache's for a fetched image
-                read = functools.partial(self._read_once, blobs=blobs, arrivals=arrivals)
+                read = functools.partial(self._read_once, blobs=blobs, arrival=arrival)
                 for contents in pool.map(read, missing):
                     known[contents.digest] = contents
         logger.info(
@@ -147,10 +148,8 @@ class LayerAnalyzer:
         )
         return [known[digest] for digest in digests]
 
-    def _read_once(
-        self, digest: str, blobs: Path, arrivals: LayerArrivals | None = None
-    ) -> LayerContents:
-        if arrivals is not None and not arrivals.wait_for(digest):
+    def _read_once(self, digest: str, blobs: Path, arrival: Arrival | None = None) -> LayerContents:
+        if arrival is not None and not arrival(digest):
             raise _NeverArrived(digest)
         with _reading_guard:
             lock = _reading.setdefault(digest, threading.Lock())
