@@ -40,6 +40,7 @@ bench: install
 	scripts/test-prerequisites
 	@command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends wrk  # admission load generator
 	TOLLGATE_TRIVY_PATH=$${TOLLGATE_TRIVY_PATH:-$(TRIVY)} $(PY) -m benchmarks.bench_sbom
+	TOLLGATE_TRIVY_PATH=$${TOLLGATE_TRIVY_PATH:-$(TRIVY)} $(PY) -m benchmarks.bench_layers --image large
 	$(PY) -m benchmarks.bench_vulndb
 	$(PY) -m benchmarks.bench_admission
 	$(PY) -m benchmarks.bench_service

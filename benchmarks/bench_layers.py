@@ -1,18 +1,22 @@
 """Layer evidence: Tollgate's SBOM from cached layer evidence against bare Syft and Trivy.
 
-Pushes the Debian 12 + PyPI + npm test image, the same image with one small layer
-added (an npm package: new evidence), and twice with an application-code layer (two
-releases: no evidence), to a local registry on 127.0.0.1, then times for each of N
-rounds, each with empty caches:
-  * bare `syft scan registry:BASE` and bare `trivy image BASE` (when Trivy is installed),
-  * `tollgate sbom BASE` reading the whole image (the default) and from layer evidence
-    (TOLLGATE_SYFT_LAYER_EVIDENCE=1), both cold,
+Pushes a test image (``--image app``: Debian 12 minbase + PyPI + npm, ~100 packages;
+``--image large``: the same on a ~1 GB Debian 12 with ~320 packages), the same image
+with one small layer added (an npm package: new evidence), and twice with an
+application-code layer (two releases: no evidence), to a local registry on 127.0.0.1,
+and writes the base and the npm image as ``docker save`` archives (cached under
+``.cache/bench-archives``). Then times for each of N rounds, each with empty caches:
+  * bare `syft scan` and bare `trivy image` (when Trivy is installed) of BASE from the
+    registry and from the archive, with the peak memory of each,
+  * `tollgate sbom BASE` reading the whole image (TOLLGATE_SYFT_LAYER_EVIDENCE=0) and
+    from layer evidence (the default), cold, from the registry and from the archive,
   * `tollgate sbom DERIVED` from evidence once BASE was analysed (only the new layer is
-    read) and cold in an empty data directory,
+    read) and cold in an empty data directory, from the registry and the archive,
   * `tollgate sbom APP2` once APP1 was analysed (same evidence: Syft does not run) and cold.
-Prints medians and ratios of wall time.
+Prints medians and ratios of wall time, and peak resident memory (the sum over the
+processes of a run alive at once).
 
-    python -m benchmarks.bench_layers [--rounds 3]
+    python -m benchmarks.bench_layers [--rounds 3] [--image app|large]
 """
 
 from __future__ import annotations
@@ -26,17 +30,25 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.timing import median, timed
+from benchmarks.timing import Run, measured, median
 from service.catalog.syft import wheel_binary
 from service.catalog.trivy import listing_arguments
-from tests.support.images import debian_app_layout
+from tests.support.archives import write_docker_archive
+from tests.support.images import REPO_ROOT, debian_app_layout, debian_large_layout
 from tests.support.layers import LayerEntries, write_gzip_layer
-from tests.support.oci import MEDIA_LAYER_GZIP, canonical_json, push, read_blob_json
+from tests.support.oci import (
+    MEDIA_LAYER_GZIP,
+    canonical_json,
+    layout_digest,
+    push,
+    read_blob_json,
+)
 from tests.support.registry import LocalRegistry
 
 TOLLGATE = [sys.executable, "-m", "service.cli"]
 SYFT = wheel_binary() or str(Path(sys.executable).with_name("syft"))
 REF = "org.opencontainers.image.ref.name"
+ARCHIVES = REPO_ROOT / ".cache" / "bench-archives"
 NPM_LAYER = {
     "app/node_modules/left-pad/package.json": b'{"name": "left-pad", "version": "1.3.0"}',
     "app/node_modules/left-pad/index.js": b"module.exports = function leftPad() {};\n" * 50,
@@ -49,7 +61,7 @@ def _app_layer(version: int) -> dict[str, bytes]:
 
 def _derived(base: Path, tag: str, target: Path, layer_entries: LayerEntries, name: str) -> str:
     """``base:tag`` with one more layer, as ``target:name``; returns ``name``."""
-    shutil.copytree(base, target)
+    shutil.copytree(base, target, copy_function=os.link)  # blobs are never written to
     index = json.loads((target / "index.json").read_text())
     [entry] = [m for m in index["manifests"] if m["annotations"].get(REF) == tag]
     manifest = read_blob_json(target, entry["digest"])
@@ -65,6 +77,7 @@ def _derived(base: Path, tag: str, target: Path, layer_entries: LayerEntries, na
     manifest_bytes = canonical_json(manifest)
     descriptor = {"mediaType": entry["mediaType"], **_blob(target, manifest_bytes)}
     index["manifests"] = [{**descriptor, "annotations": {REF: name}}]
+    (target / "index.json").unlink()  # a hard link to the base layout's
     (target / "index.json").write_bytes(canonical_json(index))
     return name
 
@@ -84,79 +97,161 @@ def _engine_env(home: Path) -> dict[str, str]:
     }
 
 
-def bench(rounds: int) -> None:
+def _archive(layout: Path, tag: str, name: str) -> Path:
+    """``layout:tag`` as a ``docker save`` archive, cached by the image's digest."""
+    digest = layout_digest(layout, tag).split(":", 1)[1]
+    archive = ARCHIVES / f"{name}-{digest[:16]}.tar"
+    if not archive.exists():
+        ARCHIVES.mkdir(parents=True, exist_ok=True)
+        partial = archive.with_suffix(".partial")
+        write_docker_archive(layout, tag, partial, repo_tag=f"bench/{name}:{tag}")
+        partial.replace(archive)
+    return archive
+
+
+class _Runs:
+    """Wall and CPU seconds and peak resident bytes of each kind of run."""
+
+    def __init__(self) -> None:
+        self.runs: dict[str, list[Run]] = {}
+
+    def run(self, key: str, argv: list[str], env: dict[str, str]) -> None:
+        self.runs.setdefault(key, []).append(measured(argv, env))
+
+    def medians(self) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
+        return (
+            {key: median([r.wall for r in runs]) for key, runs in self.runs.items()},
+            {key: median([r.cpu for r in runs]) for key, runs in self.runs.items()},
+            {key: median([r.peak for r in runs]) / 2**20 for key, runs in self.runs.items()},
+        )
+
+
+def bench(rounds: int, large: bool) -> None:
     trivy = os.environ.get("TOLLGATE_TRIVY_PATH") or shutil.which("trivy")
-    results: dict[str, list[float]] = {}
-
-    def run(key: str, argv: list[str], env: dict[str, str]) -> None:
-        results.setdefault(key, []).append(timed(argv, env))
-
+    runs = _Runs()
+    built = debian_large_layout() if large else debian_app_layout()
     with tempfile.TemporaryDirectory(prefix="tollgate-bench-") as scratch:
         root = Path(scratch)
-        built = debian_app_layout()
         with LocalRegistry(root / "registry") as registry:
             push(built.layout, built.tag, registry.host, "bench/base")
             base = f"{registry.host}/bench/base:{built.tag}"
-            images = {}
+            images, layouts = {}, {}
             for name, entries in (
                 ("npm", NPM_LAYER),
                 ("app1", _app_layer(1)),
                 ("app2", _app_layer(2)),
             ):
-                tag = _derived(built.layout, built.tag, root / name, entries, name)
-                push(root / name, tag, registry.host, f"bench/{name}")
+                layouts[name] = root / name
+                tag = _derived(built.layout, built.tag, layouts[name], entries, name)
+                push(layouts[name], tag, registry.host, f"bench/{name}")
                 images[name] = f"{registry.host}/bench/{name}:{tag}"
             derived = images["npm"]
+            base_archive = _archive(built.layout, built.tag, "base")
+            derived_archive = _archive(layouts["npm"], "npm", "npm")
             for number in range(rounds):
-                home = root / f"home-{number}"
-                home.mkdir()
-                run("syft", [SYFT, "scan", f"registry:{base}", "-o", "syft-json", "-q"],
-                    _engine_env(home))  # fmt: skip
-                if trivy:
-                    command = [trivy, "image", "--insecure", *listing_arguments(home / "t"), base]
-                    run("trivy", command, _engine_env(home))
-                data = {**os.environ, "TOLLGATE_DATA_DIR": str(root / f"whole-{number}")}
-                run("whole", [*TOLLGATE, "sbom", base], data)
-                evidence = {
-                    **os.environ,
-                    "TOLLGATE_SYFT_LAYER_EVIDENCE": "true",
-                    "TOLLGATE_DATA_DIR": str(root / f"evidence-{number}"),
-                }
-                run("evidence", [*TOLLGATE, "sbom", base], evidence)
-                run("derived-on-base", [*TOLLGATE, "sbom", derived], evidence)
-                run("app1-on-base", [*TOLLGATE, "sbom", images["app1"]], evidence)
-                run("app2-on-app1", [*TOLLGATE, "sbom", images["app2"]], evidence)
-                alone = {**evidence, "TOLLGATE_DATA_DIR": str(root / f"alone-{number}")}
-                run("derived-cold", [*TOLLGATE, "sbom", derived], alone)
-                alone = {**evidence, "TOLLGATE_DATA_DIR": str(root / f"alone-app-{number}")}
-                run("app2-cold", [*TOLLGATE, "sbom", images["app2"]], alone)
-    wall = {key: median(values) for key, values in results.items()}
-    print(f"rounds: {rounds}   (medians of wall seconds; every run with empty caches)")
-    print(f"bare syft scan registry:BASE             {wall['syft']:6.2f} s")
-    if "trivy" in wall:
-        print(f"bare trivy image BASE                    {wall['trivy']:6.2f} s")
-    print(f"tollgate sbom BASE, whole image          {wall['whole']:6.2f} s")
-    print(
-        f"tollgate sbom BASE, layer evidence       {wall['evidence']:6.2f} s"
-        f"   vs syft {wall['evidence'] / wall['syft']:.2f}x"
-        + (f", vs trivy {wall['evidence'] / wall['trivy']:.2f}x" if "trivy" in wall else "")
-    )
-    print(f"tollgate sbom DERIVED, cold              {wall['derived-cold']:6.2f} s")
-    print(
-        f"tollgate sbom DERIVED, BASE analysed     {wall['derived-on-base']:6.2f} s"
-        f"   {wall['derived-on-base'] / wall['derived-cold']:.2f}x its cold time"
-    )
-    print(f"tollgate sbom APP v2, cold               {wall['app2-cold']:6.2f} s")
-    print(
-        f"tollgate sbom APP v2, APP v1 analysed    {wall['app2-on-app1']:6.2f} s"
-        f"   {wall['app2-on-app1'] / wall['app2-cold']:.2f}x its cold time"
-    )
+                _round(runs, root / f"round-{number}", trivy, base, derived, images)
+                _archive_round(
+                    runs, root / f"archive-{number}", trivy, base_archive, derived_archive
+                )
+    _report(rounds, large, *runs.medians())
+
+
+def _round(
+    runs: _Runs, root: Path, trivy: str | None, base: str, derived: str, images: dict[str, str]
+) -> None:
+    home = root / "home"
+    home.mkdir(parents=True)
+    runs.run("syft", [SYFT, "scan", f"registry:{base}", "-o", "syft-json", "-q"],
+             _engine_env(home))  # fmt: skip
+    if trivy:
+        command = [trivy, "image", "--insecure", *listing_arguments(home / "t"), base]
+        runs.run("trivy", command, _engine_env(home))
+    whole = {
+        **os.environ,
+        "TOLLGATE_SYFT_LAYER_EVIDENCE": "false",
+        "TOLLGATE_DATA_DIR": str(root / "whole"),
+    }
+    runs.run("whole", [*TOLLGATE, "sbom", base], whole)
+    evidence = {
+        **os.environ,
+        "TOLLGATE_SYFT_LAYER_EVIDENCE": "true",
+        "TOLLGATE_DATA_DIR": str(root / "evidence"),
+    }
+    runs.run("evidence", [*TOLLGATE, "sbom", base], evidence)
+    runs.run("derived-on-base", [*TOLLGATE, "sbom", derived], evidence)
+    runs.run("app1-on-base", [*TOLLGATE, "sbom", images["app1"]], evidence)
+    runs.run("app2-on-app1", [*TOLLGATE, "sbom", images["app2"]], evidence)
+    alone = {**evidence, "TOLLGATE_DATA_DIR": str(root / "alone")}
+    runs.run("derived-cold", [*TOLLGATE, "sbom", derived], alone)
+    alone = {**evidence, "TOLLGATE_DATA_DIR": str(root / "alone-app")}
+    runs.run("app2-cold", [*TOLLGATE, "sbom", images["app2"]], alone)
+
+
+def _archive_round(runs: _Runs, root: Path, trivy: str | None, base: Path, derived: Path) -> None:
+    home = root / "home"
+    home.mkdir(parents=True)
+    runs.run("a-syft", [SYFT, "scan", f"docker-archive:{base}", "-o", "syft-json", "-q"],
+             _engine_env(home))  # fmt: skip
+    if trivy:
+        command = [trivy, "image", *listing_arguments(home / "t"), "--input", str(base)]
+        runs.run("a-trivy", command, _engine_env(home))
+    evidence = {
+        **os.environ,
+        "TOLLGATE_SYFT_LAYER_EVIDENCE": "true",
+        "TOLLGATE_DATA_DIR": str(root / "evidence"),
+    }
+    runs.run("a-evidence", [*TOLLGATE, "sbom", f"docker-archive:{base}"], evidence)
+    runs.run("a-derived-on-base", [*TOLLGATE, "sbom", f"docker-archive:{derived}"], evidence)
+    alone = {**evidence, "TOLLGATE_DATA_DIR": str(root / "alone")}
+    runs.run("a-derived-cold", [*TOLLGATE, "sbom", f"docker-archive:{derived}"], alone)
+
+
+# (section, label, key, what its ratios are to)
+_ROWS = (
+    ("from the registry", "bare syft scan registry:BASE", "syft", ()),
+    ("", "bare trivy image BASE", "trivy", ()),
+    ("", "tollgate sbom BASE, whole image", "whole", ("syft", "trivy")),
+    ("", "tollgate sbom BASE, layer evidence", "evidence", ("syft", "trivy")),
+    ("", "tollgate sbom DERIVED, cold", "derived-cold", ()),
+    ("", "tollgate sbom DERIVED, BASE analysed", "derived-on-base", ("derived-cold",)),
+    ("", "tollgate sbom APP v1, BASE analysed", "app1-on-base", ("derived-cold",)),
+    ("", "tollgate sbom APP v2, cold", "app2-cold", ()),
+    ("", "tollgate sbom APP v2, APP v1 analysed", "app2-on-app1", ("app2-cold",)),
+    ("from a docker save archive", "bare syft scan docker-archive:BASE", "a-syft", ()),
+    ("", "bare trivy image --input BASE", "a-trivy", ()),
+    ("", "tollgate sbom BASE, layer evidence", "a-evidence", ("a-syft", "a-trivy")),
+    ("", "tollgate sbom DERIVED, cold", "a-derived-cold", ()),
+    ("", "tollgate sbom DERIVED, BASE analysed", "a-derived-on-base", ("a-derived-cold",)),
+)
+
+
+def _report(
+    rounds: int,
+    large: bool,
+    wall: dict[str, float],
+    cpu: dict[str, float],
+    peak: dict[str, float],
+) -> None:
+    print(f"image: {'large' if large else 'app'}   rounds: {rounds}   (medians; every run")
+    print("with empty caches but those named; cpu: user + system; peak: resident memory)")
+    print(f"{'':44} {'wall':>8} {'cpu':>8} {'peak':>9}   wall (cpu) ratio to")
+    for section, label, key, bases in _ROWS:
+        if section:
+            print(f"{section}:")
+        if key not in wall:
+            continue
+        ratios = ", ".join(
+            f"{b} {wall[key] / wall[b]:.2f}x ({cpu[key] / cpu[b]:.2f}x)" for b in bases if b in wall
+        )
+        print(f"  {label:<42} {wall[key]:6.2f} s {cpu[key]:6.2f} s {peak[key]:5.0f} MiB   {ratios}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=3)
-    bench(parser.parse_args().rounds)
+    parser.add_argument("--image", choices=("app", "large"), default="app")
+    arguments = parser.parse_args()
+    bench(arguments.rounds, arguments.image == "large")
 
 
 if __name__ == "__main__":

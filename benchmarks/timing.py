@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import statistics
 import subprocess
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+_PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 def timed(argv: Sequence[str], env: Mapping[str, str] | None = None) -> float:
@@ -29,3 +34,54 @@ def percentile(values: Sequence[float], fraction: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))
     return ordered[index]
+
+
+def _tree_rss(pid: int) -> int:
+    """Resident bytes of ``pid`` and every process below it (0 once it is gone)."""
+    total, pending = 0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            with open(f"/proc/{current}/statm") as statm:
+                total += int(statm.read().split()[1]) * _PAGE
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as children:
+                    pending.extend(int(child) for child in children.read().split())
+        except (FileNotFoundError, ProcessLookupError, ValueError):
+            continue
+    return total
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run of a command: wall seconds, CPU seconds (user + system, its own and its
+    children's) and the peak resident bytes of its process tree (the sum over the
+    processes alive at once, sampled every 50 ms)."""
+
+    wall: float
+    cpu: float
+    peak: int
+
+
+def measured(argv: Sequence[str], env: Mapping[str, str] | None = None) -> Run:
+    """One run of ``argv``; a failing command aborts the benchmark."""
+    started = time.perf_counter()
+    with tempfile.TemporaryFile() as stderr:
+        process = subprocess.Popen(
+            list(argv),
+            env=dict(env) if env is not None else None,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+        peak = 0
+        while True:
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                break
+            peak = max(peak, _tree_rss(process.pid))
+            time.sleep(0.05)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if process.returncode != 0:
+            stderr.seek(0)
+            raise subprocess.CalledProcessError(process.returncode, argv, stderr=stderr.read())
+    return Run(time.perf_counter() - started, usage.ru_utime + usage.ru_stime, peak)

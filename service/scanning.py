@@ -218,19 +218,23 @@ class Orchestrator:
         if version is None:
             side_work.append(cataloger.version)
         started = time.perf_counter()
-        # Side work starts once the layers are in: Python work holding the GIL would
-        # otherwise starve the download thread, which the engine is waiting on.
-        after = layers.wait if layers is not None else None
-        helpers = [
-            threading.Thread(target=_aside, args=(work, after), daemon=True) for work in side_work
-        ]
-        for helper in helpers:
-            helper.start()
+        if layers is not None and not cataloger.reads_layers_as_they_arrive:
+            layers.finish()
+            layers = None
+        helpers: list[threading.Thread] = []
         try:
-            if layers is not None and not cataloger.reads_layers_as_they_arrive:
-                layers.finish()
-                layers = None
             try:
+                cataloger.prepare(image, layers)
+                # Side work starts once the layers are in and the cataloger's own Python
+                # work is done: work holding the GIL would otherwise starve the download
+                # thread and that work, which the engine is waiting on.
+                after = layers.wait if layers is not None else None
+                helpers = [
+                    threading.Thread(target=_aside, args=(work, after), daemon=True)
+                    for work in side_work
+                ]
+                for helper in helpers:
+                    helper.start()
                 catalog = cataloger.catalog(image, layers)
             except EngineError:
                 if layers is not None:  # a failed download made the engine fail: raise that

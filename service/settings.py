@@ -76,7 +76,7 @@ class Settings:
     trivy_path: str | None = None
     engine_timeout: float = 600.0
     engine_max_disk_gb: float = 20.0  # layers an engine may unpack before it is stopped
-    syft_layer_evidence: bool = False  # Syft reads each layer's cached evidence, not the layers
+    syft_layer_evidence: bool = True  # Syft reads each layer's cached evidence, not the layers
 
     # Vulnerability database
     db_max_age_hours: float = 48.0

@@ -83,10 +83,16 @@ class _RegistrySource:
 
 
 class _LayoutSource:
-    def __init__(self, root: Path, tag: str | None, cache: BlobCache) -> None:
+    """An OCI layout: the user's (its blobs copied into the cache) or one extracted into
+    the cache's scratch area (``extracted``: its blobs moved into the cache)."""
+
+    def __init__(
+        self, root: Path, tag: str | None, cache: BlobCache, *, extracted: bool = False
+    ) -> None:
         self._reader = LayoutReader(root)
         self._tag = tag
         self._cache = cache
+        self._extracted = extracted
 
     def top(self) -> Manifest:
         return self.manifest(self._reader.resolve(self._tag))
@@ -98,9 +104,13 @@ class _LayoutSource:
         return Manifest(media_type=media_type, digest=descriptor.digest, content=content)
 
     def blob(self, descriptor: Descriptor, progress: ProgressCallback | None) -> None:
-        self._cache.put_file(
-            self._reader.blob_path(descriptor.digest), descriptor.digest, progress=progress
-        )
+        if self._cache.has(descriptor.digest):  # moved in already: another image's layer
+            return
+        path = self._reader.blob_path(descriptor.digest)
+        if self._extracted and not path.is_symlink():
+            self._cache.adopt(path, descriptor.digest, progress=progress)
+        else:
+            self._cache.put_file(path, descriptor.digest, progress=progress)
 
 
 def _download(
@@ -216,7 +226,7 @@ class ImageFetcher:
             safe_extract(path, Path(scratch))
             if ref.transport is Transport.DOCKER_ARCHIVE:
                 docker_archive_to_layout(Path(scratch))
-            yield _LayoutSource(Path(scratch), ref.tag, self._cache)
+            yield _LayoutSource(Path(scratch), ref.tag, self._cache, extracted=True)
 
     def _child(self, source: _Source, entry: Descriptor) -> Manifest:
         """A manifest named by digest: from the cache when we already have it."""

@@ -89,6 +89,11 @@ class Cataloger(ABC):
     def _read_version(self) -> str:
         """Ask the engine for its version."""
 
+    def prepare(self, image: PinnedImage, arrivals: LayerArrivals | None = None) -> None:  # noqa: B027 - an optional step: most engines do all their work in the subprocess
+        """The cataloger's own Python work for ``image`` before its engine runs (reading
+        the layers' evidence), done first so that work meant to overlap the engine
+        subprocess does not compete with it. ``arrivals`` as for :meth:`catalog`."""
+
     @abstractmethod
     def catalog(self, image: PinnedImage, arrivals: LayerArrivals | None = None) -> Catalog:
         """Scan ``image.layout`` (an OCI layout naming exactly ``image.digest``).

@@ -24,7 +24,7 @@ from service.settings import Settings
 
 if TYPE_CHECKING:
     from service.catalog.model import Catalog
-    from service.layers.analyzer import LayerAnalyzer
+    from service.layers.analyzer import EvidenceImage, LayerAnalyzer
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +68,8 @@ class SyftCataloger(Cataloger):
             root = settings.blob_cache_dir
             self._evidence = LayerAnalyzer(BlobCache(root), LayerCache(root))
             self._evidence_catalogs = CatalogCache(root)
-            self.reads_layers_as_they_arrive = False  # layers are read whole, once, by digest
+        # image digest -> its evidence image (None: it has none), from prepare()
+        self._prepared: dict[str, EvidenceImage | None] = {}
 
     def _process(self) -> EngineProcess:
         return EngineProcess(
@@ -91,19 +92,38 @@ class SyftCataloger(Cataloger):
             raw = process.run([self._binary(), "version", "-o", "json"])
         return syft_report.read_version(raw)
 
+    def prepare(self, image: PinnedImage, arrivals: LayerArrivals | None = None) -> None:
+        """With layer evidence: each layer's evidence, read as the layer arrives."""
+        if self._evidence is not None:
+            evidence = self._evidence_image(image, arrivals)
+            with self._lock:
+                self._prepared[image.digest] = evidence
+
     def catalog(self, image: PinnedImage, arrivals: LayerArrivals | None = None) -> Catalog:
         if self._evidence is not None:
             from service.catalog.evidence import restored
 
-            evidence = self._evidence.evidence_image(image)
+            with self._lock:
+                prepared = image.digest in self._prepared
+                evidence = self._prepared.pop(image.digest, None)
+            if not prepared:
+                evidence = self._evidence_image(image, arrivals)
             if evidence is not None:
                 return restored(self._evidence_catalog(evidence.image), evidence, image)
             logger.info(
                 "%s: a layer holds what its evidence cannot keep (a Nix store, a hard link "
-                "to a file that is not evidence): Syft reads the whole image",
+                "to a file that is not evidence) or never arrived: Syft reads the whole image",
                 image.display_name,
             )
         return self._scan(image, arrivals)
+
+    def _evidence_image(
+        self, image: PinnedImage, arrivals: LayerArrivals | None
+    ) -> EvidenceImage | None:
+        assert self._evidence is not None
+        return self._evidence.evidence_image(
+            image, arrivals.wait_for if arrivals is not None else None
+        )
 
     def _evidence_catalog(self, evidence: PinnedImage) -> Catalog:
         """Syft's catalog of an evidence image: images whose layers hold the same evidence

@@ -124,6 +124,32 @@ class BlobCache:
             progress(digest, sink.size, sink.size)
         return digest
 
+    def adopt(
+        self,
+        source: Path,
+        expected: str | None = None,
+        *,
+        progress: ProgressCallback | None = None,
+    ) -> str:
+        """Move ``source``, a file of the scratch area (see :meth:`scratch`), into the cache
+        once it hashes to ``expected`` (None: to whatever it hashes to); its digest. What
+        :meth:`put_file` does, without the copy. A blob already there leaves it in place."""
+        if expected is not None and self.has(expected):
+            return expected
+        hasher = DigestWriter()
+        with source.open("rb") as file:
+            while chunk := file.read(_CHUNK):
+                hasher.update(chunk)
+            if expected is not None:
+                hasher.verify(expected, f"blob {source.name}")
+            if not self.has(hasher.digest):
+                os.fsync(file.fileno())
+                os.chmod(source, 0o444)
+                os.replace(source, self.path(hasher.digest))
+        if progress is not None:
+            progress(hasher.digest, hasher.size, hasher.size)
+        return hasher.digest
+
     def scratch(self) -> contextlib.AbstractContextManager[str]:
         """A temporary directory on the cache's filesystem, removed afterwards."""
         return tempfile.TemporaryDirectory(prefix="extract-", dir=self.scratch_dir)

@@ -9,29 +9,38 @@ composes an image Syft can catalogue in place of the real one.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 import tempfile
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from service.image.cache import BlobCache
+from service.image.digest import digest_hex
 from service.image.layout import write_image_layout
 from service.image.manifest import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, Descriptor
 from service.image.model import ImageConfig, PinnedImage
 from service.layers.cache import LayerCache
 from service.layers.compose import compose
 from service.layers.model import LayerAnalysis, LayerContents
-from service.layers.reader import read_layer
+from service.layers.reader import EMPTY_EVIDENCE, read_layer
 
 logger = logging.getLogger(__name__)
 
 _MAX_THREADS = 4
+# Blocks until a layer (by digest) is in the blob cache: True, or False if it never will be.
+Arrival = Callable[[str], bool]
 _reading: dict[str, threading.Lock] = {}
 _reading_guard = threading.Lock()
+
+
+class _NeverArrived(Exception):
+    """A layer's download ended without it (the download reports why)."""
 
 
 @dataclass(frozen=True)
@@ -53,16 +62,29 @@ class LayerAnalyzer:
         layers = self._contents(image)
         return compose(layers, _layer_commands(image.config, len(layers)))
 
-    def evidence_image(self, image: PinnedImage) -> EvidenceImage | None:
+    def evidence_image(
+        self, image: PinnedImage, arrival: Arrival | None = None
+    ) -> EvidenceImage | None:
         """The evidence of ``image``'s layers as an image of as many layers, in the blob
-        cache with its layout; None when a layer holds evidence that cannot be kept."""
-        layers = self._contents(image)
+        cache with its layout; None when a layer holds evidence that cannot be kept or
+        never arrives. ``arrival``: for layers still arriving, waits for one (False: it never
+        will), each read once it is in."""
+        try:
+            layers = self._contents(image, arrival)
+        except _NeverArrived:
+            return None
         if not all(layer.evidence_understood for layer in layers):
             return None
-        evidence = [layer.evidence for layer in layers]
-        if any(digest is None or not self._blobs.has(digest) for digest in evidence):
+        pairs = [
+            (layer.evidence, diff_id)
+            for layer, diff_id in zip(layers, image.config.diff_ids, strict=True)
+        ]
+        if any(digest is None or not self._blobs.has(digest) for digest, _ in pairs):
             return None
-        digests = [digest for digest in evidence if digest is not None]
+        # A layer without evidence changes nothing Syft sees: an image that adds one (an
+        # application-code push) shares the evidence image, and its catalog, of its base.
+        pairs = [(d, diff_id) for d, diff_id in pairs if d != EMPTY_EVIDENCE] or pairs[:1]
+        digests = [digest for digest, _ in pairs if digest is not None]
         sizes = [self._blobs.path(digest).stat().st_size for digest in digests]
         config = {
             "architecture": image.platform.architecture,
@@ -98,10 +120,10 @@ class LayerAnalyzer:
             config=ImageConfig(diff_ids=tuple(digests)),
         )
         # identical evidence in two layers: the upper one provides the squashed file
-        real = dict(zip(digests, image.config.diff_ids, strict=True))
+        real = {digest: diff_id for digest, diff_id in pairs if digest is not None}
         return EvidenceImage(pinned, real)
 
-    def _contents(self, image: PinnedImage) -> list[LayerContents]:
+    def _contents(self, image: PinnedImage, arrival: Arrival | None = None) -> list[LayerContents]:
         digests = list(image.layers)
         known: dict[str, LayerContents] = {}
         missing = []
@@ -114,7 +136,9 @@ class LayerAnalyzer:
         if missing:
             threads = min(len(missing), _MAX_THREADS, os.cpu_count() or 1)
             with ThreadPoolExecutor(threads, thread_name_prefix="layer") as pool:
-                for contents in pool.map(self._read_once, missing):
+                blobs = image.layout / "blobs"  # the cache's for a fetched image
+                read = functools.partial(self._read_once, blobs=blobs, arrival=arrival)
+                for contents in pool.map(read, missing):
                     known[contents.digest] = contents
         logger.info(
             "layers of %s: %d read, %d from cache",
@@ -124,25 +148,28 @@ class LayerAnalyzer:
         )
         return [known[digest] for digest in digests]
 
-    def _read_once(self, digest: str) -> LayerContents:
+    def _read_once(self, digest: str, blobs: Path, arrival: Arrival | None = None) -> LayerContents:
+        if arrival is not None and not arrival(digest):
+            raise _NeverArrived(digest)
         with _reading_guard:
             lock = _reading.setdefault(digest, threading.Lock())
         with lock:
             cached = self._cache.get(digest)  # read meanwhile by another thread
             if cached is not None:
                 return cached
-            contents = self._read(digest)
+            contents = self._read(digest, blobs)
         with _reading_guard:
             _reading.pop(digest, None)
         return contents
 
-    def _read(self, digest: str) -> LayerContents:
+    def _read(self, digest: str, blobs: Path) -> LayerContents:
+        """Read the layer ``digest`` from the blobs directory of an image's layout."""
         fd, name = tempfile.mkstemp(prefix="evidence-", dir=self._blobs.scratch_dir)
         temp = Path(name)
         try:
             with os.fdopen(fd, "wb") as sink:
-                contents = read_layer(self._blobs.path(digest), digest, sink)
-            evidence = self._blobs.put_file(temp)
+                contents = read_layer(blobs / "sha256" / digest_hex(digest), digest, sink)
+            evidence = self._blobs.adopt(temp)
         finally:
             temp.unlink(missing_ok=True)
         contents = contents.model_copy(update={"evidence": evidence})

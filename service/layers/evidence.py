@@ -21,6 +21,7 @@ from __future__ import annotations
 import fnmatch
 import posixpath
 import re
+from collections.abc import Iterable
 
 # Executable formats Syft recognises by MIME type, told by their first bytes.
 EXECUTABLE_MAGIC = (b"\x7fELF", b"MZ", b"\xfe\xed\xfa", b"\xce\xfa\xed\xfe", b"\xcf\xfa\xed\xfe")
@@ -28,6 +29,7 @@ EXECUTABLE_HEAD = 4
 # What makes an executable evidence: Go build info, cargo-auditable's section, an ELF
 # package note, GraalVM native-image's SBOM symbols.
 _EXECUTABLE_MARKERS = (b"\xff Go buildinf:", b".dep-v0", b".note.package", b"__svm_version_info")
+_LONGEST_MARKER = max(len(marker) for marker in _EXECUTABLE_MARKERS)
 
 _EXACT = frozenset(
     {
@@ -118,9 +120,16 @@ def executable(head: bytes) -> bool:
     return head.startswith(EXECUTABLE_MAGIC)
 
 
-def by_content(content: bytes) -> bool:
-    """Whether an executable is evidence (``content``: the whole file)."""
-    return any(marker in content for marker in _EXECUTABLE_MARKERS)
+def by_content(chunks: Iterable[bytes]) -> bool:
+    """Whether an executable is evidence (``chunks``: the file, read no further than the
+    first marker found)."""
+    tail = b""
+    for chunk in chunks:
+        window = tail + chunk
+        if any(marker in window for marker in _EXECUTABLE_MARKERS):
+            return True
+        tail = window[-_LONGEST_MARKER + 1 :]  # a marker split between two chunks
+    return False
 
 
 def understood(path: str) -> bool:

@@ -8,15 +8,23 @@ normalised as the image filesystem applies them (``./etc/x`` and ``/etc/x`` are
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import hashlib
 import io
+import itertools
 import posixpath
+import queue
 import tarfile
+import tempfile
+import threading
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, cast
 
 import zstandard
+from typing_extensions import Buffer
 
 from service.errors import ImageError
 from service.layers import evidence, secrets
@@ -32,6 +40,16 @@ WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
 _GZIP_MAGIC = b"\x1f\x8b"
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_CHUNK = 1 << 20
+_AHEAD = 8  # chunks inflated ahead of the reader
+_SPOOLED_IN_MEMORY = 8 << 20  # an executable kept as evidence, past this: on disk
+
+
+def _empty_evidence() -> str:
+    sink = io.BytesIO()
+    with _EvidenceTar(sink):
+        pass
+    return f"sha256:{hashlib.sha256(sink.getvalue()).hexdigest()}"
 
 
 def read_layer(blob: Path, digest: str, evidence: IO[bytes] | None = None) -> LayerContents:
@@ -150,10 +168,29 @@ def _regular(
         else:
             head = content if content is not None else handle.read(evidence.EXECUTABLE_HEAD)
             if evidence.executable(head):
-                whole = content if content is not None else head + handle.read()
-                if evidence.by_content(whole):
-                    kept.file(member, path, io.BytesIO(whole))
+                rest = handle if content is None else io.BytesIO()  # past the head
+                _executable(member, path, rest, head, kept)
     return secrets.classify(path, content)
+
+
+def _executable(
+    member: tarfile.TarInfo, path: str, rest: IO[bytes], head: bytes, kept: _EvidenceTar
+) -> None:
+    """Keep an executable that is evidence: read past ``head`` in chunks and spooled (a
+    large one goes to a temporary file, not into memory) while its markers are looked for."""
+    with tempfile.SpooledTemporaryFile(_SPOOLED_IN_MEMORY) as spool:
+        chunks = _spooled(itertools.chain([head], iter(lambda: rest.read(_CHUNK), b"")), spool)
+        if evidence.by_content(chunks):
+            spool.write(rest.read())  # what is left after the marker
+            spool.seek(0)
+            kept.file(member, path, spool)
+
+
+def _spooled(chunks: Iterator[bytes], spool: IO[bytes]) -> Iterator[bytes]:
+    """``chunks``, each written to ``spool`` as it passes."""
+    for chunk in chunks:
+        spool.write(chunk)
+        yield chunk
 
 
 def _renamed(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo:
@@ -168,12 +205,78 @@ def _normalised(name: str) -> str | None:
     return path or None
 
 
-def _inflated(raw: IO[bytes]) -> IO[bytes]:
+@contextlib.contextmanager
+def _inflated(raw: IO[bytes]) -> Iterator[IO[bytes]]:
+    """The layer's tar stream; a compressed one inflated ahead, in a thread of its own."""
     head = raw.read(len(_ZSTD_MAGIC))
     raw.seek(0)
     if head.startswith(_GZIP_MAGIC):
-        return cast(IO[bytes], _GzipReader(fileobj=raw, mode="rb"))  # type: ignore[no-untyped-call]
-    if head.startswith(_ZSTD_MAGIC):
+        inflating = cast(IO[bytes], _GzipReader(fileobj=raw, mode="rb"))  # type: ignore[no-untyped-call]
+    elif head.startswith(_ZSTD_MAGIC):
         reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
-        return cast(IO[bytes], reader)
-    return raw
+        inflating = cast(IO[bytes], reader)
+    else:
+        yield raw
+        return
+    with inflating, _ReadAhead(inflating) as ahead:
+        yield cast(IO[bytes], io.BufferedReader(ahead, _CHUNK))
+
+
+class _ReadAhead(io.RawIOBase):
+    """``source`` read in chunks by a thread, up to :data:`_AHEAD` chunks ahead of the
+    reader: inflating releases the GIL, so it runs beside the walk of the tar."""
+
+    def __init__(self, source: IO[bytes]) -> None:
+        self._source = source
+        self._chunks: queue.Queue[bytes | BaseException] = queue.Queue(_AHEAD)
+        self._pending = memoryview(b"")
+        self._ended = False
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._fill, name="inflate", daemon=True)
+        self._thread.start()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Buffer) -> int:
+        target = memoryview(buffer).cast("B")
+        while not self._pending:
+            if self._ended:
+                return 0
+            chunk = self._chunks.get()
+            if isinstance(chunk, BaseException):
+                self._ended = True
+                raise chunk
+            self._ended = not chunk
+            self._pending = memoryview(chunk)
+        count = min(len(target), len(self._pending))
+        target[:count] = self._pending[:count]
+        self._pending = self._pending[count:]
+        return count
+
+    def close(self) -> None:
+        self._stopping.set()
+        while self._thread.is_alive():  # unblock a put into a full queue
+            with contextlib.suppress(queue.Empty):
+                self._chunks.get(timeout=0.05)
+        super().close()
+
+    def _fill(self) -> None:
+        try:
+            while not self._stopping.is_set():
+                chunk = self._source.read(_CHUNK)
+                self._put(chunk)
+                if not chunk:
+                    return
+        except Exception as error:  # raised in the reader's thread
+            self._put(error)
+
+    def _put(self, item: bytes | BaseException) -> None:
+        while not self._stopping.is_set():
+            with contextlib.suppress(queue.Full):
+                self._chunks.put(item, timeout=0.05)
+                return
+
+
+# The digest of the evidence of a layer that holds none.
+EMPTY_EVIDENCE = _empty_evidence()

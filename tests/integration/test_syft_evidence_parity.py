@@ -149,7 +149,8 @@ def pinned(layout: Path, cache: Path, tag: str | None = None) -> PinnedImage:
 
 def catalogs(image: PinnedImage, cache: Path) -> tuple[Catalog, Catalog, Catalog]:
     """Syft on the whole image; on the evidence, cold; on the evidence again, warm."""
-    whole = SyftCataloger(Settings(data_dir=cache.parent, cache_dir=cache)).catalog(image)
+    settings = Settings(data_dir=cache.parent, cache_dir=cache, syft_layer_evidence=False)
+    whole = SyftCataloger(settings).catalog(image)
     evidence = Settings(data_dir=cache.parent, cache_dir=cache, syft_layer_evidence=True)
     cold = SyftCataloger(evidence).catalog(image)
     warm = SyftCataloger(evidence).catalog(image)
@@ -209,21 +210,26 @@ def test_an_image_with_a_nix_store_is_catalogued_whole(
     assert "Syft reads the whole image" in caplog.text
 
 
+@pytest.mark.parametrize("analysed", ["base", "1"])
 def test_a_push_changing_only_application_code_reuses_the_evidence_catalog(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, analysed: str
 ) -> None:
+    """An application-code layer on an analysed base, or replacing the one of an analysed
+    release: Syft does not run, and the catalog is Syft's on the whole image."""
     base = {"etc/os-release": b"ID=debian\nVERSION_ID=12\n", **_dist_info("idna", "2.10")}
     layout = tmp_path / "layout"
+    write_image(layout, ImageSpec(layers=[base]), tag="base")
     for version in ("1", "2"):
         app = {"srv/app.py": f"VERSION = {version}\n".encode()}
         write_image(layout, ImageSpec(layers=[base, app]), tag=version)
     cache = tmp_path / "cache"
-    first, second = pinned(layout, cache, "1"), pinned(layout, cache, "2")
+    first, second = pinned(layout, cache, analysed), pinned(layout, cache, "2")
     assert first.digest != second.digest
     evidence = SyftCataloger(Settings(data_dir=tmp_path, cache_dir=cache, syft_layer_evidence=True))
     evidence.catalog(first)
     with caplog.at_level("INFO", logger="service.catalog.syft"):
         reused = evidence.catalog(second)
     assert "its layers' evidence was catalogued before" in caplog.text
-    whole = SyftCataloger(Settings(data_dir=tmp_path, cache_dir=cache)).catalog(second)
+    settings = Settings(data_dir=tmp_path, cache_dir=cache, syft_layer_evidence=False)
+    whole = SyftCataloger(settings).catalog(second)
     assert reused == whole

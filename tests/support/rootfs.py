@@ -205,3 +205,33 @@ def add_user(rootfs: Path, name: str, uid: int) -> None:
     with (rootfs / "etc/group").open("a") as group:
         group.write(f"{name}:x:{uid}:\n")
     (rootfs / "home" / name).mkdir(parents=True)
+
+
+def changed_tree(lower: Path, upper: Path, target: Path) -> None:
+    """What a layer holds that turns ``lower`` into ``upper`` (which only adds and changes:
+    an ``apt-get install``), as a tree under ``target``: every file and symlink of
+    ``upper`` that ``lower`` lacks or has differently (regular files hard-linked), and
+    the directories holding them."""
+    for current, dirs, files in os.walk(upper):
+        here = Path(current)
+        relative = here.relative_to(upper)
+        for name in files + [d for d in dirs if (here / d).is_symlink()]:
+            path, old = here / name, lower / relative / name
+            if _same_entry(path, old):
+                continue
+            copy = target / relative / name
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            if path.is_symlink():
+                copy.symlink_to(os.readlink(path))
+            else:
+                os.link(path, copy)
+
+
+def _same_entry(path: Path, old: Path) -> bool:
+    if not old.exists() and not old.is_symlink():
+        return False
+    if path.is_symlink() or old.is_symlink():
+        return path.is_symlink() and old.is_symlink() and os.readlink(path) == os.readlink(old)
+    if path.lstat().st_mode != old.lstat().st_mode:
+        return False
+    return path.read_bytes() == old.read_bytes()

@@ -122,3 +122,23 @@ def test_renders_are_byte_identical(fmt: SbomFormat) -> None:
 def test_without_creation_time_the_timestamp_is_fixed() -> None:
     bom = json.loads(render(syft_catalog(), SbomFormat.CYCLONEDX_JSON))
     assert bom["metadata"]["timestamp"].startswith("1970-01-01T00:00:00")
+
+
+def test_the_linear_unique_items_check_judges_as_the_library_does() -> None:
+    """The validator Tollgate checks its CycloneDX with finds what the library's finds:
+    duplicate components (keys in another order, 1 and 1.0 alike; true is not 1)."""
+    from service.sbom.cyclonedx import _validator
+
+    bom = json.loads(render(syft_catalog(), SbomFormat.CYCLONEDX_JSON, created=CREATED))
+    first = bom["components"][0]
+    library = JsonStrictValidator(SchemaVersion.V1_6)
+    for components, unique in (
+        ([*bom["components"], dict(reversed(first.items()))], False),
+        ([{**first, "x": [1, True]}, {**first, "x": [1.0, True]}], False),
+        ([{**first, "x": [1, True]}, {**first, "x": [True, 1]}], True),
+    ):
+        document = {**bom, "components": components}
+        ours = [e for e in _validator().iter_errors(document) if e.validator == "uniqueItems"]
+        theirs = library.validate_str(json.dumps(document), all_errors=True) or []
+        assert bool(ours) == (not unique)
+        assert any("non-unique" in str(e) for e in theirs) == (not unique)
