@@ -37,7 +37,7 @@ class EmbeddedExecutor:
         self._maintenance: MaintenanceJobs | None = None
         self._redecide: Callable[[str], object] | None = None
         self._timer = threading.Thread(
-            target=self._recover_loop, name="tollgate-recovery", daemon=True
+            target=self._maintenance_loop, name="tollgate-maintenance", daemon=True
         )
 
     def bind(
@@ -70,9 +70,6 @@ class EmbeddedExecutor:
     def redecide(self, trigger: str) -> None:
         if not self._stop.is_set():
             self._pool.submit(Queue.BULK.rank, lambda: self._redecide_all(trigger))
-
-    def recover(self) -> int:
-        return self._bound(self._maintenance).periodic()
 
     def _redecide_all(self, trigger: str) -> None:
         try:
@@ -109,13 +106,15 @@ class EmbeddedExecutor:
             if self._stop.wait(delay):
                 return
 
-    def _recover_loop(self) -> None:
+    def _maintenance_loop(self) -> None:
+        """The maintenance pass (stranded scans, fleet totals, admission log), as Celery
+        beat's ``tollgate.recover`` runs it in the distributed mode."""
         interval = self._settings.recovery_interval_seconds
         while True:
             try:
-                self.recover()
+                self._bound(self._maintenance).periodic()
             except TollgateError as error:
-                logger.warning("recovery pass failed: %s", error)
+                logger.warning("maintenance pass failed: %s", error)
             if self._stop.wait(interval):
                 return
 
