@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -50,3 +51,18 @@ def schema_engine(prefix: str) -> Iterator[Engine]:
     finally:
         engine.dispose()
         _admin(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+# Store tests run on both databases: SQLite always, PostgreSQL as an integration test.
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)]
+
+
+@contextmanager
+def store_engine(backend: str, tmp_path: Path, prefix: str) -> Iterator[Engine]:
+    """An engine on ``backend`` (one of :data:`BACKENDS`): a SQLite file in ``tmp_path``,
+    or a PostgreSQL schema of its own (see :func:`schema_engine`)."""
+    if backend == "sqlite":
+        yield make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+        return
+    with schema_engine(prefix) as engine:
+        yield engine

@@ -17,7 +17,6 @@ from service.catalog.model import Catalog, Distro, ImageSubject, Package, Packag
 from service.store.admissions import AdmissionEvent, AdmissionLog
 from service.store.advisories import VulnStore
 from service.store.catalogs import CatalogStore
-from service.store.database import make_engine
 from service.store.images import ImageFilter, ImageSort, ImageStore, ImageSubjectInfo, VulnOrder
 from service.store.scans import ScanRequest, ScanStatus, ScanStore
 from service.vulndb.ecosystems import matchable
@@ -29,17 +28,14 @@ from service.vulndb.model import (
     PackageRef,
     Severity,
 )
-from tests.support.postgres import schema_engine
+from tests.support.postgres import BACKENDS, store_engine
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
+@pytest.fixture(params=BACKENDS)
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        yield make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
-        return
-    with schema_engine("tollgate_console") as engine:
+    with store_engine(request.param, tmp_path, "tollgate_console") as engine:
         yield engine
 
 

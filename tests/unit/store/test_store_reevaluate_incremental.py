@@ -20,14 +20,14 @@ from service.catalog.model import Catalog, Distro, Package, PackageType
 from service.rematch import ReevaluationResult, reevaluate
 from service.store.advisories import VulnStore
 from service.store.catalogs import CatalogFindingRow, CatalogStore, StoredCatalogRow
-from service.store.database import alembic_config, make_engine, migrate_to_head
+from service.store.database import alembic_config, migrate_to_head
 from service.vulndb.ecosystems import matchable
 from service.vulndb.feeds.debian_tracker import DebianTrackerFeed
 from service.vulndb.feeds.osv import OSVFeed
 from service.vulndb.matcher import match
 from service.vulndb.model import Finding
 from service.wiring import CatalogRecords
-from tests.support.postgres import schema_engine
+from tests.support.postgres import BACKENDS, store_engine
 from tests.unit.vulndb.realdata import VULNDATA, make_catalog, pkg
 
 NPM = VULNDATA / "osv" / "npm"
@@ -35,12 +35,9 @@ DSA = VULNDATA / "debian" / "security-tracker-2023-03" / "DSA-list"
 LODASH = ("npm", "lodash")
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
+@pytest.fixture(params=BACKENDS)
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        yield make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
-        return
-    with schema_engine("tollgate_reevaluate") as engine:
+    with store_engine(request.param, tmp_path, "tollgate_reevaluate") as engine:
         yield engine
 
 
