@@ -43,6 +43,10 @@ class DigestMismatchError(ImageError):
     """Content does not hash to the digest that names it: possible tampering."""
 
 
+class BlobNotStoredError(ImageError):
+    """A blob read while it was being stored was never stored (its download failed)."""
+
+
 class UnsafeArchiveError(ImageError):
     """A tarball holds path traversal, escaping links, devices or a bomb."""
 

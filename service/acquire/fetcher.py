@@ -114,11 +114,15 @@ class _LayoutSource:
 
 
 def _download(
-    source: _Source, manifest: ImageManifest, progress: ProgressCallback | None
+    source: _Source, manifest: ImageManifest, progress: ProgressCallback | None, cache: BlobCache
 ) -> LayerDownload:
-    """Every layer of ``manifest`` into the cache, in order, in the background."""
+    """Every layer of ``manifest`` into ``cache``, in order, in the background."""
     layers = {layer.digest: layer for layer in manifest.layers}
-    return LayerDownload(list(layers), lambda digest: source.blob(layers[digest], progress))
+
+    def fetch(digest: str) -> None:
+        source.blob(layers[digest], progress)
+
+    return LayerDownload(list(layers), fetch, cache.path)
 
 
 @dataclass(frozen=True)
@@ -181,7 +185,7 @@ class ImageFetcher:
                 selected = platform  # checked against the config below
             resolved = _Resolved(current, document, index_digest, selected)
             image = self._pin(ref, source, resolved)
-            layers = _download(source, document, progress)
+            layers = _download(source, document, progress, self._cache)
             try:
                 yield Pinning(image, layers)
             except BaseException:
@@ -244,7 +248,7 @@ class ImageFetcher:
     def _pinned(self, ref: ImageReference, source: _Source, resolved: _Resolved) -> PinnedImage:
         """Pinned with every layer cached."""
         image = self._pin(ref, source, resolved)
-        _download(source, resolved.document, None).finish()
+        _download(source, resolved.document, None, self._cache).finish()
         return image
 
     def _pin(self, ref: ImageReference, source: _Source, resolved: _Resolved) -> PinnedImage:

@@ -8,22 +8,15 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
+from service.image.download import LayerArrivals
 from service.image.model import PinnedImage
 
 if TYPE_CHECKING:  # the catalog models load with an engine's report parser, not before
     from service.catalog.model import Catalog, Package
 
 log = logging.getLogger(__name__)
-
-
-class LayerArrivals(Protocol):
-    """Layers still being stored in the cache while an engine already runs."""
-
-    def wait_for(self, digest: str) -> bool:
-        """Block until the layer is in the cache: True, or False if it never will be."""
-        ...
 
 
 class Cataloger(ABC):

@@ -20,7 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from service.catalog.interface import LayerArrivals
+from service.image.download import LayerArrivals
 from service.image.layout import LayoutReader
 from service.image.model import PinnedImage
 

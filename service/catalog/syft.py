@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from service.catalog.cache import CatalogCache
-from service.catalog.interface import Cataloger, LayerArrivals
+from service.catalog.interface import Cataloger
 from service.catalog.process import EngineProcess, resolve_binary
 from service.image.cache import BlobCache
+from service.image.download import LayerArrivals
 from service.image.model import PinnedImage
 from service.settings import Settings
 
@@ -121,9 +122,7 @@ class SyftCataloger(Cataloger):
         self, image: PinnedImage, arrivals: LayerArrivals | None
     ) -> EvidenceImage | None:
         assert self._evidence is not None
-        return self._evidence.evidence_image(
-            image, arrivals.wait_for if arrivals is not None else None
-        )
+        return self._evidence.evidence_image(image, arrivals)
 
     def _evidence_catalog(self, evidence: PinnedImage) -> Catalog:
         """Syft's catalog of an evidence image: images whose layers hold the same evidence

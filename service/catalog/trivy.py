@@ -11,8 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from service.catalog.interface import Cataloger, LayerArrivals
+from service.catalog.interface import Cataloger
 from service.catalog.process import EngineProcess, resolve_binary
+from service.image.download import LayerArrivals
 from service.image.model import PinnedImage
 from service.settings import Settings
 

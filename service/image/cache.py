@@ -19,6 +19,7 @@ from typing import BinaryIO
 
 from service.directories import ensure_directory
 from service.errors import ImageError
+from service.image import incoming
 from service.image.digest import DigestWriter, digest_hex, sha256_digest
 
 logger = logging.getLogger(__name__)
@@ -30,15 +31,19 @@ _CHUNK = 1 << 20
 
 
 class BlobSink:
-    """An open temp file that hashes what is written to it (see :meth:`BlobCache.writer`)."""
+    """An open temp file that hashes what is written to it (see :meth:`BlobCache.writer`);
+    what is written is readable at once (:mod:`service.image.incoming`)."""
 
-    def __init__(self, file: BinaryIO) -> None:
+    def __init__(self, file: BinaryIO, arriving: incoming.Arriving) -> None:
         self._file = file
+        self._arriving = arriving
         self.hasher = DigestWriter()
 
     def write(self, chunk: bytes) -> None:
         self.hasher.update(chunk)
         self._file.write(chunk)
+        self._file.flush()
+        incoming.wrote(self._arriving, self.hasher.size)
 
     @property
     def size(self) -> int:
@@ -80,16 +85,18 @@ class BlobCache:
         """
         target = self.path(expected)
         fd, temp_name = tempfile.mkstemp(prefix=".incoming-", dir=self.blobs_dir)
+        arriving = incoming.writing(target, Path(temp_name))
         try:
             with os.fdopen(fd, "wb") as file:
-                sink = BlobSink(file)
+                sink = BlobSink(file, arriving)
                 yield sink
-                file.flush()
                 os.fsync(file.fileno())
             sink.hasher.verify(expected, what)
             os.chmod(temp_name, 0o444)
+            incoming.ended(arriving, failed=False)
             os.replace(temp_name, target)
         except BaseException:
+            incoming.ended(arriving, failed=True)
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp_name)
             raise

@@ -13,18 +13,41 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
 
+from service.image import incoming
 from service.image.model import PinnedImage
 
 logger = logging.getLogger(__name__)
 
 
-class LayerDownload:
-    """``fetch(digest)`` for each of ``digests``, in order, in a thread started at once."""
+class LayerArrivals(Protocol):
+    """Layers still being stored in the cache while they are already read."""
 
-    def __init__(self, digests: Sequence[str], fetch: Callable[[str], None]) -> None:
+    def wait_for(self, digest: str) -> bool:
+        """Block until the layer is in the cache: True, or False if it never will be."""
+        ...
+
+    def follow(self, digest: str) -> incoming.Follower | None:
+        """A reader of the layer while it is stored; None when it is not being stored
+        (it is in the cache, or never will be: see :meth:`wait_for`)."""
+        ...
+
+
+class LayerDownload:
+    """``fetch(digest)`` for each of ``digests``, in order, in a thread started at once,
+    each stored at ``path(digest)`` (None: not readable before it is stored)."""
+
+    def __init__(
+        self,
+        digests: Sequence[str],
+        fetch: Callable[[str], None],
+        path: Callable[[str], Path] | None = None,
+    ) -> None:
         self._digests = tuple(digests)
         self._fetch = fetch
+        self._path = path
         # set when the layer is stored, or when the download ends without storing it
         self._settled = {digest: threading.Event() for digest in self._digests}
         self._stored: set[str] = set()
@@ -40,6 +63,12 @@ class LayerDownload:
             return False
         settled.wait()
         return digest in self._stored
+
+    def follow(self, digest: str) -> incoming.Follower | None:
+        settled = self._settled.get(digest)
+        if settled is None or self._path is None:
+            return None
+        return incoming.follow(self._path(digest), settled, f"layer {digest}")
 
     def wait(self) -> None:
         """Until the download ends, however it ends."""

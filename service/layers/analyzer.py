@@ -1,27 +1,30 @@
 """An image's layer analysis: each layer read once by digest, the image composed of them.
 
 Layers not in the cache are read in parallel (inflating releases the GIL), from the
-blob cache where the fetcher stored them; one thread of a process reads a given layer
-at a time, and the others wait for its result. The same pass keeps the layer's evidence
+blob cache where the fetcher stores them — as they arrive, when they are still being
+downloaded; one thread of a process reads a given layer at a time, and the others wait
+for its result. The same pass keeps the layer's evidence
 for Syft (:mod:`service.layers.evidence`) as a blob, from which :meth:`evidence_image`
 composes an image Syft can catalogue in place of the real one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
 import os
 import tempfile
 import threading
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from service.errors import BlobNotStoredError
 from service.image.cache import BlobCache
 from service.image.digest import digest_hex
+from service.image.download import LayerArrivals
 from service.image.layout import write_image_layout
 from service.image.manifest import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, Descriptor
 from service.image.model import ImageConfig, PinnedImage
@@ -33,8 +36,6 @@ from service.layers.reader import EMPTY_EVIDENCE, read_layer
 logger = logging.getLogger(__name__)
 
 _MAX_THREADS = 4
-# Blocks until a layer (by digest) is in the blob cache: True, or False if it never will be.
-Arrival = Callable[[str], bool]
 _reading: dict[str, threading.Lock] = {}
 _reading_guard = threading.Lock()
 
@@ -63,15 +64,14 @@ class LayerAnalyzer:
         return compose(layers, _layer_commands(image.config, len(layers)))
 
     def evidence_image(
-        self, image: PinnedImage, arrival: Arrival | None = None
+        self, image: PinnedImage, arrivals: LayerArrivals | None = None
     ) -> EvidenceImage | None:
         """The evidence of ``image``'s layers as an image of as many layers, in the blob
         cache with its layout; None when a layer holds evidence that cannot be kept or
-        never arrives. ``arrival``: for layers still arriving, waits for one (False: it never
-        will), each read once it is in."""
+        never arrives. ``arrivals``: layers still arriving, each read as it arrives."""
         try:
-            layers = self._contents(image, arrival)
-        except _NeverArrived:
+            layers = self._contents(image, arrivals)
+        except (_NeverArrived, BlobNotStoredError):
             return None
         if not all(layer.evidence_understood for layer in layers):
             return None
@@ -123,7 +123,9 @@ class LayerAnalyzer:
         real = {digest: diff_id for digest, diff_id in pairs if digest is not None}
         return EvidenceImage(pinned, real)
 
-    def _contents(self, image: PinnedImage, arrival: Arrival | None = None) -> list[LayerContents]:
+    def _contents(
+        self, image: PinnedImage, arrivals: LayerArrivals | None = None
+    ) -> list[LayerContents]:
         digests = list(image.layers)
         known: dict[str, LayerContents] = {}
         missing = []
@@ -137,7 +139,7 @@ class LayerAnalyzer:
             threads = min(len(missing), _MAX_THREADS, os.cpu_count() or 1)
             with ThreadPoolExecutor(threads, thread_name_prefix="layer") as pool:
                 blobs = image.layout / "blobs"  # the cache's for a fetched image
-                read = functools.partial(self._read_once, blobs=blobs, arrival=arrival)
+                read = functools.partial(self._read_once, blobs=blobs, arrivals=arrivals)
                 for contents in pool.map(read, missing):
                     known[contents.digest] = contents
         logger.info(
@@ -148,27 +150,32 @@ class LayerAnalyzer:
         )
         return [known[digest] for digest in digests]
 
-    def _read_once(self, digest: str, blobs: Path, arrival: Arrival | None = None) -> LayerContents:
-        if arrival is not None and not arrival(digest):
-            raise _NeverArrived(digest)
+    def _read_once(
+        self, digest: str, blobs: Path, arrivals: LayerArrivals | None = None
+    ) -> LayerContents:
         with _reading_guard:
             lock = _reading.setdefault(digest, threading.Lock())
         with lock:
             cached = self._cache.get(digest)  # read meanwhile by another thread
             if cached is not None:
                 return cached
-            contents = self._read(digest, blobs)
+            contents = self._read(digest, blobs, arrivals)
         with _reading_guard:
             _reading.pop(digest, None)
         return contents
 
-    def _read(self, digest: str, blobs: Path) -> LayerContents:
-        """Read the layer ``digest`` from the blobs directory of an image's layout."""
+    def _read(self, digest: str, blobs: Path, arrivals: LayerArrivals | None) -> LayerContents:
+        """Read the layer ``digest`` from the blobs directory of an image's layout, or as
+        it arrives there."""
+        arriving = arrivals.follow(digest) if arrivals is not None else None
+        if arriving is None and arrivals is not None and not arrivals.wait_for(digest):
+            raise _NeverArrived(digest)
         fd, name = tempfile.mkstemp(prefix="evidence-", dir=self._blobs.scratch_dir)
         temp = Path(name)
         try:
-            with os.fdopen(fd, "wb") as sink:
-                contents = read_layer(blobs / "sha256" / digest_hex(digest), digest, sink)
+            with os.fdopen(fd, "wb") as sink, arriving or contextlib.nullcontext():
+                blob = arriving or blobs / "sha256" / digest_hex(digest)
+                contents = read_layer(blob, digest, sink)
             evidence = self._blobs.adopt(temp)
         finally:
             temp.unlink(missing_ok=True)

@@ -22,14 +22,21 @@ import fnmatch
 import posixpath
 import re
 from collections.abc import Iterable
+from typing import IO
+
+from service.layers import elf
 
 # Executable formats Syft recognises by MIME type, told by their first bytes.
 EXECUTABLE_MAGIC = (b"\x7fELF", b"MZ", b"\xfe\xed\xfa", b"\xce\xfa\xed\xfe", b"\xcf\xfa\xed\xfe")
 EXECUTABLE_HEAD = 4
 # What makes an executable evidence: Go build info, cargo-auditable's section, an ELF
 # package note, GraalVM native-image's SBOM symbols.
-_EXECUTABLE_MARKERS = (b"\xff Go buildinf:", b".dep-v0", b".note.package", b"__svm_version_info")
+_GO_BUILD_INFO = b"\xff Go buildinf:"
+_GRAALVM_SYMBOL = b"__svm_version_info"
+_EVIDENCE_SECTIONS = frozenset({b".go.buildinfo", b".dep-v0", b".note.package"})
+_EXECUTABLE_MARKERS = (_GO_BUILD_INFO, b".dep-v0", b".note.package", _GRAALVM_SYMBOL)
 _LONGEST_MARKER = max(len(marker) for marker in _EXECUTABLE_MARKERS)
+_CHUNK = 1 << 20
 
 _EXACT = frozenset(
     {
@@ -125,11 +132,25 @@ def by_content(chunks: Iterable[bytes]) -> bool:
     first marker found)."""
     tail = b""
     for chunk in chunks:
-        window = tail + chunk
-        if any(marker in window for marker in _EXECUTABLE_MARKERS):
+        seam = tail + chunk[: _LONGEST_MARKER - 1]  # a marker split between two chunks
+        if any(marker in seam or marker in chunk for marker in _EXECUTABLE_MARKERS):
             return True
-        tail = window[-_LONGEST_MARKER + 1 :]  # a marker split between two chunks
+        tail = (seam if len(chunk) < _LONGEST_MARKER else chunk)[-_LONGEST_MARKER + 1 :]
     return False
+
+
+def stored_executable(file: IO[bytes], size: int) -> bool:
+    """Whether an executable is evidence, from a seekable copy of it (``size`` bytes): an
+    ELF file by its sections (where Syft's catalogers look), others by their markers."""
+    sections = elf.sections(file, size)
+    if sections is None:
+        file.seek(0)
+        return by_content(iter(lambda: file.read(_CHUNK), b""))
+    return (
+        any(section.name in _EVIDENCE_SECTIONS for section in sections)
+        or any(elf.contains(file, s, _GRAALVM_SYMBOL) for s in elf.string_tables(sections))
+        or any(elf.contains(file, s, _GO_BUILD_INFO) for s in elf.writable(sections))
+    )
 
 
 def understood(path: str) -> bool:

@@ -1,47 +1,33 @@
 """Read one layer blob as a stream: inflate, walk its tar, keep what it contributes.
 
-Nothing is written to disk. gzip is inflated with ISA-L (``isal``) when installed, else
-zlib; zstd with ``zstandard``; a plain tar is read as it is. Member names are
+Nothing is written to disk but large executables kept as evidence. A compressed blob is
+inflated beside the walk (:mod:`service.layers.inflate`). Member names are
 normalised as the image filesystem applies them (``./etc/x`` and ``/etc/x`` are
 ``etc/x``) and resolved inside the root, as ``..`` at the root stays at the root.
 """
 
 from __future__ import annotations
 
-import contextlib
-import gzip
 import hashlib
 import io
 import itertools
 import posixpath
-import queue
 import tarfile
 import tempfile
-import threading
-import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, cast
 
-import zstandard
-from typing_extensions import Buffer
-
 from service.errors import ImageError
+from service.image.incoming import Follower
 from service.layers import evidence, secrets
+from service.layers.inflate import Blob, tar_stream
 from service.layers.model import LayerContents, LayerSecret, SecretKind
-
-try:  # ISA-L inflates gzip about 3x faster than zlib
-    from isal.igzip import IGzipFile as _GzipReader
-except ImportError:  # pragma: no cover - isal is a dependency; zlib is the fallback
-    _GzipReader = gzip.GzipFile  # type: ignore[misc,assignment]
+from service.layers.tarstream import Entry, TarStream
 
 MAX_ENTRIES = 2_000_000  # beyond this a layer is refused: its listing would not fit in memory
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
-_GZIP_MAGIC = b"\x1f\x8b"
-_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-_CHUNK = 1 << 20
-_AHEAD = 8  # chunks inflated ahead of the reader
 _SPOOLED_IN_MEMORY = 8 << 20  # an executable kept as evidence, past this: on disk
 
 
@@ -52,20 +38,27 @@ def _empty_evidence() -> str:
     return f"sha256:{hashlib.sha256(sink.getvalue()).hexdigest()}"
 
 
-def read_layer(blob: Path, digest: str, evidence: IO[bytes] | None = None) -> LayerContents:
-    """What the layer stored at ``blob`` contributes to an image; with ``evidence``, the
-    entries Syft's catalogers read are written there as an uncompressed tar."""
+def read_layer(
+    blob: Path | Follower, digest: str, evidence: IO[bytes] | None = None
+) -> LayerContents:
+    """What the layer ``blob`` contributes to an image; with ``evidence``, the entries
+    Syft's catalogers read are written there as an uncompressed tar. ``blob``: a stored
+    blob, or one being stored, read as it arrives (then the result waits for the blob to
+    be verified and stored: BlobNotStoredError if it is not)."""
     try:
-        with (
-            blob.open("rb") as raw,
-            _inflated(raw) as stream,
-            tarfile.open(fileobj=stream, mode="r|") as tar,
-            _EvidenceTar(evidence) as kept,
-        ):
-            contents = _contents(tar, kept, digest, blob.stat().st_size)
-    except (tarfile.TarError, EOFError, OSError, zlib.error, zstandard.ZstdError) as error:
+        if isinstance(blob, Follower):
+            return _read(blob, digest, evidence, blob.size)
+        with blob.open("rb") as raw:
+            return _read(raw, digest, evidence, lambda: blob.stat().st_size)
+    except (tarfile.TarError, EOFError, OSError) as error:
         raise ImageError(f"layer {digest} is not a readable tar stream: {error}") from error
-    return contents
+
+
+def _read(
+    raw: Blob, digest: str, evidence: IO[bytes] | None, compressed_size: Callable[[], int]
+) -> LayerContents:
+    with tar_stream(raw, f"layer {digest}") as stream, _EvidenceTar(evidence) as kept:
+        return _contents(TarStream(stream), kept, digest, compressed_size)
 
 
 class _EvidenceTar:
@@ -87,7 +80,7 @@ class _EvidenceTar:
         if self._tar is not None:
             self._tar.close()
 
-    def entry(self, member: tarfile.TarInfo, path: str) -> None:
+    def entry(self, member: Entry, path: str) -> None:
         """A symlink, hard link, whiteout or opaque marker."""
         if self._tar is None:
             return
@@ -97,12 +90,14 @@ class _EvidenceTar:
                 if evidence.by_path(path):  # its content is in a file that was not kept
                     self.understood = False
                 return
-        self._tar.addfile(_renamed(member, path))
+            self._tar.addfile(member.tarinfo(path, target))
+            return
+        self._tar.addfile(member.tarinfo(path))
 
-    def file(self, member: tarfile.TarInfo, path: str, content: IO[bytes]) -> None:
+    def file(self, member: Entry, path: str, content: IO[bytes]) -> None:
         if self._tar is None:
             return
-        self._tar.addfile(_renamed(member, path), content)
+        self._tar.addfile(member.tarinfo(path, size=member.size), content)
         self._files.add(path)
 
     @property
@@ -111,7 +106,7 @@ class _EvidenceTar:
 
 
 def _contents(
-    tar: tarfile.TarFile, kept: _EvidenceTar, digest: str, compressed_size: int
+    tar: TarStream, kept: _EvidenceTar, digest: str, compressed_size: Callable[[], int]
 ) -> LayerContents:
     files: dict[str, int] = {}
     whiteouts: list[str] = []
@@ -136,17 +131,22 @@ def _contents(
                 whiteouts.append(posixpath.join(directory, name[len(WHITEOUT) :]))
                 kept.entry(member, path)
             continue
-        size = member.size if member.isreg() else 0
-        files[path] = size
+        if member.sparse:  # never written by image builders; its bytes are not read
+            files[path] = member.size
+            if evidence.by_path(path):
+                kept.understood = False
+            continue
         if not member.isreg():
+            files[path] = 0
             kept.entry(member, path)
             continue
+        files[path] = member.size
         kind = _regular(tar, member, path, kept)
         if kind is not None:
             found.append(LayerSecret(path=path, kind=kind))
     return LayerContents(
         digest=digest,
-        compressed_size=compressed_size,
+        compressed_size=compressed_size(),
         files=files,
         whiteouts=tuple(whiteouts),
         opaque=tuple(opaque),
@@ -155,127 +155,34 @@ def _contents(
     )
 
 
-def _regular(
-    tar: tarfile.TarFile, member: tarfile.TarInfo, path: str, kept: _EvidenceTar
-) -> SecretKind | None:
+def _regular(tar: TarStream, member: Entry, path: str, kept: _EvidenceTar) -> SecretKind | None:
     """Read what a regular file needs read: for secrets, and to keep it as evidence."""
-    handle = tar.extractfile(member)
-    assert handle is not None  # a regular file always has content
-    content = handle.read() if secrets.wanted(path, member.size) else None
+    content = tar.read() if secrets.wanted(path, member.size) else None
     if kept.keeping:
         if evidence.by_path(path):
-            kept.file(member, path, io.BytesIO(content) if content is not None else handle)
+            kept.file(member, path, io.BytesIO(content if content is not None else tar.read()))
         else:
-            head = content if content is not None else handle.read(evidence.EXECUTABLE_HEAD)
+            head = content if content is not None else tar.read(evidence.EXECUTABLE_HEAD)
             if evidence.executable(head):
-                rest = handle if content is None else io.BytesIO()  # past the head
-                _executable(member, path, rest, head, kept)
+                rest = iter(()) if content is not None else tar.chunks()
+                _executable(member, path, itertools.chain([head], rest), kept)
     return secrets.classify(path, content)
 
 
-def _executable(
-    member: tarfile.TarInfo, path: str, rest: IO[bytes], head: bytes, kept: _EvidenceTar
-) -> None:
-    """Keep an executable that is evidence: read past ``head`` in chunks and spooled (a
-    large one goes to a temporary file, not into memory) while its markers are looked for."""
+def _executable(member: Entry, path: str, chunks: Iterator[bytes], kept: _EvidenceTar) -> None:
+    """Keep an executable that is evidence: spooled (a large one to a temporary file, not
+    into memory) to look at its sections or markers."""
     with tempfile.SpooledTemporaryFile(_SPOOLED_IN_MEMORY) as spool:
-        chunks = _spooled(itertools.chain([head], iter(lambda: rest.read(_CHUNK), b"")), spool)
-        if evidence.by_content(chunks):
-            spool.write(rest.read())  # what is left after the marker
+        for chunk in chunks:
+            spool.write(chunk)
+        if evidence.stored_executable(cast(IO[bytes], spool), member.size):
             spool.seek(0)
-            kept.file(member, path, spool)
-
-
-def _spooled(chunks: Iterator[bytes], spool: IO[bytes]) -> Iterator[bytes]:
-    """``chunks``, each written to ``spool`` as it passes."""
-    for chunk in chunks:
-        spool.write(chunk)
-        yield chunk
-
-
-def _renamed(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo:
-    """``member`` under its normalised name (a hard link to its target's normalised name)."""
-    if member.islnk():
-        return member.replace(name=path, linkname=_normalised(member.linkname) or "", deep=False)
-    return member.replace(name=path, deep=False)
+            kept.file(member, path, cast(IO[bytes], spool))
 
 
 def _normalised(name: str) -> str | None:
     path = posixpath.normpath("/" + name).lstrip("/")
     return path or None
-
-
-@contextlib.contextmanager
-def _inflated(raw: IO[bytes]) -> Iterator[IO[bytes]]:
-    """The layer's tar stream; a compressed one inflated ahead, in a thread of its own."""
-    head = raw.read(len(_ZSTD_MAGIC))
-    raw.seek(0)
-    if head.startswith(_GZIP_MAGIC):
-        inflating = cast(IO[bytes], _GzipReader(fileobj=raw, mode="rb"))  # type: ignore[no-untyped-call]
-    elif head.startswith(_ZSTD_MAGIC):
-        reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
-        inflating = cast(IO[bytes], reader)
-    else:
-        yield raw
-        return
-    with inflating, _ReadAhead(inflating) as ahead:
-        yield cast(IO[bytes], io.BufferedReader(ahead, _CHUNK))
-
-
-class _ReadAhead(io.RawIOBase):
-    """``source`` read in chunks by a thread, up to :data:`_AHEAD` chunks ahead of the
-    reader: inflating releases the GIL, so it runs beside the walk of the tar."""
-
-    def __init__(self, source: IO[bytes]) -> None:
-        self._source = source
-        self._chunks: queue.Queue[bytes | BaseException] = queue.Queue(_AHEAD)
-        self._pending = memoryview(b"")
-        self._ended = False
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._fill, name="inflate", daemon=True)
-        self._thread.start()
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Buffer) -> int:
-        target = memoryview(buffer).cast("B")
-        while not self._pending:
-            if self._ended:
-                return 0
-            chunk = self._chunks.get()
-            if isinstance(chunk, BaseException):
-                self._ended = True
-                raise chunk
-            self._ended = not chunk
-            self._pending = memoryview(chunk)
-        count = min(len(target), len(self._pending))
-        target[:count] = self._pending[:count]
-        self._pending = self._pending[count:]
-        return count
-
-    def close(self) -> None:
-        self._stopping.set()
-        while self._thread.is_alive():  # unblock a put into a full queue
-            with contextlib.suppress(queue.Empty):
-                self._chunks.get(timeout=0.05)
-        super().close()
-
-    def _fill(self) -> None:
-        try:
-            while not self._stopping.is_set():
-                chunk = self._source.read(_CHUNK)
-                self._put(chunk)
-                if not chunk:
-                    return
-        except Exception as error:  # raised in the reader's thread
-            self._put(error)
-
-    def _put(self, item: bytes | BaseException) -> None:
-        while not self._stopping.is_set():
-            with contextlib.suppress(queue.Full):
-                self._chunks.put(item, timeout=0.05)
-                return
 
 
 # The digest of the evidence of a layer that holds none.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 import tarfile
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 import zstandard
 
 from service.acquire.fetcher import ImageFetcher
+from service.errors import ImageError
 from service.image.cache import BlobCache
 from service.image.model import PinnedImage
 from service.image.reference import parse_reference
@@ -186,3 +188,27 @@ def test_layers_are_read_in_every_compression(tmp_path: Path, compression: str) 
         ("etc/.env", SecretKind.DOTENV),
         ("home/u/.npmrc", SecretKind.NPM_TOKEN),
     }
+
+
+@pytest.mark.parametrize(
+    ("compression", "message"),
+    [
+        ("gzip", "does not inflate as gzip: EOFError"),
+        ("zstd", "truncated"),  # a cut zstd frame just ends: the tar inside is cut short
+    ],
+)
+def test_a_layer_cut_short_is_a_clear_error(tmp_path: Path, compression: str, message: str) -> None:
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        info = tarfile.TarInfo("etc/data")
+        info.size = 200_000
+        tar.addfile(info, io.BytesIO(os.urandom(info.size)))
+    data = (
+        gzip.compress(raw.getvalue())
+        if compression == "gzip"
+        else zstandard.ZstdCompressor().compress(raw.getvalue())
+    )
+    blob = tmp_path / "blob"
+    blob.write_bytes(data[: len(data) // 2])  # cut short
+    with pytest.raises(ImageError, match=message):
+        read_layer(blob, "sha256:" + "d" * 64)
