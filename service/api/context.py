@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from service.api.credentials import bearer_token, signed_delivery
+from service.api.credentials import authenticated, bearer_token, signed_delivery
 from service.auth.tokens import Principal, Scope, TokenAuthority
 from service.errors import ScopeError
 from service.jobs.dispatch import Dispatcher
@@ -43,6 +43,9 @@ async def webhook_sender(
     signature = signed_delivery(request)
     if signature is None:
         return require(Scope.WEBHOOK)(request, context)
+    guarded = authenticated(request, by_signature=True)  # the request guard checked it
+    if guarded is not None:
+        return guarded
     return context.authority.authenticate_signed(await request.body(), signature)
 
 
@@ -52,7 +55,9 @@ def require(scope: Scope) -> Callable[..., Principal]:
     def check(
         request: Request, context: Annotated[ServiceContext, Depends(get_context)]
     ) -> Principal:
-        principal = context.authority.authenticate(bearer_token(request))
+        principal = authenticated(request, by_signature=False) or (
+            context.authority.authenticate(bearer_token(request))
+        )
         if not principal.allows(scope):
             raise ScopeError(
                 f"this endpoint needs the {scope.value!r} scope",

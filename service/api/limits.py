@@ -21,9 +21,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.api.credentials import bearer_token, signed_delivery
+from service.api.credentials import bearer_token, remember, signed_delivery
 from service.api.errors import error_response
-from service.auth.tokens import TokenAuthority
+from service.auth.tokens import Principal, TokenAuthority
 from service.errors import RequestLimitError, RequestTooLargeError, TollgateError
 from service.settings import Settings
 
@@ -69,11 +69,12 @@ class RequestGuard:
             guarded = scope["method"] in _BODY_METHODS and scope["path"].startswith(TOKEN_PREFIXES)
             signature = signed_delivery(request) if guarded else None
             if guarded and signature is None:
-                await self._authenticate(request)
+                remember(scope, await self._authenticate(request), by_signature=False)
             _check_declared_length(request, limit)
             body = await _read_body(receive, limit)
             if signature is not None:  # the body is the credential: bounded, then checked
-                self._authority.authenticate_signed(body or b"", signature)
+                principal = self._authority.authenticate_signed(body or b"", signature)
+                remember(scope, principal, by_signature=True)
             if body:
                 _check_json_depth(body)
         except TollgateError as error:
@@ -83,12 +84,12 @@ class RequestGuard:
         if body is not None:
             await self._app(scope, _replay(body, receive), send)
 
-    async def _authenticate(self, request: Request) -> None:
+    async def _authenticate(self, request: Request) -> Principal:
         presented = bearer_token(request)
         if self._authority.verified_recently(presented):
-            self._authority.authenticate(presented)
-        else:  # a database read: off the event loop
-            await run_in_threadpool(self._authority.authenticate, presented)
+            return self._authority.authenticate(presented)
+        # a database read: off the event loop
+        return await run_in_threadpool(self._authority.authenticate, presented)
 
 
 def _too_large(limit: int) -> RequestTooLargeError:

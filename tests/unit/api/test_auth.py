@@ -86,3 +86,26 @@ def test_a_signed_body_is_bounded_before_it_is_checked(client: TestClient):
     body = b'{"events": [' + b" " * (2 << 20) + b"]}"
     response = client.post("/api/v1/webhooks/distribution", content=body, headers=_signed(body))
     assert response.status_code == 413
+
+
+def test_a_request_the_guard_authenticated_is_not_checked_again(client: TestClient, engine):
+    """The guard hands the route who it found the caller to be: one check per request."""
+    authority = client.app.state.context.authority  # type: ignore[attr-defined]
+    calls = {"token": 0, "signature": 0}
+    by_token, by_signature = authority.authenticate, authority.authenticate_signed
+
+    def counted_token(presented: str | None):  # type: ignore[no-untyped-def]
+        calls["token"] += 1
+        return by_token(presented)
+
+    def counted_signature(body: bytes, signature: str):  # type: ignore[no-untyped-def]
+        calls["signature"] += 1
+        return by_signature(body, signature)
+
+    authority.authenticate, authority.authenticate_signed = counted_token, counted_signature
+    scanner = token(engine, Scope.SCAN)
+    client.post("/api/v1/scans", json={"image": "127.0.0.1:5000/a:1"}, headers=scanner)
+    body = b'{"events": []}'
+    response = client.post("/api/v1/webhooks/distribution", content=body, headers=_signed(body))
+    assert response.status_code == 202
+    assert calls == {"token": 1, "signature": 1}
