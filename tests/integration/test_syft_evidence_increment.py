@@ -1,0 +1,101 @@
+"""A layer that only adds packages to an analysed base: Syft reads that layer alone, and
+the catalog is exactly what Syft reports for the whole image. Layers that do more (add
+a file to a package below, or a package found below too) are catalogued whole."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from service.catalog.model import Catalog
+from service.catalog.syft import SyftCataloger
+from service.image.cache import BlobCache
+from service.layers.analyzer import LayerAnalyzer
+from service.layers.cache import LayerCache
+from service.layers.tarstream import TarStream
+from service.settings import Settings
+from tests.integration.test_syft_evidence_parity import (
+    GEMSPEC,
+    _dist_info,
+    _jar,
+    _package_json,
+    pinned,
+)
+from tests.support.layers import LayerEntries, Symlink
+from tests.support.oci import ImageSpec, write_image
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+BASE: list[LayerEntries] = [
+    {
+        "usr/lib/os-release": b'ID=debian\nVERSION_ID="12"\nVERSION_CODENAME=bookworm\n',
+        "etc/os-release": Symlink("../usr/lib/os-release"),
+        **_dist_info("requests", "2.25.0"),
+        "app/node_modules/qs/package.json": _package_json("qs", "6.2.0"),
+    },
+    {"opt/app/demo.jar": _jar()},
+]
+ADDS_PACKAGES: LayerEntries = {
+    "app/node_modules/left-pad/package.json": _package_json("left-pad", "1.3.0"),
+    "app/node_modules/left-pad/index.js": b"module.exports = () => {};\n",
+    **_dist_info("six", "1.16.0"),
+    "usr/lib/ruby/gems/3.1.0/specifications/rake-13.0.6.gemspec": GEMSPEC,
+}
+CHANGES_A_PACKAGE_BELOW: LayerEntries = {
+    "app/node_modules/left-pad/package.json": _package_json("left-pad", "1.3.0"),
+    "usr/lib/python3/dist-packages/requests-2.25.0.dist-info/LICENSE": b"MIT\n",
+}
+ADDS_A_PACKAGE_FOUND_BELOW: LayerEntries = {
+    "srv/other/node_modules/qs/package.json": _package_json("qs", "6.2.0"),
+}
+
+
+def _catalog(layout: Path, tag: str, cache: Path, *, evidence: bool) -> Catalog:
+    settings = Settings(data_dir=cache.parent, cache_dir=cache, syft_layer_evidence=evidence)
+    return SyftCataloger(settings).catalog(pinned(layout, cache, tag))
+
+
+@pytest.mark.parametrize(
+    ("upper", "read_alone"),
+    [
+        (ADDS_PACKAGES, True),
+        (CHANGES_A_PACKAGE_BELOW, False),
+        (ADDS_A_PACKAGE_FOUND_BELOW, False),
+    ],
+    ids=["adds-packages", "changes-a-package-below", "adds-a-package-found-below"],
+)
+def test_a_layer_on_an_analysed_base_is_catalogued_as_syft_does_the_whole_image(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, upper: LayerEntries, read_alone: bool
+) -> None:
+    layout = tmp_path / "layout"
+    write_image(layout, ImageSpec(layers=BASE), tag="base")
+    write_image(layout, ImageSpec(layers=[*BASE, upper]), tag="derived")
+    cache = tmp_path / "cache"
+    _catalog(layout, "base", cache, evidence=True)
+    with caplog.at_level("INFO", logger="service.catalog.syft"):
+        derived = _catalog(layout, "derived", cache, evidence=True)
+    whole = _catalog(layout, "derived", tmp_path / "whole", evidence=False)
+    assert derived == whole
+    assert ("only add packages" in caplog.text) is read_alone
+    if read_alone:
+        assert {("npm", "left-pad"), ("python", "six"), ("gem", "rake")} <= {
+            (p.type.value, p.name) for p in derived.packages
+        }
+
+
+def test_the_listing_of_an_evidence_layer_is_what_its_tar_holds(tmp_path: Path) -> None:
+    layout = tmp_path / "layout"
+    write_image(layout, ImageSpec(layers=BASE), tag="base")
+    cache = tmp_path / "cache"
+    _catalog(layout, "base", cache, evidence=True)
+    analyzer = LayerAnalyzer(BlobCache(cache), LayerCache(cache))
+    image = analyzer.evidence_image(pinned(layout, cache, "base"))
+    assert image is not None
+    first = image.image.layers[0]
+    listing = analyzer.listing(first)
+    with BlobCache(cache).path(first).open("rb") as raw:
+        names = {entry.name.strip("/") for entry in TarStream(raw)}
+    assert listing.files | listing.symlinks <= names
+    assert "etc/os-release" in listing.symlinks
+    assert "app/node_modules/qs/package.json" in listing.files
