@@ -1,4 +1,4 @@
-"""SPDX 2.3 JSON through spdx-tools, validated in full before it leaves.
+"""SPDX 2.3 JSON through spdx-tools, validated in full (as spdx-tools does) before it leaves.
 
 The image is the package the document DESCRIBES; it CONTAINS every cataloged
 package and the operating system. Licenses that are not SPDX expressions become
@@ -26,7 +26,6 @@ from spdx_tools.spdx.model.package import (
 )
 from spdx_tools.spdx.model.relationship import Relationship, RelationshipType
 from spdx_tools.spdx.model.spdx_no_assertion import SpdxNoAssertion
-from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
 
 import service
 from service.catalog.model import Catalog, Distro
@@ -35,6 +34,7 @@ from service.catalog.purl import oci_purl
 from service.errors import SBOMError
 from service.sbom.identity import document_time, document_uuid
 from service.sbom.licenses import LicenseTerm, combined_expression, license_terms
+from service.sbom.spdx_validation import validation_messages
 
 NAMESPACE_BASE = "https://tollgate.invalid/spdx"
 IMAGE_ID = "SPDXRef-Image"
@@ -77,7 +77,7 @@ def render_spdx(catalog: Catalog, *, created: datetime | None = None) -> str:
         ExtractedLicensingInfo(license_id=ref, extracted_text=term.text, license_name=term.text)
         for ref, term in sorted(refs.items())
     ]
-    errors = validate_full_spdx_document(document)
+    errors = validation_messages(document)
     if errors:
         shown = "; ".join(e.validation_message for e in errors[:_SHOWN_ERRORS])
         raise SBOMError(

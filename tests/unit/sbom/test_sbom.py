@@ -11,11 +11,15 @@ from typing import Any
 import pytest
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
+from spdx_tools.spdx.model.document import Document
+from spdx_tools.spdx.model.relationship import Relationship, RelationshipType
+from spdx_tools.spdx.model.spdx_no_assertion import SpdxNoAssertion
 from spdx_tools.spdx.parser.parse_anything import parse_file
 from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
 
 from service.catalog.model import Catalog, Package, PackageType
 from service.sbom import SbomFormat, render
+from service.sbom.spdx_validation import validation_messages
 from tests.unit.catalog.fixtures import syft_catalog, trivy_catalog
 
 CREATED = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -228,3 +232,85 @@ def test_the_validator_reads_only_the_schemas_the_library_ships(tmp_path: Path) 
     ):
         with pytest.raises(LookupError):
             _shipped_schema(tmp_path, uri)
+
+
+def _spdx_document(tmp_path: Path) -> Document:
+    path = tmp_path / "sbom.spdx.json"
+    path.write_text(render(_with_odd_licenses(syft_catalog()), SbomFormat.SPDX_JSON))
+    return parse_file(str(path))
+
+
+def _dangling_relationship(document: Document) -> None:
+    document.relationships.append(
+        Relationship("SPDXRef-Image", RelationshipType.CONTAINS, "SPDXRef-Missing")
+    )
+
+
+def _malformed_relationship_end(document: Document) -> None:
+    document.relationships.append(
+        Relationship("SPDXRef_Image", RelationshipType.DEPENDS_ON, SpdxNoAssertion())
+    )
+
+
+def _undeclared_external_document(document: Document) -> None:
+    document.relationships.append(
+        Relationship("SPDXRef-Image", RelationshipType.CONTAINS, "DocumentRef-other:SPDXRef-X")
+    )
+
+
+def _described_by_instead(document: Document) -> None:
+    document.relationships = [
+        Relationship(r.related_spdx_element_id, RelationshipType.DESCRIBED_BY, r.spdx_element_id)
+        if r.relationship_type == RelationshipType.DESCRIBES
+        else r
+        for r in document.relationships
+    ]
+
+
+def _nothing_described(document: Document) -> None:
+    document.relationships = [
+        r for r in document.relationships if r.relationship_type != RelationshipType.DESCRIBES
+    ]
+
+
+def _duplicate_package_id(document: Document) -> None:
+    document.packages[2].spdx_id = document.packages[1].spdx_id
+
+
+def _unknown_license_ref(document: Document) -> None:
+    document.extracted_licensing_info = document.extracted_licensing_info[1:]
+
+
+def _as_spdx_2_2(document: Document) -> None:
+    """Validated the slow way: 2.2 has checks of its own (no package purpose, …)."""
+    document.creation_info.spdx_version = "SPDX-2.2"
+
+
+def _malformed_purl(document: Document) -> None:
+    package = next(p for p in document.packages if p.external_references)
+    package.external_references[0].locator = "pkg:/no type"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda document: None,
+        _dangling_relationship,
+        _malformed_relationship_end,
+        _undeclared_external_document,
+        _described_by_instead,
+        _nothing_described,
+        _duplicate_package_id,
+        _unknown_license_ref,
+        _malformed_purl,
+        _as_spdx_2_2,
+    ],
+)
+def test_spdx_validation_finds_what_spdx_tools_finds(
+    change: Callable[[Document], None], tmp_path: Path
+) -> None:
+    """Tollgate's linear-time SPDX validation says what spdx-tools' full validation says."""
+    document = _spdx_document(tmp_path)
+    change(document)
+    ours = sorted(m.validation_message for m in validation_messages(document))
+    assert ours == sorted(m.validation_message for m in validate_full_spdx_document(document))
