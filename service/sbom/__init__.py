@@ -28,13 +28,13 @@ _MEDIA_TYPES = {
 
 
 def preload() -> None:
-    """Import the writers and their schema validators ahead of use.
+    """Import the writers ahead of use.
 
-    jsonschema's format checkers compile grammars on import (seconds of CPU):
-    the SBOM command does this while the engine subprocess runs. What the imports
-    built lives as long as the process, so it is then frozen out of the garbage
-    collector's sight: otherwise every later collection walks those grammar tables
-    again (it made parsing the engine's report five times slower).
+    cyclonedx-python-lib, spdx-tools and the SPDX license list they load take a few
+    tenths of a second of CPU to import: the SBOM command does this while the engine
+    subprocess runs. What the imports built lives as long as the process, so it is then
+    frozen out of the garbage collector's sight: otherwise every later collection walks
+    those tables again (it made parsing the engine's report five times slower).
     """
     from service.sbom import cyclonedx, spdx  # noqa: F401
 
@@ -44,7 +44,7 @@ def preload() -> None:
 def render(catalog: Catalog, fmt: SbomFormat, *, created: datetime | None = None) -> str:
     """The catalog as an SBOM; ``created`` is the image config's creation time.
 
-    The writers (and their schema validators, slow to import) load on first use.
+    The writers (slow to import) load on first use.
     """
     match fmt:
         case SbomFormat.CYCLONEDX_JSON:

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
+from spdx_tools.spdx.model.document import Document
+from spdx_tools.spdx.model.relationship import Relationship, RelationshipType
+from spdx_tools.spdx.model.spdx_no_assertion import SpdxNoAssertion
 from spdx_tools.spdx.parser.parse_anything import parse_file
 from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
 
 from service.catalog.model import Catalog, Package, PackageType
 from service.sbom import SbomFormat, render
+from service.sbom.spdx_validation import validation_messages
 from tests.unit.catalog.fixtures import syft_catalog, trivy_catalog
 
 CREATED = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -124,12 +130,22 @@ def test_without_creation_time_the_timestamp_is_fixed() -> None:
     assert bom["metadata"]["timestamp"].startswith("1970-01-01T00:00:00")
 
 
-def test_the_linear_unique_items_check_judges_as_the_library_does() -> None:
-    """The validator Tollgate checks its CycloneDX with finds what the library's finds:
-    duplicate components (keys in another order, 1 and 1.0 alike; true is not 1)."""
+def _cyclonedx_with(changes: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    """A rendered CycloneDX document, parsed and then changed."""
+    bom: dict[str, Any] = json.loads(
+        render(syft_catalog(), SbomFormat.CYCLONEDX_JSON, created=CREATED)
+    )
+    changes(bom)
+    return bom
+
+
+def test_the_compiled_validator_finds_duplicates_as_the_library_does() -> None:
+    """The validator Tollgate checks its CycloneDX with (jsonschema-rs) finds what
+    cyclonedx-python-lib's strict validator finds: duplicate components (keys in another
+    order, 1 and 1.0 alike; true is not 1)."""
     from service.sbom.cyclonedx import _validator
 
-    bom = json.loads(render(syft_catalog(), SbomFormat.CYCLONEDX_JSON, created=CREATED))
+    bom = _cyclonedx_with(lambda bom: None)
     first = bom["components"][0]
     library = JsonStrictValidator(SchemaVersion.V1_6)
     for components, unique in (
@@ -138,7 +154,163 @@ def test_the_linear_unique_items_check_judges_as_the_library_does() -> None:
         ([{**first, "x": [1, True]}, {**first, "x": [True, 1]}], True),
     ):
         document = {**bom, "components": components}
-        ours = [e for e in _validator().iter_errors(document) if e.validator == "uniqueItems"]
+        ours = [e for e in _validator().iter_errors(document) if e.kind.name == "uniqueItems"]
         theirs = library.validate_str(json.dumps(document), all_errors=True) or []
         assert bool(ours) == (not unique)
         assert any("non-unique" in str(e) for e in theirs) == (not unique)
+
+
+def _malformed_timestamp(bom: dict[str, Any]) -> None:
+    bom["metadata"]["timestamp"] = "2024-13-02T03:04:05Z"
+
+
+def _empty_bom_ref(bom: dict[str, Any]) -> None:
+    bom["components"][0]["bom-ref"] = ""
+
+
+def _email_without_at(bom: dict[str, Any]) -> None:
+    bom["metadata"]["authors"] = [{"name": "someone", "email": "someone.example.com"}]
+
+
+def _license_and_expression(bom: dict[str, Any]) -> None:
+    bom["components"][0]["licenses"] = [{"license": {"id": "MIT"}}, {"expression": "MIT"}]
+
+
+def _unknown_license_id(bom: dict[str, Any]) -> None:
+    bom["components"][0]["licenses"] = [{"license": {"id": "Not-A-License"}}]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        _malformed_timestamp,
+        _empty_bom_ref,
+        _email_without_at,
+        _license_and_expression,
+        _unknown_license_id,
+    ],
+)
+def test_the_compiled_validator_refuses_what_the_library_refuses(
+    change: Callable[[dict[str, Any]], None],
+) -> None:
+    """A malformed timestamp or e-mail address, an empty bom-ref, a license list mixed
+    with an expression, a license id not on the SPDX list (a schema of its own)."""
+    from service.sbom.cyclonedx import _validator
+
+    document = _cyclonedx_with(change)
+    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(json.dumps(document))
+    assert list(_validator().iter_errors(document))
+
+
+def test_the_compiled_validator_checks_iri_references() -> None:
+    """The library's validator skips ``iri-reference`` without rfc3987 installed (it is
+    not): the compiled one checks it too, so an external reference must be one."""
+    from service.sbom.cyclonedx import _validator
+
+    def with_reference(url: str) -> dict[str, Any]:
+        return _cyclonedx_with(
+            lambda bom: bom["components"][0].update(
+                externalReferences=[{"type": "website", "url": url}]
+            )
+        )
+
+    assert _validator().is_valid(with_reference("https://example.org/a%20b"))
+    assert not _validator().is_valid(with_reference("https://example.org/a b"))
+
+
+def test_the_validator_reads_only_the_schemas_the_library_ships(tmp_path: Path) -> None:
+    from service.sbom.cyclonedx import _shipped_schema
+
+    (tmp_path / "spdx.SNAPSHOT.schema.json").write_text('{"enum": ["MIT"]}')
+    assert _shipped_schema(tmp_path, "http://cyclonedx.org/schema/spdx.SNAPSHOT.schema.json") == {
+        "enum": ["MIT"]
+    }
+    for uri in (
+        "http://cyclonedx.org/schema/missing.schema.json",
+        "https://example.org/spdx.SNAPSHOT.schema.json",
+        "http://cyclonedx.org/schema/../spdx.SNAPSHOT.schema.json",
+    ):
+        with pytest.raises(LookupError):
+            _shipped_schema(tmp_path, uri)
+
+
+def _spdx_document(tmp_path: Path) -> Document:
+    path = tmp_path / "sbom.spdx.json"
+    path.write_text(render(_with_odd_licenses(syft_catalog()), SbomFormat.SPDX_JSON))
+    return parse_file(str(path))
+
+
+def _dangling_relationship(document: Document) -> None:
+    document.relationships.append(
+        Relationship("SPDXRef-Image", RelationshipType.CONTAINS, "SPDXRef-Missing")
+    )
+
+
+def _malformed_relationship_end(document: Document) -> None:
+    document.relationships.append(
+        Relationship("SPDXRef_Image", RelationshipType.DEPENDS_ON, SpdxNoAssertion())
+    )
+
+
+def _undeclared_external_document(document: Document) -> None:
+    document.relationships.append(
+        Relationship("SPDXRef-Image", RelationshipType.CONTAINS, "DocumentRef-other:SPDXRef-X")
+    )
+
+
+def _described_by_instead(document: Document) -> None:
+    document.relationships = [
+        Relationship(r.related_spdx_element_id, RelationshipType.DESCRIBED_BY, r.spdx_element_id)
+        if r.relationship_type == RelationshipType.DESCRIBES
+        else r
+        for r in document.relationships
+    ]
+
+
+def _nothing_described(document: Document) -> None:
+    document.relationships = [
+        r for r in document.relationships if r.relationship_type != RelationshipType.DESCRIBES
+    ]
+
+
+def _duplicate_package_id(document: Document) -> None:
+    document.packages[2].spdx_id = document.packages[1].spdx_id
+
+
+def _unknown_license_ref(document: Document) -> None:
+    document.extracted_licensing_info = document.extracted_licensing_info[1:]
+
+
+def _as_spdx_2_2(document: Document) -> None:
+    """Validated the slow way: 2.2 has checks of its own (no package purpose, …)."""
+    document.creation_info.spdx_version = "SPDX-2.2"
+
+
+def _malformed_purl(document: Document) -> None:
+    package = next(p for p in document.packages if p.external_references)
+    package.external_references[0].locator = "pkg:/no type"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda document: None,
+        _dangling_relationship,
+        _malformed_relationship_end,
+        _undeclared_external_document,
+        _described_by_instead,
+        _nothing_described,
+        _duplicate_package_id,
+        _unknown_license_ref,
+        _malformed_purl,
+        _as_spdx_2_2,
+    ],
+)
+def test_spdx_validation_finds_what_spdx_tools_finds(
+    change: Callable[[Document], None], tmp_path: Path
+) -> None:
+    """Tollgate's linear-time SPDX validation says what spdx-tools' full validation says."""
+    document = _spdx_document(tmp_path)
+    change(document)
+    ours = sorted(m.validation_message for m in validation_messages(document))
+    assert ours == sorted(m.validation_message for m in validate_full_spdx_document(document))
