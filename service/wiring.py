@@ -10,6 +10,7 @@ pipeline, so ``tollgate sbom`` never pays for them.
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -24,7 +25,7 @@ from service.image.cache import BlobCache
 from service.registry.credentials import CredentialStore
 from service.registry.factory import RegistryClientFactory
 from service.registry.outbound import OutboundPolicy
-from service.sbom import preload
+from service.sbom import SbomFormat, preload
 from service.scanning import Orchestrator
 from service.settings import Settings
 
@@ -131,15 +132,16 @@ def layer_analyzer(settings: Settings) -> LayerAnalyzer:
 
 
 @contextmanager
-def sbom_orchestrator(settings: Settings) -> Iterator[Orchestrator]:
-    """Fetch and catalog only: no database is touched (``tollgate sbom``)."""
+def sbom_orchestrator(settings: Settings, fmt: SbomFormat) -> Iterator[Orchestrator]:
+    """Fetch and catalog only, for SBOMs in ``fmt``: no database is touched (``tollgate
+    sbom``)."""
     with image_fetcher(settings) as fetcher:
         yield Orchestrator(
             source=fetcher,
             catalogers=catalogers(settings),
             default_engine=settings.engine,
             cache=CatalogCache(settings.blob_cache_dir),
-            overlap=preload,
+            overlap=functools.partial(preload, fmt),
         )
 
 

@@ -27,17 +27,20 @@ _MEDIA_TYPES = {
 }
 
 
-def preload() -> None:
-    """Import the writers ahead of use.
+def preload(fmt: SbomFormat) -> None:
+    """Import the writer of ``fmt`` ahead of use.
 
     cyclonedx-python-lib, spdx-tools and the SPDX license list they load take a few
     tenths of a second of CPU to import: the SBOM command does this while the engine
-    subprocess runs. What the imports built lives as long as the process, so it is then
-    frozen out of the garbage collector's sight: otherwise every later collection walks
-    those tables again (it made parsing the engine's report five times slower).
+    subprocess runs (only the writer it needs: when no engine runs, the import is on the
+    way to the answer). What the imports built lives as long as the process, so it is
+    then frozen out of the garbage collector's sight: otherwise every later collection
+    walks those tables again (it made parsing the engine's report five times slower).
     """
-    from service.sbom import cyclonedx, spdx  # noqa: F401
-
+    if fmt is SbomFormat.CYCLONEDX_JSON:
+        from service.sbom import cyclonedx  # noqa: F401
+    else:
+        from service.sbom import spdx  # noqa: F401
     gc.freeze()
 
 
