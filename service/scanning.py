@@ -17,12 +17,13 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+import service
 from service.catalog.cache import CatalogCache, DocumentKey
 from service.catalog.interface import Cataloger
 from service.errors import ConfigurationError, EngineError
 from service.image.download import LayerDownload, Pinning
 from service.image.model import ImageReference, PinnedImage, Platform
-from service.sbom import SbomFormat, render
+from service.sbom import SbomFormat, render, resubjected
 
 if TYPE_CHECKING:  # models load when a catalog is read or made, not for a cached SBOM
     from service.catalog.model import Catalog
@@ -251,12 +252,19 @@ class Orchestrator:
         return CatalogOutcome(catalog, image, False, timings)
 
     def sbom(self, outcome: CatalogOutcome, fmt: SbomFormat) -> str:
-        """The SBOM of a catalog; an identical one rendered before is served from cache."""
-        key = DocumentKey.of(outcome.catalog, fmt.value)
+        """The SBOM of a catalog; an identical one rendered before is served from cache,
+        and one rendered for another image with the same packages is re-subjected."""
+        catalog, created = outcome.catalog, outcome.image.config.created
+        key = DocumentKey.of(catalog, fmt.value)
         cached = self._cache.get_document(key)
         if cached is not None:
             return cached
-        text = render(outcome.catalog, fmt, created=outcome.image.config.created)
+        same_packages = DocumentKey.of_contents(catalog, fmt.value, service.__version__)
+        template = self._cache.get_document(same_packages)
+        text = resubjected(template, catalog, fmt, created=created) if template else None
+        if text is None:
+            text = render(catalog, fmt, created=created)
+            self._cache.put_document(same_packages, text)
         self._cache.put_document(key, text)
         return text
 

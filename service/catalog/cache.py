@@ -44,6 +44,20 @@ class DocumentKey:
             fmt,
         )
 
+    @classmethod
+    def of_contents(cls, catalog: Catalog, fmt: str, writer_version: str) -> DocumentKey:
+        """What an SBOM's package part depends on, whatever the image: the packages and
+        distro, the engine run, the format and the version of the writer."""
+        contents = catalog.model_dump_json(include={"packages", "distro"}).encode()
+        return cls(
+            f"contents:{hashlib.sha256(contents).hexdigest()}",
+            catalog.image.platform,
+            writer_version,
+            catalog.engine,
+            catalog.engine_version,
+            fmt,
+        )
+
 
 class CatalogCache:
     def __init__(self, root: Path) -> None:

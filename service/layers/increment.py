@@ -95,4 +95,3 @@ def _unit(path: str) -> str:
 def _ancestors(path: str) -> list[str]:
     parts = path.split("/")[:-1]
     return ["/".join(parts[: count + 1]) for count in range(len(parts))]
-

@@ -44,6 +44,20 @@ def preload(fmt: SbomFormat) -> None:
     gc.freeze()
 
 
+def resubjected(
+    template: str, catalog: Catalog, fmt: SbomFormat, *, created: datetime | None = None
+) -> str | None:
+    """``template``, the SBOM rendered for another image with exactly ``catalog``'s
+    packages, distro and engine run, made the SBOM of ``catalog``'s image: what
+    :func:`render` gives, without building every package again (an image that only adds
+    application code to its base). None for a format that is rendered whole."""
+    if fmt is SbomFormat.CYCLONEDX_JSON:
+        from service.sbom.cyclonedx import resubjected_cyclonedx
+
+        return resubjected_cyclonedx(template, catalog, created=created)
+    return None
+
+
 def render(catalog: Catalog, fmt: SbomFormat, *, created: datetime | None = None) -> str:
     """The catalog as an SBOM; ``created`` is the image config's creation time.
 

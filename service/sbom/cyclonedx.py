@@ -59,7 +59,29 @@ def render_cyclonedx(catalog: Catalog, *, created: datetime | None = None) -> st
         components.append(_operating_system(catalog.distro))
     _add_in_order(bom.components, components, key=_component_order)
     _add_in_order(bom.dependencies, _dependencies(root, components), key=_dependency_order)
-    document = JsonV1Dot6(bom).output_as_string(indent=2)
+    return _checked(JsonV1Dot6(bom).output_as_string(indent=2), catalog)
+
+
+def resubjected_cyclonedx(
+    template: str, catalog: Catalog, *, created: datetime | None = None
+) -> str:
+    """The document :func:`render_cyclonedx` gives for ``catalog``, from ``template``,
+    rendered for another image with the same packages, distro and engine run: only the
+    serial number and the metadata (the image, the tools, the time) depend on the image;
+    the components and the dependencies (on the root's fixed bom-ref) do not."""
+    document = json.loads(template)
+    subject = json.loads(
+        render_cyclonedx(
+            catalog.model_copy(update={"packages": (), "distro": None}), created=created
+        )
+    )
+    document["serialNumber"] = f"urn:uuid:{document_uuid(catalog, 'cyclonedx')}"
+    document["metadata"] = subject["metadata"]
+    return _checked(json.dumps(document, indent=2), catalog)
+
+
+def _checked(document: str, catalog: Catalog) -> str:
+    """``document``, once it is valid against the CycloneDX 1.6 schema."""
     error = next(_validator().iter_errors(json.loads(document)), None)
     if error is not None:
         raise SBOMError(

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from service import scanning
 from service.catalog.cache import CatalogCache
 from service.catalog.interface import Cataloger, LayerArrivals
 from service.catalog.model import Catalog
@@ -89,6 +90,31 @@ def test_sbom_is_rendered_once_and_identical(tmp_path: Path, cataloger: Counting
     assert any(p.is_file() for p in documents)
     assert orchestrator.sbom(outcome, SbomFormat.CYCLONEDX_JSON) == first
     assert orchestrator.sbom(outcome, SbomFormat.SPDX_JSON) != first
+
+
+def test_an_image_with_the_packages_of_one_rendered_before_is_not_rendered_whole(
+    tmp_path: Path, cataloger: CountingCataloger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two tags of one repository with other digests: the same packages (a push of
+    application code). The second document is the first re-subjected, as rendered."""
+    orchestrator = _orchestrator(tmp_path, cataloger)
+    first = orchestrator.catalog(parse_reference("127.0.0.1:5000/team/bash-zlib:1"))
+    orchestrator.sbom(first, SbomFormat.CYCLONEDX_JSON)
+    second = orchestrator.catalog(parse_reference("127.0.0.1:5000/team/bash-zlib:2"))
+    assert second.catalog.image.digest != first.catalog.image.digest
+    rendered: list[str] = []
+    original = scanning.render
+
+    def counted(catalog: Catalog, fmt: SbomFormat, **kwargs: object) -> str:
+        rendered.append(catalog.image.digest)
+        return original(catalog, fmt, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(scanning, "render", counted)
+    document = orchestrator.sbom(second, SbomFormat.CYCLONEDX_JSON)
+    assert rendered == []
+    assert document == original(second.catalog, SbomFormat.CYCLONEDX_JSON)
+    orchestrator.sbom(second, SbomFormat.SPDX_JSON)  # SPDX documents are rendered whole
+    assert rendered == [second.catalog.image.digest]
 
 
 def test_an_sbom_rendered_before_is_answered_without_its_catalog(

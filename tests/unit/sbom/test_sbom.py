@@ -18,7 +18,7 @@ from spdx_tools.spdx.parser.parse_anything import parse_file
 from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
 
 from service.catalog.model import Catalog, Package, PackageType
-from service.sbom import SbomFormat, render
+from service.sbom import SbomFormat, render, resubjected
 from service.sbom.spdx_validation import validation_messages
 from tests.unit.catalog.fixtures import syft_catalog, trivy_catalog
 
@@ -123,6 +123,28 @@ def test_renders_are_byte_identical(fmt: SbomFormat) -> None:
     assert render(syft_catalog(), fmt, created=CREATED) == first
     # a different catalog of the same image gets a different document id
     assert render(trivy_catalog(), fmt, created=CREATED) != first
+
+
+@pytest.mark.parametrize("catalog", [syft_catalog, trivy_catalog], ids=["syft", "trivy"])
+def test_a_document_re_subjected_is_the_document_rendered_for_that_image(
+    catalog: Callable[[], Catalog],
+) -> None:
+    """An image that adds only application code to its base has the base's packages: the
+    base's document made the new image's is byte for byte what rendering it gives."""
+    base = catalog()
+    app = base.model_copy(
+        update={
+            "image": base.image.model_copy(
+                update={"reference": "127.0.0.1:5000/app:2", "digest": "sha256:" + "e" * 64}
+            )
+        }
+    )
+    template = render(base, SbomFormat.CYCLONEDX_JSON, created=CREATED)
+    later = datetime(2025, 6, 7, 8, 9, 10, tzinfo=UTC)
+    expected = render(app, SbomFormat.CYCLONEDX_JSON, created=later)
+    assert resubjected(template, app, SbomFormat.CYCLONEDX_JSON, created=later) == expected
+    assert expected != template
+    assert resubjected(template, app, SbomFormat.SPDX_JSON, created=later) is None
 
 
 def test_without_creation_time_the_timestamp_is_fixed() -> None:
