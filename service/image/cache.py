@@ -46,7 +46,7 @@ class BlobSink:
 
 
 class BlobCache:
-    """``<root>/blobs/sha256/<hex>`` plus a scratch area for archive extraction."""
+    """``<root>/blobs/sha256/<hex>`` plus a scratch area for files adopted into it."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -73,12 +73,12 @@ class BlobCache:
         return path.read_bytes()
 
     @contextlib.contextmanager
-    def writer(self, expected: str, what: str = "blob") -> Iterator[BlobSink]:
-        """Write a blob; on clean exit it is verified against ``expected`` and published.
+    def writer(self, expected: str | None, what: str = "blob") -> Iterator[BlobSink]:
+        """Write a blob; on clean exit it is verified against ``expected`` and published
+        (``expected`` None: published under whatever it hashes to, ``sink.hasher.digest``).
 
         On any error (including DigestMismatchError) the temp file is removed.
         """
-        target = self.path(expected)
         fd, temp_name = tempfile.mkstemp(prefix=".incoming-", dir=self.blobs_dir)
         try:
             with os.fdopen(fd, "wb") as file:
@@ -86,14 +86,15 @@ class BlobCache:
                 yield sink
                 file.flush()
                 os.fsync(file.fileno())
-            sink.hasher.verify(expected, what)
+            if expected is not None:
+                sink.hasher.verify(expected, what)
             os.chmod(temp_name, 0o444)
-            os.replace(temp_name, target)
+            os.replace(temp_name, self.path(sink.hasher.digest))
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp_name)
             raise
-        logger.debug("cached %s (%d bytes)", expected, sink.size)
+        logger.debug("cached %s (%d bytes)", sink.hasher.digest, sink.size)
 
     def put_bytes(self, data: bytes, expected: str | None = None, what: str = "blob") -> str:
         """Store ``data`` (verified against ``expected`` when given); returns its digest."""
@@ -131,7 +132,7 @@ class BlobCache:
         *,
         progress: ProgressCallback | None = None,
     ) -> str:
-        """Move ``source``, a file of the scratch area (see :meth:`scratch`), into the cache
+        """Move ``source``, a file of the scratch area (``scratch_dir``), into the cache
         once it hashes to ``expected`` (None: to whatever it hashes to); its digest. What
         :meth:`put_file` does, without the copy. A blob already there leaves it in place."""
         if expected is not None and self.has(expected):
@@ -149,10 +150,6 @@ class BlobCache:
         if progress is not None:
             progress(hasher.digest, hasher.size, hasher.size)
         return hasher.digest
-
-    def scratch(self) -> contextlib.AbstractContextManager[str]:
-        """A temporary directory on the cache's filesystem, removed afterwards."""
-        return tempfile.TemporaryDirectory(prefix="extract-", dir=self.scratch_dir)
 
 
 def _file_digest(path: Path) -> str:
