@@ -82,35 +82,39 @@ class _RegistrySource:
         )
 
 
-class _LayoutSource:
-    """An OCI layout: the user's (its blobs copied into the cache) or one extracted into
-    the cache's scratch area (``extracted``: its blobs moved into the cache)."""
+class _Layout(Protocol):
+    """An OCI image layout: a directory (:class:`LayoutReader`) or an image archive read
+    in place (:mod:`service.image.archive`)."""
 
-    def __init__(
-        self, root: Path, tag: str | None, cache: BlobCache, *, extracted: bool = False
-    ) -> None:
-        self._reader = LayoutReader(root)
+    def resolve(self, tag: str | None) -> Descriptor: ...
+
+    def read_blob(self, digest: str, max_size: int) -> bytes: ...
+
+    def store_blob(
+        self, descriptor: Descriptor, cache: BlobCache, progress: ProgressCallback | None
+    ) -> None: ...
+
+
+class _LayoutSource:
+    """An OCI layout's manifests, read from it; its blobs stored into the cache."""
+
+    def __init__(self, layout: _Layout, tag: str | None, cache: BlobCache) -> None:
+        self._layout = layout
         self._tag = tag
         self._cache = cache
-        self._extracted = extracted
 
     def top(self) -> Manifest:
-        return self.manifest(self._reader.resolve(self._tag))
+        return self.manifest(self._layout.resolve(self._tag))
 
     def manifest(self, descriptor: Descriptor) -> Manifest:
-        content = self._reader.read_blob(descriptor.digest, MAX_MANIFEST_SIZE)
-        verify_digest(descriptor.digest, content, f"manifest in {self._reader.root}")
+        content = self._layout.read_blob(descriptor.digest, MAX_MANIFEST_SIZE)
+        verify_digest(descriptor.digest, content, f"manifest {descriptor.digest}")
         media_type = detect_media_type(content, descriptor.media_type)
         return Manifest(media_type=media_type, digest=descriptor.digest, content=content)
 
     def blob(self, descriptor: Descriptor, progress: ProgressCallback | None) -> None:
-        if self._cache.has(descriptor.digest):  # moved in already: another image's layer
-            return
-        path = self._reader.blob_path(descriptor.digest)
-        if self._extracted and not path.is_symlink():
-            self._cache.adopt(path, descriptor.digest, progress=progress)
-        else:
-            self._cache.put_file(path, descriptor.digest, progress=progress)
+        if not self._cache.has(descriptor.digest):  # else stored already: a cached layer
+            self._layout.store_blob(descriptor, self._cache, progress)
 
 
 def _download(
@@ -219,18 +223,15 @@ class ImageFetcher:
         assert ref.path is not None
         path = Path(ref.path)
         if ref.transport is Transport.OCI_DIR:
-            yield _LayoutSource(path, ref.tag, self._cache)
+            yield _LayoutSource(LayoutReader(path), ref.tag, self._cache)
             return
         if not path.is_file():
             raise ImageError(f"{path} does not exist or is not a file")
         # tar, gzip and zstd readers load only for archives, not for every registry pull
-        from service.image.archive import docker_archive_to_layout, safe_extract
+        from service.image.archive import open_archive
 
-        with self._cache.scratch() as scratch:
-            safe_extract(path, Path(scratch))
-            if ref.transport is Transport.DOCKER_ARCHIVE:
-                docker_archive_to_layout(Path(scratch))
-            yield _LayoutSource(Path(scratch), ref.tag, self._cache, extracted=True)
+        with open_archive(path, ref.transport, self._cache) as archive:
+            yield _LayoutSource(archive, ref.tag, self._cache)
 
     def _child(self, source: _Source, entry: Descriptor) -> Manifest:
         """A manifest named by digest: from the cache when we already have it."""

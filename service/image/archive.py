@@ -1,216 +1,176 @@
-"""Safe extraction of image tarballs, and ``docker save`` output -> OCI image layout.
+"""``docker save`` and ``oci-archive`` tarballs, read in place as an OCI image layout.
 
-Extraction refuses (UnsafeArchiveError, naming the member) path traversal, absolute
-names, links that are absolute or escape the destination, devices, FIFOs, sparse files
-and decompression bombs (gzip and zstd layer blobs count at their inflated size);
-tarfile's ``data`` filter re-checks every member against the real (symlink-resolved)
-destination, so nothing is ever written outside it.
+Both answer what an OCI layout directory (:class:`~service.image.layout.LayoutReader`)
+answers: the top descriptor, a manifest's bytes, and a blob stored into the cache. Their
+members are read through :mod:`service.image.tarball`, never extracted; a layer the
+cache already holds is not read at all.
+
+A ``docker save`` archive becomes the OCI image its ``manifest.json`` names: the config
+as it is, each layer as it is (usually an uncompressed tar, whose digest is then the
+config's diff_id, checked as the layer is stored), and a synthesized OCI manifest, which
+is what the image is pinned by.
 """
 
 from __future__ import annotations
 
-import gzip
+import contextlib
 import json
-import logging
-import os
-import posixpath
-import tarfile
-import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import zstandard
-
-from service.errors import ImageError, UnsafeArchiveError
-from service.image.digest import DigestWriter, digest_hex, mismatch, sha256_digest
-from service.image.layout import OCI_LAYOUT_FILE, OCI_LAYOUT_VERSION
+from service.errors import ImageError
+from service.image.cache import BlobCache, ProgressCallback
+from service.image.digest import digest_hex, sha256_digest
+from service.image.layout import (
+    OCI_LAYOUT_FILE,
+    check_layout_marker,
+    parse_layout_index,
+    select_entry,
+)
 from service.image.manifest import (
+    MAX_CONFIG_SIZE,
     OCI_CONFIG,
     OCI_INDEX,
     OCI_LAYER,
-    OCI_LAYER_GZIP,
-    OCI_LAYER_ZSTD,
     OCI_MANIFEST,
+    Descriptor,
+    ImageIndex,
 )
-
-logger = logging.getLogger(__name__)
-
-MAX_TOTAL_BYTES = 64 << 30  # uncompressed content of one archive
-MAX_MEMBERS = 200_000
-MAX_RATIO = 100  # uncompressed / archive size, once past RATIO_FLOOR_BYTES
-RATIO_FLOOR_BYTES = 64 << 20
-_CHUNK = 1 << 20
-_GZIP_MAGIC = b"\x1f\x8b"
-_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+from service.image.model import Transport
+from service.image.tarball import Tarball, layer_media_type, open_tarball
 
 
-def safe_extract(archive: Path, dest: Path) -> None:
-    """Extract ``archive`` (tar, optionally compressed) into the existing directory ``dest``."""
-    archive_size = max(archive.stat().st_size, 1)
-    limit = min(MAX_TOTAL_BYTES, max(RATIO_FLOOR_BYTES, MAX_RATIO * archive_size))
-    total = 0
-    try:
-        with tarfile.open(archive, "r:*") as tar:
-            for count, member in enumerate(tar, start=1):
-                if count > MAX_MEMBERS:
-                    raise UnsafeArchiveError(
-                        f"{archive} has more than {MAX_MEMBERS} members: refusing it"
-                    )
-                _check_member(member)
-                total += member.size
-                if total > limit:
-                    raise _bomb(archive, member, total, archive_size)
-                try:
-                    tar.extract(member, dest, filter="data")
-                except tarfile.FilterError as exc:
-                    raise _unsafe(member, f"refused by the extraction filter ({exc})") from exc
-                if member.isreg():  # a compressed layer blob counts at its inflated size
-                    try:
-                        total += _inflated_size(dest / member.name, limit - total)
-                    except _WindowTooLarge:
-                        raise _unsafe(
-                            member,
-                            "needs a zstd window over libzstd's 128 MiB limit to "
-                            "decompress: refusing a memory bomb",
-                        ) from None
-                    if total > limit:
-                        raise _bomb(archive, member, total, archive_size)
-    except (tarfile.TarError, EOFError, OSError) as exc:
-        raise ImageError(
-            f"{archive} is not a readable tar archive: {exc}",
-            hint="pass the file written by docker save, skopeo copy or buildah push",
-        ) from exc
-    logger.debug("extracted %s (%d bytes) into %s", archive, total, dest)
-
-
-def _bomb(
-    archive: Path, member: tarfile.TarInfo, total: int, archive_size: int
-) -> UnsafeArchiveError:
-    return UnsafeArchiveError(
-        f"{archive} expands past {total} bytes at member {member.name!r} "
-        f"(archive is {archive_size} bytes): refusing a decompression bomb",
-        hint="the archive is malformed or hostile; do not use it",
-    )
-
-
-class _WindowTooLarge(Exception):
-    """A zstd frame declares a window past what libzstd decodes by default (128 MiB)."""
-
-
-def _inflated_size(path: Path, budget: int) -> int:
-    """What a gzip or zstd file inflates to (0 if neither), counted no further than ``budget``.
-
-    A corrupt stream is left for the engine to report: only the size matters here. A
-    zstd frame whose size cannot be counted within libzstd's memory limit is not: the
-    engines' decoders accept larger windows, so it raises :class:`_WindowTooLarge`.
-    """
-    inflated = 0
-    with path.open("rb") as raw:
-        media_type = _layer_media_type(raw.read(len(_ZSTD_MAGIC)))
-        raw.seek(0)
-        stream: gzip.GzipFile | zstandard.ZstdDecompressionReader
-        if media_type == OCI_LAYER_GZIP:
-            stream = gzip.GzipFile(fileobj=raw)
-        elif media_type == OCI_LAYER_ZSTD:  # every frame: engines decode them all
-            stream = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+@contextlib.contextmanager
+def open_archive(
+    path: Path, transport: Transport, cache: BlobCache
+) -> Iterator[DockerArchive | OciArchive]:
+    """The ``docker-archive:`` or ``oci-archive:`` at ``path``, readable while open."""
+    with open_tarball(path, cache) as tarball:
+        if transport is Transport.DOCKER_ARCHIVE:
+            yield DockerArchive(tarball, cache)
         else:
-            return 0
-        try:
-            with stream:
-                while inflated <= budget and (chunk := stream.read(_CHUNK)):
-                    inflated += len(chunk)
-        except zstandard.ZstdError as error:
-            if "too much memory" in str(error):  # ZSTD_error_frameParameter_windowTooLarge
-                raise _WindowTooLarge from error
-        except (OSError, EOFError, zlib.error):
-            pass
-    return inflated
+            yield OciArchive(tarball)
 
 
-def _layer_media_type(head: bytes) -> str:
-    """A layer blob's OCI media type, told by its first bytes (``head``)."""
-    if head.startswith(_GZIP_MAGIC):
-        return OCI_LAYER_GZIP
-    if head.startswith(_ZSTD_MAGIC):
-        return OCI_LAYER_ZSTD
-    return OCI_LAYER
+class OciArchive:
+    """An OCI image layout, tarred (``skopeo copy oci-archive:``, ``buildah push``)."""
+
+    def __init__(self, tarball: Tarball) -> None:
+        self._tarball = tarball
+        check_layout_marker(tarball.index_file(OCI_LAYOUT_FILE), str(tarball.path))
+        where = f"{tarball.path} index.json"
+        content = tarball.index_file("index.json")
+        if content is None:
+            raise ImageError(f"{where} is missing: not an oci-archive")
+        self._index = parse_layout_index(content, where)
+
+    def resolve(self, tag: str | None) -> Descriptor:
+        path = self._tarball.path
+        return select_entry(self._index, tag, f"oci-archive {path}", f"oci-archive:{path}")
+
+    def read_blob(self, digest: str, max_size: int) -> bytes:
+        return self._tarball.read(self._blob(digest), max_size)
+
+    def store_blob(
+        self, descriptor: Descriptor, cache: BlobCache, progress: ProgressCallback | None
+    ) -> None:
+        """The blob into ``cache`` (the archive's own), verified."""
+        name = self._blob(descriptor.digest)
+        self._tarball.store(name, descriptor.digest, f"blob {name}", progress)
+
+    def _blob(self, digest: str) -> str:
+        name = f"blobs/sha256/{digest_hex(digest)}"
+        found = self._tarball.find(name, "oci-archive blob")
+        if found is None:
+            raise ImageError(f"{self._tarball.path} lacks blob {digest}: the archive is incomplete")
+        return found
 
 
-def _unsafe(member: tarfile.TarInfo, why: str) -> UnsafeArchiveError:
-    return UnsafeArchiveError(
-        f"archive member {member.name!r} {why}",
-        hint="the archive is malformed or hostile; do not use it",
-    )
+class DockerArchive:
+    """The one image of a ``docker save`` archive, as an OCI image with a synthesized
+    manifest; layers not yet cached are read (and checked) only when stored."""
+
+    def __init__(self, tarball: Tarball, cache: BlobCache) -> None:
+        self._tarball = tarball
+        entry = _single_image(tarball.index_file("manifest.json"))
+        config = tarball.member(_entry(entry.get("Config"), "Config"), _WHAT["Config"])
+        self._config = tarball.read(config, MAX_CONFIG_SIZE)
+        self._config_digest = sha256_digest(self._config)
+        diff_ids = _diff_ids(self._config)
+        self._layers: dict[str, str] = {}  # layer digest -> member
+        layers = [
+            self._layer(
+                _entry(name, "Layers"),
+                diff_ids[position] if position < len(diff_ids) else None,
+                cache,
+            )
+            for position, name in enumerate(entry.get("Layers") or [])
+        ]
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {
+                "mediaType": OCI_CONFIG,
+                "digest": self._config_digest,
+                "size": len(self._config),
+            },
+            "layers": layers,
+        }
+        self._manifest = json.dumps(manifest, separators=(",", ":")).encode()
+        self._descriptor = Descriptor(
+            media_type=OCI_MANIFEST,
+            digest=sha256_digest(self._manifest),
+            size=len(self._manifest),
+        )
+
+    def resolve(self, tag: str | None) -> Descriptor:
+        index = ImageIndex(media_type=OCI_INDEX, manifests=(self._descriptor,))
+        path = self._tarball.path
+        return select_entry(index, tag, f"docker-archive {path}", f"docker-archive:{path}")
+
+    def read_blob(self, digest: str, max_size: int) -> bytes:
+        if digest != self._descriptor.digest:
+            raise ImageError(f"{self._tarball.path} has no manifest {digest}")
+        return self._manifest
+
+    def store_blob(
+        self, descriptor: Descriptor, cache: BlobCache, progress: ProgressCallback | None
+    ) -> None:
+        """The config or a layer into ``cache``; a layer is checked against its diff_id."""
+        if descriptor.digest == self._config_digest:
+            cache.put_bytes(self._config, descriptor.digest, "config")
+            return
+        name = self._layers.get(descriptor.digest)
+        if name is None:
+            raise ImageError(f"{self._tarball.path} has no layer {descriptor.digest}")
+        self._tarball.store(name, descriptor.digest, f"layer {name} (config diff_id)", progress)
+
+    def _layer(self, entry: str, diff_id: str | None, cache: BlobCache) -> dict[str, Any]:
+        """The manifest's descriptor of layer member ``entry`` (``diff_id``: the config's
+        for it, if any). An uncompressed layer's digest is its diff_id: a cached one is not
+        read at all; another is checked when stored. A compressed one is hashed (stored) now."""
+        name = self._tarball.member(entry, _WHAT["Layers"])
+        size = self._tarball.size(name)
+        if diff_id is not None and cache.has(diff_id):
+            media_type, digest = OCI_LAYER, diff_id
+        else:
+            media_type = layer_media_type(self._tarball.head(name))
+            if media_type == OCI_LAYER and diff_id is not None:
+                digest = diff_id
+            else:
+                digest = self._tarball.store(name, None, f"layer {name}")
+        self._layers[digest] = name
+        return {"mediaType": media_type, "digest": digest, "size": size}
 
 
-def _escapes(path: str) -> bool:
-    normal = posixpath.normpath(path)
-    return normal == ".." or normal.startswith("../")
+_WHAT = {field: f"docker-archive {field} entry" for field in ("Config", "Layers")}
 
 
-def _check_member(member: tarfile.TarInfo) -> None:
-    name = member.name
-    if name.startswith("/") or os.path.isabs(name):
-        raise _unsafe(member, "has an absolute path")
-    if ".." in name.split("/") or _escapes(name):
-        raise _unsafe(member, "escapes the extraction directory (path traversal)")
-    if member.isdev() or member.isfifo():
-        raise _unsafe(member, "is a device or FIFO")
-    if member.type == tarfile.GNUTYPE_SPARSE or getattr(member, "sparse", None):
-        raise _unsafe(member, "is a sparse file")
-    if member.issym():
-        if posixpath.isabs(member.linkname):
-            raise _unsafe(member, f"is a symlink to the absolute path {member.linkname!r}")
-        if _escapes(posixpath.join(posixpath.dirname(name), member.linkname)):
-            raise _unsafe(member, f"is a symlink escaping the archive ({member.linkname!r})")
-    elif member.islnk():
-        if posixpath.isabs(member.linkname) or _escapes(member.linkname):
-            raise _unsafe(member, f"is a hard link escaping the archive ({member.linkname!r})")
-    elif not (member.isreg() or member.isdir()):
-        raise _unsafe(member, f"has unsupported tar type {member.type!r}")
-
-
-def docker_archive_to_layout(root: Path) -> None:
-    """Turn an extracted ``docker save`` tree into an OCI image layout in place.
-
-    Layers are digested as they are (often uncompressed tar); the synthesized OCI
-    manifest is what the image is pinned by.
-    """
-    entry = _single_image(root)
-    config_path = _inside(root, entry.get("Config"), "Config")
-    layer_paths = [_inside(root, layer, "Layers") for layer in entry.get("Layers") or []]
-    config_bytes = config_path.read_bytes()
-    config_digest = _store(root, config_bytes)
-    diff_ids = _diff_ids(config_bytes)
-    layers: list[dict[str, Any]] = []
-    for position, path in enumerate(layer_paths):
-        digest, size, media_type = _store_file(root, path)
-        if media_type == OCI_LAYER and position < len(diff_ids) and diff_ids[position] != digest:
-            raise mismatch(diff_ids[position], digest, f"layer {path.name} (config diff_id)")
-        layers.append({"mediaType": media_type, "digest": digest, "size": size})
-    manifest = {
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": len(config_bytes)},
-        "layers": layers,
-    }
-    manifest_bytes = json.dumps(manifest, separators=(",", ":")).encode()
-    manifest_digest = _store(root, manifest_bytes)
-    index = {
-        "schemaVersion": 2,
-        "mediaType": OCI_INDEX,
-        "manifests": [
-            {"mediaType": OCI_MANIFEST, "digest": manifest_digest, "size": len(manifest_bytes)}
-        ],
-    }
-    (root / "index.json").write_text(json.dumps(index))
-    (root / OCI_LAYOUT_FILE).write_text(json.dumps({"imageLayoutVersion": OCI_LAYOUT_VERSION}))
-
-
-def _single_image(root: Path) -> dict[str, Any]:
+def _single_image(content: bytes | None) -> dict[str, Any]:
     try:
-        entries = json.loads((root / "manifest.json").read_bytes())
-    except (OSError, ValueError) as exc:
+        entries = json.loads(content or b"")
+    except ValueError as exc:
         raise ImageError(
             "not a docker-archive: manifest.json is missing or malformed",
             hint="pass the output of docker save, or use oci-archive: for OCI tarballs",
@@ -225,13 +185,10 @@ def _single_image(root: Path) -> dict[str, Any]:
     return entries[0]
 
 
-def _inside(root: Path, name: object, field: str) -> Path:
+def _entry(name: object, field: str) -> str:
     if not isinstance(name, str) or not name:
         raise ImageError(f"docker-archive manifest.json has a malformed {field} entry")
-    path = (root / name).resolve()
-    if not path.is_relative_to(root.resolve()) or not path.is_file():
-        raise UnsafeArchiveError(f"docker-archive {field} entry {name!r} is not a file inside it")
-    return path
+    return name
 
 
 def _diff_ids(config_bytes: bytes) -> list[str]:
@@ -240,30 +197,3 @@ def _diff_ids(config_bytes: bytes) -> list[str]:
     except (ValueError, KeyError, TypeError) as exc:
         raise ImageError("docker-archive image config lacks rootfs.diff_ids") from exc
     return [d for d in diff_ids if isinstance(d, str)]
-
-
-def _blob_path(root: Path, digest: str) -> Path:
-    path = root / "blobs" / "sha256" / digest_hex(digest)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def _store(root: Path, data: bytes) -> str:
-    digest = sha256_digest(data)
-    target = _blob_path(root, digest)
-    if not target.exists():
-        target.write_bytes(data)
-    return digest
-
-
-def _store_file(root: Path, path: Path) -> tuple[str, int, str]:
-    hasher = DigestWriter()
-    with path.open("rb") as file:
-        head = file.read(4)
-        hasher.update(head)
-        while chunk := file.read(_CHUNK):
-            hasher.update(chunk)
-    target = _blob_path(root, hasher.digest)
-    if not target.exists():
-        os.link(path, target)
-    return hasher.digest, hasher.size, _layer_media_type(head)

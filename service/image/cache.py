@@ -34,7 +34,7 @@ class BlobSink:
     """An open temp file that hashes what is written to it (see :meth:`BlobCache.writer`);
     what is written is readable at once (:mod:`service.image.incoming`)."""
 
-    def __init__(self, file: BinaryIO, arriving: incoming.Arriving) -> None:
+    def __init__(self, file: BinaryIO, arriving: incoming.Arriving | None) -> None:
         self._file = file
         self._arriving = arriving
         self.hasher = DigestWriter()
@@ -42,8 +42,9 @@ class BlobSink:
     def write(self, chunk: bytes) -> None:
         self.hasher.update(chunk)
         self._file.write(chunk)
-        self._file.flush()
-        incoming.wrote(self._arriving, self.hasher.size)
+        if self._arriving is not None:
+            self._file.flush()
+            incoming.wrote(self._arriving, self.hasher.size)
 
     @property
     def size(self) -> int:
@@ -51,7 +52,7 @@ class BlobSink:
 
 
 class BlobCache:
-    """``<root>/blobs/sha256/<hex>`` plus a scratch area for archive extraction."""
+    """``<root>/blobs/sha256/<hex>`` plus a scratch area for files adopted into it."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -78,29 +79,35 @@ class BlobCache:
         return path.read_bytes()
 
     @contextlib.contextmanager
-    def writer(self, expected: str, what: str = "blob") -> Iterator[BlobSink]:
-        """Write a blob; on clean exit it is verified against ``expected`` and published.
+    def writer(self, expected: str | None, what: str = "blob") -> Iterator[BlobSink]:
+        """Write a blob; on clean exit it is verified against ``expected`` and published
+        (``expected`` None: published under whatever it hashes to, ``sink.hasher.digest``).
 
         On any error (including DigestMismatchError) the temp file is removed.
         """
-        target = self.path(expected)
         fd, temp_name = tempfile.mkstemp(prefix=".incoming-", dir=self.blobs_dir)
-        arriving = incoming.writing(target, Path(temp_name))
+        # a blob known by its digest ahead can be read while it is written
+        arriving = (
+            None if expected is None else incoming.writing(self.path(expected), Path(temp_name))
+        )
         try:
             with os.fdopen(fd, "wb") as file:
                 sink = BlobSink(file, arriving)
                 yield sink
                 os.fsync(file.fileno())
-            sink.hasher.verify(expected, what)
+            if expected is not None:
+                sink.hasher.verify(expected, what)
             os.chmod(temp_name, 0o444)
-            incoming.ended(arriving, failed=False)
-            os.replace(temp_name, target)
+            if arriving is not None:
+                incoming.ended(arriving, failed=False)
+            os.replace(temp_name, self.path(sink.hasher.digest))
         except BaseException:
-            incoming.ended(arriving, failed=True)
+            if arriving is not None:
+                incoming.ended(arriving, failed=True)
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp_name)
             raise
-        logger.debug("cached %s (%d bytes)", expected, sink.size)
+        logger.debug("cached %s (%d bytes)", sink.hasher.digest, sink.size)
 
     def put_bytes(self, data: bytes, expected: str | None = None, what: str = "blob") -> str:
         """Store ``data`` (verified against ``expected`` when given); returns its digest."""
@@ -138,7 +145,7 @@ class BlobCache:
         *,
         progress: ProgressCallback | None = None,
     ) -> str:
-        """Move ``source``, a file of the scratch area (see :meth:`scratch`), into the cache
+        """Move ``source``, a file of the scratch area (``scratch_dir``), into the cache
         once it hashes to ``expected`` (None: to whatever it hashes to); its digest. What
         :meth:`put_file` does, without the copy. A blob already there leaves it in place."""
         if expected is not None and self.has(expected):
@@ -156,10 +163,6 @@ class BlobCache:
         if progress is not None:
             progress(hasher.digest, hasher.size, hasher.size)
         return hasher.digest
-
-    def scratch(self) -> contextlib.AbstractContextManager[str]:
-        """A temporary directory on the cache's filesystem, removed afterwards."""
-        return tempfile.TemporaryDirectory(prefix="extract-", dir=self.scratch_dir)
 
 
 def _file_digest(path: Path) -> str:

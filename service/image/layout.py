@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from service.errors import ImageError, NotFoundError
-from service.image.cache import BlobCache
+from service.image.cache import BlobCache, ProgressCallback
 from service.image.digest import digest_hex
 from service.image.manifest import (
     MAX_MANIFEST_SIZE,
@@ -40,40 +40,22 @@ class LayoutReader:
         self.root = root
         marker = root / OCI_LAYOUT_FILE
         try:
-            version = json.loads(marker.read_bytes()).get("imageLayoutVersion")
-        except (OSError, ValueError, AttributeError) as exc:
-            raise ImageError(
-                f"{root} is not an OCI image layout (no readable {OCI_LAYOUT_FILE} file)",
-                hint="point oci-dir: at a directory written by skopeo, buildah or umoci",
-            ) from exc
-        if version != OCI_LAYOUT_VERSION:
-            raise ImageError(f"{root}: unsupported OCI layout version {version!r}")
+            content = marker.read_bytes()
+        except OSError:
+            content = None
+        check_layout_marker(content, str(root))
 
     def index(self) -> ImageIndex:
         path = self.root / "index.json"
         try:
-            document = json.loads(path.read_bytes())
-        except (OSError, ValueError) as exc:
+            content = path.read_bytes()
+        except OSError as exc:
             raise ImageError(f"{path} is missing or malformed: {exc}") from exc
-        return parse_index_document(document, OCI_INDEX, str(path))
+        return parse_layout_index(content, str(path))
 
     def resolve(self, tag: str | None) -> Descriptor:
         """The top-level descriptor named ``tag`` (ref.name), or the only one when untagged."""
-        entries = self.index().manifests
-        if tag is not None:
-            named = [e for e in entries if e.annotations.get(REF_NAME) == tag]
-            if not named:
-                raise NotFoundError(
-                    f"tag {tag!r} not found in OCI layout {self.root}",
-                    hint=f"available tags: {_tags(entries)}",
-                )
-            return named[0]
-        if len(entries) != 1:
-            raise ImageError(
-                f"OCI layout {self.root} holds {len(entries)} images; say which one",
-                hint=f"use oci-dir:{self.root}:TAG with one of: {_tags(entries)}",
-            )
-        return entries[0]
+        return select_entry(self.index(), tag, f"OCI layout {self.root}", f"oci-dir:{self.root}")
 
     def location(self, digest: str) -> Path:
         """Where the blob is, or will be once it is stored (layers arrive after the layout)."""
@@ -92,6 +74,54 @@ class LayoutReader:
         if path.stat().st_size > max_size:
             raise ImageError(f"blob {digest} in {self.root} is larger than {max_size} bytes")
         return path.read_bytes()
+
+    def store_blob(
+        self, descriptor: Descriptor, cache: BlobCache, progress: ProgressCallback | None
+    ) -> None:
+        """Copy the blob into ``cache``, verified."""
+        cache.put_file(self.blob_path(descriptor.digest), descriptor.digest, progress=progress)
+
+
+def check_layout_marker(content: bytes | None, where: str) -> None:
+    """Refuse ``where`` unless ``content`` (its ``oci-layout`` file) names our layout version."""
+    try:
+        version = json.loads(content or b"").get("imageLayoutVersion")
+    except (ValueError, AttributeError) as exc:
+        raise ImageError(
+            f"{where} is not an OCI image layout (no readable {OCI_LAYOUT_FILE} file)",
+            hint="pass an OCI image layout written by skopeo, buildah or umoci",
+        ) from exc
+    if version != OCI_LAYOUT_VERSION:
+        raise ImageError(f"{where}: unsupported OCI layout version {version!r}")
+
+
+def parse_layout_index(content: bytes, where: str) -> ImageIndex:
+    """A layout's ``index.json`` (read from ``where``)."""
+    try:
+        document = json.loads(content)
+    except ValueError as exc:
+        raise ImageError(f"{where} is missing or malformed: {exc}") from exc
+    return parse_index_document(document, OCI_INDEX, where)
+
+
+def select_entry(index: ImageIndex, tag: str | None, where: str, reference: str) -> Descriptor:
+    """The entry of ``index`` named ``tag`` (ref.name), or the only one when untagged;
+    ``reference`` is how the user names ``where`` (``oci-dir:PATH``), for the hint."""
+    entries = index.manifests
+    if tag is not None:
+        named = [e for e in entries if e.annotations.get(REF_NAME) == tag]
+        if not named:
+            raise NotFoundError(
+                f"tag {tag!r} not found in {where}",
+                hint=f"available tags: {_tags(entries)}",
+            )
+        return named[0]
+    if len(entries) != 1:
+        raise ImageError(
+            f"{where} holds {len(entries)} images; say which one",
+            hint=f"use {reference}:TAG with one of: {_tags(entries)}",
+        )
+    return entries[0]
 
 
 def _tags(entries: tuple[Descriptor, ...]) -> str:

@@ -11,12 +11,17 @@ import json
 import re
 import tarfile
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
+OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
 
 
 def sha(data: bytes) -> str:
@@ -64,25 +69,21 @@ def build_image(
             "history": [{"created_by": "ADD files /"}],
         }
     ).encode()
-    manifest = json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": {
-                "mediaType": "application/vnd.oci.image.config.v1+json",
-                "digest": sha(config),
-                "size": len(config),
-            },
-            "layers": [
-                {
-                    "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                    "digest": sha(layer),
-                    "size": len(layer),
-                }
-            ],
-        }
-    ).encode()
+    manifest = json.dumps(manifest_document(config, [(OCI_LAYER_GZIP, layer)])).encode()
     return Image(manifest, config, [layer], platform)
+
+
+def manifest_document(config: bytes, layers: Sequence[tuple[str, bytes]]) -> dict[str, Any]:
+    """An OCI image manifest naming ``config`` and ``layers`` (media type, blob)."""
+    return {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "digest": sha(config), "size": len(config)},
+        "layers": [
+            {"mediaType": media_type, "digest": sha(blob), "size": len(blob)}
+            for media_type, blob in layers
+        ],
+    }
 
 
 def build_index(images: list[Image]) -> bytes:
