@@ -15,9 +15,10 @@ import functools
 import json
 import logging
 import os
+import sys
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,7 +162,10 @@ class LayerAnalyzer:
                 known[digest] = cached
         if missing:
             threads = min(len(missing), _MAX_THREADS, os.cpu_count() or 1)
-            with ThreadPoolExecutor(threads, thread_name_prefix="layer") as pool:
+            with (
+                _quick_switching(),
+                ThreadPoolExecutor(threads, thread_name_prefix="layer") as pool,
+            ):
                 blobs = image.layout / "blobs"  # the cache's for a fetched image
                 read = functools.partial(self._read_once, blobs=blobs, arrivals=arrivals)
                 for contents in pool.map(read, missing):
@@ -206,6 +210,42 @@ class LayerAnalyzer:
         contents = contents.model_copy(update={"evidence": evidence})
         self._cache.put(contents)
         return contents
+
+
+class _QuickSwitching:
+    """While layers are read, the interpreter hands the GIL over every 0.5 ms, not 5 ms.
+
+    The walk of a layer's tar holds the GIL in long stretches; the threads beside it
+    (the download storing the blob, the feeder of the inflating child) each need it for
+    a moment per chunk and would wait out the whole interval every time: on the 1 GB
+    bench image the layers were read in 3.9-5.1 s instead of 5.3-5.7 s with the default.
+    The interval is the process's: it is restored once no layer is being read.
+    """
+
+    INTERVAL = 0.0005  # seconds
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._readers = 0
+        self._previous = sys.getswitchinterval()
+
+    @contextlib.contextmanager
+    def __call__(self) -> Iterator[None]:
+        with self._lock:
+            if self._readers == 0:
+                self._previous = sys.getswitchinterval()
+                sys.setswitchinterval(self.INTERVAL)
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._readers -= 1
+                if self._readers == 0:
+                    sys.setswitchinterval(self._previous)
+
+
+_quick_switching = _QuickSwitching()
 
 
 def _layer_commands(config: ImageConfig, count: int) -> list[str]:

@@ -32,22 +32,38 @@ ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _FEED = 4 << 20
 _PIPE_SIZE = 1 << 20  # Linux's default limit for an unprivileged pipe
 _F_SETPIPE_SZ = 1031
+# The child inflates in one thread and writes to the pipe in another, up to 8 MiB ahead:
+# a write blocks until this process has read what is in the pipe (1 MiB at most), and
+# in one thread the child would not inflate meanwhile (the two would take turns).
 _CHILD = """
-import shutil, sys
+import os, queue, sys, threading
 kind = sys.argv[1]
 if kind == "gzip":
-    from isal.igzip import IGzipFile as Reader
-    source = Reader(fileobj=sys.stdin.buffer, mode="rb")
+    from isal.igzip import IGzipFile
+    source = IGzipFile(fileobj=sys.stdin.buffer, mode="rb")
 else:
     import zstandard
     source = zstandard.ZstdDecompressor().stream_reader(sys.stdin.buffer, read_across_frames=True)
+chunks = queue.Queue(8)
+def write():
+    out = sys.stdout.buffer
+    try:
+        while chunk := chunks.get():
+            out.write(chunk)
+        out.flush()
+    except BrokenPipeError:  # the walk ended before the stream did
+        os._exit(0)
+writer = threading.Thread(target=write, daemon=True)
+writer.start()
 try:
-    shutil.copyfileobj(source, sys.stdout.buffer, 4 << 20)
-except BrokenPipeError:
-    pass
+    while chunk := source.read(1 << 20):
+        chunks.put(chunk)
 except Exception as error:
     sys.stderr.write(f"{type(error).__name__}: {error}")
-    sys.exit(1)
+    sys.stderr.flush()
+    os._exit(1)
+chunks.put(b"")
+writer.join()
 """
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import sys
 import tarfile
 from pathlib import Path
 
@@ -212,3 +213,15 @@ def test_a_layer_cut_short_is_a_clear_error(tmp_path: Path, compression: str, me
     blob.write_bytes(data[: len(data) // 2])  # cut short
     with pytest.raises(ImageError, match=message):
         read_layer(blob, "sha256:" + "d" * 64)
+
+
+def test_the_interpreter_switches_quickly_only_while_layers_are_read() -> None:
+    from service.layers import analyzer
+
+    before = sys.getswitchinterval()
+    with analyzer._quick_switching():
+        assert sys.getswitchinterval() == pytest.approx(analyzer._QuickSwitching.INTERVAL)
+        with analyzer._quick_switching():  # a second scan reading layers meanwhile
+            pass
+        assert sys.getswitchinterval() == pytest.approx(analyzer._QuickSwitching.INTERVAL)
+    assert sys.getswitchinterval() == before
