@@ -113,8 +113,10 @@ def _child(raw: Blob, kind: str, what: str) -> Iterator[Readable]:
         stderr=subprocess.PIPE,
     )
     assert child.stdout is not None and child.stderr is not None
-    with contextlib.suppress(OSError):  # a smaller pipe only costs more reads
-        fcntl.fcntl(child.stdout.fileno(), _F_SETPIPE_SZ, _PIPE_SIZE)
+    for pipe in (child.stdout, child.stdin):
+        with contextlib.suppress(OSError):  # a smaller pipe only costs more hand-overs
+            if pipe is not None:
+                fcntl.fcntl(pipe.fileno(), _F_SETPIPE_SZ, _PIPE_SIZE)
     feeder = None if fileno is not None else _Feeder(raw, child)
     try:
         yield _Pipe(child.stdout.fileno())
