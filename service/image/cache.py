@@ -52,14 +52,13 @@ class BlobSink:
 
 
 class BlobCache:
-    """``<root>/blobs/sha256/<hex>`` plus a scratch area for files adopted into it."""
+    """``<root>/blobs/sha256/<hex>`` and ``<root>/images`` (per-image OCI layouts)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self.blobs_dir = root / "blobs" / "sha256"
         self.images_dir = root / "images"
-        self.scratch_dir = root / "tmp"
-        for directory in (self.blobs_dir, self.images_dir, self.scratch_dir):
+        for directory in (self.blobs_dir, self.images_dir):
             ensure_directory(directory, "cache")
 
     def path(self, digest: str) -> Path:
@@ -137,32 +136,6 @@ class BlobCache:
         if progress is not None:  # "done" only once the blob is verified and stored
             progress(digest, sink.size, sink.size)
         return digest
-
-    def adopt(
-        self,
-        source: Path,
-        expected: str | None = None,
-        *,
-        progress: ProgressCallback | None = None,
-    ) -> str:
-        """Move ``source``, a file of the scratch area (``scratch_dir``), into the cache
-        once it hashes to ``expected`` (None: to whatever it hashes to); its digest. What
-        :meth:`put_file` does, without the copy. A blob already there leaves it in place."""
-        if expected is not None and self.has(expected):
-            return expected
-        hasher = DigestWriter()
-        with source.open("rb") as file:
-            while chunk := file.read(_CHUNK):
-                hasher.update(chunk)
-            if expected is not None:
-                hasher.verify(expected, f"blob {source.name}")
-            if not self.has(hasher.digest):
-                os.fsync(file.fileno())
-                os.chmod(source, 0o444)
-                os.replace(source, self.path(hasher.digest))
-        if progress is not None:
-            progress(hasher.digest, hasher.size, hasher.size)
-        return hasher.digest
 
 
 def _file_digest(path: Path) -> str:

@@ -16,12 +16,12 @@ import json
 import logging
 import os
 import sys
-import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, cast
 
 from service.errors import BlobNotStoredError
 from service.image.cache import BlobCache
@@ -198,16 +198,14 @@ class LayerAnalyzer:
         arriving = arrivals.follow(digest) if arrivals is not None else None
         if arriving is None and arrivals is not None and not arrivals.wait_for(digest):
             raise _NeverArrived(digest)
-        fd, name = tempfile.mkstemp(prefix="evidence-", dir=self._blobs.scratch_dir)
-        temp = Path(name)
-        try:
-            with os.fdopen(fd, "wb") as sink, arriving or contextlib.nullcontext():
-                blob = arriving or blobs / "sha256" / digest_hex(digest)
-                contents = read_layer(blob, digest, sink)
-            evidence = self._blobs.adopt(temp)
-        finally:
-            temp.unlink(missing_ok=True)
-        contents = contents.model_copy(update={"evidence": evidence})
+        # the evidence is published under the digest it hashes to (nothing if the read fails)
+        with (
+            self._blobs.writer(None, f"evidence of layer {digest}") as sink,
+            arriving or contextlib.nullcontext(),
+        ):
+            blob = arriving or blobs / "sha256" / digest_hex(digest)
+            contents = read_layer(blob, digest, cast(IO[bytes], sink))
+        contents = contents.model_copy(update={"evidence": sink.hasher.digest})
         self._cache.put(contents)
         return contents
 

@@ -44,17 +44,18 @@ def test_wrong_content_is_never_published(tmp_path: Path) -> None:
     assert list(cache.blobs_dir.iterdir()) == []
 
 
-def test_an_extracted_file_is_moved_in_once_verified(tmp_path: Path) -> None:
+def test_a_blob_of_unknown_digest_is_published_under_what_it_hashes_to(tmp_path: Path) -> None:
     cache = BlobCache(tmp_path)
-    good, bad = cache.scratch_dir / "good", cache.scratch_dir / "bad"
-    good.write_bytes(b"layer")
-    bad.write_bytes(b"tampered")
-    with pytest.raises(DigestMismatchError):
-        cache.adopt(bad, sha(b"layer"))
-    assert not cache.has(sha(b"layer")) and bad.exists()
-    assert cache.adopt(good, sha(b"layer")) == sha(b"layer")
+    with cache.writer(None, "evidence") as sink:
+        sink.write(b"lay")
+        sink.write(b"er")
+    assert sink.hasher.digest == sha(b"layer")
     assert cache.read_bytes(sha(b"layer"), max_size=10) == b"layer"
-    assert not good.exists()  # moved, not copied
+    with pytest.raises(RuntimeError), cache.writer(None, "evidence") as sink:
+        sink.write(b"half")
+        raise RuntimeError("the read failed")
+    assert not cache.has(sha(b"half"))
+    assert [p.name for p in cache.blobs_dir.iterdir()] == [sha(b"layer").split(":")[1]]
 
 
 def test_index_platform_selection_and_listing() -> None:
