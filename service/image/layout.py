@@ -89,7 +89,8 @@ def check_layout_marker(content: bytes | None, where: str) -> None:
     except (ValueError, AttributeError) as exc:
         raise ImageError(
             f"{where} is not an OCI image layout (no readable {OCI_LAYOUT_FILE} file)",
-            hint="pass an OCI image layout written by skopeo, buildah or umoci",
+            hint="point oci-dir: at a directory (or oci-archive: at a tar of one) written by "
+            "skopeo, buildah or umoci",
         ) from exc
     if version != OCI_LAYOUT_VERSION:
         raise ImageError(f"{where}: unsupported OCI layout version {version!r}")
