@@ -36,9 +36,10 @@ from service.image.manifest import (
     OCI_MANIFEST,
     Descriptor,
     ImageIndex,
+    layer_media_type,
 )
 from service.image.model import Transport
-from service.image.tarball import Tarball, layer_media_type, open_tarball
+from service.image.tarball import Tarball, open_tarball
 
 
 @contextlib.contextmanager

@@ -24,6 +24,9 @@ DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
 OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
 OCI_LAYER_ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd"
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+LAYER_HEAD = len(ZSTD_MAGIC)  # the first bytes of a layer blob that tell its compression
 DOCKER_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 
 MANIFEST_TYPES = (OCI_MANIFEST, DOCKER_MANIFEST)
@@ -301,3 +304,12 @@ def parse_image_config(content: bytes) -> tuple[ImageConfig, Platform]:
         variant=image.text("variant"),
     )
     return config, platform
+
+
+def layer_media_type(head: bytes) -> str:
+    """A layer blob's OCI media type, told by its first bytes (``head``)."""
+    if head.startswith(GZIP_MAGIC):
+        return OCI_LAYER_GZIP
+    if head.startswith(ZSTD_MAGIC):
+        return OCI_LAYER_ZSTD
+    return OCI_LAYER

@@ -39,10 +39,13 @@ from service.errors import ImageError, UnsafeArchiveError
 from service.image.cache import BlobCache, ProgressCallback
 from service.image.digest import mismatch
 from service.image.manifest import (
+    GZIP_MAGIC,
+    LAYER_HEAD,
     MAX_MANIFEST_SIZE,
-    OCI_LAYER,
     OCI_LAYER_GZIP,
     OCI_LAYER_ZSTD,
+    ZSTD_MAGIC,
+    layer_media_type,
 )
 
 logger = logging.getLogger(__name__)
@@ -52,8 +55,6 @@ MAX_MEMBERS = 200_000
 MAX_RATIO = 100  # uncompressed / archive size, once past RATIO_FLOOR_BYTES
 RATIO_FLOOR_BYTES = 64 << 20
 _CHUNK = 1 << 20
-_GZIP_MAGIC = b"\x1f\x8b"
-_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _UNREADABLE = (
     tarfile.TarError,
     EOFError,
@@ -67,15 +68,6 @@ _UNREADABLE = (
 _INDEX_FILES = frozenset({"manifest.json", "index.json", "oci-layout", "repositories"})
 _BLOB_NAME = re.compile(r"^blobs/sha256/([0-9a-f]{64})$")
 _MAX_LINK_HOPS = 8
-
-
-def layer_media_type(head: bytes) -> str:
-    """A layer blob's OCI media type, told by its first bytes (``head``)."""
-    if head.startswith(_GZIP_MAGIC):
-        return OCI_LAYER_GZIP
-    if head.startswith(_ZSTD_MAGIC):
-        return OCI_LAYER_ZSTD
-    return OCI_LAYER
 
 
 @contextlib.contextmanager
@@ -104,13 +96,13 @@ def _decompressed(raw: BinaryIO) -> IO[bytes] | None:
     """The tar inside a compressed ``raw``; None when ``raw`` is not compressed."""
     head = raw.read(6)
     raw.seek(0)
-    if head.startswith(_GZIP_MAGIC):
+    if head.startswith(GZIP_MAGIC):
         return cast(IO[bytes], IGzipFile(fileobj=raw, mode="rb"))  # type: ignore[no-untyped-call]
     if head.startswith(b"BZh"):
         return bz2.BZ2File(raw)
     if head.startswith(b"\xfd7zXZ\x00"):
         return lzma.LZMAFile(raw)
-    if head.startswith(_ZSTD_MAGIC):
+    if head.startswith(ZSTD_MAGIC):
         return cast(IO[bytes], _zstd().stream_reader(raw, read_across_frames=True))
     return None
 
@@ -180,8 +172,8 @@ class Tarball:
         digest = self._stored.get(name)
         if digest is not None:
             with self._cache.path(digest).open("rb") as blob:
-                return blob.read(len(_ZSTD_MAGIC))
-        return b"".join(self._chunks(name, min(len(_ZSTD_MAGIC), self.size(name))))
+                return blob.read(LAYER_HEAD)
+        return b"".join(self._chunks(name, min(LAYER_HEAD, self.size(name))))
 
     def store(
         self,

@@ -25,10 +25,10 @@ from collections.abc import Iterator
 from typing import Protocol
 
 from service.errors import ImageError
+from service.image.manifest import LAYER_HEAD, OCI_LAYER_GZIP, OCI_LAYER_ZSTD, layer_media_type
 from service.layers.tarstream import Readable
 
-GZIP_MAGIC = b"\x1f\x8b"
-ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_CHILD_KINDS = {OCI_LAYER_GZIP: "gzip", OCI_LAYER_ZSTD: "zstd"}  # what the child inflates
 _FEED = 4 << 20
 _PIPE_SIZE = 1 << 20  # Linux's default limit for an unprivileged pipe
 _F_SETPIPE_SZ = 1031
@@ -87,14 +87,11 @@ class _Pipe:
 def tar_stream(raw: Blob, what: str) -> Iterator[Readable]:
     """The tar inside ``raw`` (gzip, zstd or none, told by its first bytes)."""
     head = b""
-    while len(head) < len(ZSTD_MAGIC) and (more := raw.read(len(ZSTD_MAGIC) - len(head))):
+    while len(head) < LAYER_HEAD and (more := raw.read(LAYER_HEAD - len(head))):
         head += more
     raw.seek(0)
-    if head.startswith(GZIP_MAGIC):
-        kind = "gzip"
-    elif head.startswith(ZSTD_MAGIC):
-        kind = "zstd"
-    else:
+    kind = _CHILD_KINDS.get(layer_media_type(head))
+    if kind is None:  # an uncompressed tar
         yield raw
         return
     with _child(raw, kind, what) as stream:
