@@ -160,7 +160,9 @@ def _regular(tar: TarStream, member: Entry, path: str, kept: _EvidenceTar) -> Se
     content = tar.read() if secrets.wanted(path, member.size) else None
     if kept.keeping:
         if evidence.by_path(path):
-            kept.file(member, path, io.BytesIO(content if content is not None else tar.read()))
+            # unread content is copied from the stream as the evidence tar asks for it
+            source = io.BytesIO(content) if content is not None else cast(IO[bytes], tar)
+            kept.file(member, path, source)
         else:
             head = content if content is not None else tar.read(evidence.EXECUTABLE_HEAD)
             if evidence.executable(head):

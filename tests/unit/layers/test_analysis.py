@@ -225,3 +225,22 @@ def test_the_interpreter_switches_quickly_only_while_layers_are_read() -> None:
             pass
         assert sys.getswitchinterval() == pytest.approx(analyzer._QuickSwitching.INTERVAL)
     assert sys.getswitchinterval() == before
+
+
+def test_large_evidence_is_copied_from_the_stream_whole(tmp_path: Path) -> None:
+    """An evidence file past what is read for secrets (a jar of megabytes) is copied into
+    the evidence tar from the layer stream as it is, byte for byte."""
+    jar = os.urandom(3 << 20 | 77)
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        info = tarfile.TarInfo("opt/app/big.jar")
+        info.size = len(jar)
+        tar.addfile(info, io.BytesIO(jar))
+    blob = tmp_path / "blob"
+    blob.write_bytes(gzip.compress(raw.getvalue()))
+    kept = io.BytesIO()
+    read_layer(blob, "sha256:" + "e" * 64, kept)
+    kept.seek(0)
+    with tarfile.open(fileobj=kept) as evidence:
+        member = evidence.extractfile("opt/app/big.jar")
+        assert member is not None and member.read() == jar
