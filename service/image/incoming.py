@@ -65,9 +65,9 @@ class Follower:
     """Reads a blob as it is written (``read``, and ``seek`` back to a position read);
     :meth:`size` waits for the writer to verify and publish it."""
 
-    def __init__(self, arriving: Arriving, file: object, what: str) -> None:
+    def __init__(self, arriving: Arriving, fd: int, what: str) -> None:
         self._arriving = arriving
-        self._fd = os.dup(file.fileno())  # type: ignore[attr-defined]
+        self._fd = fd  # of the temporary file, open: it outlives the rename or removal
         self._position = 0
         self._what = what
 
@@ -122,8 +122,8 @@ def follow(target: Path, settled: threading.Event, what: str) -> Follower | None
         while True:
             arriving = _table.get(target)
             if arriving is not None:
-                with arriving.temp.open("rb") as file:  # the writer removes it only after ended()
-                    return Follower(arriving, file, what)
+                # the writer renames or removes it only after ended(), which waits for us
+                return Follower(arriving, os.open(arriving.temp, os.O_RDONLY), what)
             if settled.is_set() or target.is_file():
                 return None
             _changed.wait(_POLL)

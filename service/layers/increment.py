@@ -22,7 +22,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from service.layers.tarstream import DIRECTORY, SYMLINK, TarStream
+from service.layers.reader import WHITEOUT
+from service.layers.tarstream import TarStream
 
 _SELF_CONTAINED = re.compile(
     r"""(?:^|.*/)(?:
@@ -34,7 +35,6 @@ _SELF_CONTAINED = re.compile(
     )$""",
     re.VERBOSE,
 )
-_WHITEOUT = ".wh."
 
 
 @dataclass(frozen=True)
@@ -53,11 +53,11 @@ class EvidenceListing:
         with blob.open("rb") as raw:
             for entry in TarStream(raw):
                 name = entry.name.strip("/")
-                if posixpath.basename(name).startswith(_WHITEOUT):
+                if posixpath.basename(name).startswith(WHITEOUT):
                     deletes = True
-                elif entry.type == SYMLINK:
+                elif entry.issym():
                     symlinks.add(name)
-                elif entry.type != DIRECTORY:
+                elif not entry.isdir():
                     files.add(name)
         return cls(frozenset(files), frozenset(symlinks), deletes)
 

@@ -61,6 +61,9 @@ class Entry:
     def isdir(self) -> bool:
         return self.type == DIRECTORY
 
+    def issym(self) -> bool:
+        return self.type == SYMLINK
+
     def islnk(self) -> bool:
         return self.type == HARD_LINK
 
