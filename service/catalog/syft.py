@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import posixpath
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,8 +25,9 @@ from service.image.model import PinnedImage
 from service.settings import Settings
 
 if TYPE_CHECKING:
-    from service.catalog.model import Catalog
+    from service.catalog.model import Catalog, Package
     from service.layers.analyzer import EvidenceImage, LayerAnalyzer
+    from service.layers.increment import EvidenceListing
 
 logger = logging.getLogger(__name__)
 
@@ -162,23 +164,50 @@ class SyftCataloger(Cataloger):
             listings = [self._evidence.listing(digest) for digest in layers]
             if not adds_only_packages(listings[:lower], listings[lower:]):
                 return None
-            added = self._scan(self._evidence.composed(evidence, layers[lower:]), None)
+            upper = dict(zip(layers[lower:], listings[lower:], strict=True))
+            added, how = self._npm_added(upper, version), "read natively as Syft does"
+            if added is None:
+                scanned = self._scan(self._evidence.composed(evidence, layers[lower:]), None)
+                added, how = list(scanned.packages), "Syft read those"
             below_keys = {package.key for package in below.packages}
-            if any(package.key in below_keys for package in added.packages):
+            if any(package.key in below_keys for package in added):
                 return None  # found below too: Syft would report one package in both places
             logger.info(
-                "%s: %d upper layer(s) only add packages to catalogued ones: Syft read those",
+                "%s: %d upper layer(s) only add packages to catalogued ones: %s",
                 evidence.display_name,
-                len(layers) - lower,
+                len(upper),
+                how,
             )
             return Catalog(
                 image=ImageSubject.of(evidence),
                 distro=below.distro,
-                packages=sorted_packages((*below.packages, *added.packages)),
+                packages=sorted_packages((*below.packages, *added)),
                 engine=self.name,
                 engine_version=version,
             )
         return None
+
+    def _npm_added(self, upper: dict[str, EvidenceListing], version: str) -> list[Package] | None:
+        """The packages of upper evidence layers that add only plain ``package.json``
+        files, as Syft reports them (:mod:`service.catalog.syft_npm`); None otherwise."""
+        from service.catalog import syft_npm
+
+        assert self._evidence is not None
+        if version != syft_npm.SYFT_VERSION:
+            return None
+        paths = [path for listing in upper.values() for path in listing.files]
+        if len(set(paths)) != len(paths) or not all(
+            posixpath.basename(path) == "package.json" for path in paths
+        ):
+            return None  # another kind of evidence, or a file that a later layer replaces
+        manifests = [
+            syft_npm.Manifest(path, digest, content)
+            for digest, listing in upper.items()
+            for path, content in self._evidence.files(
+                digest, listing.files, syft_npm.MAX_MANIFEST + 1
+            ).items()
+        ]
+        return syft_npm.packages(manifests)
 
     def _scan(self, image: PinnedImage, arrivals: LayerArrivals | None) -> Catalog:
         from service.catalog import syft_report

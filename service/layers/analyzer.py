@@ -17,7 +17,7 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +35,7 @@ from service.layers.compose import compose
 from service.layers.increment import EvidenceListing
 from service.layers.model import LayerAnalysis, LayerContents
 from service.layers.reader import EMPTY_EVIDENCE, read_layer
+from service.layers.tarstream import TarStream
 
 logger = logging.getLogger(__name__)
 
@@ -119,6 +120,18 @@ class LayerAnalyzer:
     def listing(self, digest: str) -> EvidenceListing:
         """What the evidence layer ``digest`` holds."""
         return EvidenceListing.of(self._blobs.path(digest))
+
+    def files(self, digest: str, names: Collection[str], limit: int) -> dict[str, bytes]:
+        """The regular files ``names`` of the evidence layer ``digest`` (paths without
+        the leading slash), each read up to ``limit`` bytes."""
+        found: dict[str, bytes] = {}
+        with self._blobs.path(digest).open("rb") as raw:
+            stream = TarStream(raw)
+            for entry in stream:
+                name = entry.name.strip("/")
+                if entry.isreg() and name in names:
+                    found[name] = stream.read(limit)
+        return found
 
     def _documents(self, platform: Platform, digests: Sequence[str]) -> tuple[bytes, bytes]:
         """The config and manifest of the image of the evidence layers ``digests``."""
