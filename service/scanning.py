@@ -23,7 +23,7 @@ from service.catalog.interface import Cataloger
 from service.errors import ConfigurationError, EngineError
 from service.image.download import LayerDownload, Pinning
 from service.image.model import ImageReference, PinnedImage, Platform
-from service.sbom import SbomFormat, render, resubjected
+from service.sbom import SbomFormat, extended, render, resubjected
 
 if TYPE_CHECKING:  # models load when a catalog is read or made, not for a cached SBOM
     from service.catalog.model import Catalog
@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]
 # How much lower than the engine's the priority of work done alongside it is.
 _SIDE_WORK_NICENESS = 10
+# How many top layers of an image may hold the packages it adds to a base whose SBOM
+# was rendered (see Orchestrator._extended).
+_MAX_ADDED_LAYERS = 3
 _LOWEST_PRIORITY = 19
 
 
@@ -263,10 +266,37 @@ class Orchestrator:
         template = self._cache.get_document(same_packages)
         text = resubjected(template, catalog, fmt, created=created) if template else None
         if text is None:
-            text = render(catalog, fmt, created=created)
+            text = self._extended(outcome, fmt) or render(catalog, fmt, created=created)
             self._cache.put_document(same_packages, text)
         self._cache.put_document(key, text)
         return text
+
+    def _extended(self, outcome: CatalogOutcome, fmt: SbomFormat) -> str | None:
+        """The SBOM of an image that adds packages in its top layers to a base whose SBOM
+        was rendered: that document with the added packages put in. The base's packages
+        are those found only in the layers below (the lookup succeeds only when they are
+        exactly the base's, distro and engine run included)."""
+        catalog, diff_ids = outcome.catalog, outcome.image.config.diff_ids
+        if not all(package.locations for package in catalog.packages):
+            return None  # where such a package comes from is not known
+        for top in range(1, min(_MAX_ADDED_LAYERS, len(diff_ids) - 1) + 1):
+            lower = set(diff_ids[:-top])
+            below = tuple(
+                package
+                for package in catalog.packages
+                if all(location.layer in lower for location in package.locations)
+            )
+            if not below or len(below) == len(catalog.packages):
+                continue
+            base = catalog.model_copy(update={"packages": below})
+            key = DocumentKey.of_contents(base, fmt.value, service.__version__)
+            template = self._cache.get_document(key)
+            if template is not None:
+                kept = {id(package) for package in below}
+                added = tuple(p for p in catalog.packages if id(p) not in kept)
+                created = outcome.image.config.created
+                return extended(template, catalog, added, fmt, created=created)
+        return None
 
     def scan(
         self,

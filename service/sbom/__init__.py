@@ -9,7 +9,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # a cached SBOM is served without loading the catalog models
-    from service.catalog.model import Catalog
+    from service.catalog.model import Catalog, Package
 
 
 class SbomFormat(StrEnum):
@@ -55,6 +55,25 @@ def resubjected(
         from service.sbom.cyclonedx import resubjected_cyclonedx
 
         return resubjected_cyclonedx(template, catalog, created=created)
+    return None
+
+
+def extended(
+    template: str,
+    catalog: Catalog,
+    added: tuple[Package, ...],
+    fmt: SbomFormat,
+    *,
+    created: datetime | None = None,
+) -> str | None:
+    """``template``, the SBOM rendered for a base image whose packages were ``catalog``'s
+    but ``added``, made the SBOM of ``catalog``'s image: what :func:`render` gives,
+    building only the added packages (an image that adds a layer of packages to its
+    base). None for a format that is rendered whole, or when it cannot be done."""
+    if fmt is SbomFormat.CYCLONEDX_JSON:
+        from service.sbom.cyclonedx import extended_cyclonedx
+
+        return extended_cyclonedx(template, catalog, added, created=created)
     return None
 
 

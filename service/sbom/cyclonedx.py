@@ -80,6 +80,67 @@ def resubjected_cyclonedx(
     return _checked(json.dumps(document, indent=2), catalog)
 
 
+def extended_cyclonedx(
+    template: str,
+    catalog: Catalog,
+    added: tuple[Package, ...],
+    *,
+    created: datetime | None = None,
+) -> str | None:
+    """The document :func:`render_cyclonedx` gives for ``catalog``, from ``template``:
+    the document of an image whose packages were ``catalog``'s but ``added`` (a base
+    image that ``catalog``'s image adds a layer of packages to). The new components and
+    their dependency entries are rendered alone and put where the library's sorted sets
+    keep them: components by type, group, name, version and bom-ref (unique, so nothing
+    after it is compared; a missing value after any other), dependencies by ref. None
+    when a new package shares its key with another (bom-refs would be renumbered).
+    """
+    added_keys = [package.key for package in added]
+    if not added or len(set(added_keys)) != len(added_keys):
+        return None
+    kept = {id(package) for package in added}
+    if not set(added_keys).isdisjoint(p.key for p in catalog.packages if id(p) not in kept):
+        return None
+    document = json.loads(template)
+    new = json.loads(
+        render_cyclonedx(
+            catalog.model_copy(update={"packages": added, "distro": None}), created=created
+        )
+    )
+    document["serialNumber"] = f"urn:uuid:{document_uuid(catalog, 'cyclonedx')}"
+    document["metadata"] = new["metadata"]
+    document["components"] = sorted(
+        [*document["components"], *new["components"]], key=_json_component_order
+    )
+    root = new["metadata"]["component"]["bom-ref"]
+    image = next(entry for entry in document["dependencies"] if entry["ref"] == root)
+    image["dependsOn"] = sorted([*image.get("dependsOn", []), *_depends_on(new, root)])
+    entries = [entry for entry in new["dependencies"] if entry["ref"] != root]
+    document["dependencies"] = sorted(
+        [*document["dependencies"], *entries], key=lambda entry: str(entry["ref"])
+    )
+    return _checked(json.dumps(document, indent=2), catalog)
+
+
+def _depends_on(document: dict[str, Any], ref: str) -> list[str]:
+    entry = next(entry for entry in document["dependencies"] if entry["ref"] == ref)
+    depends_on: list[str] = entry["dependsOn"]
+    return depends_on
+
+
+def _json_component_order(component: dict[str, Any]) -> _Order:
+    """:func:`_component_order` of a component as the document holds it."""
+    return (
+        component["type"],
+        "group" not in component,
+        component.get("group", ""),
+        component["name"],
+        "version" not in component,
+        component.get("version", ""),
+        component["bom-ref"],
+    )
+
+
 def _checked(document: str, catalog: Catalog) -> str:
     """``document``, once it is valid against the CycloneDX 1.6 schema."""
     error = next(_validator().iter_errors(json.loads(document)), None)

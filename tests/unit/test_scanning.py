@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import os
 import threading
 from collections.abc import Callable
@@ -12,9 +14,9 @@ import pytest
 from service import scanning
 from service.catalog.cache import CatalogCache
 from service.catalog.interface import Cataloger, LayerArrivals
-from service.catalog.model import Catalog
+from service.catalog.model import Catalog, Location
 from service.errors import ConfigurationError, DigestMismatchError, EngineError
-from service.image.model import PinnedImage
+from service.image.model import ImageConfig, ImageReference, PinnedImage, Platform
 from service.image.reference import parse_reference
 from service.sbom import SbomFormat
 from service.scanning import Orchestrator
@@ -115,6 +117,61 @@ def test_an_image_with_the_packages_of_one_rendered_before_is_not_rendered_whole
     assert document == original(second.catalog, SbomFormat.CYCLONEDX_JSON)
     orchestrator.sbom(second, SbomFormat.SPDX_JSON)  # SPDX documents are rendered whole
     assert rendered == [second.catalog.image.digest]
+
+
+class LayeredCataloger(CountingCataloger):
+    """Each package of the fake image in a layer of its own, in the repository's order."""
+
+    def catalog(self, image: PinnedImage, arrivals: LayerArrivals | None = None) -> Catalog:
+        found = super().catalog(image, arrivals)
+        packages = tuple(
+            p.model_copy(update={"locations": (Location(path=f"/{p.name}", layer=_layer(p.name)),)})
+            for p in found.packages
+        )
+        return found.model_copy(update={"packages": packages})
+
+
+def _layer(name: str) -> str:
+    return "sha256:" + hashlib.sha256(name.encode()).hexdigest()
+
+
+class LayeredSource(FakeSource):
+    def fetch(self, ref: ImageReference, platform: Platform | None = None) -> PinnedImage:
+        image = super().fetch(ref, platform)
+        names = (ref.repository or "").rsplit("/", 1)[-1].split("-")
+        layers = tuple(_layer(name) for name in names)
+        return dataclasses.replace(image, config=ImageConfig(diff_ids=layers))
+
+
+def test_an_image_adding_packages_to_a_rendered_base_renders_only_those(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A push of a layer of packages on a base whose SBOM was rendered: the base's document
+    gets the new components, and is what rendering the new image whole gives."""
+    orchestrator = Orchestrator(
+        source=LayeredSource(tmp_path / "layout"),
+        catalogers={"fake": LayeredCataloger()},
+        default_engine="fake",
+        cache=CatalogCache(tmp_path / "cache"),
+    )
+    base = orchestrator.catalog(parse_reference("127.0.0.1:5000/team/zlib-bash:1"))
+    orchestrator.sbom(base, SbomFormat.CYCLONEDX_JSON)
+    derived = orchestrator.catalog(parse_reference("127.0.0.1:5000/team/zlib-bash-curl-apt:1"))
+    rendered: list[tuple[str, ...]] = []
+    original = scanning.render
+
+    def counted(catalog: Catalog, fmt: SbomFormat, **kwargs: object) -> str:
+        rendered.append(tuple(p.name for p in catalog.packages))
+        return original(catalog, fmt, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(scanning, "render", counted)
+    document = orchestrator.sbom(derived, SbomFormat.CYCLONEDX_JSON)
+    assert rendered == []
+    created = derived.image.config.created
+    assert document == original(derived.catalog, SbomFormat.CYCLONEDX_JSON, created=created)
+    other = orchestrator.catalog(parse_reference("127.0.0.1:5000/team/zlib-curl:1"))
+    orchestrator.sbom(other, SbomFormat.CYCLONEDX_JSON)  # no base rendered: rendered whole
+    assert rendered == [("curl", "zlib")]
 
 
 def test_an_sbom_rendered_before_is_answered_without_its_catalog(

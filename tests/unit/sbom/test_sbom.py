@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +19,7 @@ from spdx_tools.spdx.parser.parse_anything import parse_file
 from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
 
 from service.catalog.model import Catalog, Package, PackageType
-from service.sbom import SbomFormat, render, resubjected
+from service.sbom import SbomFormat, extended, render, resubjected
 from service.sbom.spdx_validation import validation_messages
 from tests.unit.catalog.fixtures import syft_catalog, trivy_catalog
 
@@ -145,6 +146,74 @@ def test_a_document_re_subjected_is_the_document_rendered_for_that_image(
     assert resubjected(template, app, SbomFormat.CYCLONEDX_JSON, created=later) == expected
     assert expected != template
     assert resubjected(template, app, SbomFormat.SPDX_JSON, created=later) is None
+
+
+def _with_many_packages(catalog: Catalog) -> Catalog:
+    """``catalog`` and packages of every type, names that sort around the image's bom-ref,
+    one name at several versions, packages without a purl."""
+    more = [
+        Package(
+            name=name,
+            version=version,
+            type=kind,
+            purl=None if number % 5 == 0 else f"pkg:{kind}/{name}@{version}",
+            licenses=("MIT",) if number % 2 else ("Apache-2.0 OR MIT",),
+            cpes=(f"cpe:2.3:a:{name}:{name}:{version}:*:*:*:*:*:*:*",) if number % 3 else (),
+        )
+        for number, (name, version, kind) in enumerate(
+            (name, version, kind)
+            for name in ("a", "Zed", "image", "imagemagick", "libc6", "left-pad", "0ad")
+            for version in ("1.0", "1.0.1", "10")
+            for kind in (PackageType.DEB, PackageType.NPM, PackageType.GEM)
+        )
+    ]
+    return catalog.model_copy(update={"packages": (*catalog.packages, *more)})
+
+
+def _on_another_image(catalog: Catalog, packages: tuple[Package, ...]) -> Catalog:
+    image = catalog.image.model_copy(
+        update={"reference": "127.0.0.1:5000/app:2", "digest": "sha256:" + "e" * 64}
+    )
+    return catalog.model_copy(update={"image": image, "packages": packages})
+
+
+@pytest.mark.parametrize("catalog", [syft_catalog, trivy_catalog], ids=["syft", "trivy"])
+@pytest.mark.parametrize("seed", range(6))
+def test_a_document_extended_by_added_packages_is_the_document_rendered_for_them(
+    catalog: Callable[[], Catalog], seed: int
+) -> None:
+    """An image that adds a layer of packages to its base: the base's document with the
+    new components put in place is byte for byte what rendering the image gives."""
+    full = _with_many_packages(_with_odd_licenses(catalog()))
+    chosen = random.Random(seed).sample(range(len(full.packages)), k=1 + seed * 7)
+    added = tuple(p for number, p in enumerate(full.packages) if number in chosen)
+    base = full.model_copy(update={"packages": tuple(p for p in full.packages if p not in added)})
+    template = render(base, SbomFormat.CYCLONEDX_JSON, created=CREATED)
+    app = _on_another_image(full, full.packages)
+    later = datetime(2025, 6, 7, 8, 9, 10, tzinfo=UTC)
+    expected = render(app, SbomFormat.CYCLONEDX_JSON, created=later)
+    assert extended(template, app, added, SbomFormat.CYCLONEDX_JSON, created=later) == expected
+    assert extended(template, app, added, SbomFormat.SPDX_JSON, created=later) is None
+
+
+def test_packages_are_added_to_a_document_with_numbered_bom_refs() -> None:
+    """Two packages of one key in the base (numbered bom-refs), new ones of other keys."""
+    full = _with_many_packages(syft_catalog())
+    twin = full.packages[0].model_copy(update={"licenses": ("MIT",)})
+    base = full.model_copy(update={"packages": (full.packages[0], twin, *full.packages[1:9])})
+    added = full.packages[9:]
+    app = _on_another_image(full, (*base.packages, *added))
+    template = render(base, SbomFormat.CYCLONEDX_JSON, created=CREATED)
+    expected = render(app, SbomFormat.CYCLONEDX_JSON, created=CREATED)
+    assert extended(template, app, added, SbomFormat.CYCLONEDX_JSON, created=CREATED) == expected
+
+
+def test_a_package_sharing_its_key_with_another_is_not_added_to_a_document() -> None:
+    base = syft_catalog()
+    twin = base.packages[0].model_copy(update={"licenses": ("MIT",)})
+    app = _on_another_image(base, (*base.packages, twin))
+    template = render(base, SbomFormat.CYCLONEDX_JSON, created=CREATED)
+    assert extended(template, app, (twin,), SbomFormat.CYCLONEDX_JSON) is None
 
 
 def test_without_creation_time_the_timestamp_is_fixed() -> None:
