@@ -14,8 +14,8 @@ with Syft on real npm packages.
 
 What Syft would read in a way this module does not reproduce leaves the whole set to
 Syft (:func:`packages` returns None): a file that is not one JSON object, a field of an
-unexpected type or cased differently, a scoped or non-lowercase name, a version with
-characters a CPE escapes, a license that is not one of the common SPDX
+unexpected type or cased differently, a name or version with characters other than
+those npm gives them today, a license that is not one of the common SPDX
 identifiers (or an AND/OR expression of them), a name Syft's CPE rules treat specially,
 a dictionary entry with escaped characters, a missing version, the same package twice.
 """
@@ -43,8 +43,9 @@ _FIELDS = frozenset(
     {"version", "latest", "author", "license", "licenses", "name", "homepage",
      "description", "dependencies", "repository", "private"}
 )  # fmt: skip
-_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
-_VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z.-]*")
+_NAME = re.compile(r"(?:@[a-z0-9][a-z0-9._-]*/)?[a-z0-9][a-z0-9._-]*")
+_VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z.+-]*")
+_ESCAPE = re.compile(r"[@/+]")  # what Syft's CPE printing escapes of the above
 # Names Syft's CPE generation adds to, removes from or filters (candidate_by_package_type.go,
 # filter.go); knownVendors ("apache") is applied below.
 _SPECIAL = frozenset(
@@ -111,11 +112,16 @@ def _package(manifest: Manifest) -> Package | None:
         name=name,
         version=version,
         type=PackageType.NPM,
-        purl=PackageURL(type="npm", name=name, version=version).to_string(),
+        purl=_purl(name, version),
         licenses=tuple(sorted(set(_licenses(document)))),
         cpes=_dictionary_cpes(name, version) or _generated_cpes(name, version, urls),
         locations=(Location(path=f"/{manifest.path}", layer=manifest.layer),),
     )
+
+
+def _purl(name: str, version: str) -> str:
+    scope, _, bare = name.rpartition("/")
+    return PackageURL(type="npm", namespace=scope or None, name=bare, version=version).to_string()
 
 
 def _document(content: bytes) -> dict[str, Any]:
@@ -262,17 +268,7 @@ def _dictionary_cpes(name: str, version: str) -> tuple[str, ...]:
             raise _NotPlain(f"dictionary CPE {cpe!r}")
         fields[5] = version
         cpes.append(fields)
-    return tuple(":".join(fields) for fields in sorted(cpes, key=_specificity))
-
-
-def _specificity(fields: list[str]) -> tuple[int, int, str]:
-    """Syft's BySpecificity order: more fields given, then longer ones, then the text."""
-    part, vendor, product, version, target = (
-        "" if fields[i] == "*" else fields[i] for i in (2, 3, 4, 5, 10)
-    )
-    weights = ((part, 2), (vendor, 3), (product, 4), (version, 1), (target, 1))
-    score = sum(weight for value, weight in weights if value)
-    return (-score, -len(part + vendor + product + version + target), ":".join(fields))
+    return _ordered(cpes)
 
 
 def _generated_cpes(name: str, version: str, urls: list[str]) -> tuple[str, ...]:
@@ -286,12 +282,43 @@ def _generated_cpes(name: str, version: str, urls: list[str]) -> tuple[str, ...]
     vendors -= {"", "*"}
     if "apache" in vendors:
         vendors = {"apache"}
-    cpes = [
-        ["cpe", "2.3", "a", vendor, product, version, *"*" * 7]
-        for product in products
-        for vendor in vendors
-    ]
-    return tuple(":".join(fields) for fields in sorted(cpes, key=_specificity))
+    return _ordered(
+        [
+            ["cpe", "2.3", "a", vendor, product, version, *"*" * 7]
+            for product in products
+            for vendor in vendors
+        ]
+    )
+
+
+def _ordered(cpes: list[list[str]]) -> tuple[str, ...]:
+    """CPEs in Syft's BySpecificity order — more fields given, then longer values, then
+    the text — as Syft prints them: ``@``, ``/`` and ``+`` escaped. Whether Syft's last
+    comparison sees the escapes is not known here: where it would matter, the order
+    without them and with them must agree."""
+    plain = sorted(cpes, key=lambda fields: _specificity(fields, ":".join(fields)))
+    printed = [_printed(fields) for fields in plain]
+    escaped = sorted(cpes, key=lambda fields: _specificity(fields, _printed(fields)))
+    if printed != [_printed(fields) for fields in escaped]:
+        raise _NotPlain("the order of the CPEs depends on their escapes")
+    return tuple(printed)
+
+
+def _printed(fields: list[str]) -> str:
+    return ":".join(_escaped(value) for value in fields)
+
+
+def _escaped(value: str) -> str:
+    return _ESCAPE.sub(r"\\\g<0>", value)
+
+
+def _specificity(fields: list[str], text: str) -> tuple[int, int, str]:
+    part, vendor, product, version, target = (
+        "" if fields[i] == "*" else fields[i] for i in (2, 3, 4, 5, 10)
+    )
+    weights = ((part, 2), (vendor, 3), (product, 4), (version, 1), (target, 1))
+    score = sum(weight for value, weight in weights if value)
+    return (-score, -len(part + vendor + product + version + target), text)
 
 
 def _delimiter_variations(values: set[str]) -> set[str]:

@@ -77,6 +77,8 @@ def _shapes() -> dict[str, bytes]:
         keywords=["unread", 1, None],
     )
     add("git-plus", version="0.0.1", repository="git+https://github.com/o/git-plus.git")
+    add("@scope/with-dash_under", version="1.0.0+build.7", repository="https://github.com/s/x")
+    add("@types/node", version="20.1.0", license="MIT")
     entries["app/node_modules/either/esm/package.json"] = _manifest(type="module")
     return entries
 

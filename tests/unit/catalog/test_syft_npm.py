@@ -41,8 +41,8 @@ def _json(**fields: object) -> bytes:
         b'{"name": "x", "version": "1.0\xff"}',
         _json(name="x", version=1),
         _json(name="x"),  # Syft stubs a missing version as UNKNOWN
-        _json(name="x", version="1.0.0+build.5"),
-        _json(name="@scope/x", version="1.0.0"),
+        _json(name="x", version="1.0.0~1"),
+        _json(name="@scope/x/y", version="1.0.0"),
         _json(name="X", version="1.0.0"),
         _json(name="x", version="1.0.0", author=["a"]),
         _json(name="x", version="1.0.0", author={"name": 1}),
