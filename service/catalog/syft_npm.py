@@ -133,8 +133,8 @@ def _document(content: bytes) -> dict[str, Any]:
             object_pairs_hook=_unique_keys,
             parse_constant=_refuse_constant,
         )
-    except (UnicodeDecodeError, ValueError) as error:
-        raise _NotPlain("not one JSON document") from error
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
+        raise _NotPlain("not one JSON document (or nested too deep)") from error
     if not isinstance(document, dict):
         raise _NotPlain("not an object")
     for key in document:

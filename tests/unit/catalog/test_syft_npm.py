@@ -65,6 +65,7 @@ def _json(**fields: object) -> bytes:
         _json(name="redis", version="1.0.0"),  # Syft removes a vendor for it
         _json(name="jenkins-tools", version="1.0.0"),  # Syft filters its CPEs
         b'{"name": "x", "version": "1.0.0", "pad": "' + b"x" * syft_npm.MAX_MANIFEST + b'"}',
+        b'{"name": "x", "version": "1.0.0", "deep": ' + b"[" * 200_000 + b"]" * 200_000 + b"}",
     ],
 )
 def test_a_file_syft_reads_its_own_way_is_left_to_syft(content: bytes) -> None:
