@@ -207,6 +207,8 @@ class SyftCataloger(Cataloger):
                 digest, listing.files, syft_npm.MAX_MANIFEST + 1
             ).items()
         ]
+        if len(manifests) != len(paths):
+            return None  # a hard link: Syft reads its target
         return syft_npm.packages(manifests)
 
     def _scan(self, image: PinnedImage, arrivals: LayerArrivals | None) -> Catalog:

@@ -21,7 +21,7 @@ from tests.integration.test_syft_evidence_increment import BASE
 from tests.integration.test_syft_evidence_parity import pinned
 from tests.support.images import REPO_ROOT
 from tests.support.language_packages import Pin, download_npm
-from tests.support.layers import LayerEntries
+from tests.support.layers import Hardlink, LayerEntries
 from tests.support.oci import ImageSpec, write_image
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -155,6 +155,16 @@ def test_a_file_left_to_syft_sends_the_layer_to_syft(
         "app/node_modules/spaced/package.json": _manifest(
             name="spaced", version="1.0.0", license="Apache 2.0"
         ),
+    }
+    _as_syft_reports(tmp_path, caplog, upper, SYFT)
+
+
+def test_a_hard_linked_package_json_sends_the_layer_to_syft(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    upper = {
+        "app/node_modules/plain/package.json": _manifest(name="plain", version="1.0.0"),
+        "srv/node_modules/plain/package.json": Hardlink("app/node_modules/plain/package.json"),
     }
     _as_syft_reports(tmp_path, caplog, upper, SYFT)
 

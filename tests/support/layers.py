@@ -2,8 +2,9 @@
 
 A layer is described as ``{path: entry}`` where an entry is raw ``bytes`` (a 0644 file),
 a :class:`File` (bytes with a mode), a :class:`Dir`, a :class:`Symlink`, a
-:class:`Whiteout` (deletes a lower-layer path) or a :class:`HostTree` (a directory on disk
-copied recursively under ``path``).  Missing parent directories are added as 0755.
+:class:`Hardlink`, a :class:`Whiteout` (deletes a lower-layer path) or a
+:class:`HostTree` (a directory on disk copied recursively under ``path``).  Missing
+parent directories are added as 0755.
 """
 
 from __future__ import annotations
@@ -42,6 +43,13 @@ class Symlink:
 
 
 @dataclass(frozen=True)
+class Hardlink:
+    """A hard link to ``target``, a path written before it in the same layer."""
+
+    target: str
+
+
+@dataclass(frozen=True)
 class Whiteout:
     """Delete ``path`` from lower layers (written as ``dir/.wh.name``)."""
 
@@ -53,7 +61,7 @@ class HostTree:
     root: Path
 
 
-Entry = bytes | File | Dir | Symlink | Whiteout | HostTree
+Entry = bytes | File | Dir | Symlink | Hardlink | Whiteout | HostTree
 LayerEntries = Mapping[str, Entry]
 
 
@@ -147,6 +155,8 @@ def _members(entries: LayerEntries) -> Iterator[tuple[tarfile.TarInfo, bytes | P
             yield _info(path, tarfile.DIRTYPE, entry.mode), None
         elif isinstance(entry, Symlink):
             yield _info(path, tarfile.SYMTYPE, 0o777, linkname=entry.target), None
+        elif isinstance(entry, Hardlink):
+            yield _info(path, tarfile.LNKTYPE, 0o644, linkname=entry.target), None
         elif isinstance(entry, Whiteout):
             name = PurePosixPath(path)
             yield _info((name.parent / f".wh.{name.name}").as_posix(), tarfile.REGTYPE, 0o644), b""
