@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ from typing import Any
 from packageurl import PackageURL
 
 from service.catalog.model import Location, Package, PackageType
+
+logger = logging.getLogger(__name__)
 
 SYFT_VERSION = "1.18.1"
 MAX_MANIFEST = 1 << 20  # a larger package.json is left to Syft
@@ -86,16 +89,16 @@ class Manifest:
 def packages(manifests: Iterable[Manifest]) -> list[Package] | None:
     """The packages Syft reports for ``manifests``; None when any is not plain."""
     found: dict[str, Package] = {}
-    try:
-        for manifest in manifests:
+    for manifest in manifests:
+        try:
             package = _package(manifest)
-            if package is None:
-                continue  # no name: Syft drops it
-            if package.key in found:
-                raise _NotPlain("the same package twice")
+            if package is not None and package.key in found:
+                raise _NotPlain(f"{package.key} is found twice")
+        except _NotPlain as reason:
+            logger.info("/%s is left to Syft: %s", manifest.path, reason)
+            return None
+        if package is not None:  # none without a name: Syft drops it
             found[package.key] = package
-    except _NotPlain:
-        return None
     return list(found.values())
 
 
