@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
-import posixpath
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -165,7 +164,8 @@ class SyftCataloger(Cataloger):
             if not adds_only_packages(listings[:lower], listings[lower:]):
                 return None
             upper = dict(zip(layers[lower:], listings[lower:], strict=True))
-            added, how = self._npm_added(upper, version), "read natively as Syft does"
+            added = self._native_added(upper, listings[:lower], version)
+            how = "read natively as Syft does"
             if added is None:
                 scanned = self._scan(self._evidence.composed(evidence, layers[lower:]), None)
                 added, how = list(scanned.packages), "Syft read those"
@@ -187,29 +187,22 @@ class SyftCataloger(Cataloger):
             )
         return None
 
-    def _npm_added(self, upper: dict[str, EvidenceListing], version: str) -> list[Package] | None:
+    def _native_added(
+        self,
+        upper: dict[str, EvidenceListing],
+        lower: list[EvidenceListing],
+        version: str,
+    ) -> list[Package] | None:
         """The packages of upper evidence layers that add only plain ``package.json``
-        files, as Syft reports them (:mod:`service.catalog.syft_npm`); None otherwise."""
-        from service.catalog import syft_npm
+        files and ``*.dist-info`` directories, as Syft reports them
+        (:mod:`service.catalog.syft_added`); None otherwise."""
+        from service.catalog.syft_added import added_packages
+        from service.catalog.syft_native import SYFT_VERSION
 
         assert self._evidence is not None
-        if version != syft_npm.SYFT_VERSION:
+        if version != SYFT_VERSION:
             return None
-        paths = [path for listing in upper.values() for path in listing.files]
-        if len(set(paths)) != len(paths) or not all(
-            posixpath.basename(path) == "package.json" for path in paths
-        ):
-            return None  # another kind of evidence, or a file that a later layer replaces
-        manifests = [
-            syft_npm.Manifest(path, digest, content)
-            for digest, listing in upper.items()
-            for path, content in self._evidence.files(
-                digest, listing.files, syft_npm.MAX_MANIFEST + 1
-            ).items()
-        ]
-        if len(manifests) != len(paths):
-            return None  # a hard link: Syft reads its target
-        return syft_npm.packages(manifests)
+        return added_packages(upper, lower, self._evidence.files)
 
     def _scan(self, image: PinnedImage, arrivals: LayerArrivals | None) -> Catalog:
         from service.catalog import syft_report

@@ -22,22 +22,24 @@ a dictionary entry with escaped characters, a missing version, the same package 
 
 from __future__ import annotations
 
-import functools
-import json
-import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 from packageurl import PackageURL
 
+from service.catalog import syft_cpe
 from service.catalog.model import Location, Package, PackageType
+from service.catalog.syft_cpe import Candidate
+from service.catalog.syft_native import (
+    PLAIN_VERSION,
+    NotPlain,
+    go_json_object,
+    packages_of,
+    spdx,
+)
 
-logger = logging.getLogger(__name__)
-
-SYFT_VERSION = "1.18.1"
 MAX_MANIFEST = 1 << 20  # a larger package.json is left to Syft
 
 # The fields of Syft's packageJSON struct: Go's JSON decoder matches keys to them without
@@ -47,10 +49,8 @@ _FIELDS = frozenset(
      "description", "dependencies", "repository", "private"}
 )  # fmt: skip
 _NAME = re.compile(r"(?:@[a-z0-9][a-z0-9._-]*/)?[a-z0-9][a-z0-9._-]*")
-_VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z.+-]*")
-_ESCAPE = re.compile(r"[@/+]")  # what Syft's CPE printing escapes of the above
 # Names Syft's CPE generation adds to, removes from or filters (candidate_by_package_type.go,
-# filter.go); knownVendors ("apache") is applied below.
+# filter.go); knownVendors ("apache") is applied by syft_cpe.
 _SPECIAL = frozenset(
     {"hapi", "handlebars.js", "is-my-json-valid", "mustache", "redis", "php", "delegate",
      "docker"}
@@ -61,20 +61,6 @@ _URL_PREFIXES = (
     "https://llvm.org/", "https://www.isc.org/", "https://musl.libc.org/",
     "https://www.mozilla.org/", "https://www.x.org/", "https://w1.fi/",
 )  # fmt: skip
-# SPDX identifiers Syft maps to themselves (written in any case, with or without dashes);
-# each is checked against Syft by the parity tests.
-LICENSES = (
-    "0BSD", "AGPL-3.0-only", "Apache-2.0", "Artistic-2.0", "BlueOak-1.0.0", "BSD-2-Clause",
-    "BSD-3-Clause", "CC-BY-3.0", "CC-BY-4.0", "CC0-1.0", "EPL-2.0", "GPL-2.0-only",
-    "GPL-3.0-only", "ISC", "LGPL-3.0-only", "MIT", "MIT-0", "MPL-2.0", "Python-2.0",
-    "Unlicense", "WTFPL", "Zlib",
-)  # fmt: skip
-_LICENSE_IDS = {identifier.lower().replace("-", ""): identifier for identifier in LICENSES}
-_EXPRESSION_TOKEN = re.compile(r"\(|\)|[^\s()]+")
-
-
-class _NotPlain(Exception):
-    """Syft would read this file in a way this module does not reproduce."""
 
 
 @dataclass(frozen=True)
@@ -88,18 +74,7 @@ class Manifest:
 
 def packages(manifests: Iterable[Manifest]) -> list[Package] | None:
     """The packages Syft reports for ``manifests``; None when any is not plain."""
-    found: dict[str, Package] = {}
-    for manifest in manifests:
-        try:
-            package = _package(manifest)
-            if package is not None and package.key in found:
-                raise _NotPlain(f"{package.key} is found twice")
-        except _NotPlain as reason:
-            logger.info("/%s is left to Syft: %s", manifest.path, reason)
-            return None
-        if package is not None:  # none without a name: Syft drops it
-            found[package.key] = package
-    return list(found.values())
+    return packages_of(manifests, _package, lambda manifest: manifest.path)
 
 
 def _package(manifest: Manifest) -> Package | None:
@@ -108,8 +83,8 @@ def _package(manifest: Manifest) -> Package | None:
     _check_shapes(document)
     if not name.strip():
         return None  # Syft's compliance rule drops a package without a name
-    if not _NAME.fullmatch(name) or not _VERSION.fullmatch(version):
-        raise _NotPlain("name or version outside the plain forms")
+    if not _NAME.fullmatch(name) or not PLAIN_VERSION.fullmatch(version):
+        raise NotPlain("name or version outside the plain forms")
     urls = [_repository_url(document), _text(document, "homepage")]
     return Package(
         name=name,
@@ -117,7 +92,7 @@ def _package(manifest: Manifest) -> Package | None:
         type=PackageType.NPM,
         purl=_purl(name, version),
         licenses=tuple(sorted(set(_licenses(document)))),
-        cpes=_dictionary_cpes(name, version) or _generated_cpes(name, version, urls),
+        cpes=syft_cpe.dictionary_cpes("npm", name, version) or _generated_cpes(name, version, urls),
         locations=(Location(path=f"/{manifest.path}", layer=manifest.layer),),
     )
 
@@ -129,37 +104,14 @@ def _purl(name: str, version: str) -> str:
 
 def _document(content: bytes) -> dict[str, Any]:
     if len(content) > MAX_MANIFEST:
-        raise _NotPlain("too large")
-    try:
-        document = json.loads(
-            content.decode("utf-8"),
-            object_pairs_hook=_unique_keys,
-            parse_constant=_refuse_constant,
-        )
-    except (UnicodeDecodeError, ValueError, RecursionError) as error:
-        raise _NotPlain("not one JSON document (or nested too deep)") from error
-    if not isinstance(document, dict):
-        raise _NotPlain("not an object")
-    for key in document:
-        if not key.isascii() or (key.lower() in _FIELDS and key not in _FIELDS):
-            raise _NotPlain(f"key {key!r} would match a field without regard to case")
-    return document
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    if len({key.lower() for key, _ in pairs}) != len(pairs):
-        raise ValueError("a key twice")
-    return dict(pairs)
-
-
-def _refuse_constant(name: str) -> None:
-    raise ValueError(f"{name} is not JSON")
+        raise NotPlain("too large")
+    return go_json_object(content, _FIELDS)
 
 
 def _text(document: dict[str, Any], key: str) -> str:
     value = document.get(key, "")
     if not isinstance(value, str):
-        raise _NotPlain(f"{key} is not a string")
+        raise NotPlain(f"{key} is not a string")
     return value
 
 
@@ -168,20 +120,20 @@ def _check_shapes(document: dict[str, Any]) -> None:
     (or reads in its own way) leaves the file to Syft."""
     _text(document, "description")
     if not isinstance(document.get("private", False), bool):
-        raise _NotPlain("private is not a boolean")
+        raise NotPlain("private is not a boolean")
     latest = document.get("latest", [])
     if not isinstance(latest, list) or not all(isinstance(tag, str) for tag in latest):
-        raise _NotPlain("latest is not a list of strings")
+        raise NotPlain("latest is not a list of strings")
     dependencies = document.get("dependencies", {})
     if not isinstance(dependencies, dict) or not all(
         isinstance(value, str) for value in dependencies.values()
     ):
-        raise _NotPlain("dependencies is not an object of strings")
+        raise NotPlain("dependencies is not an object of strings")
     author = document.get("author", "")
     if isinstance(author, dict):
         _string_object(author, "author")
     elif not isinstance(author, str):
-        raise _NotPlain("author is neither a string nor an object")
+        raise NotPlain("author is neither a string nor an object")
 
 
 def _string_object(value: Any, what: str) -> dict[str, str]:
@@ -189,7 +141,7 @@ def _string_object(value: Any, what: str) -> dict[str, str]:
         isinstance(field, str) and field == field.lower() and isinstance(text, str)
         for field, text in value.items()
     ):
-        raise _NotPlain(f"{what} is not an object of lowercase keys and strings")
+        raise NotPlain(f"{what} is not an object of lowercase keys and strings")
     return value
 
 
@@ -211,137 +163,29 @@ def _licenses(document: dict[str, Any]) -> list[str]:
     elif "licenses" in document:
         listed = document["licenses"]
         if not isinstance(listed, list):
-            raise _NotPlain("licenses is not a list")
+            raise NotPlain("licenses is not a list")
         values = [_string_object(item, "licenses").get("type", "") for item in listed]
     else:
         return []
-    return [_spdx(value) for value in values if value]
-
-
-def _spdx(value: str) -> str:
-    """What Syft makes of a declared license: an SPDX identifier it knows (its lookup
-    trims, lowercases and drops dashes), or an expression of them kept as written."""
-    identifier = _LICENSE_IDS.get(value.strip().lower().replace("-", ""))
-    if identifier is not None:
-        return identifier
-    tokens = _EXPRESSION_TOKEN.findall(value)
-    if (
-        " ".join(tokens).replace("( ", "(").replace(" )", ")") == value
-        and any(token in ("AND", "OR") for token in tokens)
-        and all(token in ("AND", "OR", "(", ")") or token in LICENSES for token in tokens)
-        and _balanced(tokens)
-    ):
-        return value
-    raise _NotPlain(f"license {value!r}")
-
-
-def _balanced(tokens: list[str]) -> bool:
-    """Operands and operators alternate, parentheses nest."""
-    depth, operand_expected = 0, True
-    for part in tokens:
-        if part == "(" and operand_expected:
-            depth += 1
-        elif part == ")" and not operand_expected and depth:
-            depth -= 1
-        elif part in ("AND", "OR") and not operand_expected:
-            operand_expected = True
-        elif part not in ("(", ")", "AND", "OR") and operand_expected:
-            operand_expected = False
-        else:
-            return False
-    return depth == 0 and not operand_expected
-
-
-@functools.cache
-def _dictionary() -> dict[str, list[str]]:
-    path = resources.files("service.catalog") / "data" / f"syft-{SYFT_VERSION}-cpe-npm.json"
-    loaded: dict[str, list[str]] = json.loads(path.read_text())
-    return loaded
-
-
-def _dictionary_cpes(name: str, version: str) -> tuple[str, ...]:
-    """The CPEs Syft's dictionary lists for ``name``, with the package's version."""
-    listed = _dictionary().get(name)
-    if not listed:
-        return ()
-    cpes = []
-    for cpe in listed:
-        fields = cpe.split(":")
-        if "\\" in cpe or len(fields) != 13:
-            raise _NotPlain(f"dictionary CPE {cpe!r}")
-        fields[5] = version
-        cpes.append(fields)
-    return _ordered(cpes)
+    return [spdx(value) for value in values if value]
 
 
 def _generated_cpes(name: str, version: str, urls: list[str]) -> tuple[str, ...]:
-    """Syft's CPEs for a package the dictionary does not list (cpegenerate)."""
+    """Syft's CPEs for a package the dictionary does not list: the name is the product,
+    the owners of its GitHub/GitLab URLs are vendors (as found, without variations)."""
     if name in _SPECIAL or "jira" in name or "jenkins" in name:
-        raise _NotPlain(f"{name} is treated specially by Syft's CPE rules")
-    products = _delimiter_variations({name})
-    vendors = _delimiter_variations(set(products))
-    vendors |= {sub for vendor in set(vendors) for sub in _sub_selections(vendor)}
-    vendors |= {vendor for url in urls if url for vendor in _url_vendors(url)}
-    vendors -= {"", "*"}
-    if "apache" in vendors:
-        vendors = {"apache"}
-    return _ordered(
-        [
-            ["cpe", "2.3", "a", vendor, product, version, *"*" * 7]
-            for product in products
-            for vendor in vendors
-        ]
-    )
-
-
-def _ordered(cpes: list[list[str]]) -> tuple[str, ...]:
-    """CPEs in Syft's BySpecificity order — more fields given, then longer values, then
-    the text — as Syft prints them: ``@``, ``/`` and ``+`` escaped. Whether Syft's last
-    comparison sees the escapes is not known here: where it would matter, the order
-    without them and with them must agree."""
-    plain = sorted(cpes, key=lambda fields: _specificity(fields, ":".join(fields)))
-    printed = [_printed(fields) for fields in plain]
-    escaped = sorted(cpes, key=lambda fields: _specificity(fields, _printed(fields)))
-    if printed != [_printed(fields) for fields in escaped]:
-        raise _NotPlain("the order of the CPEs depends on their escapes")
-    return tuple(printed)
-
-
-def _printed(fields: list[str]) -> str:
-    return ":".join(_escaped(value) for value in fields)
-
-
-def _escaped(value: str) -> str:
-    return _ESCAPE.sub(r"\\\g<0>", value)
-
-
-def _specificity(fields: list[str], text: str) -> tuple[int, int, str]:
-    part, vendor, product, version, target = (
-        "" if fields[i] == "*" else fields[i] for i in (2, 3, 4, 5, 10)
-    )
-    weights = ((part, 2), (vendor, 3), (product, 4), (version, 1), (target, 1))
-    score = sum(weight for value, weight in weights if value)
-    return (-score, -len(part + vendor + product + version + target), text)
-
-
-def _delimiter_variations(values: set[str]) -> set[str]:
-    return values | {v.replace("-", "_") for v in values} | {v.replace("_", "-") for v in values}
-
-
-def _sub_selections(value: str) -> list[str]:
-    """``a-b_c`` -> ``a``, ``a-b``, ``a-b_c``: each prefix ending before a delimiter."""
-    results: list[str] = []
-    last = ""
-    for raw in re.findall(r"[^-_]*[-_]|[^-_]+$", value):
-        candidate = raw.strip("-_")
-        if candidate:
-            results.append(results[-1] + last + candidate if results else candidate)
-        last = raw[-1]
-    return results
+        raise NotPlain(f"{name} is treated specially by Syft's CPE rules")
+    vendors = {
+        Candidate(vendor, sub_selections=False, delimiter_variations=False)
+        for url in urls
+        if url
+        for vendor in _url_vendors(url)
+    }
+    return syft_cpe.generated(version, {name}, vendors)
 
 
 def _url_vendors(url: str) -> set[str]:
     if url.startswith(_URL_PREFIXES):
-        raise _NotPlain(f"{url} names a vendor by its prefix")
+        raise NotPlain(f"{url} names a vendor by its prefix")
     matched = _URL_VENDOR.fullmatch(url)
     return set() if matched is None else {matched[1]}

@@ -31,7 +31,7 @@ _SELF_CONTAINED = re.compile(
       | [^/]+\.gemspec
       | [^/]+\.(?:jar|war|ear|jpi|hpi)
       | [^/]+\.egg-info
-      | [^/]+\.(?:dist-info|egg-info)/[^/]+
+      | [^/]+\.(?:dist-info|egg-info)/.+
     )$""",
     re.VERBOSE,
 )
@@ -87,9 +87,13 @@ def adds_only_packages(lower: Sequence[EvidenceListing], upper: Sequence[Evidenc
 
 def _unit(path: str) -> str:
     """What a cataloger reads as one package: a file inside a ``*.dist-info`` or
-    ``*.egg-info`` directory, that directory; any other file, itself."""
-    directory = posixpath.dirname(path)
-    return directory if directory.endswith((".dist-info", ".egg-info")) else path
+    ``*.egg-info`` directory (at any depth, as wheels keep license files in
+    ``licenses/``), the outermost such directory; any other file, itself."""
+    parts = path.split("/")
+    for depth, part in enumerate(parts[:-1], start=1):
+        if part.endswith((".dist-info", ".egg-info")):
+            return "/".join(parts[:depth])
+    return path
 
 
 def _ancestors(path: str) -> list[str]:

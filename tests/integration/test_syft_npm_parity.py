@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from service.catalog import syft_npm
+from service.catalog import syft_native, syft_npm
 from service.catalog.model import Catalog
 from service.catalog.syft import SyftCataloger
 from service.settings import Settings
@@ -54,7 +54,7 @@ def _shapes() -> dict[str, bytes]:
     def add(name: str, **fields: object) -> None:
         entries[f"app/node_modules/{name}/package.json"] = _manifest(name=name, **fields)
 
-    for number, identifier in enumerate(syft_npm.LICENSES):
+    for number, identifier in enumerate(syft_native.LICENSES):
         add(f"plain-{number}", version="1.0.0", license=identifier)
         add(f"lower-{number}", version="1.0.1", license=identifier.lower())
         add(f"nodash-{number}", version="1.0.2", license={"type": identifier.replace("-", "")})

@@ -102,25 +102,6 @@ def test_a_plain_file_is_read_with_its_location_and_purl() -> None:
     assert [(loc.path, loc.layer) for loc in package.locations] == [(f"/{PATH}", "sha256:layer")]
 
 
-# Syft's Test_generateSubSelections
-@pytest.mark.parametrize(
-    ("field", "expected"),
-    [
-        ("jenkins", ["jenkins"]),
-        ("jenkins-ci", ["jenkins", "jenkins-ci"]),
-        ("jenkins--ci", ["jenkins", "jenkins-ci"]),
-        ("jenkins_ci_tools", ["jenkins", "jenkins_ci", "jenkins_ci_tools"]),
-        ("-jenkins", ["jenkins"]),
-        ("jenkins_", ["jenkins"]),
-        ("", []),
-        ("-", []),
-        ("_", []),
-    ],
-)
-def test_sub_selections_follow_syft(field: str, expected: list[str]) -> None:
-    assert sorted(syft_npm._sub_selections(field)) == sorted(expected)
-
-
 def test_cpes_of_a_javascript_package_follow_syft() -> None:
     """Syft's TestGeneratePackageCPEs, case "javascript language"."""
     cpes = syft_npm._generated_cpes("name", "3.2", ["https://github.com/bob/npm-name"])
