@@ -2,16 +2,17 @@
 
 Pushes a test image (``--image app``: Debian 12 minbase + PyPI + npm, ~100 packages;
 ``--image large``: the same on a ~1 GB Debian 12 with ~320 packages), the same image
-with one small layer added (an npm package: new evidence), and twice with an
-application-code layer (two releases: no evidence), to a local registry on 127.0.0.1,
-and writes the base and the npm image as ``docker save`` archives (cached under
-``.cache/bench-archives``). Then times for each of N rounds, each with empty caches:
+with one small layer added (an npm package, or a pip-installed package: new evidence),
+and twice with an application-code layer (two releases: no evidence), to a local
+registry on 127.0.0.1, and writes the base and the npm image as ``docker save``
+archives (cached under ``.cache/bench-archives``). Then times for each of N rounds, each with empty caches:
   * bare `syft scan` and bare `trivy image` (when Trivy is installed) of BASE from the
     registry and from the archive, with the peak memory of each,
   * `tollgate sbom BASE` reading the whole image (TOLLGATE_SYFT_LAYER_EVIDENCE=0) and
     from layer evidence (the default), cold, from the registry and from the archive,
   * `tollgate sbom DERIVED` from evidence once BASE was analysed (only the new layer is
-    read) and cold in an empty data directory, from the registry and the archive,
+    read) and cold in an empty data directory, from the registry and the archive (PIP,
+    the pip layer's image, once BASE was analysed; its cold time is DERIVED's),
   * `tollgate sbom APP2` once APP1 was analysed (same evidence: Syft does not run) and cold.
 Prints medians and ratios of wall time, and peak resident memory (the sum over the
 processes of a run alive at once).
@@ -52,6 +53,19 @@ ARCHIVES = REPO_ROOT / ".cache" / "bench-archives"
 NPM_LAYER = {
     "app/node_modules/left-pad/package.json": b'{"name": "left-pad", "version": "1.3.0"}',
     "app/node_modules/left-pad/index.js": b"module.exports = function leftPad() {};\n" * 50,
+}
+
+
+_SIX = "usr/local/lib/python3.11/site-packages/six-1.16.0.dist-info"
+PIP_LAYER = {
+    f"{_SIX}/METADATA": (
+        b"Metadata-Version: 2.1\nName: six\nVersion: 1.16.0\n"
+        b"Summary: Python 2 and 3 compatibility utilities\n"
+        b"Author: Benjamin Peterson\nAuthor-email: benjamin@python.org\nLicense: MIT\n"
+    ),
+    f"{_SIX}/RECORD": b"six.py,sha256=abc,34549\nsix-1.16.0.dist-info/METADATA,,\n",
+    f"{_SIX}/top_level.txt": b"six\n",
+    "usr/local/lib/python3.11/site-packages/six.py": b"# six\n" * 100,
 }
 
 
@@ -138,6 +152,7 @@ def bench(rounds: int, large: bool) -> None:
             images, layouts = {}, {}
             for name, entries in (
                 ("npm", NPM_LAYER),
+                ("pip", PIP_LAYER),
                 ("app1", _app_layer(1)),
                 ("app2", _app_layer(2)),
             ):
@@ -179,6 +194,7 @@ def _round(
     }
     runs.run("evidence", [*TOLLGATE, "sbom", base], evidence)
     runs.run("derived-on-base", [*TOLLGATE, "sbom", derived], evidence)
+    runs.run("pip-on-base", [*TOLLGATE, "sbom", images["pip"]], evidence)
     runs.run("app1-on-base", [*TOLLGATE, "sbom", images["app1"]], evidence)
     runs.run("app2-on-app1", [*TOLLGATE, "sbom", images["app2"]], evidence)
     alone = {**evidence, "TOLLGATE_DATA_DIR": str(root / "alone")}
@@ -214,6 +230,7 @@ _ROWS = (
     ("", "tollgate sbom BASE, layer evidence", "evidence", ("syft", "trivy")),
     ("", "tollgate sbom DERIVED, cold", "derived-cold", ()),
     ("", "tollgate sbom DERIVED, BASE analysed", "derived-on-base", ("derived-cold",)),
+    ("", "tollgate sbom PIP, BASE analysed", "pip-on-base", ("derived-cold",)),
     ("", "tollgate sbom APP v1, BASE analysed", "app1-on-base", ("derived-cold",)),
     ("", "tollgate sbom APP v2, cold", "app2-cold", ()),
     ("", "tollgate sbom APP v2, APP v1 analysed", "app2-on-app1", ("app2-cold",)),
