@@ -147,8 +147,10 @@ class SyftCataloger(Cataloger):
 
     def _added_to_catalogued(self, evidence: PinnedImage) -> Catalog | None:
         """The catalog of an evidence image whose lower layers were catalogued before and
-        whose upper layers only add packages (:mod:`service.layers.increment`): Syft runs
-        on the upper layers alone. None when that is not so."""
+        whose upper layers only add packages (:mod:`service.layers.increment`): the upper
+        layers alone are catalogued, without Syft when they hold only plain package
+        metadata it reads as Syft does (:mod:`service.catalog.syft_added`), by Syft
+        otherwise. None when that is not so."""
         from service.catalog.interface import sorted_packages
         from service.catalog.model import Catalog, ImageSubject
         from service.layers.increment import adds_only_packages
