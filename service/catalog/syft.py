@@ -196,7 +196,8 @@ class SyftCataloger(Cataloger):
         version: str,
     ) -> list[Package] | None:
         """The packages of upper evidence layers that add only plain ``package.json``
-        files and ``*.dist-info`` directories, as Syft reports them
+        files, ``*.dist-info`` directories and installed ``*.gemspec`` files, as Syft
+        reports them
         (:mod:`service.catalog.syft_added`); None otherwise."""
         from service.catalog.syft_added import added_packages
         from service.catalog.syft_native import SYFT_VERSION

@@ -1,8 +1,9 @@
 """The packages of evidence layers added to catalogued ones, read without Syft.
 
-When the added layers hold only ``package.json`` files and ``*.dist-info`` directories,
-:mod:`service.catalog.syft_npm` and :mod:`service.catalog.syft_python` give what
-Syft 1.18.1 reports for them; anything either leaves to Syft, or any other file, leaves
+When the added layers hold only ``package.json`` files, ``*.dist-info`` directories and
+installed ``*.gemspec`` files, :mod:`service.catalog.syft_npm`,
+:mod:`service.catalog.syft_python` and :mod:`service.catalog.syft_ruby` give what
+Syft 1.18.1 reports for them; anything one leaves to Syft, or any other file, leaves
 the layers to Syft.
 """
 
@@ -10,9 +11,10 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from service.catalog import syft_npm, syft_python
+from service.catalog import syft_npm, syft_python, syft_ruby
 
 if TYPE_CHECKING:
     from service.catalog.model import Package
@@ -20,7 +22,7 @@ if TYPE_CHECKING:
 
 # Reads the named files of an evidence layer, each up to a number of bytes.
 FileReader = Callable[[str, Collection[str], int], dict[str, bytes]]
-_LIMIT = max(syft_npm.MAX_MANIFEST, syft_python.MAX_FILE) + 1
+_LIMIT = max(syft_npm.MAX_MANIFEST, syft_python.MAX_FILE, syft_ruby.MAX_FILE) + 1
 
 
 def added_packages(
@@ -33,33 +35,60 @@ def added_packages(
         return None  # a file that a later layer replaces
     directories = {path: syft_python.dist_info_directory(path) for path in paths}
     if not all(
-        directory is not None or posixpath.basename(path) == "package.json"
+        directory is not None
+        or posixpath.basename(path) == "package.json"
+        or syft_ruby.is_installed_gemspec(path)
         for path, directory in directories.items()
     ):
         return None  # another kind of evidence
-    manifests: list[syft_npm.Manifest] = []
-    grouped: dict[str, tuple[str, dict[str, bytes]]] = {}  # directory -> layer, files
+    found = _read(upper, directories, read)
+    if found is None or _below(lower, found.distributions.keys()):
+        return None  # a link, or a directory Syft reads as one over several layers
+    npm = syft_npm.packages(found.manifests)
+    python = syft_python.packages(
+        syft_python.Distribution(directory, layer, files)
+        for directory, (layer, files) in found.distributions.items()
+    )
+    ruby = syft_ruby.packages(found.gemspecs)
+    if npm is None or python is None or ruby is None:
+        return None
+    return [*npm, *python, *ruby]
+
+
+@dataclass
+class _Found:
+    """The plain package metadata of the added layers, by the reader it goes to."""
+
+    manifests: list[syft_npm.Manifest] = field(default_factory=list)
+    gemspecs: list[syft_ruby.Gemspec] = field(default_factory=list)
+    # *.dist-info directory -> its layer, its files (path under it -> content)
+    distributions: dict[str, tuple[str, dict[str, bytes]]] = field(default_factory=dict)
+
+
+def _read(
+    upper: Mapping[str, EvidenceListing],
+    directories: Mapping[str, str | None],
+    read: FileReader,
+) -> _Found | None:
+    """The files of ``upper`` (``directories`` gives each one's dist-info directory), or
+    None for a file the evidence holds as a link or a directory over two layers."""
+    found = _Found()
     for digest, listing in upper.items():
         contents = read(digest, listing.files, _LIMIT)
         if contents.keys() != listing.files:
-            return None  # a file the evidence holds as a link
+            return None
         for path, content in contents.items():
             directory = directories[path]
-            if directory is None:
-                manifests.append(syft_npm.Manifest(path, digest, content))
-                continue
-            layer, files = grouped.setdefault(directory, (digest, {}))
-            if layer != digest:
-                return None  # one directory over two layers
-            files[path[len(directory) + 1 :]] = content
-    if _below(lower, grouped.keys()):
-        return None  # a lower layer holds part of a directory Syft reads as one
-    npm = syft_npm.packages(manifests)
-    python = syft_python.packages(
-        syft_python.Distribution(directory, layer, files)
-        for directory, (layer, files) in grouped.items()
-    )
-    return None if npm is None or python is None else [*npm, *python]
+            if directory is None and posixpath.basename(path) == "package.json":
+                found.manifests.append(syft_npm.Manifest(path, digest, content))
+            elif directory is None:
+                found.gemspecs.append(syft_ruby.Gemspec(path, digest, content))
+            else:
+                layer, files = found.distributions.setdefault(directory, (digest, {}))
+                if layer != digest:
+                    return None
+                files[path[len(directory) + 1 :]] = content
+    return found
 
 
 def _below(lower: Sequence[EvidenceListing], directories: Collection[str]) -> bool:

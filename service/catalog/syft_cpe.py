@@ -6,7 +6,8 @@ them otherwise (``syft/pkg/cataloger/internal/cpegenerate``): every product cand
 with every vendor candidate, where the products are the names an ecosystem derives from
 the package name with their delimiter variations (``-`` and ``_`` swapped), and the
 vendors are the products plus what the ecosystem adds (URL owners for npm, authors for
-Python), each candidate varied and cut at its delimiters unless its source forbids it.
+Python, both and ``ruby-lang`` for Ruby), each candidate varied and cut at its
+delimiters unless its source forbids it.
 A vendor ``apache`` replaces all others, and a CPE whose printed form is not valid is
 dropped. The CPEs are then ordered by Syft's specificity rule. ``data/`` holds the
 dictionary's sections (``syft-<version>-cpe-<ecosystem>.json``).
@@ -21,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from importlib import resources
 
-from service.catalog.syft_native import SYFT_VERSION, NotPlain
+from service.catalog.syft_native import SYFT_VERSION, NotPlain, go_trim
 
 # The punctuation Syft's CPE printing escapes with a backslash ("-" and "." pass as they
 # are); a field of anything else than these and [A-Za-z0-9._-] fails Syft's CPE regex.
@@ -32,6 +33,15 @@ _VALID_FIELD = re.compile(r"(?:[A-Za-z0-9._-]|\\[" + re.escape(_PUNCTUATION) + "
 # escapes) is not reproduced here.
 _UNREPRODUCED = re.compile(r"[\\*?]")
 _QUOTES = "\"'`"
+# A homepage or repository URL naming its owner, who is a vendor candidate.
+_URL_VENDOR = re.compile(r"(?:https|http|git)://(?:github|gitlab)\.com/([\w\-]*?)/.*", re.ASCII)
+# URLs whose prefix names their vendor (vendors_from_url.go; no prefix starts another).
+_URL_PREFIX_VENDORS = {
+    "https://www.gnu.org/": "gnu", "https://developer.gnome.org/": "gnome",
+    "https://www.ruby-lang.org/": "ruby-lang", "https://llvm.org/": "llvm",
+    "https://www.isc.org/": "isc", "https://musl.libc.org/": "musl-libc",
+    "https://www.mozilla.org/": "mozilla", "https://www.x.org/": "x.org", "https://w1.fi/": "w1.fi",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -139,6 +149,26 @@ def _specificity(fields: list[str], text: str) -> tuple[int, int, str]:
     weights = ((part, 2), (vendor, 3), (product, 4), (version, 1), (target, 1))
     score = sum(weight for value, weight in weights if value)
     return (-score, -len(part + vendor + product + version + target), text)
+
+
+def url_vendors(url: str) -> set[Candidate]:
+    """The vendor ``url`` names by its prefix, else the owner a GitHub/GitLab ``url``
+    names (as found, without variations)."""
+    vendors = [vendor for prefix, vendor in _URL_PREFIX_VENDORS.items() if url.startswith(prefix)]
+    if not vendors and (matched := _URL_VENDOR.fullmatch(url)):
+        vendors = [matched[1]]
+    return {Candidate(v, sub_selections=False, delimiter_variations=False) for v in vendors}
+
+
+def person_name(person: str) -> str:
+    """A person's name as Syft makes it a vendor candidate (normalizePersonName):
+    lowercase, trimmed, ``-``, `` `` and ``.`` made ``_``, without a leading ``the_``."""
+    if any(not c.isascii() and any(lower.isascii() for lower in c.lower()) for c in person):
+        raise NotPlain(f"{person!r} lowercases differently in Go")
+    name = go_trim(person.lower())
+    for separator in ("-", " ", "."):
+        name = name.replace(separator, "_")
+    return name.removeprefix("the_")
 
 
 def delimiter_variations(values: set[str]) -> set[str]:

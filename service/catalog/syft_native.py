@@ -1,9 +1,11 @@
 """What the readers that stand in for Syft share: the release they follow, the signal
-that a file is not plain, Go's view of a JSON object, and Syft's license mapping.
+that a file is not plain, Go's view of a JSON object and of spaces, and Syft's license
+mapping.
 
-:mod:`service.catalog.syft_npm` and :mod:`service.catalog.syft_python` give the packages
-Syft 1.18.1 reports for files they can read exactly as Syft does (github.com/anchore/syft,
-tag v1.18.1, Apache-2.0), and leave anything else to Syft. Syft decodes JSON with Go's
+:mod:`service.catalog.syft_npm`, :mod:`service.catalog.syft_python` and
+:mod:`service.catalog.syft_ruby` give the packages Syft 1.18.1 reports for files they can
+read exactly as Syft does (github.com/anchore/syft, tag v1.18.1, Apache-2.0), and leave
+anything else to Syft. Syft decodes JSON with Go's
 decoder and maps a declared license through its SPDX lookup; the parts of both that the
 readers rely on are here, each shape checked against Syft by the parity tests.
 """
@@ -30,9 +32,20 @@ PLAIN_VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z.+-]*")
 LICENSES = (
     "0BSD", "AGPL-3.0-only", "Apache-2.0", "Artistic-2.0", "BlueOak-1.0.0", "BSD-2-Clause",
     "BSD-3-Clause", "CC-BY-3.0", "CC-BY-4.0", "CC0-1.0", "EPL-2.0", "GPL-2.0-only",
-    "GPL-3.0-only", "ISC", "LGPL-3.0-only", "MIT", "MIT-0", "MPL-2.0", "Python-2.0",
+    "GPL-3.0-only", "ISC", "LGPL-3.0-only", "MIT", "MIT-0", "MPL-2.0", "Python-2.0", "Ruby",
     "Unlicense", "WTFPL", "Zlib",
 )  # fmt: skip
+# Declared licenses that Syft keeps as written (no SPDX identifier, no valid expression);
+# each is checked against Syft by the parity tests.
+FREE_TEXT_LICENSES = (
+    "Apache 2.0", "Apache License 2.0", "Apache License, Version 2.0",
+    "Apache Software License", "BSD", "BSD License", "3-Clause BSD License",
+    "BSD 3-Clause License", "new BSD License", "MIT License", "PSF", "PSF License",
+    "Python Software Foundation License", "Dual License", "Public Domain", "UNKNOWN",
+    "BSDL", "PSFL",
+)  # fmt: skip
+# Go's unicode.IsSpace, which strings.TrimSpace trims.
+_GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"  # noqa: E501
 _LICENSE_IDS = {identifier.lower().replace("-", ""): identifier for identifier in LICENSES}
 _EXPRESSION_TOKEN = re.compile(r"\(|\)|[^\s()]+")
 _Source = TypeVar("_Source")
@@ -115,6 +128,21 @@ def spdx(value: str) -> str:
     ):
         return value
     raise NotPlain(f"license {value!r}")
+
+
+def declared_license(value: str) -> str:
+    """What Syft makes of a declared license that may also be free text it keeps."""
+    try:
+        return spdx(value)
+    except NotPlain:
+        if value in FREE_TEXT_LICENSES:
+            return value
+        raise
+
+
+def go_trim(text: str) -> str:
+    """``text`` as Go's strings.TrimSpace leaves it."""
+    return text.strip(_GO_SPACE)
 
 
 def _balanced(tokens: list[str]) -> bool:

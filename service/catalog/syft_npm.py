@@ -31,7 +31,6 @@ from packageurl import PackageURL
 
 from service.catalog import syft_cpe
 from service.catalog.model import Location, Package, PackageType
-from service.catalog.syft_cpe import Candidate
 from service.catalog.syft_native import (
     PLAIN_VERSION,
     NotPlain,
@@ -54,12 +53,6 @@ _NAME = re.compile(r"(?:@[a-z0-9][a-z0-9._-]*/)?[a-z0-9][a-z0-9._-]*")
 _SPECIAL = frozenset(
     {"hapi", "handlebars.js", "is-my-json-valid", "mustache", "redis", "php", "delegate",
      "docker"}
-)  # fmt: skip
-_URL_VENDOR = re.compile(r"(?:https|http|git)://(?:github|gitlab)\.com/([\w\-]*?)/.*", re.ASCII)
-_URL_PREFIXES = (
-    "https://www.gnu.org/", "https://developer.gnome.org/", "https://www.ruby-lang.org/",
-    "https://llvm.org/", "https://www.isc.org/", "https://musl.libc.org/",
-    "https://www.mozilla.org/", "https://www.x.org/", "https://w1.fi/",
 )  # fmt: skip
 
 
@@ -175,17 +168,5 @@ def _generated_cpes(name: str, version: str, urls: list[str]) -> tuple[str, ...]
     the owners of its GitHub/GitLab URLs are vendors (as found, without variations)."""
     if name in _SPECIAL or "jira" in name or "jenkins" in name:
         raise NotPlain(f"{name} is treated specially by Syft's CPE rules")
-    vendors = {
-        Candidate(vendor, sub_selections=False, delimiter_variations=False)
-        for url in urls
-        if url
-        for vendor in _url_vendors(url)
-    }
+    vendors = {vendor for url in urls if url for vendor in syft_cpe.url_vendors(url)}
     return syft_cpe.generated(version, {name}, vendors)
-
-
-def _url_vendors(url: str) -> set[str]:
-    if url.startswith(_URL_PREFIXES):
-        raise NotPlain(f"{url} names a vendor by its prefix")
-    matched = _URL_VENDOR.fullmatch(url)
-    return set() if matched is None else {matched[1]}

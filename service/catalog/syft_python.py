@@ -42,9 +42,10 @@ from service.catalog.syft_native import (
     PLAIN_VERSION,
     NotPlain,
     check_go_keys,
+    declared_license,
     go_json_object,
+    go_trim,
     packages_of,
-    spdx,
 )
 from service.layers import evidence
 
@@ -67,19 +68,9 @@ _TEXT_FIELDS = frozenset(
 _LIST_FIELDS = frozenset({"RequiresDist", "ProvidesExtra"})  # kept as lists under these keys
 _UNDECODABLE_FIELDS = frozenset({"LicenseLocation", "Files", "TopLevelPackages", "DirectURLOrigin"})
 _FIELDS = {field.lower(): field for field in _TEXT_FIELDS | _LIST_FIELDS | _UNDECODABLE_FIELDS}
-# Declared licenses that Syft keeps as written (no SPDX identifier, no valid expression);
-# each is checked against Syft by the parity tests.
-FREE_TEXT_LICENSES = (
-    "Apache 2.0", "Apache License 2.0", "Apache License, Version 2.0",
-    "Apache Software License", "BSD", "BSD License", "3-Clause BSD License",
-    "BSD 3-Clause License", "new BSD License", "MIT License", "PSF", "PSF License",
-    "Python Software Foundation License", "Dual License", "Public Domain", "UNKNOWN",
-)  # fmt: skip
 # Names Syft's CPE generation adds to, removes from or filters (candidate_by_package_type.go,
 # filter.go); knownVendors ("apache") is applied by syft_cpe.
 _SPECIAL = frozenset({"python-rrdtool", "cryptography", "pip", "redis", "kubernetes"})
-# Go's unicode.IsSpace, which strings.TrimSpace trims.
-_GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"  # noqa: E501
 _DIRECT_URL_FIELDS = frozenset({"url", "vcs_info", "archive_info", "dir_info"})
 _DIRECT_URL_PARTS: dict[str, dict[str, type]] = {
     "vcs_info": {"commit_id": str, "vcs": str, "requested_revision": str},
@@ -179,10 +170,10 @@ def _headers(content: bytes) -> dict[str, str | list[str]]:
         elif line.startswith(" "):
             if not key:
                 raise NotPlain("a continuation line before any field")  # Syft fails
-            fields[key] = _continued(fields[key], _go_trim(line))
+            fields[key] = _continued(fields[key], go_trim(line))
         elif (colon := line.find(":")) > 0:
-            key = _go_trim(line[:colon]).replace("-", "")
-            value = _go_trim(line[colon + 1 :])
+            key = go_trim(line[:colon]).replace("-", "")
+            value = go_trim(line[colon + 1 :])
             if key in _LIST_FIELDS:
                 previous = fields.get(key, [])
                 fields[key] = [*([previous] if isinstance(previous, str) else previous), value]
@@ -197,10 +188,6 @@ def _continued(value: str | list[str], line: str) -> str | list[str]:
     if isinstance(value, str):
         return f"{value}\n {line}"
     return [*value[:-1], f"{value[-1]}\n {line}"]
-
-
-def _go_trim(text: str) -> str:
-    return text.strip(_GO_SPACE)
 
 
 def _decoded(headers: dict[str, str | list[str]]) -> dict[str, str]:
@@ -265,7 +252,7 @@ def _licenses(fields: dict[str, str], files: Mapping[str, bytes]) -> tuple[str, 
     Syft scans, so only its absence is plain)."""
     declared = fields.get("LicenseExpression") or fields.get("License")
     if declared:
-        return (_license(declared),)
+        return (declared_license(declared),)
     license_file = fields.get("LicenseFile", "")
     if license_file:
         parts = license_file.split("/")
@@ -274,21 +261,6 @@ def _licenses(fields: dict[str, str], files: Mapping[str, bytes]) -> tuple[str, 
         if any(path == license_file or path.startswith(f"{license_file}/") for path in files):
             raise NotPlain("a license file Syft would scan")
     return ()
-
-
-def _license(value: str) -> str:
-    try:
-        return spdx(value)
-    except NotPlain:
-        if value in FREE_TEXT_LICENSES:
-            return value
-        raise
-
-
-def _cpes(name: str, version: str, fields: dict[str, str]) -> tuple[str, ...]:
-    return syft_cpe.dictionary_cpes("pypi", name, version) or _generated_cpes(
-        name, version, fields.get("Author", ""), fields.get("AuthorEmail", "")
-    )
 
 
 def _generated_cpes(name: str, version: str, author: str, email: str) -> tuple[str, ...]:
@@ -307,12 +279,7 @@ def _generated_cpes(name: str, version: str, author: str, email: str) -> tuple[s
 
 
 def _person_vendors(person: str, *, delimiter_variations: bool) -> set[Candidate]:
-    if any(not c.isascii() and any(lower.isascii() for lower in c.lower()) for c in person):
-        raise NotPlain(f"{person!r} lowercases differently in Go")
-    name = _go_trim(person.lower())
-    for separator in ("-", " ", "."):
-        name = name.replace(separator, "_")
-    name = name.removeprefix("the_")
+    name = syft_cpe.person_name(person)
     vendors = {Candidate(name, sub_selections=False, delimiter_variations=delimiter_variations)}
     if not name.endswith("project"):
         vendors |= {

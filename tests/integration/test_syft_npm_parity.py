@@ -77,6 +77,7 @@ def _shapes() -> dict[str, bytes]:
         keywords=["unread", 1, None],
     )
     add("git-plus", version="0.0.1", repository="git+https://github.com/o/git-plus.git")
+    add("gnu-homed", version="1.0.0", homepage="https://www.gnu.org/software/gnu-homed/")
     add("@scope/with-dash_under", version="1.0.0+build.7", repository="https://github.com/s/x")
     add("@types/node", version="20.1.0", license="MIT")
     entries["app/node_modules/either/esm/package.json"] = _manifest(type="module")
@@ -128,6 +129,15 @@ def _as_syft_reports(
     assert how in caplog.text
     assert derived == _catalog(layout, "derived", tmp_path / "whole", evidence=False)
     return derived
+
+
+def _split_as_syft_reports(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, plain: LayerEntries, other: LayerEntries
+) -> None:
+    """``plain`` read natively and ``other`` (if any) by Syft, each as Syft reports it."""
+    _as_syft_reports(tmp_path / "native", caplog, plain, NATIVE)
+    if other:
+        _as_syft_reports(tmp_path / "left", caplog, other, SYFT)
 
 
 def test_every_shape_read_natively_is_what_syft_reports(

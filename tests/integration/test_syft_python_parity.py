@@ -15,7 +15,12 @@ import pytest
 
 from service.catalog import syft_native, syft_python
 from service.catalog.syft_python import Distribution
-from tests.integration.test_syft_npm_parity import NATIVE, SYFT, _as_syft_reports
+from tests.integration.test_syft_npm_parity import (
+    NATIVE,
+    SYFT,
+    _as_syft_reports,
+    _split_as_syft_reports,
+)
 from tests.support.images import REPO_ROOT
 from tests.support.language_packages import Pin, download_wheels, install_wheel
 from tests.support.layers import LayerEntries
@@ -48,6 +53,18 @@ def _metadata(*lines: str, end: str = "\n", body: str = "") -> bytes:
     return (end.join(lines) + end + (f"{end}{body}" if body else "")).encode()
 
 
+# A layer adding an npm package and a wheel, both plain.
+NPM_AND_PYTHON: LayerEntries = {
+    "app/node_modules/left-pad/package.json": json.dumps(
+        {"name": "left-pad", "version": "1.3.0", "license": "WTFPL"}
+    ).encode(),
+    f"{SITE}/six-1.16.0.dist-info/METADATA": _metadata(
+        "Name: six", "Version: 1.16.0", "Author: Benjamin Peterson", "License: MIT"
+    ),
+    f"{SITE}/six-1.16.0.dist-info/RECORD": RECORD,
+}
+
+
 def _shapes() -> dict[str, bytes]:
     """One dist-info directory per shape the module reads natively."""
     entries: dict[str, bytes] = {}
@@ -74,7 +91,7 @@ def _shapes() -> dict[str, bytes]:
         add(f"plain-{number}", "1.0.0", f"License: {identifier}")
         add(f"lower-{number}", "1.0.1", f"License-Expression: {identifier.lower()}")
         add(f"nodash-{number}", "1.0.2", f"License: {identifier.replace('-', '')}")
-    for number, text in enumerate(syft_python.FREE_TEXT_LICENSES):
+    for number, text in enumerate(syft_native.FREE_TEXT_LICENSES):
         add(f"free-text-{number}", "2.0", f"License: {text}")
     add("either", "2.0.0rc1", "License-Expression: MIT OR Apache-2.0")
     add("both", "2.0.post1", "License: (MIT OR Apache-2.0) AND BSD-3-Clause")
@@ -187,9 +204,7 @@ def test_real_wheels_are_catalogued_as_syft_does_whichever_reads_them(
 ) -> None:
     plain, other = _real()
     assert len(_names(plain)) >= 3 * len(_names(other))  # most real wheels are read natively
-    _as_syft_reports(tmp_path / "native", caplog, plain, NATIVE)
-    if other:
-        _as_syft_reports(tmp_path / "left", caplog, other, SYFT)
+    _split_as_syft_reports(tmp_path, caplog, plain, other)
 
 
 def test_a_directory_left_to_syft_sends_the_layer_to_syft(
@@ -208,16 +223,7 @@ def test_a_directory_left_to_syft_sends_the_layer_to_syft(
 def test_a_layer_of_npm_and_python_packages_is_read_natively(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    upper = {
-        "app/node_modules/left-pad/package.json": json.dumps(
-            {"name": "left-pad", "version": "1.3.0", "license": "WTFPL"}
-        ).encode(),
-        f"{SITE}/six-1.16.0.dist-info/METADATA": _metadata(
-            "Name: six", "Version: 1.16.0", "Author: Benjamin Peterson", "License: MIT"
-        ),
-        f"{SITE}/six-1.16.0.dist-info/RECORD": RECORD,
-    }
-    derived = _as_syft_reports(tmp_path, caplog, upper, NATIVE)
+    derived = _as_syft_reports(tmp_path, caplog, NPM_AND_PYTHON, NATIVE)
     assert {("npm", "left-pad"), ("python", "six")} <= {
         (p.type.value, p.name) for p in derived.packages
     }

@@ -86,6 +86,13 @@ def resolve_minbase(extra: Sequence[str] = ()) -> list[DebianPackage]:
     return sorted(packages, key=lambda p: p.name)
 
 
+def candidates(names: Sequence[str]) -> list[DebianPackage]:
+    """The versions of ``names`` apt would install today."""
+    stanzas = _run(["apt-cache", "show", "--no-all-versions", *names]).decode().split("\n\n")
+    fields = [_fields(stanza) for stanza in stanzas if stanza.strip()]
+    return [DebianPackage(f["Package"], f["Version"], f["Architecture"]) for f in fields]
+
+
 def download(packages: Sequence[DebianPackage], debs_dir: Path) -> list[Path]:
     """``apt-get download`` the exact versions (skipping .debs already cached)."""
     debs_dir.mkdir(parents=True, exist_ok=True)
@@ -139,13 +146,26 @@ def _unpack_data(deb: Path, rootfs: Path) -> list[str]:
     return listing
 
 
+def data_files(deb: Path, suffix: str) -> dict[str, bytes]:
+    """The regular files of ``deb``'s data archive whose names end in ``suffix`` (path as
+    the package ships it, without the leading ``./`` -> content)."""
+    files = _archive_files(_run(["dpkg-deb", "--fsys-tarfile", str(deb)]))
+    return {name.removeprefix("./"): c for name, c in files.items() if name.endswith(suffix)}
+
+
 def _control_files(deb: Path) -> dict[str, bytes]:
+    files = _archive_files(_run(["dpkg-deb", "--ctrl-tarfile", str(deb)]))
+    return {posixpath.basename(name): content for name, content in files.items()}
+
+
+def _archive_files(archive: bytes) -> dict[str, bytes]:
+    """The regular files of a tar archive (member name -> content)."""
     files: dict[str, bytes] = {}
-    with tarfile.open(fileobj=io.BytesIO(_run(["dpkg-deb", "--ctrl-tarfile", str(deb)]))) as tar:
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         for member in tar.getmembers():
             extracted = tar.extractfile(member) if member.isfile() else None
             if extracted is not None:
-                files[posixpath.basename(member.name)] = extracted.read()
+                files[member.name] = extracted.read()
     return files
 
 

@@ -61,7 +61,6 @@ def _json(**fields: object) -> bytes:
         _json(name="x", version="1.0.0", license={"type": "MIT", "URL": "u"}),
         _json(name="x", version="1.0.0", licenses=["MIT"]),
         _json(name="x", version="1.0.0", licenses={"type": "MIT"}),
-        _json(name="x", version="1.0.0", homepage="https://www.gnu.org/software/x"),
         _json(name="redis", version="1.0.0"),  # Syft removes a vendor for it
         _json(name="jenkins-tools", version="1.0.0"),  # Syft filters its CPEs
         b'{"name": "x", "version": "1.0.0", "pad": "' + b"x" * syft_npm.MAX_MANIFEST + b'"}',
