@@ -5,7 +5,8 @@ Pushes a test image (``--image app``: Debian 12 minbase + PyPI + npm, ~100 packa
 with one small layer added (an npm package, or a pip-installed package: new evidence),
 and twice with an application-code layer (two releases: no evidence), to a local
 registry on 127.0.0.1, and writes the base and the npm image as ``docker save``
-archives (cached under ``.cache/bench-archives``). Then times for each of N rounds, each with empty caches:
+archives (cached under ``.cache/bench-archives``). Then times for each of N rounds,
+each with empty caches:
   * bare `syft scan` and bare `trivy image` (when Trivy is installed) of BASE from the
     registry and from the archive, with the peak memory of each,
   * `tollgate sbom BASE` reading the whole image (TOLLGATE_SYFT_LAYER_EVIDENCE=0) and

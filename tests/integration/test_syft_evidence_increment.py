@@ -1,5 +1,6 @@
-"""A layer that only adds packages to an analysed base: Syft reads that layer alone, and
-the catalog is exactly what Syft reports for the whole image. Layers that do more (add
+"""A layer that only adds packages to an analysed base: that layer is read alone (without
+Syft for plain package.json, dist-info and gemspec files, by Syft otherwise), and the
+catalog is exactly what Syft reports for the whole image. Layers that do more (add
 a file to a package below, or a package found below too) are catalogued whole."""
 
 from __future__ import annotations
