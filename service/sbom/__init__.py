@@ -69,12 +69,16 @@ def extended(
     """``template``, the SBOM rendered for a base image whose packages were ``catalog``'s
     but ``added``, made the SBOM of ``catalog``'s image: what :func:`render` gives,
     building only the added packages (an image that adds a layer of packages to its
-    base). None for a format that is rendered whole, or when it cannot be done."""
-    if fmt is SbomFormat.CYCLONEDX_JSON:
-        from service.sbom.cyclonedx import extended_cyclonedx
+    base). None when it cannot be done (each format's function says when)."""
+    match fmt:
+        case SbomFormat.CYCLONEDX_JSON:
+            from service.sbom.cyclonedx import extended_cyclonedx
 
-        return extended_cyclonedx(template, catalog, added, created=created)
-    return None
+            return extended_cyclonedx(template, catalog, added, created=created)
+        case SbomFormat.SPDX_JSON:
+            from service.sbom.spdx import extended_spdx
+
+            return extended_spdx(template, catalog, added, created=created)
 
 
 def render(catalog: Catalog, fmt: SbomFormat, *, created: datetime | None = None) -> str:

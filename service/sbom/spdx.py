@@ -1,4 +1,4 @@
-"""SPDX 2.3 JSON through spdx-tools, validated in full (as spdx-tools does) before it leaves.
+"""SPDX 2.3 JSON through spdx-tools, validated (as spdx-tools does) before it leaves.
 
 The image is the package the document DESCRIBES; it CONTAINS every cataloged
 package and the operating system. Licenses that are not SPDX expressions become
@@ -12,6 +12,7 @@ import hashlib
 import json
 import re
 from datetime import datetime
+from typing import Any
 
 from license_expression import LicenseExpression
 from spdx_tools.common.spdx_licensing import spdx_licensing
@@ -39,18 +40,83 @@ from service.sbom.licenses import LicenseTerm, combined_expression, license_term
 from service.sbom.spdx_validation import validation_messages
 
 NAMESPACE_BASE = "https://tollgate.invalid/spdx"
+DOCUMENT_ID = "SPDXRef-DOCUMENT"
 IMAGE_ID = "SPDXRef-Image"
+OPERATING_SYSTEM_ID = "SPDXRef-OperatingSystem"
 _NOT_IDSTRING = re.compile(r"[^A-Za-z0-9.-]+")
 _SHOWN_ERRORS = 5
 
 
 def render_spdx(catalog: Catalog, *, created: datetime | None = None) -> str:
     """The catalog as an SPDX 2.3 JSON document describing the image."""
+    document = _document(catalog, _with_ids(catalog.packages), created)
+    return json.dumps(_checked_json(document, catalog), indent=2)
+
+
+def extended_spdx(
+    template: str,
+    catalog: Catalog,
+    added: tuple[CatalogPackage, ...],
+    *,
+    created: datetime | None = None,
+) -> str | None:
+    """The document :func:`render_spdx` gives for ``catalog``, from ``template``: the
+    document of an image whose packages were ``catalog``'s but ``added`` (a base image
+    that ``catalog``'s image adds a layer of packages to).
+
+    A render lists the image, the packages in the catalog's order and the operating
+    system, and their relationships in the same order, then every LicenseRef the
+    packages need. Here only the document's own fields, the image, the operating system,
+    the added packages, their relationships and the LicenseRefs are built, and validated
+    as a render is; the base's packages and relationships are taken from ``template``
+    and put in the catalog's order among them. Those were validated when ``template``
+    was rendered: by the same SPDX version, with a subset of the LicenseRefs declared
+    now, relating the image to packages still there. What is left to check across the
+    two is that no id is in both. None when a base package's id is not the one
+    ``template`` gives it (ids count the packages of one key in the catalog's order: a
+    new package before a base package of its key renumbers that one), and when an id is
+    in both (a render refuses that).
+    """
+    new = {id(package) for package in added}
+    with_ids = _with_ids(catalog.packages)
+    built = [(spdx_id, package) for spdx_id, package in with_ids if id(package) in new]
+    kept = [spdx_id for spdx_id, package in with_ids if id(package) not in new]
+    ends = [IMAGE_ID, *kept, *([OPERATING_SYSTEM_ID] if catalog.distro is not None else [])]
+    document = json.loads(template)
+    base_packages, base_relationships = document["packages"], document["relationships"]
+    ids = [DOCUMENT_ID, *ends, *(spdx_id for spdx_id, _ in built)]
+    if (
+        not built
+        or [package["SPDXID"] for package in base_packages] != ends
+        or [r["relatedSpdxElement"] for r in base_relationships] != ends
+        or len(set(ids)) != len(ids)
+    ):
+        return None
+    extended = _checked_json(_document(catalog, built, created), catalog)
+    is_new = [id(package) in new for package in catalog.packages]
+    extended["packages"] = _spliced(extended["packages"], base_packages, is_new)
+    extended["relationships"] = _spliced(extended["relationships"], base_relationships, is_new)
+    return json.dumps(extended, indent=2)
+
+
+def _spliced(built: list[Any], base: list[Any], is_new: list[bool]) -> list[Any]:
+    """A render's entries (one for the image, one per package in the catalog's order,
+    one for the operating system) from ``built``, those of the new packages, and
+    ``base``, those of the others: the image's and the system's are the ones built."""
+    new_entries, base_entries = iter(built[1:]), iter(base[1:])
+    return [built[0], *(next(new_entries if n else base_entries) for n in is_new), *new_entries]
+
+
+def _document(
+    catalog: Catalog, packages: list[tuple[str, CatalogPackage]], created: datetime | None
+) -> Document:
+    """The document of ``catalog`` holding ``packages`` (all of its packages for a
+    render) and every LicenseRef its packages need."""
     image_name = _NOT_IDSTRING.sub("-", catalog.image.reference).strip("-")
     document = Document(
         creation_info=CreationInfo(
             spdx_version="SPDX-2.3",
-            spdx_id="SPDXRef-DOCUMENT",
+            spdx_id=DOCUMENT_ID,
             name=catalog.image.reference,
             document_namespace=(f"{NAMESPACE_BASE}/{image_name}-{document_uuid(catalog, 'spdx')}"),
             creators=[
@@ -61,24 +127,35 @@ def render_spdx(catalog: Catalog, *, created: datetime | None = None) -> str:
         )
     )
     document.packages.append(_image_package(catalog))
-    document.relationships.append(
-        Relationship("SPDXRef-DOCUMENT", RelationshipType.DESCRIBES, IMAGE_ID)
-    )
-    refs: dict[str, LicenseTerm] = {}
-    for spdx_id, package in _with_ids(catalog.packages):
-        terms = license_terms(package.licenses)
-        refs.update((t.ref, t) for t in terms if t.spdx is None)
-        document.packages.append(_package(spdx_id, package, terms))
+    document.relationships.append(Relationship(DOCUMENT_ID, RelationshipType.DESCRIBES, IMAGE_ID))
+    for spdx_id, package in packages:
+        document.packages.append(_package(spdx_id, package, license_terms(package.licenses)))
         document.relationships.append(Relationship(IMAGE_ID, RelationshipType.CONTAINS, spdx_id))
     if catalog.distro is not None:
         document.packages.append(_operating_system(catalog.distro))
         document.relationships.append(
-            Relationship(IMAGE_ID, RelationshipType.CONTAINS, "SPDXRef-OperatingSystem")
+            Relationship(IMAGE_ID, RelationshipType.CONTAINS, OPERATING_SYSTEM_ID)
         )
-    document.extracted_licensing_info = [
+    document.extracted_licensing_info = _extracted_licensing_info(catalog.packages)
+    return document
+
+
+def _extracted_licensing_info(
+    packages: tuple[CatalogPackage, ...],
+) -> list[ExtractedLicensingInfo]:
+    """One per LicenseRef, sorted, with the text of the last package giving it (two
+    texts can make one: ``MIT-like``, ``MIT like``)."""
+    refs: dict[str, LicenseTerm] = {}
+    for package in packages:
+        refs.update((t.ref, t) for t in license_terms(package.licenses) if t.spdx is None)
+    return [
         ExtractedLicensingInfo(license_id=ref, extracted_text=term.text, license_name=term.text)
         for ref, term in sorted(refs.items())
     ]
+
+
+def _checked_json(document: Document, catalog: Catalog) -> dict[str, Any]:
+    """``document`` as JSON, once it is valid."""
     errors = validation_messages(document)
     if errors:
         shown = "; ".join(e.validation_message for e in errors[:_SHOWN_ERRORS])
@@ -87,7 +164,8 @@ def render_spdx(catalog: Catalog, *, created: datetime | None = None) -> str:
             hint="report this as a Tollgate bug with the image reference",
         )
     converter = DocumentConverter()  # type: ignore[no-untyped-call]
-    return json.dumps(converter.convert(document), indent=2)
+    converted: dict[str, Any] = converter.convert(document)
+    return converted
 
 
 def _image_package(catalog: Catalog) -> Package:
@@ -177,7 +255,7 @@ def _locations(package: CatalogPackage) -> str | None:
 
 def _operating_system(distro: Distro) -> Package:
     return Package(
-        spdx_id="SPDXRef-OperatingSystem",
+        spdx_id=OPERATING_SYSTEM_ID,
         name=distro.id,
         download_location=SpdxNoAssertion(),
         version=distro.version_id or None,

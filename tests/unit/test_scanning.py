@@ -143,11 +143,12 @@ class LayeredSource(FakeSource):
         return dataclasses.replace(image, config=ImageConfig(diff_ids=layers))
 
 
+@pytest.mark.parametrize("fmt", list(SbomFormat))
 def test_an_image_adding_packages_to_a_rendered_base_renders_only_those(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: SbomFormat
 ) -> None:
     """A push of a layer of packages on a base whose SBOM was rendered: the base's document
-    gets the new components, and is what rendering the new image whole gives."""
+    gets the new packages, and is what rendering the new image whole gives."""
     orchestrator = Orchestrator(
         source=LayeredSource(tmp_path / "layout"),
         catalogers={"fake": LayeredCataloger()},
@@ -155,22 +156,22 @@ def test_an_image_adding_packages_to_a_rendered_base_renders_only_those(
         cache=CatalogCache(tmp_path / "cache"),
     )
     base = orchestrator.catalog(parse_reference("127.0.0.1:5000/team/zlib-bash:1"))
-    orchestrator.sbom(base, SbomFormat.CYCLONEDX_JSON)
+    orchestrator.sbom(base, fmt)
     derived = orchestrator.catalog(parse_reference("127.0.0.1:5000/team/zlib-bash-curl-apt:1"))
     rendered: list[tuple[str, ...]] = []
     original = scanning.render
 
-    def counted(catalog: Catalog, fmt: SbomFormat, **kwargs: object) -> str:
+    def counted(catalog: Catalog, wanted: SbomFormat, **kwargs: object) -> str:
         rendered.append(tuple(p.name for p in catalog.packages))
-        return original(catalog, fmt, **kwargs)  # type: ignore[arg-type]
+        return original(catalog, wanted, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(scanning, "render", counted)
-    document = orchestrator.sbom(derived, SbomFormat.CYCLONEDX_JSON)
+    document = orchestrator.sbom(derived, fmt)
     assert rendered == []
     created = derived.image.config.created
-    assert document == original(derived.catalog, SbomFormat.CYCLONEDX_JSON, created=created)
+    assert document == original(derived.catalog, fmt, created=created)
     other = orchestrator.catalog(parse_reference("127.0.0.1:5000/team/zlib-curl:1"))
-    orchestrator.sbom(other, SbomFormat.CYCLONEDX_JSON)  # no base rendered: rendered whole
+    orchestrator.sbom(other, fmt)  # no base rendered: rendered whole
     assert rendered == [("curl", "zlib")]
 
 

@@ -177,35 +177,37 @@ def _on_another_image(catalog: Catalog, packages: tuple[Package, ...]) -> Catalo
     return catalog.model_copy(update={"image": image, "packages": packages})
 
 
+@pytest.mark.parametrize("fmt", list(SbomFormat))
 @pytest.mark.parametrize("catalog", [syft_catalog, trivy_catalog], ids=["syft", "trivy"])
 @pytest.mark.parametrize("seed", range(6))
 def test_a_document_extended_by_added_packages_is_the_document_rendered_for_them(
-    catalog: Callable[[], Catalog], seed: int
+    catalog: Callable[[], Catalog], seed: int, fmt: SbomFormat
 ) -> None:
     """An image that adds a layer of packages to its base: the base's document with the
-    new components put in place is byte for byte what rendering the image gives."""
+    new packages put in place is byte for byte what rendering the image gives."""
     full = _with_many_packages(_with_odd_licenses(catalog()))
     chosen = random.Random(seed).sample(range(len(full.packages)), k=1 + seed * 7)
     added = tuple(p for number, p in enumerate(full.packages) if number in chosen)
     base = full.model_copy(update={"packages": tuple(p for p in full.packages if p not in added)})
-    template = render(base, SbomFormat.CYCLONEDX_JSON, created=CREATED)
+    template = render(base, fmt, created=CREATED)
     app = _on_another_image(full, full.packages)
     later = datetime(2025, 6, 7, 8, 9, 10, tzinfo=UTC)
-    expected = render(app, SbomFormat.CYCLONEDX_JSON, created=later)
-    assert extended(template, app, added, SbomFormat.CYCLONEDX_JSON, created=later) == expected
-    assert extended(template, app, added, SbomFormat.SPDX_JSON, created=later) is None
+    expected = render(app, fmt, created=later)
+    assert extended(template, app, added, fmt, created=later) == expected
 
 
-def test_packages_are_added_to_a_document_with_numbered_bom_refs() -> None:
-    """Two packages of one key in the base (numbered bom-refs), new ones of other keys."""
+@pytest.mark.parametrize("fmt", list(SbomFormat))
+def test_packages_are_added_to_a_document_with_numbered_bom_refs(fmt: SbomFormat) -> None:
+    """Two packages of one key in the base (numbered bom-refs and SPDX ids), new ones of
+    other keys."""
     full = _with_many_packages(syft_catalog())
     twin = full.packages[0].model_copy(update={"licenses": ("MIT",)})
     base = full.model_copy(update={"packages": (full.packages[0], twin, *full.packages[1:9])})
     added = full.packages[9:]
     app = _on_another_image(full, (*base.packages, *added))
-    template = render(base, SbomFormat.CYCLONEDX_JSON, created=CREATED)
-    expected = render(app, SbomFormat.CYCLONEDX_JSON, created=CREATED)
-    assert extended(template, app, added, SbomFormat.CYCLONEDX_JSON, created=CREATED) == expected
+    template = render(base, fmt, created=CREATED)
+    expected = render(app, fmt, created=CREATED)
+    assert extended(template, app, added, fmt, created=CREATED) == expected
 
 
 def test_a_package_sharing_its_key_with_another_is_not_added_to_a_document() -> None:
@@ -214,6 +216,54 @@ def test_a_package_sharing_its_key_with_another_is_not_added_to_a_document() -> 
     app = _on_another_image(base, (*base.packages, twin))
     template = render(base, SbomFormat.CYCLONEDX_JSON, created=CREATED)
     assert extended(template, app, (twin,), SbomFormat.CYCLONEDX_JSON) is None
+
+
+def test_a_package_is_added_to_an_spdx_document_unless_it_renumbers_another() -> None:
+    """SPDX ids count the packages of one key in the catalog's order: a new package after
+    its base twin takes the next number (the document is extended), one before it would
+    renumber it (rendered whole). A template of other packages is not extended."""
+    base = syft_catalog()
+    twin = base.packages[0].model_copy(update={"licenses": ("MIT",)})
+    template = render(base, SbomFormat.SPDX_JSON, created=CREATED)
+    after = _on_another_image(base, (*base.packages, twin))
+    expected = render(after, SbomFormat.SPDX_JSON, created=CREATED)
+    assert extended(template, after, (twin,), SbomFormat.SPDX_JSON, created=CREATED) == expected
+    before = _on_another_image(base, (twin, *base.packages))
+    assert extended(template, before, (twin,), SbomFormat.SPDX_JSON, created=CREATED) is None
+    other = render(trivy_catalog(), SbomFormat.SPDX_JSON, created=CREATED)
+    assert extended(other, after, (twin,), SbomFormat.SPDX_JSON, created=CREATED) is None
+
+
+def _licensed(name: str, licenses: tuple[str, ...]) -> Package:
+    purl = f"pkg:npm/{name}@1.0"
+    return Package(name=name, version="1.0", type=PackageType.NPM, purl=purl, licenses=licenses)
+
+
+@pytest.mark.parametrize("added_first", [True, False], ids=["added-first", "added-last"])
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        ((), ("MIT-like",)),
+        (("MIT like",), ("MIT-like", "GPL-2.0")),
+        (("Custom: see LICENSE", "MIT/X11"), ("Custom see LICENSE", "MIT OR Apache-2.0")),
+    ],
+    ids=["one-ref", "one-ref-two-texts", "several"],
+)
+def test_an_extended_spdx_document_declares_the_license_refs_a_render_declares(
+    one: tuple[str, ...], other: tuple[str, ...], added_first: bool
+) -> None:
+    """LicenseRefs the base's document has none of, or that a base package and a new one
+    give under two texts (a render keeps the later package's), before or after it."""
+    engine = syft_catalog()
+    mit = tuple(p.model_copy(update={"licenses": ("MIT",)}) for p in engine.packages)
+    plain = engine.model_copy(update={"packages": mit})
+    first, second = _licensed("first", one), _licensed("second", other)
+    full = _on_another_image(plain, (*plain.packages[:2], first, *plain.packages[2:], second))
+    added = (first,) if added_first else (second,)
+    base = full.model_copy(update={"packages": tuple(p for p in full.packages if p not in added)})
+    template = render(base, SbomFormat.SPDX_JSON, created=CREATED)
+    expected = render(full, SbomFormat.SPDX_JSON, created=CREATED)
+    assert extended(template, full, added, SbomFormat.SPDX_JSON, created=CREATED) == expected
 
 
 def test_without_creation_time_the_timestamp_is_fixed() -> None:
