@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from service.catalog import syft_npm, syft_python, syft_ruby
+from service.catalog.syft_native import MAX_FILE
 
 if TYPE_CHECKING:
     from service.catalog.model import Package
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 
 # Reads the named files of an evidence layer, each up to a number of bytes.
 FileReader = Callable[[str, Collection[str], int], dict[str, bytes]]
-_LIMIT = max(syft_npm.MAX_MANIFEST, syft_python.MAX_FILE, syft_ruby.MAX_FILE) + 1
+_LIMIT = MAX_FILE + 1
 
 
 def added_packages(

@@ -24,6 +24,12 @@ logger = logging.getLogger(__name__)
 
 SYFT_VERSION = "1.18.1"
 
+# The readers read a file up to this size: a larger one is left to Syft.
+MAX_FILE = 1 << 20
+# Syft's line scanners (bufio.Scanner) stop, silently or not, at 64 KiB: a file with a
+# line near that is left to Syft.
+SCANNER_LINE = 60_000
+
 # A version the readers accept as Syft prints it and as a purl carries it unchanged.
 PLAIN_VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z.+-]*")
 

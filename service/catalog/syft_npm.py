@@ -32,14 +32,13 @@ from packageurl import PackageURL
 from service.catalog import syft_cpe
 from service.catalog.model import Location, Package, PackageType
 from service.catalog.syft_native import (
+    MAX_FILE,
     PLAIN_VERSION,
     NotPlain,
     go_json_object,
     packages_of,
     spdx,
 )
-
-MAX_MANIFEST = 1 << 20  # a larger package.json is left to Syft
 
 # The fields of Syft's packageJSON struct: Go's JSON decoder matches keys to them without
 # regard to case, so a key that differs from one only in case is left to Syft.
@@ -96,7 +95,7 @@ def _purl(name: str, version: str) -> str:
 
 
 def _document(content: bytes) -> dict[str, Any]:
-    if len(content) > MAX_MANIFEST:
+    if len(content) > MAX_FILE:
         raise NotPlain("too large")
     return go_json_object(content, _FIELDS)
 

@@ -39,7 +39,9 @@ from service.catalog import syft_cpe
 from service.catalog.model import Location, Package, PackageType
 from service.catalog.syft_cpe import Candidate
 from service.catalog.syft_native import (
+    MAX_FILE,
     PLAIN_VERSION,
+    SCANNER_LINE,
     NotPlain,
     check_go_keys,
     declared_license,
@@ -49,8 +51,6 @@ from service.catalog.syft_native import (
 )
 from service.layers import evidence
 
-MAX_FILE = 1 << 20  # a dist-info file is read up to this size
-_LINE = 60_000  # Syft's line scanners stop, silently or not, at 64 KiB
 _METADATA, _RECORD, _TOP_LEVEL, _DIRECT_URL = (
     "METADATA",
     "RECORD",
@@ -158,7 +158,7 @@ def _headers(content: bytes) -> dict[str, str | list[str]]:
     fields: dict[str, str | list[str]] = {}
     key = ""
     for raw in lines:
-        if len(raw) >= _LINE:
+        if len(raw) >= SCANNER_LINE:
             raise NotPlain("a METADATA line past Syft's scanner buffer")
         try:
             line = raw.removesuffix(b"\r").decode("utf-8")
@@ -220,7 +220,7 @@ def _check_record(content: bytes) -> None:
 
 
 def _check_lines(content: bytes) -> None:
-    if len(content) > MAX_FILE or any(len(line) >= _LINE for line in content.split(b"\n")):
+    if len(content) > MAX_FILE or any(len(line) >= SCANNER_LINE for line in content.split(b"\n")):
         raise NotPlain("top_level.txt past Syft's scanner buffer")
 
 

@@ -37,7 +37,9 @@ from service.catalog import syft_cpe
 from service.catalog.model import Location, Package, PackageType
 from service.catalog.syft_cpe import Candidate
 from service.catalog.syft_native import (
+    MAX_FILE,
     PLAIN_VERSION,
+    SCANNER_LINE,
     NotPlain,
     declared_license,
     go_trim,
@@ -45,8 +47,6 @@ from service.catalog.syft_native import (
 )
 from service.layers import evidence
 
-MAX_FILE = 1 << 20  # a larger gemspec is left to Syft
-_LINE = 60_000  # Syft's line scanner stops at 64 KiB
 _SUFFIX = ".gemspec"
 _SPACE = r"[\t\n\f\r ]"  # RE2's \s
 _TEXT_FIELDS = ("name", "version", "homepage")
@@ -135,7 +135,7 @@ def _fields(content: bytes) -> dict[str, str]:
         lines.pop()  # bufio.ScanLines gives no empty line after the last newline
     fields: dict[str, str] = {}
     for raw in lines:
-        if len(raw.encode()) >= _LINE:
+        if len(raw.encode()) >= SCANNER_LINE:
             raise NotPlain("a line near Syft's scanner buffer")
         line = _rendered(go_trim(raw.removesuffix("\r")).replace(".freeze", ""))
         matched = {

@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from service.catalog import syft_npm
+from service.catalog import syft_native, syft_npm
 from service.catalog.syft_npm import Manifest
 
 PATH = "app/node_modules/x/package.json"
@@ -63,7 +63,7 @@ def _json(**fields: object) -> bytes:
         _json(name="x", version="1.0.0", licenses={"type": "MIT"}),
         _json(name="redis", version="1.0.0"),  # Syft removes a vendor for it
         _json(name="jenkins-tools", version="1.0.0"),  # Syft filters its CPEs
-        b'{"name": "x", "version": "1.0.0", "pad": "' + b"x" * syft_npm.MAX_MANIFEST + b'"}',
+        b'{"name": "x", "version": "1.0.0", "pad": "' + b"x" * syft_native.MAX_FILE + b'"}',
         b'{"name": "x", "version": "1.0.0", "deep": ' + b"[" * 200_000 + b"]" * 200_000 + b"}",
     ],
 )

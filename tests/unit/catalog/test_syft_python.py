@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.catalog import syft_python
+from service.catalog import syft_native, syft_python
 from service.catalog.syft_python import Distribution
 
 DIRECTORY = "usr/lib/python3.11/site-packages/x-1.0.dist-info"
@@ -57,7 +57,7 @@ PLAIN = ("Metadata-Version: 2.1", "Name: x", "Version: 1.0")
         _metadata(*PLAIN, "Author: \u212aelvin"),  # Kelvin sign: Go lowercases it to k
         _metadata(*PLAIN, "Author: a*b"),
         _metadata(*PLAIN, 'Author: "Quoted"'),
-        b"Name: x\nVersion: 1.0\n" + b"Summary: s\n" * (syft_python.MAX_FILE // 10),
+        b"Name: x\nVersion: 1.0\n" + b"Summary: s\n" * (syft_native.MAX_FILE // 10),
     ],
 )
 def test_a_metadata_syft_reads_its_own_way_is_left_to_syft(metadata: bytes) -> None:
