@@ -69,15 +69,7 @@ def resubjected_cyclonedx(
     rendered for another image with the same packages, distro and engine run: only the
     serial number and the metadata (the image, the tools, the time) depend on the image;
     the components and the dependencies (on the root's fixed bom-ref) do not."""
-    document = json.loads(template)
-    subject = json.loads(
-        render_cyclonedx(
-            catalog.model_copy(update={"packages": (), "distro": None}), created=created
-        )
-    )
-    document["serialNumber"] = f"urn:uuid:{document_uuid(catalog, 'cyclonedx')}"
-    document["metadata"] = subject["metadata"]
-    return _checked(json.dumps(document, indent=2), catalog)
+    return _made_for(json.loads(template), catalog, (), created)
 
 
 def extended_cyclonedx(
@@ -101,7 +93,18 @@ def extended_cyclonedx(
     kept = {id(package) for package in added}
     if not set(added_keys).isdisjoint(p.key for p in catalog.packages if id(p) not in kept):
         return None
-    document = json.loads(template)
+    return _made_for(json.loads(template), catalog, added, created)
+
+
+def _made_for(
+    document: dict[str, Any],
+    catalog: Catalog,
+    added: tuple[Package, ...],
+    created: datetime | None,
+) -> str:
+    """``document`` made ``catalog``'s: the serial number and metadata of ``catalog``'s
+    image, and the components and dependency entries of ``added`` (rendered alone, with
+    the metadata) put in place."""
     new = json.loads(
         render_cyclonedx(
             catalog.model_copy(update={"packages": added, "distro": None}), created=created
@@ -109,23 +112,25 @@ def extended_cyclonedx(
     )
     document["serialNumber"] = f"urn:uuid:{document_uuid(catalog, 'cyclonedx')}"
     document["metadata"] = new["metadata"]
-    document["components"] = sorted(
-        [*document["components"], *new["components"]], key=_json_component_order
-    )
-    root = new["metadata"]["component"]["bom-ref"]
-    image = next(entry for entry in document["dependencies"] if entry["ref"] == root)
-    image["dependsOn"] = sorted([*image.get("dependsOn", []), *_depends_on(new, root)])
-    entries = [entry for entry in new["dependencies"] if entry["ref"] != root]
-    document["dependencies"] = sorted(
-        [*document["dependencies"], *entries], key=lambda entry: str(entry["ref"])
-    )
+    if added:
+        document["components"] = sorted(
+            [*document["components"], *new["components"]], key=_json_component_order
+        )
+        root = new["metadata"]["component"]["bom-ref"]
+        image = _dependency(document, root)
+        depends_on = [*image.get("dependsOn", []), *_dependency(new, root)["dependsOn"]]
+        image["dependsOn"] = sorted(depends_on)
+        entries = [entry for entry in new["dependencies"] if entry["ref"] != root]
+        document["dependencies"] = sorted(
+            [*document["dependencies"], *entries], key=lambda entry: str(entry["ref"])
+        )
     return _checked(json.dumps(document, indent=2), catalog)
 
 
-def _depends_on(document: dict[str, Any], ref: str) -> list[str]:
-    entry = next(entry for entry in document["dependencies"] if entry["ref"] == ref)
-    depends_on: list[str] = entry["dependsOn"]
-    return depends_on
+def _dependency(document: dict[str, Any], ref: str) -> dict[str, Any]:
+    """The dependency entry of ``ref`` in ``document``."""
+    entry: dict[str, Any] = next(e for e in document["dependencies"] if e["ref"] == ref)
+    return entry
 
 
 def _json_component_order(component: dict[str, Any]) -> _Order:
