@@ -149,40 +149,31 @@ def test_every_shape_read_natively_is_what_syft_reports(
     assert named <= {p.name for p in derived.packages if p.type.value == "npm"}
 
 
-def test_real_npm_packages_read_natively_are_what_syft_reports(
+def test_real_npm_packages_are_catalogued_as_syft_does_whichever_reads_them(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     plain, other = _real()
     assert len(plain) >= 2 * len(other)  # most real package.json files are read natively
-    _as_syft_reports(tmp_path, caplog, plain, NATIVE)
+    _split_as_syft_reports(tmp_path, caplog, plain, other)
 
 
+@pytest.mark.parametrize(
+    "upper",
+    [
+        {
+            "app/node_modules/plain/package.json": _manifest(name="plain", version="1.0.0"),
+            "app/node_modules/spaced/package.json": _manifest(
+                name="spaced", version="1.0.0", license="Apache 2.0"
+            ),
+        },
+        {
+            "app/node_modules/plain/package.json": _manifest(name="plain", version="1.0.0"),
+            "srv/node_modules/plain/package.json": Hardlink("app/node_modules/plain/package.json"),
+        },
+    ],
+    ids=["unmapped-license", "hard-link"],
+)
 def test_a_file_left_to_syft_sends_the_layer_to_syft(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, upper: LayerEntries
 ) -> None:
-    upper = {
-        "app/node_modules/plain/package.json": _manifest(name="plain", version="1.0.0"),
-        "app/node_modules/spaced/package.json": _manifest(
-            name="spaced", version="1.0.0", license="Apache 2.0"
-        ),
-    }
     _as_syft_reports(tmp_path, caplog, upper, SYFT)
-
-
-def test_a_hard_linked_package_json_sends_the_layer_to_syft(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    upper = {
-        "app/node_modules/plain/package.json": _manifest(name="plain", version="1.0.0"),
-        "srv/node_modules/plain/package.json": Hardlink("app/node_modules/plain/package.json"),
-    }
-    _as_syft_reports(tmp_path, caplog, upper, SYFT)
-
-
-def test_the_real_packages_left_to_syft_are_catalogued_as_syft_does(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    _, other = _real()
-    if not other:
-        pytest.skip("every real package.json is read natively")
-    _as_syft_reports(tmp_path, caplog, other, SYFT)
