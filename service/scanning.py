@@ -109,11 +109,13 @@ class Orchestrator:
         cache: CatalogCache,
         matcher: FindingMatcher | None = None,
         sink: CatalogSink | None = None,
-        overlap: Callable[[], None] | None = None,
+        before_render: Callable[[], None] | None = None,
         layers: LayerAnalyzer | None = None,
     ) -> None:
-        """``overlap`` is CPU work (e.g. imports) to run while an engine subprocess runs;
-        ``layers`` analyses a scanned image's layers (efficiency, secrets left in them)."""
+        """``before_render``: what to do once before the first SBOM document is made (the
+        writer's imports: done after the engine subprocess, whose peak memory they would
+        add to); ``layers`` analyses a scanned image's layers (efficiency, secrets left
+        in them)."""
         self._source = source
         self._layers = layers
         self._catalogers = catalogers
@@ -121,7 +123,7 @@ class Orchestrator:
         self._cache = cache
         self._matcher = matcher
         self._sink = sink
-        self._overlap = overlap
+        self._before_render = before_render
 
     def cataloger(self, engine: str | None) -> Cataloger:
         name = engine or self._default_engine
@@ -216,11 +218,9 @@ class Orchestrator:
             if cached is not None:
                 log.info("catalog of %s served from cache", image.digest)
                 return CatalogOutcome(cached.for_image(image), image, True, timings)
-        # CPU work that can overlap the engine subprocess: warm-up, and asking a new
-        # engine binary its version (nothing can be cached under an unknown version).
-        side_work: list[Callable[[], object]] = [self._overlap] if self._overlap else []
-        if version is None:
-            side_work.append(cataloger.version)
+        # CPU work that can overlap the engine subprocess: asking a new engine binary its
+        # version (nothing can be cached under an unknown version).
+        side_work: list[Callable[[], object]] = [cataloger.version] if version is None else []
         started = time.perf_counter()
         if layers is not None and not cataloger.reads_layers_as_they_arrive:
             layers.finish()
@@ -262,6 +262,9 @@ class Orchestrator:
         cached = self._cache.get_document(key)
         if cached is not None:
             return cached
+        if self._before_render is not None:
+            self._before_render()
+            self._before_render = None
         same_packages = DocumentKey.of_contents(catalog, fmt.value, service.__version__)
         template = self._cache.get_document(same_packages)
         text = resubjected(template, catalog, fmt, created=created) if template else None

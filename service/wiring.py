@@ -141,7 +141,7 @@ def sbom_orchestrator(settings: Settings, fmt: SbomFormat) -> Iterator[Orchestra
             catalogers=catalogers(settings),
             default_engine=settings.engine,
             cache=CatalogCache(settings.blob_cache_dir),
-            overlap=functools.partial(preload, fmt),
+            before_render=functools.partial(preload, fmt),
         )
 
 

@@ -19,6 +19,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from service import __version__
+from service.allocator import one_heap
 from service.errors import TollgateError
 from service.sbom import SbomFormat
 
@@ -218,6 +219,7 @@ def scan(
 
 def main() -> None:
     """Console-script entry point: every TollgateError is one line on stderr and exit 2."""
+    one_heap()
     try:
         app()  # usage errors exit 2, click's Exit(n) exits n; success raises SystemExit(0)
     except TollgateError as error:

@@ -215,31 +215,42 @@ def test_an_sbom_waits_for_an_engine_version_it_does_not_know(
     assert fresh.runs == 1
 
 
-def test_overlap_work_runs_while_the_engine_does(
+def test_the_work_before_rendering_runs_once_after_the_engine(
     tmp_path: Path, cataloger: CountingCataloger
 ) -> None:
     calls: list[str] = []
-    orchestrator = _orchestrator(tmp_path, cataloger, overlap=lambda: calls.append("warm"))
+
+    def record() -> None:
+        calls.append(f"before render, {cataloger.runs} engine run(s) done")
+
+    orchestrator = _orchestrator(tmp_path, cataloger, before_render=record)
     ref = parse_reference("127.0.0.1:5000/team/bash:1")
     orchestrator.catalog(ref)
-    orchestrator.catalog(ref)  # served from cache: no engine, no overlap
-    assert calls == ["warm"]
+    assert calls == []  # no document made
+    orchestrator.sbom_of(ref, SbomFormat.CYCLONEDX_JSON)
+    orchestrator.sbom_of(ref, SbomFormat.SPDX_JSON)
+    assert calls == ["before render, 1 engine run(s) done"]
 
 
-def test_overlap_work_yields_the_cpu_to_the_engine(
-    tmp_path: Path, cataloger: CountingCataloger
-) -> None:
-    """Side work runs in a thread whose nice value is above the engine-starting thread's."""
-    seen: list[int] = []
+class VersionTellingCataloger(CountingCataloger):
+    """Records the nice value of the thread that asks it its version."""
 
-    def record_priority() -> None:
-        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked_at: list[int] = []
 
-    _orchestrator(tmp_path, cataloger, overlap=record_priority).catalog(
-        parse_reference("127.0.0.1:5000/team/bash:1")
-    )
+    def version(self) -> str:
+        self.asked_at.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        return super().version()
+
+
+def test_side_work_yields_the_cpu_to_the_engine(tmp_path: Path) -> None:
+    """Asking a new engine its version runs in a thread whose nice value is above the
+    engine-starting thread's."""
+    cataloger = VersionTellingCataloger()
+    _orchestrator(tmp_path, cataloger).catalog(parse_reference("127.0.0.1:5000/team/bash:1"))
     engine_niceness = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-    assert seen and seen[0] > engine_niceness
+    assert cataloger.asked_at and cataloger.asked_at[0] > engine_niceness
 
 
 def test_scan_stores_the_catalog_and_its_findings(

@@ -9,6 +9,7 @@ import pytest
 
 from service.catalog.model import PackageType
 from service.catalog.report import parse_report
+from service.catalog.syft import syft_environment
 from service.catalog.syft_report import SyftDocument, catalog_from_syft
 from service.errors import EngineOutputError
 from tests.unit.catalog.fixtures import SYFT_REPORT, load, subject_of_syft_report, syft_catalog
@@ -121,3 +122,9 @@ def test_wrong_shape_is_an_engine_output_error() -> None:
         parse_report("syft", SyftDocument, b'{"source": {}}')
     with pytest.raises(EngineOutputError):
         parse_report("syft", SyftDocument, b"syft: not json at all")
+
+
+def test_syft_runs_with_a_memory_limit_of_its_fixed_part_plus_the_image_it_reads() -> None:
+    assert "GOMEMLIMIT" not in syft_environment()
+    assert syft_environment(9 * 2**20)["GOMEMLIMIT"] == "99MiB"
+    assert syft_environment(35 * 2**20 + 1)["GOMEMLIMIT"] == "126MiB"  # rounded up

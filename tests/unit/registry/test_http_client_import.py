@@ -1,0 +1,18 @@
+"""The registry client's HTTP library loads without its command-line client."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+IMPORT_AND_REPORT = (
+    "import sys; import service.registry.client, httpx; "
+    "print(sorted({'rich', 'pygments'} & set(sys.modules)), sys.modules['httpx._main'])"
+)
+
+
+def test_httpx_loads_without_its_command_line_client() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", IMPORT_AND_REPORT], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.split() == ["[]", "None"]
