@@ -19,12 +19,4 @@ with ``admission`` and ``jobs`` (the lease and retries of a queued scan) beside 
 pipeline. ``errors.TollgateError`` is the one error hierarchy.
 """
 
-import sys
-
 __version__ = "0.1.0"
-
-# httpx imports its command-line client (``httpx._main``: click, rich, pygments) with
-# itself when they are installed, as sigstore's rich is: 5 MiB and 50 ms in every
-# Tollgate process, for a client we never run. Marked missing, httpx falls back to a stub.
-if "httpx._main" not in sys.modules:
-    sys.modules["httpx._main"] = None  # type: ignore[assignment]

@@ -50,8 +50,11 @@ class ImageSource(Protocol):
         ref: ImageReference,
         platform: Platform | None = None,
         progress: Progress | None = None,
+        *,
+        in_place: bool = False,
     ) -> AbstractContextManager[Pinning]:
-        """The image pinned by digest, its layers arriving while the block runs."""
+        """The image pinned by digest, its layers arriving while the block runs (or, with
+        ``in_place``, read where they lie when they lie on disk)."""
         ...
 
     def fetch_all_platforms(self, ref: ImageReference) -> list[PinnedImage]: ...
@@ -149,7 +152,7 @@ class Orchestrator:
         cache are not downloaded again), so the result names what is there now.
         """
         cataloger = self.cataloger(engine)
-        with self._pinning(ref, platform, progress) as (pinning, timings):
+        with self._pinning(ref, platform, progress, cataloger) as (pinning, timings):
             return self._catalog_pinned(pinning.image, cataloger, timings, pinning.layers)
 
     def sbom_of(
@@ -164,7 +167,7 @@ class Orchestrator:
         """The SBOM of ``ref``. One rendered before for the same digest, name, engine
         version and format is answered as it was, without reading its catalog."""
         cataloger = self.cataloger(engine)
-        with self._pinning(ref, platform, progress) as (pinning, timings):
+        with self._pinning(ref, platform, progress, cataloger) as (pinning, timings):
             image = pinning.image
             version = cataloger.known_version()
             if version is not None:
@@ -184,11 +187,16 @@ class Orchestrator:
 
     @contextlib.contextmanager
     def _pinning(
-        self, ref: ImageReference, platform: Platform | None, progress: Progress | None
+        self,
+        ref: ImageReference,
+        platform: Platform | None,
+        progress: Progress | None,
+        cataloger: Cataloger,
     ) -> Iterator[tuple[Pinning, Timings]]:
         timings = Timings()
         started = time.perf_counter()
-        with self._source.pinning(ref, platform, progress) as pinning:
+        in_place = cataloger.reads_layers_in_place
+        with self._source.pinning(ref, platform, progress, in_place=in_place) as pinning:
             timings.fetch = time.perf_counter() - started  # pinned; layers may still arrive
             yield pinning, timings
 
@@ -312,7 +320,7 @@ class Orchestrator:
         """Catalog, analyse the layers, store and match: the whole pipeline up to the
         policy decision. The layers are analysed while the engine runs, once they are in."""
         cataloger = self.cataloger(engine)
-        with self._pinning(ref, platform, progress) as (pinning, timings):
+        with self._pinning(ref, platform, progress, cataloger) as (pinning, timings):
             beside = _LayerAnalysis(self._layers, pinning) if self._layers else None
             try:
                 outcome = self._catalog_pinned(pinning.image, cataloger, timings, pinning.layers)
@@ -361,7 +369,7 @@ class _LayerAnalysis:
             return
         started = time.perf_counter()
         try:
-            self._analysis = self._analyzer.analyse(self._pinning.image)
+            self._analysis = self._analyzer.analyse(self._pinning.image, self._pinning.layers)
         except BaseException as error:  # re-raised in the scan's thread by result()
             self._error = error
         self.seconds = time.perf_counter() - started

@@ -21,6 +21,7 @@ from service.errors import ImageError
 from service.image.cache import BlobCache, ProgressCallback
 from service.image.digest import verify_digest
 from service.image.download import LayerDownload, Pinning
+from service.image.inplace import BlobRange
 from service.image.layout import LayoutReader, write_image_layout
 from service.image.manifest import (
     MAX_CONFIG_SIZE,
@@ -61,6 +62,10 @@ class _Source(Protocol):
         """Make sure the blob is in the cache (verified)."""
         ...
 
+    def in_place(self, descriptor: Descriptor) -> BlobRange | None:
+        """Where the blob lies on disk, not in the cache, readable in place; else None."""
+        ...
+
 
 class _RegistrySource:
     def __init__(self, registry: PullRegistry, ref: ImageReference, cache: BlobCache) -> None:
@@ -81,6 +86,9 @@ class _RegistrySource:
             self._repository, descriptor.digest, self._cache, progress, size=descriptor.size
         )
 
+    def in_place(self, descriptor: Descriptor) -> BlobRange | None:
+        return None  # a download is read as it is stored
+
 
 class _Layout(Protocol):
     """An OCI image layout: a directory (:class:`LayoutReader`) or an image archive read
@@ -93,6 +101,10 @@ class _Layout(Protocol):
     def store_blob(
         self, descriptor: Descriptor, cache: BlobCache, progress: ProgressCallback | None
     ) -> None: ...
+
+    def blob_range(self, descriptor: Descriptor) -> BlobRange | None:
+        """Where the blob lies, when it can be read in place."""
+        ...
 
 
 class _LayoutSource:
@@ -116,17 +128,30 @@ class _LayoutSource:
         if not self._cache.has(descriptor.digest):  # else stored already: a cached layer
             self._layout.store_blob(descriptor, self._cache, progress)
 
+    def in_place(self, descriptor: Descriptor) -> BlobRange | None:
+        if self._cache.has(descriptor.digest):
+            return None
+        return self._layout.blob_range(descriptor)
+
 
 def _download(
-    source: _Source, manifest: ImageManifest, progress: ProgressCallback | None, cache: BlobCache
+    source: _Source,
+    manifest: ImageManifest,
+    progress: ProgressCallback | None,
+    cache: BlobCache,
+    in_place: bool = False,
 ) -> LayerDownload:
-    """Every layer of ``manifest`` into ``cache``, in order, in the background."""
+    """Every layer of ``manifest`` into ``cache``, in order, in the background; with
+    ``in_place``, those the source holds on disk left there, to be read in place."""
     layers = {layer.digest: layer for layer in manifest.layers}
 
     def fetch(digest: str) -> None:
         source.blob(layers[digest], progress)
 
-    return LayerDownload(list(layers), fetch, cache.path)
+    def where(digest: str) -> BlobRange | None:
+        return source.in_place(layers[digest])
+
+    return LayerDownload(list(layers), fetch, cache.path, where if in_place else None)
 
 
 @dataclass(frozen=True)
@@ -164,10 +189,14 @@ class ImageFetcher:
         ref: ImageReference,
         platform: Platform | None = None,
         progress: ProgressCallback | None = None,
+        *,
+        in_place: bool = False,
     ) -> Iterator[Pinning]:
         """Pin ``ref`` as soon as its manifest and config are verified; its layers are
         downloaded in the background while the ``with`` block runs. Leaving the block
-        waits for them (raising what failed), or stops them if the block failed."""
+        waits for them (raising what failed), or stops them if the block failed.
+        ``in_place``: layers that lie on disk already (an OCI layout, an uncompressed
+        archive) are verified and read there, not stored (see ``Pinning.layers``)."""
         with self._open(ref) as source:
             current = source.top()
             document = self._parse_and_store(current)
@@ -189,7 +218,7 @@ class ImageFetcher:
                 selected = platform  # checked against the config below
             resolved = _Resolved(current, document, index_digest, selected)
             image = self._pin(ref, source, resolved)
-            layers = _download(source, document, progress, self._cache)
+            layers = _download(source, document, progress, self._cache, in_place)
             try:
                 yield Pinning(image, layers)
             except BaseException:

@@ -30,6 +30,9 @@ class Cataloger(ABC):
     # True for engines that read the layers one at a time, as a registry client does:
     # they start before every layer is cached and are given the layers' arrivals.
     reads_layers_as_they_arrive = False
+    # True for engines that, given the arrivals, need a layer already on disk (an OCI
+    # layout, an uncompressed archive) read in place rather than copied into the cache.
+    reads_layers_in_place = False
 
     def __init__(self, memo_dir: Path | None = None) -> None:
         self._version: str | None = None
@@ -92,7 +95,8 @@ class Cataloger(ABC):
         """Scan ``image.layout`` (an OCI layout naming exactly ``image.digest``).
 
         ``arrivals`` (only for engines that read layers as they arrive): a layer not yet
-        in the cache is waited for through it; without it every layer is there.
+        in the cache is waited for through it, or read in place (for engines that do);
+        without it every layer is there.
         """
 
 

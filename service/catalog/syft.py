@@ -75,6 +75,9 @@ class SyftCataloger(Cataloger):
         self._disk_limit = int(settings.engine_max_disk_gb * 2**30)
         self._evidence: LayerAnalyzer | None = None
         self._evidence_catalogs: CatalogCache | None = None
+        # the layers' evidence is all Syft needs of them, unless it falls back (then
+        # the layers are stored: see catalog)
+        self.reads_layers_in_place = settings.syft_layer_evidence
         if settings.syft_layer_evidence:
             from service.layers.analyzer import LayerAnalyzer
             from service.layers.cache import LayerCache
@@ -130,6 +133,8 @@ class SyftCataloger(Cataloger):
                 "to a file that is not evidence) or never arrived: Syft reads the whole image",
                 image.display_name,
             )
+            if arrivals is not None:
+                arrivals.store_all()  # from the cache, where layers read in place are not
         return self._scan(image, arrivals)
 
     def _evidence_image(

@@ -22,6 +22,7 @@ from typing import Any
 from service.errors import ImageError
 from service.image.cache import BlobCache, ProgressCallback
 from service.image.digest import digest_hex, sha256_digest
+from service.image.inplace import BlobRange
 from service.image.layout import (
     OCI_LAYOUT_FILE,
     check_layout_marker,
@@ -79,6 +80,9 @@ class OciArchive:
         """The blob into ``cache`` (the archive's own), verified."""
         name = self._blob(descriptor.digest)
         self._tarball.store(name, descriptor.digest, f"blob {name}", progress)
+
+    def blob_range(self, descriptor: Descriptor) -> BlobRange | None:
+        return self._tarball.member_range(self._blob(descriptor.digest))
 
     def _blob(self, digest: str) -> str:
         name = f"blobs/sha256/{digest_hex(digest)}"
@@ -146,6 +150,10 @@ class DockerArchive:
         if name is None:
             raise ImageError(f"{self._tarball.path} has no layer {descriptor.digest}")
         self._tarball.store(name, descriptor.digest, f"layer {name} (config diff_id)", progress)
+
+    def blob_range(self, descriptor: Descriptor) -> BlobRange | None:
+        name = self._layers.get(descriptor.digest)
+        return None if name is None else self._tarball.member_range(name)
 
     def _layer(self, entry: str, diff_id: str | None, cache: BlobCache) -> dict[str, Any]:
         """The manifest's descriptor of layer member ``entry`` (``diff_id``: the config's

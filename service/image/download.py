@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Protocol
 
 from service.image import incoming
+from service.image.inplace import BlobRange, InPlaceReader
 from service.image.model import PinnedImage
 
 logger = logging.getLogger(__name__)
@@ -29,25 +30,38 @@ class LayerArrivals(Protocol):
         """Block until the layer is in the cache: True, or False if it never will be."""
         ...
 
-    def follow(self, digest: str) -> incoming.Follower | None:
-        """A reader of the layer while it is stored; None when it is not being stored
-        (it is in the cache, or never will be: see :meth:`wait_for`)."""
+    def follow(self, digest: str) -> incoming.Follower | InPlaceReader | None:
+        """A reader of the layer while it is stored, or read in place; None when it is
+        neither (it is in the cache, or never will be: see :meth:`wait_for`)."""
+        ...
+
+    def store_all(self) -> None:
+        """Every layer in the cache, those read in place too (for a reader of the cache)."""
         ...
 
 
 class LayerDownload:
     """``fetch(digest)`` for each of ``digests``, in order, in a thread started at once,
-    each stored at ``path(digest)`` (None: not readable before it is stored)."""
+    each stored at ``path(digest)`` (None: not readable before it is stored). A layer
+    that ``in_place(digest)`` says lies on disk already is left there, read (and
+    verified) there by whoever follows it (:mod:`service.image.inplace`), and stored
+    only if :meth:`store_all` asks."""
 
     def __init__(
         self,
         digests: Sequence[str],
         fetch: Callable[[str], None],
         path: Callable[[str], Path] | None = None,
+        in_place: Callable[[str], BlobRange | None] | None = None,
     ) -> None:
         self._digests = tuple(digests)
         self._fetch = fetch
         self._path = path
+        self._in_place = {
+            digest: where
+            for digest in self._digests
+            if in_place is not None and (where := in_place(digest)) is not None
+        }
         # set when the layer is stored, or when the download ends without storing it
         self._settled = {digest: threading.Event() for digest in self._digests}
         self._stored: set[str] = set()
@@ -64,11 +78,22 @@ class LayerDownload:
         settled.wait()
         return digest in self._stored
 
-    def follow(self, digest: str) -> incoming.Follower | None:
+    def follow(self, digest: str) -> incoming.Follower | InPlaceReader | None:
+        where = self._in_place.get(digest)
+        if where is not None:
+            return InPlaceReader(where, digest, f"layer {digest}")
         settled = self._settled.get(digest)
         if settled is None or self._path is None:
             return None
         return incoming.follow(self._path(digest), settled, f"layer {digest}")
+
+    def store_all(self) -> None:
+        """Wait for the download, then store the layers it left in place."""
+        self.finish()
+        for digest in self._in_place:
+            self._fetch(digest)
+            self._stored.add(digest)
+        self._in_place = {}
 
     def wait(self) -> None:
         """Until the download ends, however it ends."""
@@ -90,8 +115,9 @@ class LayerDownload:
             for digest in self._digests:
                 if self._abandoned:
                     return
-                self._fetch(digest)
-                self._stored.add(digest)
+                if digest not in self._in_place:
+                    self._fetch(digest)
+                    self._stored.add(digest)
                 self._settled[digest].set()
         except BaseException as error:  # re-raised in the caller's thread by finish()
             logger.debug("layer download failed: %s", error)

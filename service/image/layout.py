@@ -17,6 +17,7 @@ from pathlib import Path
 from service.errors import ImageError, NotFoundError
 from service.image.cache import BlobCache, ProgressCallback
 from service.image.digest import digest_hex
+from service.image.inplace import BlobRange
 from service.image.manifest import (
     MAX_MANIFEST_SIZE,
     OCI_INDEX,
@@ -80,6 +81,11 @@ class LayoutReader:
     ) -> None:
         """Copy the blob into ``cache``, verified."""
         cache.put_file(self.blob_path(descriptor.digest), descriptor.digest, progress=progress)
+
+    def blob_range(self, descriptor: Descriptor) -> BlobRange:
+        """The blob's file, whole (read in place, verified by the caller)."""
+        path = self.blob_path(descriptor.digest)
+        return BlobRange(path, 0, path.stat().st_size)
 
 
 def check_layout_marker(content: bytes | None, where: str) -> None:

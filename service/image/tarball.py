@@ -38,10 +38,12 @@ from isal.igzip_lib import IsalError as _IsalError
 from service.errors import ImageError, UnsafeArchiveError
 from service.image.cache import BlobCache, ProgressCallback
 from service.image.digest import mismatch
+from service.image.inplace import BlobRange
 from service.image.manifest import (
     GZIP_MAGIC,
     LAYER_HEAD,
     MAX_MANIFEST_SIZE,
+    OCI_LAYER,
     OCI_LAYER_GZIP,
     OCI_LAYER_ZSTD,
     ZSTD_MAGIC,
@@ -199,6 +201,12 @@ class Tarball:
         """The first ``size`` bytes of member ``name``, a chunk at a time."""
         raise NotImplementedError
 
+    def member_range(self, name: str) -> BlobRange | None:
+        """Where member ``name``'s bytes lie in the archive file, when they can be read
+        in place there: an uncompressed member not stored yet (a compressed one is
+        stored, where its inflated size is checked; None)."""
+        return None
+
     def _add(self, member: tarfile.TarInfo) -> None:
         self._count += 1
         if self._count > MAX_MEMBERS:
@@ -263,6 +271,12 @@ class _SeekableTarball(Tarball):
             for member in tar:
                 self._add(member)
         logger.debug("listed %d members of %s", self._count, path)
+
+    def member_range(self, name: str) -> BlobRange | None:
+        if name in self._stored or layer_media_type(self.head(name)) != OCI_LAYER:
+            return None
+        member = self._members[name]
+        return BlobRange(self.path, member.offset_data, member.size)
 
     def _chunks(self, name: str, size: int) -> Iterator[bytes]:
         # pread: no shared file position, so the layer thread and the caller can both read

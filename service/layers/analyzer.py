@@ -62,9 +62,13 @@ class LayerAnalyzer:
         self._blobs = blobs
         self._cache = cache
 
-    def analyse(self, image: PinnedImage) -> LayerAnalysis:
-        """The analysis of ``image``, whose layers are in the blob cache."""
-        layers = self._contents(image)
+    def analyse(self, image: PinnedImage, arrivals: LayerArrivals | None = None) -> LayerAnalysis:
+        """The analysis of ``image``, whose layers are in the blob cache or, with
+        ``arrivals`` (all settled), read in place."""
+        try:
+            layers = self._contents(image, arrivals)
+        except _NeverArrived as missing:
+            raise BlobNotStoredError(f"layer {missing}: its download failed") from None
         return compose(layers, _layer_commands(image.config, len(layers)))
 
     def evidence_image(

@@ -20,6 +20,7 @@ from typing import IO, cast
 
 from service.errors import ImageError
 from service.image.incoming import Follower
+from service.image.inplace import InPlaceReader
 from service.layers import evidence, secrets
 from service.layers.inflate import Blob, tar_stream
 from service.layers.model import LayerContents, LayerSecret, SecretKind
@@ -39,14 +40,14 @@ def _empty_evidence() -> str:
 
 
 def read_layer(
-    blob: Path | Follower, digest: str, evidence: IO[bytes] | None = None
+    blob: Path | Follower | InPlaceReader, digest: str, evidence: IO[bytes] | None = None
 ) -> LayerContents:
     """What the layer ``blob`` contributes to an image; with ``evidence``, the entries
     Syft's catalogers read are written there as an uncompressed tar. ``blob``: a stored
-    blob, or one being stored, read as it arrives (then the result waits for the blob to
-    be verified and stored: BlobNotStoredError if it is not)."""
+    blob, or one being stored, read as it arrives, or one read in place (then the result
+    waits for the blob to be verified: BlobNotStoredError if it is not)."""
     try:
-        if isinstance(blob, Follower):
+        if not isinstance(blob, Path):
             return _read(blob, digest, evidence, blob.size)
         with blob.open("rb") as raw:
             return _read(raw, digest, evidence, lambda: blob.stat().st_size)

@@ -59,6 +59,8 @@ class FakeSource:
         ref: ImageReference,
         platform: Platform | None = None,
         progress: Progress | None = None,
+        *,
+        in_place: bool = False,
     ) -> Iterator[Pinning]:
         layers = LayerDownload(self.arriving, self.fetch_layer)
         try:

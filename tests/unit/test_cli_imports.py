@@ -1,4 +1,4 @@
-"""The registry client's HTTP library loads without its command-line client."""
+"""The command line loads httpx without httpx's own command-line client."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 IMPORT_AND_REPORT = (
-    "import sys; import service.registry.client, httpx; "
+    "import sys; import service.cli, service.registry.client; "
     "print(sorted({'rich', 'pygments'} & set(sys.modules)), sys.modules['httpx._main'])"
 )
 

@@ -1,0 +1,120 @@
+"""Layers that lie on disk already (an OCI layout, a ``docker save`` archive) are read
+and verified where they are when their evidence is all Syft needs: the blob cache gets
+their evidence, not a copy of them. A layer that does not match its digest fails the
+scan and leaves no analysis behind; one whose evidence cannot be kept is stored after
+all, for Syft to read the whole image."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from service.catalog.model import Catalog
+from service.catalog.syft import SyftCataloger
+from service.errors import DigestMismatchError
+from service.image.cache import BlobCache
+from service.image.reference import parse_reference
+from service.layers.cache import LayerCache
+from service.sbom import SbomFormat
+from service.scanning import CatalogOutcome
+from service.settings import Settings
+from service.wiring import sbom_orchestrator
+from tests.integration.test_syft_evidence_parity import _dist_info, _package_json, pinned
+from tests.support.archives import write_docker_archive
+from tests.support.layers import Hardlink, LayerEntries, Symlink
+from tests.support.oci import ImageSpec, read_blob_json, write_image
+
+pytestmark = [pytest.mark.integration]
+
+TAG = "1"
+BASE: LayerEntries = {
+    "usr/lib/os-release": b'ID=debian\nVERSION_ID="12"\nVERSION_CODENAME=bookworm\n',
+    "etc/os-release": Symlink("../usr/lib/os-release"),
+    **_dist_info("six", "1.16.0"),
+}
+APP: LayerEntries = {
+    "app/node_modules/qs/package.json": _package_json("qs", "6.2.0"),
+    "app/data.bin": b"\x00application data\n" * 4096,
+}
+# a package.json whose content lies in a file that is not evidence: not understood
+HARD_LINKED: LayerEntries = {
+    "srv/package.txt": _package_json("left-pad", "1.3.0"),
+    "srv/node_modules/left-pad/package.json": Hardlink("srv/package.txt"),
+}
+
+
+def _reference(tmp_path: Path, transport: str, layers: list[LayerEntries]) -> tuple[str, Path]:
+    layout = tmp_path / "layout"
+    write_image(layout, ImageSpec(layers=layers), tag=TAG)
+    if transport == "oci-dir":
+        return f"oci-dir:{layout}:{TAG}", layout
+    archive = write_docker_archive(layout, TAG, tmp_path / "image.tar", repo_tag=f"t/i:{TAG}")
+    return f"docker-archive:{archive}", layout
+
+
+def _catalog(reference: str, data: Path) -> CatalogOutcome:
+    settings = Settings(data_dir=data, syft_layer_evidence=True)
+    with sbom_orchestrator(settings, SbomFormat.CYCLONEDX_JSON) as orchestrator:
+        return orchestrator.catalog(parse_reference(reference), engine="syft")
+
+
+def _whole(layout: Path, tmp_path: Path) -> Catalog:
+    cache = tmp_path / "whole"
+    settings = Settings(data_dir=cache.parent, cache_dir=cache, syft_layer_evidence=False)
+    return SyftCataloger(settings).catalog(pinned(layout, cache, TAG))
+
+
+def _manifest_digest(layout: Path) -> str:
+    [entry] = json.loads((layout / "index.json").read_text())["manifests"]
+    digest: str = entry["digest"]
+    return digest
+
+
+@pytest.mark.parametrize("transport", ["oci-dir", "docker-archive"])
+def test_layers_on_disk_are_read_in_place_for_the_same_catalog(
+    tmp_path: Path, transport: str
+) -> None:
+    reference, layout = _reference(tmp_path, transport, [BASE, APP])
+    outcome = _catalog(reference, tmp_path / "data")
+    whole = _whole(layout, tmp_path)
+    assert outcome.catalog.packages == whole.packages
+    assert {p.name for p in outcome.catalog.packages} >= {"six", "qs"}
+    blobs = BlobCache(Settings(data_dir=tmp_path / "data").blob_cache_dir)
+    layers = outcome.image.layers
+    assert len(layers) == 2 and not any(blobs.has(digest) for digest in layers)
+    cached = LayerCache(blobs.root)
+    assert all(cached.get(digest) is not None for digest in layers)  # analysed, verified
+
+
+def test_an_archive_layer_that_does_not_match_its_digest_fails_and_leaves_nothing(
+    tmp_path: Path,
+) -> None:
+    reference, _ = _reference(tmp_path, "docker-archive", [BASE, APP])
+    archive = Path(reference.removeprefix("docker-archive:"))
+    data = bytearray(archive.read_bytes())
+    at = data.index(b"application data")  # inside the second layer: same size, other bytes
+    data[at : at + 11] = b"APPLICATION"
+    archive.write_bytes(bytes(data))
+    with pytest.raises(DigestMismatchError, match="hashes to"):
+        _catalog(reference, tmp_path / "data")
+    root = Settings(data_dir=tmp_path / "data").blob_cache_dir
+    manifest = read_blob_json(tmp_path / "layout", _manifest_digest(tmp_path / "layout"))
+    config = read_blob_json(tmp_path / "layout", manifest["config"]["digest"])
+    tampered = config["rootfs"]["diff_ids"][1]
+    assert LayerCache(root).get(tampered) is None
+    assert not BlobCache(root).has(tampered)
+
+
+def test_a_layer_whose_evidence_cannot_be_kept_is_stored_for_syft_after_all(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    reference, layout = _reference(tmp_path, "docker-archive", [BASE, HARD_LINKED])
+    with caplog.at_level("INFO", logger="service.catalog.syft"):
+        outcome = _catalog(reference, tmp_path / "data")
+    assert "Syft reads the whole image" in caplog.text
+    assert outcome.catalog.packages == _whole(layout, tmp_path).packages
+    assert "left-pad" in {p.name for p in outcome.catalog.packages}
+    blobs = BlobCache(Settings(data_dir=tmp_path / "data").blob_cache_dir)
+    assert all(blobs.has(digest) for digest in outcome.image.layers)
