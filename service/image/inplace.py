@@ -37,7 +37,9 @@ class BlobRange:
 
 class InPlaceReader:
     """Reads the blob ``digest`` at ``where`` from its start (``read``; ``seek`` back
-    only into the last chunk read); :meth:`size` verifies it."""
+    only into the last chunk read); :meth:`size` verifies it. A compressed blob is read
+    by the thread feeding its inflater while the walk, done, asks its size: the two take
+    turns, so the bytes hashed are still the blob's in order."""
 
     def __init__(self, where: BlobRange, digest: str, what: str) -> None:
         self._where = where
@@ -48,6 +50,7 @@ class InPlaceReader:
         self._frontier = 0  # bytes read from the file, each handed to the hashing thread
         self._last = b""  # the chunk that ends at the frontier, served again after a seek
         self._position = 0
+        self._turn = threading.Lock()
 
     def __enter__(self) -> InPlaceReader:
         return self
@@ -58,26 +61,30 @@ class InPlaceReader:
 
     def size(self) -> int:
         """The blob's size, once it is read whole and verified (DigestMismatchError)."""
-        while self._frontier < self._where.size:
-            self._advance()
+        with self._turn:
+            while self._frontier < self._where.size:
+                self._advance()
+            self._position = self._frontier  # a reader after this one reads nothing more
         actual = self._hashing.digest()
         if actual != self._digest:
             raise mismatch(self._digest, actual, self._what)
         return self._where.size
 
     def seek(self, position: int) -> int:
-        if not self._frontier - len(self._last) <= position <= self._frontier:
-            raise ImageError(f"{self._what}: cannot go back to byte {position} read in place")
-        self._position = position
-        return position
+        with self._turn:
+            if not self._frontier - len(self._last) <= position <= self._frontier:
+                raise ImageError(f"{self._what}: cannot go back to byte {position} read in place")
+            self._position = position
+            return position
 
     def read(self, size: int = -1) -> bytes:
-        if self._position == self._frontier:
-            self._advance()
-        start = self._position - (self._frontier - len(self._last))
-        data = self._last[start:] if size < 0 else self._last[start : start + size]
-        self._position += len(data)
-        return data
+        with self._turn:
+            if self._position == self._frontier:
+                self._advance()
+            start = self._position - (self._frontier - len(self._last))
+            data = self._last[start:] if size < 0 else self._last[start : start + size]
+            self._position += len(data)
+            return data
 
     def _advance(self) -> None:
         """Read the next chunk at the frontier and hand it to the hashing thread."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 from pathlib import Path
 
 import pytest
@@ -69,3 +70,21 @@ def test_no_going_back_past_the_last_chunk_and_no_reading_past_the_file(
         pytest.raises(ImageError, match="truncated"),
     ):
         _read_all(reader, 1 << 20)
+
+
+def _feed(reader: InPlaceReader, fed: list[bytes]) -> None:
+    fed.append(_read_all(reader, 65536))
+
+
+def test_a_feeding_thread_and_the_size_asked_meanwhile_take_turns(tmp_path: Path) -> None:
+    """The walk of a compressed blob may end (and ask the size) while the thread that
+    feeds its inflater still reads: every byte is still hashed once, in order."""
+    _, where = _file(tmp_path)
+    for _ in range(20):
+        with InPlaceReader(where, _digest(BLOB), "layer") as reader:
+            fed: list[bytes] = []
+            feeder = threading.Thread(target=_feed, args=(reader, fed))
+            feeder.start()
+            assert reader.size() == len(BLOB)
+            feeder.join()
+            assert BLOB.startswith(fed[0])
