@@ -12,8 +12,8 @@ Only the blob cache is ever written, so no member can land outside it; hostile m
 are refused all the same (UnsafeArchiveError, naming the member): absolute or escaping
 names and links, devices, FIFOs, sparse files, more than MAX_MEMBERS members, and
 decompression bombs: the archive's content, gzip and zstd blobs counted at their
-inflated size as they are stored, may not exceed MAX_RATIO times the archive's size
-(past RATIO_FLOOR_BYTES) nor MAX_TOTAL_BYTES.
+inflated size as they are stored, may not exceed what
+:func:`~service.image.inflation.inflation_limit` allows for the archive's size.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from isal.igzip_lib import IsalError as _IsalError
 from service.errors import ImageError, UnsafeArchiveError
 from service.image.cache import BlobCache, ProgressCallback
 from service.image.digest import mismatch
+from service.image.inflation import inflation_limit
 from service.image.inplace import BlobRange
 from service.image.manifest import (
     GZIP_MAGIC,
@@ -52,10 +53,7 @@ from service.image.manifest import (
 
 logger = logging.getLogger(__name__)
 
-MAX_TOTAL_BYTES = 64 << 30  # uncompressed content of one archive
 MAX_MEMBERS = 200_000
-MAX_RATIO = 100  # uncompressed / archive size, once past RATIO_FLOOR_BYTES
-RATIO_FLOOR_BYTES = 64 << 20
 _CHUNK = 1 << 20
 _UNREADABLE = (
     tarfile.TarError,
@@ -120,7 +118,7 @@ class Tarball:
         self._stored: dict[str, str] = {}  # member -> the digest it is already cached under
         self._count = 0
         self._archive_size = max(path.stat().st_size, 1)
-        self._limit = min(MAX_TOTAL_BYTES, max(RATIO_FLOOR_BYTES, MAX_RATIO * self._archive_size))
+        self._limit = inflation_limit(self._archive_size)
         self._total = 0
 
     def find(self, name: str, what: str) -> str | None:

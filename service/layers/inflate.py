@@ -21,10 +21,11 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
-from service.errors import ImageError
+from service.errors import ImageError, UnsafeArchiveError
+from service.image.inflation import inflation_limit
 from service.image.manifest import LAYER_HEAD, OCI_LAYER_GZIP, OCI_LAYER_ZSTD, layer_media_type
 from service.layers.tarstream import Readable
 
@@ -74,13 +75,26 @@ class Blob(Readable, Protocol):
 
 
 class _Pipe:
-    """The read end of the child's output."""
+    """The read end of the child's output, refusing a decompression bomb: more inflated
+    bytes than :func:`~service.image.inflation.inflation_limit` allows for the compressed
+    bytes the child was given so far (``compressed()``)."""
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, compressed: Callable[[], int], what: str) -> None:
         self._fd = fd
+        self._compressed = compressed
+        self._what = what
+        self._inflated = 0
 
     def read(self, size: int, /) -> bytes:
-        return os.read(self._fd, size)
+        data = os.read(self._fd, size)
+        self._inflated += len(data)
+        if self._inflated > inflation_limit(self._compressed()):
+            raise UnsafeArchiveError(
+                f"{self._what} inflates to more than {self._inflated} bytes from "
+                f"{self._compressed()} compressed: refusing a decompression bomb",
+                hint="the layer is malformed or hostile; do not use this image",
+            )
+        return data
 
 
 @contextlib.contextmanager
@@ -115,8 +129,10 @@ def _child(raw: Blob, kind: str, what: str) -> Iterator[Readable]:
             if pipe is not None:
                 fcntl.fcntl(pipe.fileno(), _F_SETPIPE_SZ, _PIPE_SIZE)
     feeder = None if fileno is not None else _Feeder(raw, child)
+    size = os.fstat(fileno).st_size if fileno is not None else 0
+    compressed = (lambda: size) if feeder is None else (lambda: feeder.fed)
     try:
-        yield _Pipe(child.stdout.fileno())
+        yield _Pipe(child.stdout.fileno(), compressed, what)
     except Exception as error:
         child.stdout.close()
         if feeder is not None and feeder.error is not None:
@@ -154,6 +170,7 @@ class _Feeder(threading.Thread):
         self._raw = raw
         self._child = child
         self.error: Exception | None = None
+        self.fed = 0  # bytes given to the child so far
         self.start()
 
     def run(self) -> None:
@@ -162,6 +179,7 @@ class _Feeder(threading.Thread):
         try:
             with sink:
                 while chunk := self._raw.read(_FEED):
+                    self.fed += len(chunk)
                     sink.write(chunk)
         except BrokenPipeError:  # the walk ended before the blob did
             pass

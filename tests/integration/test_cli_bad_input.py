@@ -544,20 +544,15 @@ def test_gzip_bomb_archive(out: Path, tmp_path: Path) -> None:
     _fails(f"docker-archive:{bomb}", out, tmp_path, "decompression bomb", "0123abcd/layer.tar")
 
 
-@pytest.mark.parametrize(
-    ("pack", "media_type"),
-    [(_gzip, MEDIA_LAYER_GZIP), (_zstd, MEDIA_LAYER_ZSTD)],
-    ids=["gzip", "zstd"],
-)
-def test_bomb_layer(pack: _Packer, media_type: str, out: Path, tmp_path: Path) -> None:
-    """An oci-archive of a well-formed image whose one layer blob is a gzip or zstd bomb."""
-    layout = tmp_path / "bomb-layout"
+def _bomb_layout(layout: Path, pack: _Packer, media_type: str) -> str:
+    """A well-formed image whose one layer blob is a bomb packed by ``pack``, as an OCI
+    layout at ``layout``; returns the layer blob's hex digest."""
     blobs = layout / "blobs" / "sha256"
     blobs.mkdir(parents=True)
     layer = blobs / "incoming"
     diff_id = _bomb(layer, "zeros", pack)
-    layer_digest = f"sha256:{hashlib.sha256(layer.read_bytes()).hexdigest()}"
-    layer.rename(blobs / layer_digest.split(":")[1])
+    layer_hex = hashlib.sha256(layer.read_bytes()).hexdigest()
+    layer.rename(blobs / layer_hex)
 
     def blob(document: dict[str, object]) -> dict[str, object]:
         data = json.dumps(document).encode()
@@ -572,32 +567,65 @@ def test_bomb_layer(pack: _Packer, media_type: str, out: Path, tmp_path: Path) -
             "rootfs": {"type": "layers", "diff_ids": [diff_id]},
         }
     )
+    layer_descriptor = {
+        "mediaType": media_type,
+        "digest": f"sha256:{layer_hex}",
+        "size": (blobs / layer_hex).stat().st_size,
+    }
     manifest = blob(
         {
             "schemaVersion": 2,
             "mediaType": MEDIA_MANIFEST,
             "config": {"mediaType": MEDIA_CONFIG, **config},
-            "layers": [
-                {
-                    "mediaType": media_type,
-                    "digest": layer_digest,
-                    "size": (blobs / layer_digest.split(":")[1]).stat().st_size,
-                }
-            ],
+            "layers": [layer_descriptor],
         }
     )
     (layout / "index.json").write_text(
-        json.dumps({"schemaVersion": 2, "manifests": [{"mediaType": MEDIA_MANIFEST, **manifest}]})
+        json.dumps(
+            {
+                "schemaVersion": 2,
+                "manifests": [
+                    {
+                        "mediaType": MEDIA_MANIFEST,
+                        **manifest,
+                        "annotations": {"org.opencontainers.image.ref.name": TAG},
+                    }
+                ],
+            }
+        )
     )
     (layout / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
-    archive = write_oci_archive(layout, tmp_path / "bomb-oci.tar")
-    _fails(
-        f"oci-archive:{archive}",
-        out,
-        tmp_path,
-        "decompression bomb",
-        f"blobs/sha256/{layer_digest.split(':')[1]}",
-    )
+    return layer_hex
+
+
+@pytest.mark.parametrize(
+    ("pack", "media_type"),
+    [(_gzip, MEDIA_LAYER_GZIP), (_zstd, MEDIA_LAYER_ZSTD)],
+    ids=["gzip", "zstd"],
+)
+@pytest.mark.parametrize("transport", ["oci-archive", "oci-dir", "registry"])
+def test_bomb_layer(
+    pack: _Packer,
+    media_type: str,
+    transport: str,
+    registry: LocalRegistry,
+    out: Path,
+    tmp_path: Path,
+) -> None:
+    """A well-formed image whose one layer blob is a gzip or zstd bomb: refused whether
+    the archive holding it is stored (oci-archive) or the layer is read as it is, in
+    place (oci-dir) or as it downloads (registry)."""
+    layout = tmp_path / "bomb-layout"
+    layer_hex = _bomb_layout(layout, pack, media_type)
+    if transport == "oci-archive":
+        reference = f"oci-archive:{write_oci_archive(layout, tmp_path / 'bomb-oci.tar')}"
+    elif transport == "oci-dir":
+        reference = f"oci-dir:{layout}"
+    else:
+        repo = f"tollgate-test/bomb-{media_type.rsplit('+', 1)[-1]}"
+        push(layout, TAG, registry.host, repo)
+        reference = f"{registry.host}/{repo}:{TAG}"
+    _fails(reference, out, tmp_path, "decompression bomb", layer_hex, pulled=True)
 
 
 # -- engines ----------------------------------------------------------------------------

@@ -14,7 +14,8 @@ import zstandard
 
 from service.errors import DigestMismatchError, ImageError, UnsafeArchiveError
 from service.image.cache import BlobCache
-from service.image.tarball import MAX_RATIO, RATIO_FLOOR_BYTES, open_tarball
+from service.image.inflation import MAX_RATIO, RATIO_FLOOR_BYTES
+from service.image.tarball import open_tarball
 from tests.unit.registry.fakes import layer_tar, sha
 
 Packer = Callable[[bytes], bytes]
