@@ -347,7 +347,8 @@ class Orchestrator:
 
 class _LayerAnalysis:
     """The layer analysis of a pinned image, in a thread that starts once its layers are
-    in the blob cache (the engine subprocess runs meanwhile)."""
+    in the blob cache or known to be read in place (the engine subprocess runs
+    meanwhile)."""
 
     def __init__(self, analyzer: LayerAnalyzer, pinning: Pinning) -> None:
         self._analyzer = analyzer
