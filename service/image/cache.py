@@ -28,6 +28,7 @@ ProgressCallback = Callable[[str, int, int], None]
 """Called as ``progress(digest, bytes_done, bytes_total)`` while a blob is stored."""
 
 _CHUNK = 1 << 20
+_ANNOUNCE = 1 << 20  # bytes written between two wake-ups of the blob's readers
 
 
 class BlobSink:
@@ -37,14 +38,21 @@ class BlobSink:
     def __init__(self, file: BinaryIO, arriving: incoming.Arriving | None) -> None:
         self._file = file
         self._arriving = arriving
+        self._announced = 0
         self.hasher = DigestWriter()
 
     def write(self, chunk: bytes) -> None:
         self.hasher.update(chunk)
         self._file.write(chunk)
-        if self._arriving is not None:
+        if self._arriving is not None and self.hasher.size - self._announced >= _ANNOUNCE:
+            self.announce()
+
+    def announce(self) -> None:
+        """Make what was written readable by the blob's readers."""
+        if self._arriving is not None and self._announced < self.hasher.size:
             self._file.flush()
             incoming.wrote(self._arriving, self.hasher.size)
+            self._announced = self.hasher.size
 
     @property
     def size(self) -> int:
@@ -93,6 +101,7 @@ class BlobCache:
             with os.fdopen(fd, "wb") as file:
                 sink = BlobSink(file, arriving)
                 yield sink
+                sink.announce()
                 os.fsync(file.fileno())
             if expected is not None:
                 sink.hasher.verify(expected, what)
