@@ -155,4 +155,4 @@ def stored_executable(file: IO[bytes], size: int) -> bool:
 
 def understood(path: str) -> bool:
     """False for an entry whose evidence cannot be kept faithfully."""
-    return not NIX_STORE.match(path)
+    return "nix/store/" not in path or not NIX_STORE.match(path)

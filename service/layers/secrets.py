@@ -44,10 +44,13 @@ def wanted(path: str, size: int) -> bool:
 
 
 def classify(path: str, content: bytes | None) -> SecretKind | None:
-    """The kind of credential ``path`` holds (``content`` None: too large to read), or None."""
+    """The kind of credential ``path`` holds, or None; ``content`` None (not read: too
+    large, or not :func:`wanted`) holds none that could be told."""
+    if content is None:
+        return None
     name = posixpath.basename(path)
     named = _by_name(path, name, content)
-    if named is not None or content is None:
+    if named is not None:
         return named
     if not _searched_for_keys(path):
         return None
@@ -62,8 +65,7 @@ def classify(path: str, content: bytes | None) -> SecretKind | None:
     return None
 
 
-def _by_name(path: str, name: str, content: bytes | None) -> SecretKind | None:  # noqa: PLR0911 - one arm per file kind
-    data = content or b""
+def _by_name(path: str, name: str, data: bytes) -> SecretKind | None:  # noqa: PLR0911 - one arm per file kind
     if name == ".git-credentials":
         return SecretKind.GIT_CREDENTIALS if _GIT_CREDENTIAL.search(data) else None
     if name == ".npmrc":
