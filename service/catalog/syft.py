@@ -55,8 +55,8 @@ _SETTINGS = {
     # is the license matcher it builds at start), for some more CPU in its collector.
     "GOGC": "50",
 }
-# Go's soft memory limit for a run, in MiB: what Syft holds whatever it reads (mostly
-# the license matcher) plus the image it reads, as stored. On an evidence image of
+# Go's soft memory limit for a run on an evidence image, in MiB: what Syft holds
+# whatever it reads (mostly the license matcher) plus the evidence it reads. On an evidence image of
 # 9 MB (~100 packages) its peak falls from ~150 to ~133 MiB; on one of 35 MB (450
 # packages), from ~170 to ~150 MiB for +0.05-0.1 s; a flat 100 MiB cost 0.3 s there.
 _MEMORY_BASE_MIB = 90
@@ -135,7 +135,7 @@ class SyftCataloger(Cataloger):
             )
             if arrivals is not None:
                 arrivals.store_all()  # from the cache, where layers read in place are not
-        return self._scan(image, arrivals)
+        return self._scan(image, arrivals, evidence=False)
 
     def _evidence_image(
         self, image: PinnedImage, arrivals: LayerArrivals | None
@@ -152,7 +152,7 @@ class SyftCataloger(Cataloger):
         if cached is not None:
             logger.info("%s: its layers' evidence was catalogued before", evidence.display_name)
             return cached
-        catalog = self._added_to_catalogued(evidence) or self._scan(evidence, None)
+        catalog = self._added_to_catalogued(evidence) or self._scan(evidence, None, evidence=True)
         self._evidence_catalogs.put(catalog, platform)
         return catalog
 
@@ -180,7 +180,8 @@ class SyftCataloger(Cataloger):
             added = self._native_added(upper, listings[:lower], version)
             how = "read natively as Syft does"
             if added is None:
-                scanned = self._scan(self._evidence.composed(evidence, layers[lower:]), None)
+                upper_image = self._evidence.composed(evidence, layers[lower:])
+                scanned = self._scan(upper_image, None, evidence=True)
                 added, how = list(scanned.packages), "Syft read those"
             below_keys = {package.key for package in below.packages}
             if any(package.key in below_keys for package in added):
@@ -218,12 +219,17 @@ class SyftCataloger(Cataloger):
             return None
         return added_packages(upper, lower, self._evidence.files)
 
-    def _scan(self, image: PinnedImage, arrivals: LayerArrivals | None) -> Catalog:
+    def _scan(
+        self, image: PinnedImage, arrivals: LayerArrivals | None, *, evidence: bool
+    ) -> Catalog:
+        """Syft's catalog of ``image``; an ``evidence`` image (uncompressed evidence
+        layers) sets Syft's memory limit, a whole image of compressed layers does not."""
         from service.catalog import syft_report
         from service.catalog.loopback import LoopbackRegistry  # http.server: only when scanning
 
         binary = self._binary()
-        with LoopbackRegistry(image, arrivals) as served, self._process(image.size) as process:
+        reads = image.size if evidence else None
+        with LoopbackRegistry(image, arrivals) as served, self._process(reads) as process:
             raw = process.run(
                 [
                     binary,

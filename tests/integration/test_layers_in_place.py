@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from service.catalog import syft
 from service.catalog.model import Catalog
-from service.catalog.syft import SyftCataloger
+from service.catalog.syft import SyftCataloger, syft_environment
 from service.errors import DigestMismatchError
 from service.image.cache import BlobCache
 from service.image.reference import parse_reference
@@ -72,12 +73,27 @@ def _manifest_digest(layout: Path) -> str:
     return digest
 
 
+@pytest.fixture
+def limits(monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
+    """The Go memory limit of each Syft run (None: none set)."""
+    seen: list[str | None] = []
+
+    def recorded(reads: int | None = None) -> dict[str, str]:
+        environment = syft_environment(reads)
+        seen.append(environment.get("GOMEMLIMIT"))
+        return environment
+
+    monkeypatch.setattr(syft, "syft_environment", recorded)
+    return seen
+
+
 @pytest.mark.parametrize("transport", ["oci-dir", "docker-archive"])
 def test_layers_on_disk_are_read_in_place_for_the_same_catalog(
-    tmp_path: Path, transport: str
+    tmp_path: Path, transport: str, limits: list[str | None]
 ) -> None:
     reference, layout = _reference(tmp_path, transport, [BASE, APP])
     outcome = _catalog(reference, tmp_path / "data")
+    assert "91MiB" in limits  # Syft on the evidence image: 90 MiB plus its ~0.1 MB
     whole = _whole(layout, tmp_path)
     assert outcome.catalog.packages == whole.packages
     assert {p.name for p in outcome.catalog.packages} >= {"six", "qs"}
@@ -108,12 +124,14 @@ def test_an_archive_layer_that_does_not_match_its_digest_fails_and_leaves_nothin
 
 
 def test_a_layer_whose_evidence_cannot_be_kept_is_stored_for_syft_after_all(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, limits: list[str | None]
 ) -> None:
     reference, layout = _reference(tmp_path, "docker-archive", [BASE, HARD_LINKED])
     with caplog.at_level("INFO", logger="service.catalog.syft"):
         outcome = _catalog(reference, tmp_path / "data")
     assert "Syft reads the whole image" in caplog.text
+    # Syft's version asked (no limit), its run on the whole image (no limit from its size)
+    assert limits and all(limit is None for limit in limits)
     assert outcome.catalog.packages == _whole(layout, tmp_path).packages
     assert "left-pad" in {p.name for p in outcome.catalog.packages}
     blobs = BlobCache(Settings(data_dir=tmp_path / "data").blob_cache_dir)
