@@ -5,7 +5,7 @@ files) in several threads at once. glibc's malloc gives each thread that allocat
 while another holds the lock a heap of its own, and buffers freed in those heaps stay
 resident: after reading the layers of a 100-package image the process held 69-74 MiB
 while the engine it then starts (Syft, ~130-150 MiB) ran beside it, 55-56 MiB with one
-heap, for the same wall time on the 1 GB bench image (its layers read in four threads).
+heap, for the same wall time on the 1 GB bench image (its layers read in two threads).
 What counts is the sum the machine must hold at once. Keeping large buffers out of the
 heaps altogether (a fixed M_MMAP_THRESHOLD) saved 13 MiB more but cost 0.4 s of system
 time on that image, mapping and unmapping every buffer.
