@@ -1,17 +1,21 @@
 """Syft as a cataloger: ``syft scan registry:<loopback> -o syft-json``.
 
-Syft pulls the pinned layout from a :class:`~service.catalog.loopback.LoopbackRegistry`
-rather than reading it as ``oci-dir:``, which costs it one more decompress-and-hash
-pass over every layer. Its report is parsed by :mod:`service.catalog.syft_report`,
-which loads only once Syft has run: a cached answer needs the engine's version
-(remembered per binary) but never the report models.
+Syft pulls a whole image's pinned layout from a
+:class:`~service.catalog.loopback.LoopbackRegistry` rather than reading it as
+``oci-dir:``, which costs it one more decompress-and-hash pass over every compressed
+layer (and it starts before every layer is in); the image of an image's evidence,
+uncompressed and in the cache, it reads as ``oci-dir:``. Its report is parsed by
+:mod:`service.catalog.syft_report`, which loads only once Syft has run: a cached answer
+needs the engine's version (remembered per binary) but never the report models.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -222,27 +226,32 @@ class SyftCataloger(Cataloger):
     def _scan(
         self, image: PinnedImage, arrivals: LayerArrivals | None, *, evidence: bool
     ) -> Catalog:
-        """Syft's catalog of ``image``; an ``evidence`` image (uncompressed evidence
-        layers) sets Syft's memory limit, a whole image of compressed layers does not."""
+        """Syft's catalog of ``image``. An ``evidence`` image (uncompressed evidence
+        layers, all in the blob cache) is read from its layout, with a memory limit
+        from its size; a whole image from the loopback registry, its layers as they
+        arrive, with none (its layers are compressed)."""
         from service.catalog import syft_report
-        from service.catalog.loopback import LoopbackRegistry  # http.server: only when scanning
 
         binary = self._binary()
         reads = image.size if evidence else None
-        with LoopbackRegistry(image, arrivals) as served, self._process(reads) as process:
-            raw = process.run(
-                [
-                    binary,
-                    "scan",
-                    f"registry:{served.reference}",
-                    "--output",
-                    "syft-json",
-                    "--quiet",
-                    "--platform",
-                    str(image.platform),
-                ]
-            )
+        with _source(image, arrivals, evidence) as source, self._process(reads) as process:
+            raw = process.run([binary, "scan", *source, "--output", "syft-json", "--quiet"])
         return syft_report.read_catalog(raw, image, engine_version=self.version())
+
+
+@contextlib.contextmanager
+def _source(
+    image: PinnedImage, arrivals: LayerArrivals | None, evidence: bool
+) -> Iterator[list[str]]:
+    """Where Syft reads ``image`` from. Its layout, for an evidence image: through the
+    loopback registry it took 0.1-0.2 s longer on the bench image's 35 MB of evidence."""
+    if evidence:
+        yield [f"oci-dir:{image.layout}"]
+        return
+    from service.catalog.loopback import LoopbackRegistry  # http.server: only when scanning
+
+    with LoopbackRegistry(image, arrivals) as served:
+        yield [f"registry:{served.reference}", "--platform", str(image.platform)]
 
 
 def syft_environment(reads: int | None = None) -> dict[str, str]:
