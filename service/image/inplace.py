@@ -16,6 +16,7 @@ import hashlib
 import os
 import queue
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,20 @@ from service.image.digest import mismatch
 
 _CHUNK = 1 << 20
 _HASH_AHEAD = 16  # chunks handed to the hashing thread and not hashed yet, at most
+
+
+def chunks_at(fd: int, offset: int, size: int, path: Path, what: str) -> Iterator[bytes]:
+    """The ``size`` bytes from ``offset`` of the open file ``fd`` (at ``path``, holding
+    ``what``), a chunk at a time: pread, so readers of one file share no position;
+    ImageError if the file ends first."""
+    left = size
+    while left:
+        chunk = os.pread(fd, min(_CHUNK, left), offset)
+        if not chunk:
+            raise ImageError(f"{path} is truncated inside {what}")
+        offset += len(chunk)
+        left -= len(chunk)
+        yield chunk
 
 
 @dataclass(frozen=True)
@@ -46,6 +61,7 @@ class InPlaceReader:
         self._digest = digest
         self._what = what
         self._fd = os.open(where.path, os.O_RDONLY)
+        self._chunks = chunks_at(self._fd, where.offset, where.size, where.path, what)
         self._hashing = _Hashing()
         self._frontier = 0  # bytes read from the file, each handed to the hashing thread
         self._last = b""  # the chunk that ends at the frontier, served again after a seek
@@ -88,16 +104,10 @@ class InPlaceReader:
 
     def _advance(self) -> None:
         """Read the next chunk at the frontier and hand it to the hashing thread."""
-        left = self._where.size - self._frontier
-        if left == 0:
-            self._last = b""
-            return
-        chunk = os.pread(self._fd, min(_CHUNK, left), self._where.offset + self._frontier)
-        if not chunk:
-            raise ImageError(f"{self._where.path} is truncated inside {self._what}")
-        self._hashing.add(chunk)
-        self._frontier += len(chunk)
-        self._last = chunk
+        self._last = next(self._chunks, b"")
+        if self._last:
+            self._hashing.add(self._last)
+            self._frontier += len(self._last)
 
 
 class _Hashing(threading.Thread):

@@ -39,7 +39,7 @@ from service.errors import ImageError, UnsafeArchiveError
 from service.image.cache import BlobCache, ProgressCallback
 from service.image.digest import mismatch
 from service.image.inflation import inflation_limit
-from service.image.inplace import BlobRange
+from service.image.inplace import BlobRange, chunks_at
 from service.image.manifest import (
     GZIP_MAGIC,
     LAYER_HEAD,
@@ -277,15 +277,9 @@ class _SeekableTarball(Tarball):
         return BlobRange(self.path, member.offset_data, member.size)
 
     def _chunks(self, name: str, size: int) -> Iterator[bytes]:
-        # pread: no shared file position, so the layer thread and the caller can both read
-        offset, left = self._members[name].offset_data, size
-        while left:
-            chunk = os.pread(self._fd, min(_CHUNK, left), offset)
-            if not chunk:
-                raise ImageError(f"{self.path} is truncated inside member {name!r}")
-            offset += len(chunk)
-            left -= len(chunk)
-            yield chunk
+        # pread: the layer thread and the caller can both read
+        offset = self._members[name].offset_data
+        return chunks_at(self._fd, offset, size, self.path, f"member {name!r}")
 
 
 class _StreamedTarball(Tarball):
