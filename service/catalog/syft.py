@@ -60,9 +60,10 @@ _SETTINGS = {
     "GOGC": "50",
 }
 # Go's soft memory limit for a run on an evidence image, in MiB: what Syft holds
-# whatever it reads (mostly the license matcher) plus the evidence it reads. On an evidence image of
-# 9 MB (~100 packages) its peak falls from ~150 to ~133 MiB; on one of 35 MB (450
-# packages), from ~170 to ~150 MiB for +0.05-0.1 s; a flat 100 MiB cost 0.3 s there.
+# whatever it reads (mostly the license matcher) plus the evidence it reads. On an
+# evidence image of 9 MB (~100 packages) its peak falls from ~150 to ~133 MiB; on one
+# of 35 MB (450 packages), from ~170 to ~150 MiB for +0.05-0.1 s; a flat 100 MiB cost
+# 0.3 s there.
 _MEMORY_BASE_MIB = 90
 
 
@@ -93,7 +94,7 @@ class SyftCataloger(Cataloger):
         self._prepared: dict[str, EvidenceImage | None] = {}
 
     def _process(self, reads: int | None = None) -> EngineProcess:
-        """A Syft run; ``reads``: the size of the image it catalogs, as stored."""
+        """A Syft run; ``reads``: the size of the evidence image it catalogs."""
         return EngineProcess(
             "syft",
             timeout=self._timeout,
@@ -213,8 +214,7 @@ class SyftCataloger(Cataloger):
     ) -> list[Package] | None:
         """The packages of upper evidence layers that add only plain ``package.json``
         files, ``*.dist-info`` directories and installed ``*.gemspec`` files, as Syft
-        reports them
-        (:mod:`service.catalog.syft_added`); None otherwise."""
+        reports them (:mod:`service.catalog.syft_added`); None otherwise."""
         from service.catalog.syft_added import added_packages
         from service.catalog.syft_native import SYFT_VERSION
 
