@@ -157,7 +157,11 @@ class SyftCataloger(Cataloger):
         if cached is not None:
             logger.info("%s: its layers' evidence was catalogued before", evidence.display_name)
             return cached
-        catalog = self._added_to_catalogued(evidence) or self._scan(evidence, None, evidence=True)
+        catalog = (
+            self._added_to_catalogued(evidence)
+            or self._native_image(evidence, version)
+            or self._scan(evidence, None, evidence=True)
+        )
         self._evidence_catalogs.put(catalog, platform)
         return catalog
 
@@ -222,6 +226,40 @@ class SyftCataloger(Cataloger):
         if version != SYFT_VERSION:
             return None
         return added_packages(upper, lower, self._evidence.files)
+
+    def _native_image(self, evidence: PinnedImage, version: str) -> Catalog | None:
+        """The catalog of an evidence image that holds only evidence Syft's catalogers
+        read as the native readers do (:mod:`service.catalog.syft_image`); None
+        otherwise, and then Syft reads it."""
+        from service.catalog.interface import sorted_packages
+        from service.catalog.model import Catalog, ImageSubject
+        from service.catalog.syft_image import CONTENT_LIMIT, HEAD, image_catalog
+        from service.catalog.syft_native import SYFT_VERSION
+        from service.layers.squash import HardLink
+
+        assert self._evidence is not None
+        if version != SYFT_VERSION:
+            return None
+        try:
+            tree = self._evidence.squashed(evidence.layers, CONTENT_LIMIT, HEAD)
+        except HardLink:
+            return None
+        found = image_catalog(tree)
+        if found is None:
+            return None
+        distro, packages = found
+        logger.info(
+            "%s: its evidence read natively as Syft reads it (%d packages)",
+            evidence.display_name,
+            len(packages),
+        )
+        return Catalog(
+            image=ImageSubject.of(evidence),
+            distro=distro,
+            packages=sorted_packages(packages),
+            engine=self.name,
+            engine_version=version,
+        )
 
     def _scan(
         self, image: PinnedImage, arrivals: LayerArrivals | None, *, evidence: bool

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from service.catalog import syft_npm, syft_python, syft_ruby
-from service.catalog.syft_native import MAX_FILE
+from service.catalog.syft_native import MAX_FILE, NotPlain
 
 if TYPE_CHECKING:
     from service.catalog.model import Package
@@ -45,50 +45,77 @@ def added_packages(
     found = _read(upper, directories, read)
     if found is None or _below(lower, found.distributions.keys()):
         return None  # a link, or a directory Syft reads as one over several layers
-    npm = syft_npm.packages(found.manifests)
-    python = syft_python.packages(
-        syft_python.Distribution(directory, layer, files)
-        for directory, (layer, files) in found.distributions.items()
-    )
-    ruby = syft_ruby.packages(found.gemspecs)
-    if npm is None or python is None or ruby is None:
-        return None
-    return [*npm, *python, *ruby]
+    return found.packages()
 
 
 @dataclass
-class _Found:
-    """The plain package metadata of the added layers, by the reader it goes to."""
+class LanguageFiles:
+    """Plain package metadata files, by the reader they go to."""
 
     manifests: list[syft_npm.Manifest] = field(default_factory=list)
     gemspecs: list[syft_ruby.Gemspec] = field(default_factory=list)
     # *.dist-info directory -> its layer, its files (path under it -> content)
     distributions: dict[str, tuple[str, dict[str, bytes]]] = field(default_factory=dict)
 
+    def add(self, path: str, layer: str, content: bytes, directory: str | None) -> bool:
+        """Take a file of ``layer`` (``directory``: its dist-info directory); False for
+        a dist-info directory another layer also holds files of."""
+        if directory is None and posixpath.basename(path) == "package.json":
+            self.manifests.append(syft_npm.Manifest(path, layer, content))
+        elif directory is None:
+            self.gemspecs.append(syft_ruby.Gemspec(path, layer, content))
+        else:
+            held_by, files = self.distributions.setdefault(directory, (layer, {}))
+            if held_by != layer:
+                return False
+            files[path[len(directory) + 1 :]] = content
+        return True
+
+    def packages(self) -> list[Package] | None:
+        """The packages Syft reports for these files; None when any is not plain."""
+        npm = syft_npm.packages(self.manifests)
+        python = syft_python.packages(
+            syft_python.Distribution(directory, layer, files)
+            for directory, (layer, files) in self.distributions.items()
+        )
+        ruby = syft_ruby.packages(self.gemspecs)
+        if npm is None or python is None or ruby is None:
+            return None
+        return [*npm, *python, *ruby]
+
+
+def language_file(path: str) -> bool | None:
+    """Whether Syft's language catalogers read ``path`` as these readers do: True for a
+    ``package.json``, a file of a ``*.dist-info`` directory, an installed ``*.gemspec``;
+    False for a ``*.gemspec`` they surely ignore; None for any other file. Raises
+    NotPlain for a ``*.gemspec`` Syft's glob may or may not match."""
+    name = posixpath.basename(path)
+    if syft_python.dist_info_directory(path) is not None or name == "package.json":
+        return True
+    if not name.endswith(".gemspec"):
+        return None
+    if syft_ruby.is_installed_gemspec(path):
+        return True
+    if "specifications" not in path.split("/")[:-1]:
+        return False  # outside Syft's **/specifications/**/*.gemspec
+    raise NotPlain(f"/{path}: a gemspec Syft's glob may read")
+
 
 def _read(
     upper: Mapping[str, EvidenceListing],
     directories: Mapping[str, str | None],
     read: FileReader,
-) -> _Found | None:
+) -> LanguageFiles | None:
     """The files of ``upper`` (``directories`` gives each one's dist-info directory), or
     None for a file the evidence holds as a link or a directory over two layers."""
-    found = _Found()
+    found = LanguageFiles()
     for digest, listing in upper.items():
         contents = read(digest, listing.files, _LIMIT)
         if contents.keys() != listing.files:
             return None
         for path, content in contents.items():
-            directory = directories[path]
-            if directory is None and posixpath.basename(path) == "package.json":
-                found.manifests.append(syft_npm.Manifest(path, digest, content))
-            elif directory is None:
-                found.gemspecs.append(syft_ruby.Gemspec(path, digest, content))
-            else:
-                layer, files = found.distributions.setdefault(directory, (digest, {}))
-                if layer != digest:
-                    return None
-                files[path[len(directory) + 1 :]] = content
+            if not found.add(path, digest, content, directories[path]):
+                return None
     return found
 
 

@@ -38,6 +38,7 @@ from packageurl import PackageURL
 from service.catalog import syft_cpe
 from service.catalog.model import Location, Package, PackageType
 from service.catalog.syft_cpe import Candidate
+from service.catalog.syft_licenses import spdx_expression
 from service.catalog.syft_native import (
     MAX_FILE,
     PLAIN_VERSION,
@@ -252,7 +253,7 @@ def _licenses(fields: dict[str, str], files: Mapping[str, bytes]) -> tuple[str, 
     Syft scans, so only its absence is plain)."""
     declared = fields.get("LicenseExpression") or fields.get("License")
     if declared:
-        return (declared_license(declared),)
+        return (_declared(declared),)
     license_file = fields.get("LicenseFile", "")
     if license_file:
         parts = license_file.split("/")
@@ -261,6 +262,18 @@ def _licenses(fields: dict[str, str], files: Mapping[str, bytes]) -> tuple[str, 
         if any(path == license_file or path.startswith(f"{license_file}/") for path in files):
             raise NotPlain("a license file Syft would scan")
     return ()
+
+
+def _declared(value: str) -> str:
+    """Syft keeps the value and adds what ``license.ParseExpression`` makes of it; a
+    value of one line is read by :func:`spdx_expression` where the readers' own
+    lookup does not know it."""
+    try:
+        return declared_license(value)
+    except NotPlain:
+        if "\n" in value:
+            raise
+        return spdx_expression(value) or value
 
 
 def _generated_cpes(name: str, version: str, author: str, email: str) -> tuple[str, ...]:

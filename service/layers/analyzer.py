@@ -35,6 +35,7 @@ from service.layers.compose import compose
 from service.layers.increment import EvidenceListing
 from service.layers.model import LayerAnalysis, LayerContents
 from service.layers.reader import EMPTY_EVIDENCE, read_layer
+from service.layers.squash import SquashedTree
 from service.layers.tarstream import TarStream
 
 logger = logging.getLogger(__name__)
@@ -136,6 +137,10 @@ class LayerAnalyzer:
                 if entry.isreg() and name in names:
                     found[name] = stream.read(limit)
         return found
+
+    def squashed(self, digests: Sequence[str], limit: int, head: int) -> SquashedTree:
+        """The evidence layers ``digests`` as one filesystem (see :class:`SquashedTree`)."""
+        return SquashedTree.of([(d, self._blobs.path(d)) for d in digests], limit, head)
 
     def _documents(self, platform: Platform, digests: Sequence[str]) -> tuple[bytes, bytes]:
         """The config and manifest of the image of the evidence layers ``digests``."""

@@ -122,6 +122,17 @@ def by_path(path: str) -> bool:
     return bool(_PATTERNS.match(path) or _CLASSIFIERS.fullmatch(name))
 
 
+def classifier_globs(name: str) -> list[str]:
+    """The globs of Syft's binary classifiers that look at a file of this basename."""
+    return [glob for glob in _CLASSIFIER_GLOBS if fnmatch.fnmatchcase(name, glob)]
+
+
+def foreign_markers(content: bytes) -> bool:
+    """Whether an executable's bytes name anything a cataloger reads besides an ELF
+    package note (Go build info, cargo-auditable's section, GraalVM's symbols)."""
+    return any(marker in content for marker in _EXECUTABLE_MARKERS if marker != b".note.package")
+
+
 def executable(head: bytes) -> bool:
     """Whether a file starting with ``head`` is an executable a cataloger would open."""
     return head.startswith(EXECUTABLE_MAGIC)

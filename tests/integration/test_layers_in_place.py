@@ -22,7 +22,7 @@ from service.sbom import SbomFormat
 from service.scanning import CatalogOutcome
 from service.settings import Settings
 from service.wiring import sbom_orchestrator
-from tests.integration.test_syft_evidence_parity import _dist_info, _package_json, pinned
+from tests.integration.test_syft_evidence_parity import _dist_info, _jar, _package_json, pinned
 from tests.support.archives import write_docker_archive
 from tests.support.layers import Hardlink, LayerEntries, Symlink
 from tests.support.oci import ImageSpec, read_blob_json, write_image
@@ -37,6 +37,7 @@ BASE: LayerEntries = {
 }
 APP: LayerEntries = {
     "app/node_modules/qs/package.json": _package_json("qs", "6.2.0"),
+    "app/lib/demo.jar": _jar(),  # a Java archive: Syft reads the evidence image
     "app/data.bin": b"\x00application data\n" * 4096,
 }
 # a package.json whose content lies in a file that is not evidence: not understood

@@ -46,10 +46,8 @@ PLAIN = ("Metadata-Version: 2.1", "Name: x", "Version: 1.0")
         _metadata("Name: -x", "Version: 1.0"),
         _metadata(*PLAIN, "Summary: " + "s" * 70_000),  # past Syft's scanner buffer
         b"Name: x\nVersion: 1.0\nSummary: \xff\n",
-        _metadata(*PLAIN, "License: Apache License Version 2"),  # not known to be kept
         _metadata(*PLAIN, "License: MIT", " with an exception"),
         _metadata(*PLAIN, "License: MIT OR"),
-        _metadata(*PLAIN, "License: GPL-2.0+"),
         _metadata(*PLAIN, "License-File: ../LICENSE"),
         _metadata("Name: redis", "Version: 5.0.1"),  # Syft removes a vendor for it
         _metadata("Name: pip", "Version: 23.2.1"),  # Syft adds a vendor for it
@@ -62,6 +60,20 @@ PLAIN = ("Metadata-Version: 2.1", "Name: x", "Version: 1.0")
 )
 def test_a_metadata_syft_reads_its_own_way_is_left_to_syft(metadata: bytes) -> None:
     assert _read(metadata) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("Apache License Version 2", "Apache License Version 2"),  # no SPDX reading: kept
+        ("Apache 2", "Apache 2"),
+        ("GPL-2.0+", "GPL-2.0-or-later"),  # Syft's SPDX table
+    ],
+)
+def test_a_license_of_one_line_is_what_syft_parses_it_to(value: str, expected: str) -> None:
+    contents = {"METADATA": _metadata(*PLAIN, f"License: {value}"), "RECORD": RECORD}
+    [package] = syft_python.packages([Distribution(DIRECTORY, "sha256:layer", contents)])
+    assert package.licenses == (expected,)
 
 
 @pytest.mark.parametrize(

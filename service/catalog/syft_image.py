@@ -1,0 +1,211 @@
+"""The catalog Syft 1.18.1 gives a whole evidence image, read without Syft when the
+image holds only evidence the native readers read as Syft does.
+
+That is: the distro from ``/etc/os-release`` (or ``/usr/lib/os-release``), the dpkg
+database (:mod:`service.catalog.syft_dpkg`), plain language package metadata
+(:mod:`service.catalog.syft_added`), and files a binary cataloger looks at whose
+packages Syft would drop — a file a binary classifier matches by name is dropped when a
+dpkg package owns it (its md5sums or conffiles name a path that resolves to it:
+``internal/relationship/binary``), an executable carrying only an ELF package note when
+a dpkg package names its very path (``ownership-by-file-overlap``), and a
+``python*`` file that is neither ELF nor named like an interpreter matches nothing (the
+python classifier reads ELF imports and names such as ``python3.11``). Anything else —
+another package database, a Java archive, a Go or Rust binary, a classifier match no
+package owns, a symlink into language metadata — leaves the image to Syft, and says why
+in the log.
+"""
+
+from __future__ import annotations
+
+import logging
+import posixpath
+import re
+
+from service.catalog import syft_dpkg
+from service.catalog.model import Distro, Package
+from service.catalog.syft_added import LanguageFiles, language_file
+from service.catalog.syft_native import NotPlain, packages_of
+from service.catalog.syft_python import dist_info_directory
+from service.layers import evidence
+from service.layers.squash import Node, SquashedTree
+
+logger = logging.getLogger(__name__)
+
+# Read whole by the tree: the status file and executables are read whole by Syft.
+CONTENT_LIMIT = 64 << 20
+HEAD = len(b"\x7fELF")
+_OS_RELEASE = ("etc/os-release", "usr/lib/os-release")
+_OTHER_RELEASE = ("etc/system-release-cpe", "etc/redhat-release", "bin/busybox")
+_OS_RELEASE_LINE = re.compile(
+    r"(?P<key>[A-Z_][A-Z0-9_]*)=(?:\"(?P<quoted>[^\"\\$`]*)\"|(?P<plain>[^\"'\\$`\s]*))"
+)
+_INTERPRETER = re.compile(r"(?:.*/|^)python[0-9]+(?:\.[0-9]+)+$")
+
+
+def image_catalog(tree: SquashedTree) -> tuple[Distro | None, list[Package]] | None:
+    """The distro and packages Syft reports for the evidence image ``tree``, or None
+    (logged) when it holds evidence these readers do not read as Syft does."""
+    try:
+        return _catalog(tree)
+    except NotPlain as reason:
+        logger.info("the evidence is left to Syft: %s", reason)
+        return None
+
+
+def _catalog(tree: SquashedTree) -> tuple[Distro | None, list[Package]] | None:
+    release = _release(tree)
+    language = LanguageFiles()
+    candidates: set[str] = set()
+    notes: list[str] = []
+    for path, node in tree.files():
+        if path in _OS_RELEASE or syft_dpkg.is_dpkg_evidence(path):
+            continue
+        reads = language_file(path)
+        if reads:
+            content = _whole(node, path)
+            if not language.add(path, node.layer, content, dist_info_directory(path)):
+                raise NotPlain(f"/{path}: a directory of metadata over two layers")
+        elif reads is False:
+            continue
+        elif evidence.classifier_globs(posixpath.basename(path)):
+            candidates.add(path)
+        elif evidence.executable(node.head) and not evidence.by_path(path):
+            notes.append(path)
+        else:
+            raise NotPlain(f"/{path}: evidence the native readers do not read")
+    candidates |= _linked_candidates(tree, language)
+    packages, owned = _dpkg(tree, release)
+    _check_dropped(tree, candidates, notes, owned)
+    found = language.packages()
+    if found is None:
+        return None
+    distro = None
+    if release is not None:
+        distro = Distro(id=release.id, version_id=release.version_id, codename=release.codename)
+    return distro, [*packages, *found]
+
+
+def _linked_candidates(tree: SquashedTree, language: LanguageFiles) -> set[str]:
+    """The files classifier-named symlinks lead to; refuses a symlink that is language
+    metadata or leads to a directory holding some (Syft may read it twice)."""
+    metadata_dirs = {
+        posixpath.dirname(path)
+        for path in (
+            *(manifest.path for manifest in language.manifests),
+            *(gemspec.path for gemspec in language.gemspecs),
+            *language.distributions,
+        )
+    }
+    ancestors = {
+        "/".join(parts[:depth])
+        for directory in metadata_dirs
+        for parts in [directory.split("/")]
+        for depth in range(1, len(parts) + 1)
+    }
+    found = set()
+    for path, _target in tree.symlinks():
+        if path.startswith(f"{syft_dpkg.INFO}/") or path == syft_dpkg.STATUS:
+            raise NotPlain(f"/{path}: a symlink in the dpkg database")
+        if language_file(path) is not None:
+            raise NotPlain(f"/{path}: a symlink to language metadata")
+        if tree.resolve_directory(path) in ancestors:
+            raise NotPlain(f"/{path}: a symlink to a directory of language metadata")
+        if evidence.classifier_globs(posixpath.basename(path)):
+            real = tree.resolve(path)
+            if real is not None:
+                found.add(real)
+    return found
+
+
+def _dpkg(tree: SquashedTree, release: syft_dpkg.Release | None) -> tuple[list[Package], set[str]]:
+    """The dpkg packages and every file they own."""
+    status = tree.nodes.get(syft_dpkg.STATUS)
+    if status is None:
+        return [], set()
+    if status.link is not None:
+        raise NotPlain("the dpkg status file is a symlink")
+    owned: set[str] = set()
+    results: list[tuple[Package, set[str]]] = []
+    for entry in syft_dpkg.entries(_whole(status, syft_dpkg.STATUS)):
+        results.append(syft_dpkg.package(entry, tree, release))
+    packages = packages_of(results, lambda result: result[0], lambda _: syft_dpkg.STATUS)
+    if packages is None:
+        raise NotPlain("a dpkg package Syft reads otherwise")
+    for _, files in results:
+        owned |= files
+    return packages, owned
+
+
+def _check_dropped(
+    tree: SquashedTree, candidates: set[str], notes: list[str], owned: set[str]
+) -> None:
+    """Refuse a file a binary cataloger could make a package of that Syft keeps."""
+    resolved = {tree.resolve(path) for path in owned}
+    for path in sorted(candidates | set(notes)):
+        node = tree.nodes[path]
+        if evidence.executable(node.head):
+            content = _whole(node, path)
+            if evidence.foreign_markers(content):
+                raise NotPlain(f"/{path}: an executable another cataloger reads")
+            if b".note.package" in content and f"/{path}" not in owned:
+                raise NotPlain(f"/{path}: an ELF package note no dpkg package owns")
+        if path in candidates and path not in resolved and not _matches_nothing(path, node):
+            raise NotPlain(
+                f"/{path}: a binary classifier may report a package no dpkg package owns"
+            )
+
+
+def _matches_nothing(path: str, node: Node) -> bool:
+    """Whether the binary classifiers surely find nothing in a file: only the python
+    one looks at it, and it is neither ELF nor named like an interpreter."""
+    return (
+        evidence.classifier_globs(posixpath.basename(path)) == ["python*"]
+        and not node.head.startswith(b"\x7fELF")
+        and not _INTERPRETER.match(f"/{path}")
+    )
+
+
+def _whole(node: Node, path: str) -> bytes:
+    if node.content is None:
+        raise NotPlain(f"/{path} is too large")
+    return node.content
+
+
+def _release(tree: SquashedTree) -> syft_dpkg.Release | None:
+    for path in _OS_RELEASE:
+        real = tree.resolve(path)
+        if real is None:
+            continue
+        values = _os_release(_whole(tree.nodes[real], real))
+        if any(values.values()):
+            if not values.get("ID"):
+                raise NotPlain("an os-release without an ID")
+            return syft_dpkg.Release(
+                id=values["ID"],
+                version_id=values.get("VERSION_ID", ""),
+                id_like=tuple(values.get("ID_LIKE", "").split()),
+                codename=values.get("VERSION_CODENAME", ""),
+            )
+    if any(tree.resolve(path) is not None for path in _OTHER_RELEASE):
+        raise NotPlain("a release file other than os-release")
+    return None
+
+
+def _os_release(content: bytes) -> dict[str, str]:
+    """``KEY=value`` lines in their plain forms (quoted without escapes, or bare)."""
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise NotPlain("os-release is not UTF-8") from error
+    values = {}
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        matched = _OS_RELEASE_LINE.fullmatch(stripped)
+        if matched is None:
+            raise NotPlain("an os-release line outside the plain forms")
+        values[matched["key"]] = (
+            matched["quoted"] if matched["quoted"] is not None else matched["plain"]
+        )
+    return values

@@ -1,0 +1,150 @@
+"""An evidence image's files as one filesystem: what Syft's squashed view of it holds.
+
+The evidence layers (see :mod:`service.layers.reader`) are applied lowest first as the
+OCI image spec says — a whiteout deletes a path and everything under it, an opaque
+directory hides every lower entry beneath it, an entry replaces what was at its path
+and, if that was a directory, everything under it — keeping each regular file's layer
+and content (up to a limit) and each symlink's target. Paths are resolved as Syft's
+resolver resolves them: every symlink on the way followed, relative ones from the
+directory holding them.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from service.layers.reader import OPAQUE, WHITEOUT
+from service.layers.tarstream import TarStream
+
+# Symlinks followed while resolving one path before it counts as a loop (Linux's limit).
+_MAX_LINKS = 40
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """A regular file (``link`` None: its ``content``, None when larger than the limit
+    it was read with, and its first bytes) or a symlink, and the layer that wrote it."""
+
+    layer: str
+    link: str | None = None
+    content: bytes | None = None
+    head: bytes = b""
+
+
+class HardLink(Exception):
+    """An evidence layer holds a hard link, which this view does not model."""
+
+
+class SquashedTree:
+    """The regular files and symlinks of an evidence image, by path (no leading slash)."""
+
+    def __init__(self, nodes: dict[str, Node]) -> None:
+        self.nodes = nodes
+
+    @classmethod
+    def of(cls, layers: Sequence[tuple[str, Path]], limit: int, head: int) -> SquashedTree:
+        """The tree of the evidence ``layers`` (digest, uncompressed tar), lowest first;
+        each file's content read if at most ``limit`` bytes, its first ``head`` bytes
+        always. Raises :class:`HardLink` for a hard link."""
+        nodes: dict[str, Node] = {}
+        for digest, blob in layers:
+            with blob.open("rb") as raw:
+                stream = TarStream(raw)
+                added: dict[str, Node] = {}
+                gone: set[str] = set()  # paths this layer deletes or replaces
+                below: set[str] = set()  # directories whose lower content it hides
+                for entry in stream:
+                    path = entry.name.strip("/")
+                    directory, name = posixpath.split(path)
+                    if name == OPAQUE:
+                        below.add(directory)
+                    elif name.startswith(WHITEOUT):
+                        deleted = posixpath.join(directory, name[len(WHITEOUT) :])
+                        gone.add(deleted)
+                        below.add(deleted)
+                    elif entry.islnk():
+                        raise HardLink(path)
+                    elif entry.issym():
+                        added[path] = Node(digest, link=entry.linkname)
+                    elif entry.isreg():
+                        content = stream.read(limit + 1)
+                        added[path] = Node(
+                            digest,
+                            content=content if len(content) <= limit else None,
+                            head=content[:head],
+                        )
+                    elif entry.isdir():
+                        gone.add(path)  # a directory replaces a file or symlink
+            _apply(nodes, gone, below | added.keys(), added)
+        return cls(nodes)
+
+    def files(self) -> Iterator[tuple[str, Node]]:
+        """Every regular file, by path."""
+        return ((path, node) for path, node in self.nodes.items() if node.link is None)
+
+    def symlinks(self) -> Iterator[tuple[str, str]]:
+        """Every symlink: its path and target."""
+        return ((path, node.link) for path, node in self.nodes.items() if node.link is not None)
+
+    def resolve(self, path: str) -> str | None:
+        """The regular file ``path`` (absolute or not) leads to, following every
+        symlink on the way; None when it leads nowhere, to a loop or to no file."""
+        real = self._follow(path)
+        if real is None:
+            return None
+        node = self.nodes.get(real)
+        return real if node is not None and node.link is None else None
+
+    def resolve_directory(self, path: str) -> str:
+        """``path`` with every symlink on the way followed, as far as it goes."""
+        return self._follow(path) or path.strip("/")
+
+    def _follow(self, path: str) -> str | None:
+        pending = [part for part in path.split("/") if part not in ("", ".")]
+        resolved: list[str] = []
+        links = 0
+        while pending:
+            part = pending.pop(0)
+            if part == "..":
+                if resolved:
+                    resolved.pop()
+                continue
+            candidate = "/".join((*resolved, part))
+            node = self.nodes.get(candidate)
+            if node is not None and node.link is not None:
+                links += 1
+                if links > _MAX_LINKS:
+                    return None
+                target = [p for p in node.link.split("/") if p not in ("", ".")]
+                if node.link.startswith("/"):
+                    resolved = []
+                pending = target + pending
+                continue
+            if node is not None and pending:
+                return None  # a file where a directory would be
+            resolved.append(part)
+        return "/".join(resolved)
+
+
+def _apply(nodes: dict[str, Node], gone: set[str], below: set[str], added: dict[str, Node]) -> None:
+    """Apply one layer: the paths it deletes and everything below the directories it
+    hides (``""``: the root) go first, then its entries are added."""
+    if gone or below:
+        everything = "" in below
+        doomed = [path for path in nodes if everything or path in gone or _under(path, below)]
+        for path in doomed:
+            del nodes[path]
+    nodes.update(added)
+
+
+def _under(path: str, directories: set[str]) -> bool:
+    """Whether one of ``directories`` is an ancestor of ``path``."""
+    cut = path.find("/")
+    while cut != -1:
+        if path[:cut] in directories:
+            return True
+        cut = path.find("/", cut + 1)
+    return False

@@ -1,0 +1,68 @@
+"""The evidence layers as one filesystem: deletions, hidden directories, replacements,
+and paths resolved through symlinks as Syft's resolver resolves them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from service.layers.squash import HardLink, SquashedTree
+from tests.support.layers import Dir, File, Hardlink, LayerEntries, Symlink, Whiteout, write_tar
+
+
+def _tree(tmp_path: Path, *layers: LayerEntries, limit: int = 1 << 20) -> SquashedTree:
+    blobs = []
+    for index, entries in enumerate(layers):
+        blob = tmp_path / f"layer{index}.tar"
+        with blob.open("wb") as sink:
+            write_tar(entries, sink)
+        blobs.append((f"sha256:{index}", blob))
+    return SquashedTree.of(blobs, limit, 4)
+
+
+def test_later_layers_delete_hide_and_replace(tmp_path: Path) -> None:
+    tree = _tree(
+        tmp_path,
+        {"a/x": b"1", "a/y": b"2", "b/z": b"3", "c/w": b"4", "d": b"5"},
+        {"a/x": Whiteout(), "b/.wh..wh..opq": b"", "b/new": b"6", "c": b"7", "d": Dir()},
+    )
+    assert {path: node.layer for path, node in tree.files()} == {
+        "a/y": "sha256:0",
+        "b/new": "sha256:1",
+        "c": "sha256:1",  # a file replacing a directory hides what it held
+    }
+
+
+def test_contents_are_kept_up_to_the_limit(tmp_path: Path) -> None:
+    tree = _tree(tmp_path, {"small": b"abc", "large": b"\x7fELF" + b"0" * 10}, limit=8)
+    assert tree.nodes["small"].content == b"abc"
+    assert tree.nodes["large"].content is None and tree.nodes["large"].head == b"\x7fELF"
+
+
+def test_paths_resolve_through_symlinks(tmp_path: Path) -> None:
+    tree = _tree(
+        tmp_path,
+        {
+            "usr/bin/bash": b"bash",
+            "bin": Symlink("usr/bin"),
+            "etc/os-release": Symlink("../usr/lib/os-release"),
+            "usr/lib/os-release": b"ID=debian\n",
+            "usr/share/doc/libx-dev": Symlink("libx"),
+            "usr/share/doc/libx/copyright": b"License: MIT\n",
+            "loop/a": Symlink("b"),
+            "loop/b": Symlink("a"),
+        },
+    )
+    assert tree.resolve("/bin/bash") == "usr/bin/bash"
+    assert tree.resolve("etc/os-release") == "usr/lib/os-release"
+    assert tree.resolve("usr/share/doc/libx-dev/copyright") == "usr/share/doc/libx/copyright"
+    assert tree.resolve("loop/a") is None
+    assert tree.resolve("usr/bin") is None  # a directory, not a file
+    assert tree.resolve("usr/bin/bash/x") is None
+    assert tree.resolve_directory("usr/share/doc/libx-dev") == "usr/share/doc/libx"
+
+
+def test_a_hard_link_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(HardLink):
+        _tree(tmp_path, {"a": File(b"1"), "b": Hardlink("a")})
