@@ -1,7 +1,7 @@
 """The packages of evidence layers added to catalogued ones, read without Syft.
 
-When the added layers hold only ``package.json`` files, ``*.dist-info`` directories and
-installed ``*.gemspec`` files, :mod:`service.catalog.syft_npm`,
+When the added layers hold only ``package.json`` files, ``*.dist-info`` and
+``*.egg-info`` directories and installed ``*.gemspec`` files, :mod:`service.catalog.syft_npm`,
 :mod:`service.catalog.syft_python` and :mod:`service.catalog.syft_ruby` give what
 Syft 1.18.1 reports for them; anything one leaves to Syft, or any other file, leaves
 the layers to Syft.
@@ -34,7 +34,7 @@ def added_packages(
     paths = [path for listing in upper.values() for path in listing.files]
     if len(set(paths)) != len(paths):
         return None  # a file that a later layer replaces
-    directories = {path: syft_python.dist_info_directory(path) for path in paths}
+    directories = {path: syft_python.metadata_directory(path) for path in paths}
     if not all(
         directory is not None
         or posixpath.basename(path) == "package.json"
@@ -54,12 +54,12 @@ class LanguageFiles:
 
     manifests: list[syft_npm.Manifest] = field(default_factory=list)
     gemspecs: list[syft_ruby.Gemspec] = field(default_factory=list)
-    # *.dist-info directory -> its layer, its files (path under it -> content)
+    # *.dist-info or *.egg-info directory -> its layer, its files (path under it -> content)
     distributions: dict[str, tuple[str, dict[str, bytes]]] = field(default_factory=dict)
 
     def add(self, path: str, layer: str, content: bytes, directory: str | None) -> bool:
-        """Take a file of ``layer`` (``directory``: its dist-info directory); False for
-        a dist-info directory another layer also holds files of."""
+        """Take a file of ``layer`` (``directory``: its metadata directory); False for
+        a metadata directory another layer also holds files of."""
         if directory is None and posixpath.basename(path) == "package.json":
             self.manifests.append(syft_npm.Manifest(path, layer, content))
         elif directory is None:
@@ -86,11 +86,11 @@ class LanguageFiles:
 
 def language_file(path: str) -> bool | None:
     """Whether Syft's language catalogers read ``path`` as these readers do: True for a
-    ``package.json``, a file of a ``*.dist-info`` directory, an installed ``*.gemspec``;
-    False for a ``*.gemspec`` they surely ignore; None for any other file. Raises
-    NotPlain for a ``*.gemspec`` Syft's glob may or may not match."""
+    ``package.json``, a file of a ``*.dist-info`` or ``*.egg-info`` directory, an
+    installed ``*.gemspec``; False for a ``*.gemspec`` they surely ignore; None for any
+    other file. Raises NotPlain for a ``*.gemspec`` Syft's glob may or may not match."""
     name = posixpath.basename(path)
-    if syft_python.dist_info_directory(path) is not None or name == "package.json":
+    if syft_python.metadata_directory(path) is not None or name == "package.json":
         return True
     if not name.endswith(".gemspec"):
         return None
@@ -106,7 +106,7 @@ def _read(
     directories: Mapping[str, str | None],
     read: FileReader,
 ) -> LanguageFiles | None:
-    """The files of ``upper`` (``directories`` gives each one's dist-info directory), or
+    """The files of ``upper`` (``directories`` gives each one's metadata directory), or
     None for a file the evidence holds as a link or a directory over two layers."""
     found = LanguageFiles()
     for digest, listing in upper.items():

@@ -7,9 +7,12 @@ database (:mod:`service.catalog.syft_dpkg`), plain language package metadata
 packages Syft would drop — a file a binary classifier matches by name is dropped when a
 dpkg package owns it (its md5sums or conffiles name a path that resolves to it:
 ``internal/relationship/binary``), an executable carrying only an ELF package note when
-a dpkg package names its very path (``ownership-by-file-overlap``), and a
+a dpkg package names its very path (``ownership-by-file-overlap``), a JVM's
+``release`` file when a dpkg package names it (the JVM's package goes with it), and a
 ``python*`` file that is neither ELF nor named like an interpreter matches nothing (the
-python classifier reads ELF imports and names such as ``python3.11``). Anything else —
+python classifier reads ELF imports and names such as ``python3.11``); evidence no
+cataloger finds anything in (a text file named like a kernel image, a ``*.ko`` outside
+``lib/modules``, another ``release`` file) is passed over. Anything else —
 another package database, a Java archive, a Go or Rust binary, a classifier match no
 package owns, a symlink into language metadata — leaves the image to Syft, and says why
 in the log.
@@ -20,12 +23,13 @@ from __future__ import annotations
 import logging
 import posixpath
 import re
+from dataclasses import dataclass, field
 
 from service.catalog import syft_dpkg
 from service.catalog.model import Distro, Package
 from service.catalog.syft_added import LanguageFiles, language_file
 from service.catalog.syft_native import NotPlain, packages_of
-from service.catalog.syft_python import dist_info_directory
+from service.catalog.syft_python import metadata_directory
 from service.layers import evidence
 from service.layers.squash import Node, SquashedTree
 
@@ -40,6 +44,11 @@ _OS_RELEASE_LINE = re.compile(
     r"(?P<key>[A-Z_][A-Z0-9_]*)=(?:\"(?P<quoted>[^\"\\$`]*)\"|(?P<plain>[^\"'\\$`\s]*))"
 )
 _INTERPRETER = re.compile(r"(?:.*/|^)python[0-9]+(?:\.[0-9]+)+$")
+# Syft's JVM cataloguer's glob, **/{java,jvm}/*/release.
+_JVM_RELEASE = re.compile(r"(?:.*/)?(?:java|jvm)/[^/]+/release")
+_KERNEL = re.compile(r"(?:kernel|vmlinux|vmlinuz)(?:-.*)?")
+# The kernel module cataloguer's glob is **/lib/modules/**/*.ko.
+_MODULES = re.compile(r"(?:.*/)?lib/modules/.*\.ko")
 
 
 def image_catalog(tree: SquashedTree) -> tuple[Distro | None, list[Package]] | None:
@@ -52,30 +61,47 @@ def image_catalog(tree: SquashedTree) -> tuple[Distro | None, list[Package]] | N
         return None
 
 
-def _catalog(tree: SquashedTree) -> tuple[Distro | None, list[Package]] | None:
-    release = _release(tree)
-    language = LanguageFiles()
-    candidates: set[str] = set()
-    notes: list[str] = []
-    for path, node in tree.files():
+@dataclass
+class _Sorted:
+    """The evidence files, by what decides their packages."""
+
+    language: LanguageFiles = field(default_factory=LanguageFiles)
+    candidates: set[str] = field(default_factory=set)  # named like a classifier's binary
+    notes: list[str] = field(default_factory=list)  # executables evidence by their content
+    jvm_releases: list[str] = field(default_factory=list)
+
+    def take(self, path: str, node: Node) -> None:
         if path in _OS_RELEASE or syft_dpkg.is_dpkg_evidence(path):
-            continue
+            return
         reads = language_file(path)
         if reads:
             content = _whole(node, path)
-            if not language.add(path, node.layer, content, dist_info_directory(path)):
+            if not self.language.add(path, node.layer, content, metadata_directory(path)):
                 raise NotPlain(f"/{path}: a directory of metadata over two layers")
         elif reads is False:
-            continue
+            return
         elif evidence.classifier_globs(posixpath.basename(path)):
-            candidates.add(path)
+            self.candidates.add(path)
         elif evidence.executable(node.head) and not evidence.by_path(path):
-            notes.append(path)
-        else:
+            self.notes.append(path)
+        elif _JVM_RELEASE.fullmatch(path):
+            self.jvm_releases.append(path)
+        elif _read_by_another_cataloger(path, node):
             raise NotPlain(f"/{path}: evidence the native readers do not read")
+
+
+def _catalog(tree: SquashedTree) -> tuple[Distro | None, list[Package]] | None:
+    release = _release(tree)
+    found_files = _Sorted()
+    for path, node in tree.files():
+        found_files.take(path, node)
+    language, candidates, notes = found_files.language, found_files.candidates, found_files.notes
     candidates |= _linked_candidates(tree, language)
     packages, owned = _dpkg(tree, release)
     _check_dropped(tree, candidates, notes, owned)
+    for path in found_files.jvm_releases:
+        if f"/{path}" not in owned:
+            raise NotPlain(f"/{path}: a JVM installation no dpkg package owns")
     found = language.packages()
     if found is None:
         return None
@@ -163,6 +189,18 @@ def _matches_nothing(path: str, node: Node) -> bool:
         and not node.head.startswith(b"\x7fELF")
         and not _INTERPRETER.match(f"/{path}")
     )
+
+
+def _read_by_another_cataloger(path: str, node: Node) -> bool:
+    """False for evidence Syft's catalogers surely find nothing in: a file named like a
+    kernel image that is text (a kernel image has binary headers), a ``*.ko`` outside
+    ``lib/modules``, a ``release`` file outside a JVM's directory."""
+    name = posixpath.basename(path)
+    if _KERNEL.fullmatch(name):
+        return node.content is None or b"\x00" in node.content
+    if name.endswith(".ko"):
+        return bool(_MODULES.fullmatch(path))
+    return name != "release"
 
 
 def _whole(node: Node, path: str) -> bytes:

@@ -1,4 +1,5 @@
-"""Syft's Python packages for ``*.dist-info`` directories, without running Syft.
+"""Syft's Python packages for ``*.dist-info`` and ``*.egg-info`` directories, without
+running Syft.
 
 A push that adds a ``pip install`` layer to an analysed base needs only what Syft says
 of the new ``*.dist-info`` directories, and one Syft run costs 1.2-1.7 s before it
@@ -7,7 +8,8 @@ Syft reads is plain, this module gives the package Syft 1.18.1's
 python-installed-package-cataloger reports — the normalised name, version, purl,
 license, CPEs (from the ``pypi`` part of Syft's CPE dictionary, else by Syft's CPE
 generation rules, whose Python vendors are the Author and the Author-email's local
-part), locations (``METADATA``, ``RECORD``, ``top_level.txt``, ``direct_url.json``) —
+part), locations (``METADATA``, or an egg's ``PKG-INFO``, which Syft parses the same way;
+``RECORD``, ``top_level.txt``, ``direct_url.json``) —
 following its wheel/egg parser as of that release (github.com/anchore/syft, tag v1.18.1,
 ``syft/pkg/cataloger/python``, Apache-2.0; ``data/syft-1.18.1-cpe-pypi.json`` is the
 ``pypi`` section of its ``cpe-index.json``). Parity tests compare it with Syft on real
@@ -52,8 +54,9 @@ from service.catalog.syft_native import (
 )
 from service.layers import evidence
 
-_METADATA, _RECORD, _TOP_LEVEL, _DIRECT_URL = (
+_METADATA, _PKG_INFO, _RECORD, _TOP_LEVEL, _DIRECT_URL = (
     "METADATA",
+    "PKG-INFO",
     "RECORD",
     "top_level.txt",
     "direct_url.json",
@@ -89,14 +92,14 @@ class Distribution:
     files: Mapping[str, bytes]  # path under the directory -> content, read up to MAX_FILE + 1
 
 
-def dist_info_directory(path: str) -> str | None:
-    """The ``*.dist-info`` directory ``path`` is in, if it is in exactly one and no
-    ``*.egg-info`` (where Syft would read a nested one, or an egg)."""
+def metadata_directory(path: str) -> str | None:
+    """The ``*.dist-info`` or ``*.egg-info`` directory ``path`` is in, if it is in exactly
+    one (where Syft would otherwise read a nested one)."""
     parts = path.split("/")
     metadata = [
         i for i, part in enumerate(parts[:-1]) if part.lower().endswith((".dist-info", ".egg-info"))
     ]
-    if len(metadata) != 1 or not parts[metadata[0]].endswith(".dist-info"):
+    if len(metadata) != 1 or not parts[metadata[0]].endswith((".dist-info", ".egg-info")):
         return None
     return "/".join(parts[: metadata[0] + 1])
 
@@ -113,16 +116,17 @@ def _package(distribution: Distribution) -> Package | None:
             raise NotPlain(f"{relative} is evidence for another cataloger")
     if "installed-files.txt" in files:
         raise NotPlain("an installed-files.txt")
-    if _METADATA not in files:
+    primary = _METADATA if distribution.directory.endswith(".dist-info") else _PKG_INFO
+    if primary not in files:
         return None  # Syft looks for nothing else
-    fields = _decoded(_headers(files[_METADATA]))
+    fields = _decoded(_headers(files[primary]))
     name, version = fields.get("Name", ""), fields.get("Version", "")
     if not name or name == "Python":
         return None  # Syft skips both
     if not _NAME.fullmatch(name) or not PLAIN_VERSION.fullmatch(version):
         raise NotPlain("name or version outside the plain forms")
     normalized = _SEPARATORS.sub("-", name).lower()
-    sources = [_METADATA, *(f for f in (_RECORD, _TOP_LEVEL, _DIRECT_URL) if f in files)]
+    sources = [primary, *(f for f in (_RECORD, _TOP_LEVEL, _DIRECT_URL) if f in files)]
     if _RECORD in files:
         _check_record(files[_RECORD])
     if _TOP_LEVEL in files:

@@ -66,7 +66,7 @@ NPM_AND_PYTHON: LayerEntries = {
 
 
 def _shapes() -> dict[str, bytes]:
-    """One dist-info directory per shape the module reads natively."""
+    """One dist-info (or egg-info) directory per shape the module reads natively."""
     entries: dict[str, bytes] = {}
     count = 0
 
@@ -77,13 +77,14 @@ def _shapes() -> dict[str, bytes]:
         files: dict[str, bytes] | None = None,
         end: str = "\n",
         body: str = "",
+        egg: bool = False,
     ) -> None:
         nonlocal count
         count += 1
-        directory = f"{SITE}/shape{count}-{version}.dist-info"
+        directory = f"{SITE}/shape{count}-{version}." + ("egg-info" if egg else "dist-info")
         header = ("Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}", *lines)
         metadata = _metadata(*header, end=end, body=body)
-        entries[f"{directory}/METADATA"] = metadata
+        entries[f"{directory}/{'PKG-INFO' if egg else 'METADATA'}"] = metadata
         for relative, content in ({"RECORD": RECORD} if files is None else files).items():
             entries[f"{directory}/{relative}"] = content
 
@@ -94,6 +95,12 @@ def _shapes() -> dict[str, bytes]:
     for number, text in enumerate(syft_native.FREE_TEXT_LICENSES):
         add(f"free-text-{number}", "2.0", f"License: {text}")
     add("either", "2.0.0rc1", "License-Expression: MIT OR Apache-2.0")
+    # one-line licenses read through Syft's SPDX table and go-spdx's validation
+    add("or-later", "1.1", "License: GPL-2.0+")
+    add("debian-short", "1.2", "License: LGPL-2.1")
+    add("unknown-words", "1.3", "License: Apache License Version 2")
+    add("unknown-id", "1.4", "License: Expat")
+    add("an-egg", "66.1.1", "License: MIT", egg=True, files={"top_level.txt": b"an_egg\n"})
     add("both", "2.0.post1", "License: (MIT OR Apache-2.0) AND BSD-3-Clause")
     add("expression-wins", "1", "License: Apache 2.0", "License-Expression: MIT")
     add(
@@ -195,7 +202,7 @@ def test_every_shape_read_natively_is_what_syft_reports(
     shapes = _shapes()
     derived = _as_syft_reports(tmp_path, caplog, shapes, NATIVE)
     found = {p.name for p in derived.packages if p.type.value == "python"}
-    assert {"kenneth-reitz-tools", "plain-0", "free-text-0", "all-files"} <= found
+    assert {"kenneth-reitz-tools", "plain-0", "free-text-0", "all-files", "an-egg"} <= found
     assert "python" not in found
 
 

@@ -128,3 +128,37 @@ def test_evidence_read_otherwise_is_left_to_syft(extra: dict[str, bytes | str]) 
 def test_a_python_file_the_python_classifier_cannot_match_is_not_a_package() -> None:
     found = image_catalog(_image({"srv/app/python.py": b"print(1)\n"}))
     assert found is not None
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"usr/include/linux/kernel-page-flags.h": b"#define KPF_LOCKED 0\n"},  # a text file
+        {"usr/share/vim/vim90/tutor/tutor.ko": b"tutor\n"},  # outside lib/modules
+        {"usr/share/doc/x/release": b"notes\n"},  # not a JVM's directory
+    ],
+)
+def test_evidence_no_cataloger_finds_anything_in_is_passed_over(
+    extra: dict[str, bytes | str],
+) -> None:
+    assert image_catalog(_image(extra)) is not None
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"boot/vmlinuz-6.1.0": b"MZ\x00\x00HdrS"},  # a kernel image
+        {"usr/lib/modules/6.1.0/x.ko": b"\x7fELF"},
+        {"usr/lib/jvm/java-17/release": b'JAVA_VERSION="17"\n'},  # no dpkg package owns it
+    ],
+)
+def test_evidence_another_cataloger_reads_is_left_to_syft(extra: dict[str, bytes | str]) -> None:
+    assert image_catalog(_image(extra)) is None
+
+
+def test_a_jvm_release_file_dpkg_owns_goes_with_its_package() -> None:
+    tree = _image({"usr/lib/jvm/java-17/release": b'JAVA_VERSION="17"\n'})
+    tree.nodes["var/lib/dpkg/info/bash.md5sums"] = Node(
+        "sha256:l", content=b"abc  bin/bash\nabd  usr/lib/jvm/java-17/release\n"
+    )
+    assert image_catalog(tree) is not None

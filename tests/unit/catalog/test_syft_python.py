@@ -150,15 +150,16 @@ def test_a_plain_directory_is_read_with_its_locations_purl_and_license() -> None
         ("a/x-1.dist-info/METADATA", "a/x-1.dist-info"),
         ("a/x-1.dist-info/licenses/LICENSE", "a/x-1.dist-info"),
         ("a/x-1.dist-info/y.dist-info/METADATA", None),
-        ("a/x-1.egg-info/PKG-INFO", None),
+        ("a/x-1.egg-info/PKG-INFO", "a/x-1.egg-info"),
+        ("a/x-1.egg-info/y.dist-info/METADATA", None),
         ("a/X-1.DIST-INFO/METADATA", None),
         ("a/node_modules/x/package.json", None),
     ],
 )
-def test_files_are_read_in_the_one_dist_info_directory_they_are_in(
+def test_files_are_read_in_the_one_metadata_directory_they_are_in(
     path: str, directory: str | None
 ) -> None:
-    assert syft_python.dist_info_directory(path) == directory
+    assert syft_python.metadata_directory(path) == directory
 
 
 def test_cpes_of_a_python_package_follow_syft() -> None:
