@@ -14,7 +14,7 @@ python classifier reads ELF imports and names such as ``python3.11``); evidence 
 cataloger finds anything in (a text file named like a kernel image, a ``*.ko`` outside
 ``lib/modules``, another ``release`` file) is passed over. Anything else —
 another package database, a Java archive, a Go or Rust binary, a classifier match no
-package owns, a symlink into language metadata — leaves the image to Syft, and says why
+package owns, a symlink named as language metadata — leaves the image to Syft, and says why
 in the log.
 """
 
@@ -96,7 +96,7 @@ def _catalog(tree: SquashedTree) -> tuple[Distro | None, list[Package]] | None:
     for path, node in tree.files():
         found_files.take(path, node)
     language, candidates, notes = found_files.language, found_files.candidates, found_files.notes
-    candidates |= _linked_candidates(tree, language)
+    candidates |= _linked_candidates(tree)
     packages, owned = _dpkg(tree, release)
     _check_dropped(tree, candidates, notes, owned)
     for path in found_files.jvm_releases:
@@ -111,31 +111,17 @@ def _catalog(tree: SquashedTree) -> tuple[Distro | None, list[Package]] | None:
     return distro, [*packages, *found]
 
 
-def _linked_candidates(tree: SquashedTree, language: LanguageFiles) -> set[str]:
-    """The files classifier-named symlinks lead to; refuses a symlink that is language
-    metadata or leads to a directory holding some (Syft may read it twice)."""
-    metadata_dirs = {
-        posixpath.dirname(path)
-        for path in (
-            *(manifest.path for manifest in language.manifests),
-            *(gemspec.path for gemspec in language.gemspecs),
-            *language.distributions,
-        )
-    }
-    ancestors = {
-        "/".join(parts[:depth])
-        for directory in metadata_dirs
-        for parts in [directory.split("/")]
-        for depth in range(1, len(parts) + 1)
-    }
+def _linked_candidates(tree: SquashedTree) -> set[str]:
+    """The files classifier-named symlinks lead to; refuses a symlink in the dpkg
+    database or named as language metadata (Syft would read its target under that
+    name). A symlinked directory is harmless: what Syft finds through it has the same
+    real path, and so is the same package."""
     found = set()
     for path, _target in tree.symlinks():
         if path.startswith(f"{syft_dpkg.INFO}/") or path == syft_dpkg.STATUS:
             raise NotPlain(f"/{path}: a symlink in the dpkg database")
         if language_file(path) is not None:
             raise NotPlain(f"/{path}: a symlink to language metadata")
-        if tree.resolve_directory(path) in ancestors:
-            raise NotPlain(f"/{path}: a symlink to a directory of language metadata")
         if evidence.classifier_globs(posixpath.basename(path)):
             real = tree.resolve(path)
             if real is not None:

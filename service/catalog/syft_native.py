@@ -67,20 +67,19 @@ def packages_of(
     where: Callable[[_Source], str],
 ) -> list[Package] | None:
     """The packages ``read`` gives for ``sources`` (None for one Syft finds nothing in),
-    or None when one is not plain or two are the same package (logged with ``where``
-    the source is: the operator sees why Syft ran)."""
-    found: dict[str, Package] = {}
+    or None when one is not plain (logged with ``where`` the source is: the operator
+    sees why Syft ran). The same package found in two places is two packages, as Syft
+    reports it (their locations differ)."""
+    found: list[Package] = []
     for source in sources:
         try:
             package = read(source)
-            if package is not None and package.key in found:
-                raise NotPlain(f"{package.key} is found twice")
         except NotPlain as reason:
             logger.info("/%s is left to Syft: %s", where(source), reason)
             return None
         if package is not None:
-            found[package.key] = package
-    return list(found.values())
+            found.append(package)
+    return found
 
 
 def go_json_object(content: bytes, fields: Collection[str]) -> dict[str, Any]:

@@ -74,7 +74,9 @@ _UNDECODABLE_FIELDS = frozenset({"LicenseLocation", "Files", "TopLevelPackages",
 _FIELDS = {field.lower(): field for field in _TEXT_FIELDS | _LIST_FIELDS | _UNDECODABLE_FIELDS}
 # Names Syft's CPE generation adds to, removes from or filters (candidate_by_package_type.go,
 # filter.go); knownVendors ("apache") is applied by syft_cpe.
-_SPECIAL = frozenset({"python-rrdtool", "cryptography", "pip", "redis", "kubernetes"})
+_SPECIAL = frozenset({"python-rrdtool", "cryptography", "redis", "kubernetes"})
+# Vendors Syft's CPE generation adds for a name, after the candidates' variations.
+_ADDED_VENDORS = {"pip": "pypa"}
 _DIRECT_URL_FIELDS = frozenset({"url", "vcs_info", "archive_info", "dir_info"})
 _DIRECT_URL_PARTS: dict[str, dict[str, type]] = {
     "vcs_info": {"commit_id": str, "vcs": str, "requested_revision": str},
@@ -291,6 +293,10 @@ def _generated_cpes(name: str, version: str, author: str, email: str) -> tuple[s
         vendors |= _person_vendors(author, delimiter_variations=False)
     if email:
         vendors |= _person_vendors(email.split("@", maxsplit=1)[0], delimiter_variations=True)
+    if name in _ADDED_VENDORS:
+        vendors.add(
+            Candidate(_ADDED_VENDORS[name], sub_selections=False, delimiter_variations=False)
+        )
     products = {name} if name.startswith("python") else {name, f"python-{name}"}
     return syft_cpe.generated(version, products, vendors)
 

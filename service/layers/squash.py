@@ -98,10 +98,6 @@ class SquashedTree:
         node = self.nodes.get(real)
         return real if node is not None and node.link is None else None
 
-    def resolve_directory(self, path: str) -> str:
-        """``path`` with every symlink on the way followed, as far as it goes."""
-        return self._follow(path) or path.strip("/")
-
     def _follow(self, path: str) -> str | None:
         pending = [part for part in path.split("/") if part not in ("", ".")]
         resolved: list[str] = []

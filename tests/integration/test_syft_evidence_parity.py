@@ -236,3 +236,30 @@ def test_a_push_changing_only_application_code_reuses_the_evidence_catalog(
     settings = Settings(data_dir=tmp_path, cache_dir=cache, syft_layer_evidence=False)
     whole = SyftCataloger(settings).catalog(second)
     assert reused == whole
+
+
+def test_metadata_under_a_symlinked_directory_is_read_natively_as_syft_reads_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``/lib`` links to ``usr/lib``, where the packages are: what Syft finds through the
+    link has the same real path, so the native reading equals Syft's."""
+    layout = tmp_path / "layout"
+    spec = ImageSpec(
+        layers=[
+            {
+                "usr/lib/os-release": b'ID=debian\nVERSION_ID="12"\nVERSION_CODENAME=bookworm\n',
+                "etc/os-release": Symlink("../usr/lib/os-release"),
+                "lib": Symlink("usr/lib"),
+                **_dist_info("requests", "2.25.0"),
+                "usr/lib/node_modules/qs/package.json": _package_json("qs", "6.2.0"),
+            },
+            {**_dist_info("idna", "2.10")},
+        ]
+    )
+    write_image(layout, spec, tag="1")
+    image = pinned(layout, tmp_path / "cache", "1")
+    with caplog.at_level("INFO", logger="service.catalog.syft"):
+        whole, cold, warm = catalogs(image, tmp_path / "cache")
+    assert "its evidence read natively as Syft reads it (3 packages)" in caplog.text
+    assert cold == whole
+    assert warm == whole

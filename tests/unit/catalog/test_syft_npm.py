@@ -83,10 +83,11 @@ def test_a_file_without_a_name_gives_no_package_as_in_syft(content: bytes) -> No
     assert _read(content) == []
 
 
-def test_the_same_package_twice_is_left_to_syft() -> None:
+def test_the_same_package_in_two_places_is_two_packages_as_syft_reports_it() -> None:
     content = _json(name="x", version="1.0.0")
     manifests = [Manifest(path, "sha256:layer", content) for path in (PATH, f"srv/{PATH}")]
-    assert syft_npm.packages(manifests) is None
+    found = syft_npm.packages(manifests) or []
+    assert [p.locations[0].path for p in found] == [f"/{PATH}", f"/srv/{PATH}"]
 
 
 def test_a_plain_file_is_read_with_its_location_and_purl() -> None:

@@ -50,7 +50,6 @@ PLAIN = ("Metadata-Version: 2.1", "Name: x", "Version: 1.0")
         _metadata(*PLAIN, "License: MIT OR"),
         _metadata(*PLAIN, "License-File: ../LICENSE"),
         _metadata("Name: redis", "Version: 5.0.1"),  # Syft removes a vendor for it
-        _metadata("Name: pip", "Version: 23.2.1"),  # Syft adds a vendor for it
         _metadata("Name: jenkins-job-builder", "Version: 6.0"),  # Syft filters its CPEs
         _metadata(*PLAIN, "Author: \u212aelvin"),  # Kelvin sign: Go lowercases it to k
         _metadata(*PLAIN, "Author: a*b"),
@@ -113,12 +112,19 @@ def test_a_directory_without_metadata_gives_no_package_as_in_syft() -> None:
     assert found == []
 
 
-def test_the_same_package_twice_is_left_to_syft() -> None:
+def test_the_same_package_in_two_places_is_two_packages_as_syft_reports_it() -> None:
     files = {"METADATA": _metadata(*PLAIN)}
     distributions = [
         Distribution(path, "sha256:layer", files) for path in (DIRECTORY, f"o/{DIRECTORY}")
     ]
-    assert syft_python.packages(distributions) is None
+    assert len(syft_python.packages(distributions) or []) == 2
+
+
+def test_pip_gets_the_vendor_syft_adds_for_it() -> None:
+    """candidate_by_package_type.go adds the vendor "pypa" for pip, unvaried."""
+    cpes = syft_python._generated_cpes("pip", "23.2.1", "", "")
+    assert "cpe:2.3:a:pypa:pip:23.2.1:*:*:*:*:*:*:*" in cpes
+    assert not any(":pypa-" in cpe or ":pypa_" in cpe for cpe in cpes)
 
 
 def test_a_plain_directory_is_read_with_its_locations_purl_and_license() -> None:
