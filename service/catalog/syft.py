@@ -233,7 +233,7 @@ class SyftCataloger(Cataloger):
         otherwise, and then Syft reads it."""
         from service.catalog.interface import sorted_packages
         from service.catalog.model import Catalog, ImageSubject
-        from service.catalog.syft_image import CONTENT_LIMIT, HEAD, image_catalog
+        from service.catalog.syft_image import image_catalog
         from service.catalog.syft_native import SYFT_VERSION
         from service.layers.squash import HardLink
 
@@ -241,7 +241,7 @@ class SyftCataloger(Cataloger):
         if version != SYFT_VERSION:
             return None
         try:
-            tree = self._evidence.squashed(evidence.layers, CONTENT_LIMIT, HEAD)
+            tree = self._evidence.squashed(evidence.layers)
         except HardLink:
             return None
         found = image_catalog(tree)

@@ -138,6 +138,7 @@ def _printed(fields: list[str]) -> str:
     return ":".join(_escaped(value) for value in fields)
 
 
+@functools.lru_cache(maxsize=8192)  # vendors, products and versions repeat across CPEs
 def _escaped(value: str) -> str:
     return _ESCAPE.sub(r"\\\g<0>", value)
 

@@ -38,7 +38,8 @@ _VERSION = re.compile(r"(?:[0-9]+:)?[0-9A-Za-z.+~-]+")
 # Go's \S is [^\t\n\f\r ], narrower than Python's.
 _SOURCE = re.compile(r"(?P<name>[^\t\n\f\r ]+)(?: \((?P<version>.*)\))?")
 _LICENSE = re.compile(r"^License: ([^\t\n\f\r ]*)")
-_COMMON_LICENSE = re.compile(r"/usr/share/common-licenses/([0-9A-Za-z_.\-]+)")
+_COMMON_LICENSES = "/usr/share/common-licenses/"
+_COMMON_LICENSE = re.compile(re.escape(_COMMON_LICENSES) + r"([0-9A-Za-z_.\-]+)")
 # Names Syft's CPE filters single out (filter.go: jira clients, jenkins).
 _FILTERED = ("jira", "jenkins")
 
@@ -126,17 +127,32 @@ def _paragraphs(lines: list[str]) -> Iterator[dict[str, str]]:
         yield fields
 
 
-def package(entry: Entry, tree: SquashedTree, release: Release | None) -> tuple[Package, set[str]]:
+def info_files(tree: SquashedTree) -> dict[str, list[str]]:
+    """The files of the ``info`` directory by each name Syft's ``info/NAME.*`` glob
+    finds them for: every part of the file name before a dot."""
+    found: dict[str, list[str]] = {}
+    for path, _node in tree.files():
+        directory, name = posixpath.split(path)
+        if directory == INFO:
+            dot = name.find(".")
+            while dot != -1:
+                found.setdefault(name[:dot], []).append(path)
+                dot = name.find(".", dot + 1)
+    return found
+
+
+def package(
+    entry: Entry, tree: SquashedTree, release: Release | None, info: dict[str, list[str]]
+) -> tuple[Package, set[str]]:
     """The package Syft reports for ``entry`` of the status file in ``tree``, and the
-    files it owns (absolute paths, as its md5sums and conffiles list them)."""
+    files it owns (absolute paths, as its md5sums and conffiles list them); ``info``:
+    :func:`info_files` of the tree."""
     if any(word in entry.name for word in _FILTERED):
         raise NotPlain("a name Syft's CPE filters single out")
     status = tree.nodes[STATUS]
     locations = {Location(path=f"/{STATUS}", layer=status.layer)}
-    prefix = f"{INFO}/{entry.name}."
-    for path, node in tree.files():
-        if path.startswith(prefix) and "/" not in path[len(prefix) :]:
-            locations.add(Location(path=f"/{path}", layer=node.layer))
+    for path in info.get(entry.name, ()):
+        locations.add(Location(path=f"/{path}", layer=tree.nodes[path].layer))
     owned = {f"/{path.lstrip('/')}" for path in entry.conffiles}
     key = entry.name
     if entry.architecture not in ("", "all"):
@@ -214,7 +230,12 @@ def _conffiles(content: bytes | str) -> Iterator[str]:
 def _licenses(content: bytes) -> tuple[str, ...]:
     found: set[str] = set()
     for line in _text_lines(content):
-        for pattern in (_LICENSE, _COMMON_LICENSE):
+        patterns = []  # each needs its literal text: most lines are passed over at once
+        if line.startswith("License: "):
+            patterns.append(_LICENSE)
+        if _COMMON_LICENSES in line:
+            patterns.append(_COMMON_LICENSE)
+        for pattern in patterns:
             matched = pattern.search(line)
             if matched is None:
                 continue

@@ -35,9 +35,6 @@ from service.layers.squash import Node, SquashedTree
 
 logger = logging.getLogger(__name__)
 
-# Read whole by the tree: the status file and executables are read whole by Syft.
-CONTENT_LIMIT = 64 << 20
-HEAD = len(b"\x7fELF")
 _OS_RELEASE = ("etc/os-release", "usr/lib/os-release")
 _OTHER_RELEASE = ("etc/system-release-cpe", "etc/redhat-release", "bin/busybox")
 _OS_RELEASE_LINE = re.compile(
@@ -80,7 +77,7 @@ class _Sorted:
                 raise NotPlain(f"/{path}: a directory of metadata over two layers")
         elif reads is False:
             return
-        elif evidence.classifier_globs(posixpath.basename(path)):
+        elif evidence.classifier_named(posixpath.basename(path)):
             self.candidates.add(path)
         elif evidence.executable(node.head) and not evidence.by_path(path):
             self.notes.append(path)
@@ -122,7 +119,7 @@ def _linked_candidates(tree: SquashedTree) -> set[str]:
             raise NotPlain(f"/{path}: a symlink in the dpkg database")
         if language_file(path) is not None:
             raise NotPlain(f"/{path}: a symlink to language metadata")
-        if evidence.classifier_globs(posixpath.basename(path)):
+        if evidence.classifier_named(posixpath.basename(path)):
             real = tree.resolve(path)
             if real is not None:
                 found.add(real)
@@ -138,8 +135,9 @@ def _dpkg(tree: SquashedTree, release: syft_dpkg.Release | None) -> tuple[list[P
         raise NotPlain("the dpkg status file is a symlink")
     owned: set[str] = set()
     results: list[tuple[Package, set[str]]] = []
+    info = syft_dpkg.info_files(tree)
     for entry in syft_dpkg.entries(_whole(status, syft_dpkg.STATUS)):
-        results.append(syft_dpkg.package(entry, tree, release))
+        results.append(syft_dpkg.package(entry, tree, release, info))
     packages = packages_of(results, lambda result: result[0], lambda _: syft_dpkg.STATUS)
     if packages is None:
         raise NotPlain("a dpkg package Syft reads otherwise")
@@ -152,7 +150,11 @@ def _check_dropped(
     tree: SquashedTree, candidates: set[str], notes: list[str], owned: set[str]
 ) -> None:
     """Refuse a file a binary cataloger could make a package of that Syft keeps."""
-    resolved = {tree.resolve(path) for path in owned}
+    # an owned path ends at a node of its own last name: it can lead to a candidate
+    # only if that is the candidate's name or a symlink's, and only those are resolved
+    names = {posixpath.basename(path) for path in candidates}
+    names |= {posixpath.basename(path) for path, _ in tree.symlinks()}
+    resolved = {tree.resolve(path) for path in owned if posixpath.basename(path) in names}
     for path in sorted(candidates | set(notes)):
         node = tree.nodes[path]
         if evidence.executable(node.head):
@@ -183,16 +185,18 @@ def _read_by_another_cataloger(path: str, node: Node) -> bool:
     ``lib/modules``, a ``release`` file outside a JVM's directory."""
     name = posixpath.basename(path)
     if _KERNEL.fullmatch(name):
-        return node.content is None or b"\x00" in node.content
+        content = node.content
+        return content is None or b"\x00" in content
     if name.endswith(".ko"):
         return bool(_MODULES.fullmatch(path))
     return name != "release"
 
 
 def _whole(node: Node, path: str) -> bytes:
-    if node.content is None:
+    content = node.content
+    if content is None:
         raise NotPlain(f"/{path} is too large")
-    return node.content
+    return content
 
 
 def _release(tree: SquashedTree) -> syft_dpkg.Release | None:

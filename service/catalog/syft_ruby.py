@@ -141,7 +141,8 @@ def _fields(content: bytes) -> dict[str, str]:
         matched = {
             field: value
             for field, pattern in _PATTERNS.items()
-            if (value := _match(pattern, field, line))
+            # each pattern needs ".<field>" literally: most lines are passed over at once
+            if f".{field}" in line and (value := _match(pattern, field, line))
         }
         if len(matched) > 1:
             raise NotPlain(f"a line that fields {sorted(matched)} all match")

@@ -138,9 +138,9 @@ class LayerAnalyzer:
                     found[name] = stream.read(limit)
         return found
 
-    def squashed(self, digests: Sequence[str], limit: int, head: int) -> SquashedTree:
+    def squashed(self, digests: Sequence[str]) -> SquashedTree:
         """The evidence layers ``digests`` as one filesystem (see :class:`SquashedTree`)."""
-        return SquashedTree.of([(d, self._blobs.path(d)) for d in digests], limit, head)
+        return SquashedTree.of([(d, self._blobs.path(d)) for d in digests])
 
     def _documents(self, platform: Platform, digests: Sequence[str]) -> tuple[bytes, bytes]:
         """The config and manifest of the image of the evidence layers ``digests``."""

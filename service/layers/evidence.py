@@ -122,6 +122,11 @@ def by_path(path: str) -> bool:
     return bool(_PATTERNS.match(path) or _CLASSIFIERS.fullmatch(name))
 
 
+def classifier_named(name: str) -> bool:
+    """Whether one of Syft's binary classifiers looks at a file of this basename."""
+    return bool(_CLASSIFIERS.fullmatch(name))
+
+
 def classifier_globs(name: str) -> list[str]:
     """The globs of Syft's binary classifiers that look at a file of this basename."""
     return [glob for glob in _CLASSIFIER_GLOBS if fnmatch.fnmatchcase(name, glob)]

@@ -11,6 +11,7 @@ directory holding them.
 
 from __future__ import annotations
 
+import os
 import posixpath
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -23,15 +24,44 @@ from service.layers.tarstream import TarStream
 _MAX_LINKS = 40
 
 
+# Files larger than this are not read (their content is None).
+MAX_CONTENT = 64 << 20
+_HEAD = 4
+
+
 @dataclass(frozen=True, slots=True)
 class Node:
-    """A regular file (``link`` None: its ``content``, None when larger than the limit
-    it was read with, and its first bytes) or a symlink, and the layer that wrote it."""
+    """A regular file (``link`` None) or a symlink, and the layer that wrote it. A
+    file's bytes are read when asked for, where they lie in the uncompressed layer
+    (``blob`` from ``offset``), or given as ``data``."""
 
     layer: str
     link: str | None = None
-    content: bytes | None = None
-    head: bytes = b""
+    blob: Path | None = None
+    offset: int = 0
+    size: int = 0
+    data: bytes | None = None
+
+    @property
+    def content(self) -> bytes | None:
+        """The file's bytes; None when more than :data:`MAX_CONTENT`."""
+        if self.data is not None:
+            return self.data if len(self.data) <= MAX_CONTENT else None
+        return None if self.size > MAX_CONTENT else self._read(self.size)
+
+    @property
+    def head(self) -> bytes:
+        """The file's first bytes (enough to tell an executable)."""
+        return self.data[:_HEAD] if self.data is not None else self._read(min(_HEAD, self.size))
+
+    def _read(self, count: int) -> bytes:
+        if self.blob is None or count == 0:
+            return b""
+        with self.blob.open("rb") as raw:
+            data = os.pread(raw.fileno(), count, self.offset)
+        if len(data) != count:
+            raise OSError(f"{self.blob} ends inside a file it holds")
+        return data
 
 
 class HardLink(Exception):
@@ -45,10 +75,9 @@ class SquashedTree:
         self.nodes = nodes
 
     @classmethod
-    def of(cls, layers: Sequence[tuple[str, Path]], limit: int, head: int) -> SquashedTree:
-        """The tree of the evidence ``layers`` (digest, uncompressed tar), lowest first;
-        each file's content read if at most ``limit`` bytes, its first ``head`` bytes
-        always. Raises :class:`HardLink` for a hard link."""
+    def of(cls, layers: Sequence[tuple[str, Path]]) -> SquashedTree:
+        """The tree of the evidence ``layers`` (digest, uncompressed tar), lowest first,
+        read from the tar headers alone. Raises :class:`HardLink` for a hard link."""
         nodes: dict[str, Node] = {}
         for digest, blob in layers:
             with blob.open("rb") as raw:
@@ -70,11 +99,8 @@ class SquashedTree:
                     elif entry.issym():
                         added[path] = Node(digest, link=entry.linkname)
                     elif entry.isreg():
-                        content = stream.read(limit + 1)
                         added[path] = Node(
-                            digest,
-                            content=content if len(content) <= limit else None,
-                            head=content[:head],
+                            digest, blob=blob, offset=stream.position, size=entry.size
                         )
                     elif entry.isdir():
                         gone.add(path)  # a directory replaces a file or symlink

@@ -208,6 +208,12 @@ class TarStream:
     def _consumed(self) -> int:
         return self._offset + self._pos
 
+    @property
+    def position(self) -> int:
+        """Where in the archive the next unread byte is: while an entry's content is
+        unread, where that content starts."""
+        return self._consumed
+
     def _advance(self, count: int) -> None:
         """Step over ``count`` bytes, reading and dropping whole chunks past the buffer."""
         buffered = len(self._data) - self._pos

@@ -25,7 +25,7 @@ def _tree(files: dict[str, bytes | str]) -> SquashedTree:
         path: (
             Node("sha256:l", link=content)
             if isinstance(content, str)
-            else Node("sha256:l", content=content, head=content[:4])
+            else Node("sha256:l", data=content)
         )
         for path, content in files.items()
     }
@@ -69,7 +69,7 @@ def test_a_package_with_its_info_files_copyright_and_purl() -> None:
         },
     )
     libc = syft_dpkg.entries(STATUS)[0]
-    package, owned = syft_dpkg.package(libc, tree, RELEASE)
+    package, owned = syft_dpkg.package(libc, tree, RELEASE, syft_dpkg.info_files(tree))
     assert package.purl == (
         "pkg:deb/debian/libc6@2.36-9%2Bdeb12u4?arch=amd64&distro=debian-12&upstream=glibc%402.36-9"
     )
@@ -159,6 +159,6 @@ def test_evidence_another_cataloger_reads_is_left_to_syft(extra: dict[str, bytes
 def test_a_jvm_release_file_dpkg_owns_goes_with_its_package() -> None:
     tree = _image({"usr/lib/jvm/java-17/release": b'JAVA_VERSION="17"\n'})
     tree.nodes["var/lib/dpkg/info/bash.md5sums"] = Node(
-        "sha256:l", content=b"abc  bin/bash\nabd  usr/lib/jvm/java-17/release\n"
+        "sha256:l", data=b"abc  bin/bash\nabd  usr/lib/jvm/java-17/release\n"
     )
     assert image_catalog(tree) is not None

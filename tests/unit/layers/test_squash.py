@@ -7,18 +7,19 @@ from pathlib import Path
 
 import pytest
 
+from service.layers import squash
 from service.layers.squash import HardLink, SquashedTree
 from tests.support.layers import Dir, File, Hardlink, LayerEntries, Symlink, Whiteout, write_tar
 
 
-def _tree(tmp_path: Path, *layers: LayerEntries, limit: int = 1 << 20) -> SquashedTree:
+def _tree(tmp_path: Path, *layers: LayerEntries) -> SquashedTree:
     blobs = []
     for index, entries in enumerate(layers):
         blob = tmp_path / f"layer{index}.tar"
         with blob.open("wb") as sink:
             write_tar(entries, sink)
         blobs.append((f"sha256:{index}", blob))
-    return SquashedTree.of(blobs, limit, 4)
+    return SquashedTree.of(blobs)
 
 
 def test_later_layers_delete_hide_and_replace(tmp_path: Path) -> None:
@@ -34,9 +35,12 @@ def test_later_layers_delete_hide_and_replace(tmp_path: Path) -> None:
     }
 
 
-def test_contents_are_kept_up_to_the_limit(tmp_path: Path) -> None:
-    tree = _tree(tmp_path, {"small": b"abc", "large": b"\x7fELF" + b"0" * 10}, limit=8)
-    assert tree.nodes["small"].content == b"abc"
+def test_contents_are_read_where_they_lie_up_to_the_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(squash, "MAX_CONTENT", 8)
+    tree = _tree(tmp_path, {"small": b"abc", "empty": b"", "large": b"\x7fELF" + b"0" * 10})
+    assert tree.nodes["small"].content == b"abc" and tree.nodes["empty"].content == b""
     assert tree.nodes["large"].content is None and tree.nodes["large"].head == b"\x7fELF"
 
 
