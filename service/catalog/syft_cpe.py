@@ -79,7 +79,8 @@ def generated(
     version: str, products: Iterable[str], vendors: Iterable[Candidate]
 ) -> tuple[str, ...]:
     """Syft's generated CPEs for the product candidates ``products`` (before their
-    delimiter variations) and the vendor candidates an ecosystem adds to them."""
+    delimiter variations) and the vendor candidates an ecosystem adds to them; an empty
+    ``version`` is any (``*``)."""
     product_values = delimiter_variations(set(products)) - {"", "*"}
     candidates = {Candidate(product) for product in product_values} | set(vendors)
     candidates = {c for c in candidates if c.value not in ("", "*")}
@@ -102,10 +103,10 @@ def generated(
         vendor_values = {"apache"}
     return _ordered(
         [
-            ["cpe", "2.3", "a", vendor, product, version, *"*" * 7]
+            ["cpe", "2.3", "a", vendor, product, version or "*", *"*" * 7]
             for product in product_values
             for vendor in vendor_values
-            if _valid(vendor) and _valid(product) and _valid(version)
+            if _valid(vendor) and _valid(product) and (not version or _valid(version))
         ]
     )
 

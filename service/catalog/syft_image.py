@@ -3,7 +3,8 @@ image holds only evidence the native readers read as Syft does.
 
 That is: the distro from ``/etc/os-release`` (or ``/usr/lib/os-release``), the dpkg
 database (:mod:`service.catalog.syft_dpkg`), plain language package metadata
-(:mod:`service.catalog.syft_added`), and files a binary cataloger looks at whose
+(:mod:`service.catalog.syft_added`), plain Java archives (:mod:`service.catalog.syft_java`),
+and files a binary cataloger looks at whose
 packages Syft would drop — a file a binary classifier matches by name is dropped when a
 dpkg package owns it (its md5sums or conffiles name a path that resolves to it:
 ``internal/relationship/binary``), an executable carrying only an ELF package note when
@@ -12,10 +13,10 @@ a dpkg package names its very path (``ownership-by-file-overlap``), a JVM's
 ``python*`` file that is neither ELF nor named like an interpreter matches nothing (the
 python classifier reads ELF imports and names such as ``python3.11``); evidence no
 cataloger finds anything in (a text file named like a kernel image, a ``*.ko`` outside
-``lib/modules``, another ``release`` file) is passed over. Anything else —
-another package database, a Java archive, a Go or Rust binary, a classifier match no
-package owns, a symlink named as language metadata — leaves the image to Syft, and says why
-in the log.
+``lib/modules``, another ``release`` file) is passed over. Anything else — another
+package database, a Java archive with Maven metadata, a Go or Rust binary, a classifier
+match no package owns, a symlink named as language metadata — leaves the image to Syft,
+and says why in the log.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import posixpath
 import re
 from dataclasses import dataclass, field
 
-from service.catalog import syft_dpkg
+from service.catalog import syft_dpkg, syft_java
 from service.catalog.model import Distro, Package
 from service.catalog.syft_added import LanguageFiles, language_file
 from service.catalog.syft_native import NotPlain, packages_of
@@ -66,6 +67,7 @@ class _Sorted:
     candidates: set[str] = field(default_factory=set)  # named like a classifier's binary
     notes: list[str] = field(default_factory=list)  # executables evidence by their content
     jvm_releases: list[str] = field(default_factory=list)
+    archives: list[tuple[str, str]] = field(default_factory=list)  # Java: path, layer
 
     def take(self, path: str, node: Node) -> None:
         if path in _OS_RELEASE or syft_dpkg.is_dpkg_evidence(path):
@@ -77,6 +79,8 @@ class _Sorted:
                 raise NotPlain(f"/{path}: a directory of metadata over two layers")
         elif reads is False:
             return
+        elif syft_java.is_archive(path):
+            self.archives.append((path, node.layer))
         elif evidence.classifier_named(posixpath.basename(path)):
             self.candidates.add(path)
         elif evidence.executable(node.head) and not evidence.by_path(path):
@@ -100,12 +104,17 @@ def _catalog(tree: SquashedTree) -> tuple[Distro | None, list[Package]] | None:
         if f"/{path}" not in owned:
             raise NotPlain(f"/{path}: a JVM installation no dpkg package owns")
     found = language.packages()
-    if found is None:
+    java = packages_of(
+        found_files.archives,
+        lambda archive: syft_java.package(*archive, _whole(tree.nodes[archive[0]], archive[0])),
+        lambda archive: archive[0],
+    )
+    if found is None or java is None:
         return None
     distro = None
     if release is not None:
         distro = Distro(id=release.id, version_id=release.version_id, codename=release.codename)
-    return distro, [*packages, *found]
+    return distro, [*packages, *found, *java]
 
 
 def _linked_candidates(tree: SquashedTree) -> set[str]:
@@ -119,6 +128,8 @@ def _linked_candidates(tree: SquashedTree) -> set[str]:
             raise NotPlain(f"/{path}: a symlink in the dpkg database")
         if language_file(path) is not None:
             raise NotPlain(f"/{path}: a symlink to language metadata")
+        if syft_java.is_archive(path) and not syft_java.is_archive(tree.resolve(path) or ""):
+            raise NotPlain(f"/{path}: a symlink named as a Java archive")
         if evidence.classifier_named(posixpath.basename(path)):
             real = tree.resolve(path)
             if real is not None:

@@ -263,3 +263,55 @@ def test_metadata_under_a_symlinked_directory_is_read_natively_as_syft_reads_it(
     assert "its evidence read natively as Syft reads it (3 packages)" in caplog.text
     assert cold == whole
     assert warm == whole
+
+
+def _manifest_jar(manifest: str, *classes: str) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as jar:
+        jar.writestr("META-INF/MANIFEST.MF", manifest)
+        for name in classes:
+            jar.writestr(name, b"\xca\xfe\xba\xbe")
+    return buffer.getvalue()
+
+
+def test_java_archives_without_maven_metadata_are_read_natively_as_syft_reads_them(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Archives like the JDK's and Debian's: named, versioned and grouped from the file
+    name and the manifest; one without a version is stubbed."""
+    jdk = (
+        "Manifest-Version: 1.0\r\nSpecification-Title: Java Platform API Specification\r\n"
+        "Specification-Version: 17\r\nSpecification-Vendor: Oracle Corporation\r\n"
+        "Implementation-Title: Java Runtime Environment\r\nImplementation-Version: 17.0.2\r\n"
+        "Implementation-Vendor: Debian\r\nCreated-By: 17.0.2 (Debian)\r\n"
+    )
+    tool = "Manifest-Version: 1.0\nMain-Class: org.debian.security.UpdateCertificates\n"
+    bundle = (
+        "Manifest-Version: 1.0\nBundle-SymbolicName: org.example.commons.text\n"
+        "Implementation-Vendor: The Example Foundation\nCreated-By: Apache Maven Bundle Plugin\n"
+    )
+    spec = ImageSpec(
+        layers=[
+            {
+                "usr/lib/os-release": b'ID=debian\nVERSION_ID="12"\nVERSION_CODENAME=bookworm\n',
+                "etc/os-release": Symlink("../usr/lib/os-release"),
+                "usr/lib/jvm/java-17/lib/jrt-fs.jar": _manifest_jar(jdk, "jdk/A.class"),
+                "usr/share/ca-certificates-java/ca-certificates-java.jar": _manifest_jar(tool),
+                "usr/share/java/commons-text-1.10.0.jar": _manifest_jar(bundle),
+                "usr/share/java/commons-text.jar": Symlink("commons-text-1.10.0.jar"),
+            }
+        ]
+    )
+    layout = tmp_path / "layout"
+    write_image(layout, spec, tag="1")
+    image = pinned(layout, tmp_path / "cache", "1")
+    with caplog.at_level("INFO", logger="service.catalog.syft"):
+        whole, cold, warm = catalogs(image, tmp_path / "cache")
+    assert "its evidence read natively as Syft reads it (3 packages)" in caplog.text
+    assert {(p.name, p.version) for p in whole.packages} == {
+        ("jrt-fs", "17.0.2"),
+        ("ca-certificates-java", "UNKNOWN"),
+        ("text", "1.10.0"),
+    }
+    assert cold == whole
+    assert warm == whole
