@@ -25,7 +25,7 @@ from packageurl import PackageURL
 from service.catalog import syft_cpe
 from service.catalog.model import Location, Package, PackageType
 from service.catalog.syft_licenses import spdx_expression
-from service.catalog.syft_native import SCANNER_LINE, NotPlain, go_trim
+from service.catalog.syft_native import SCANNER_LINE, NotPlain, go_trim, scanned_lines
 from service.layers.squash import SquashedTree
 
 STATUS = "var/lib/dpkg/status"
@@ -199,28 +199,15 @@ def _content(content: bytes | None, path: str) -> bytes:
     return content
 
 
-def _text_lines(content: bytes) -> list[str]:
-    try:
-        text = content.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise NotPlain("not UTF-8") from error
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    if any(len(line) > SCANNER_LINE for line in lines):
-        raise NotPlain("a line near Go's scanner limit")
-    return [line.removesuffix("\r") for line in lines]  # as Go's ScanLines drops it
-
-
 def _md5sums(content: bytes) -> Iterator[str]:
-    for line in _text_lines(content):
+    for line in scanned_lines(content):
         digest_and_path = line.split(" ", 1)
         if len(digest_and_path) == 2:
             yield "/" + go_trim(digest_and_path[1]).removeprefix("/")
 
 
 def _conffiles(content: bytes | str) -> Iterator[str]:
-    lines = _text_lines(content.encode()) if isinstance(content, str) else _text_lines(content)
+    lines = scanned_lines(content.encode()) if isinstance(content, str) else scanned_lines(content)
     for line in lines:
         path = go_trim(line.strip(" \n").split(" ", 1)[0])
         if path:
@@ -229,7 +216,7 @@ def _conffiles(content: bytes | str) -> Iterator[str]:
 
 def _licenses(content: bytes) -> tuple[str, ...]:
     found: set[str] = set()
-    for line in _text_lines(content):
+    for line in scanned_lines(content):
         patterns = []  # each needs its literal text: most lines are passed over at once
         if line.startswith("License: "):
             patterns.append(_LICENSE)

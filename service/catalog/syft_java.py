@@ -28,7 +28,7 @@ from packageurl import PackageURL
 from service.catalog import syft_cpe
 from service.catalog.model import Location, Package, PackageType
 from service.catalog.syft_cpe import Candidate
-from service.catalog.syft_native import SCANNER_LINE, SYFT_VERSION, NotPlain, go_trim
+from service.catalog.syft_native import SYFT_VERSION, NotPlain, go_trim, scanned_lines
 
 # The archive kinds Syft's archive globs name, and the package type each is.
 SUFFIXES = (".jar", ".war", ".ear", ".par", ".sar", ".nar", ".jpi", ".hpi", ".kar", ".lpkg")
@@ -168,19 +168,10 @@ def _entries(content: bytes) -> list[str]:
 
 def _manifest(content: bytes) -> tuple[_Section, list[_Section]]:
     """parseJavaManifest: the main section and the others, as Syft reads them."""
-    try:
-        text = content.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise NotPlain("a manifest that is not UTF-8") from error
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    if any(len(line) > SCANNER_LINE for line in lines):
-        raise NotPlain("a manifest line near Go's scanner limit")
+    lines = scanned_lines(content)
     sections: list[_Section] = []
     last_key = ""
-    for raw in lines:
-        line = raw.removesuffix("\r")
+    for line in lines:
         if not line:
             last_key = ""
         elif line[0] == " ":

@@ -145,6 +145,22 @@ def declared_license(value: str) -> str:
         raise
 
 
+def scanned_lines(content: bytes) -> list[str]:
+    """``content`` in the lines Go's bufio.Scanner gives (ScanLines): UTF-8 split at
+    newlines, a carriage return before one dropped, no empty line after the last one. A
+    line near the scanner's limit is not plain."""
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise NotPlain("not UTF-8") from error
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    if any(len(line) > SCANNER_LINE for line in lines):
+        raise NotPlain("a line near Go's scanner limit")
+    return [line.removesuffix("\r") for line in lines]
+
+
 def go_trim(text: str) -> str:
     """``text`` as Go's strings.TrimSpace leaves it."""
     return text.strip(_GO_SPACE)
