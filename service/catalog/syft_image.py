@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from service.catalog import syft_dpkg, syft_java
 from service.catalog.model import Distro, Package
 from service.catalog.syft_added import LanguageFiles, language_file
-from service.catalog.syft_native import NotPlain, packages_of
+from service.catalog.syft_native import MAX_FILE, NotPlain, packages_of
 from service.catalog.syft_python import metadata_directory
 from service.layers import evidence
 from service.layers.squash import Node, SquashedTree
@@ -74,6 +74,8 @@ class _Sorted:
             return
         reads = language_file(path)
         if reads:
+            if node.size > MAX_FILE:
+                raise NotPlain(f"/{path}: larger than the readers read")
             content = _whole(node, path)
             if not self.language.add(path, node.layer, content, metadata_directory(path)):
                 raise NotPlain(f"/{path}: a directory of metadata over two layers")

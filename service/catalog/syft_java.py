@@ -21,6 +21,7 @@ import posixpath
 import re
 import unicodedata
 import zipfile
+import zlib
 from importlib import resources
 
 from packageurl import PackageURL
@@ -28,7 +29,13 @@ from packageurl import PackageURL
 from service.catalog import syft_cpe
 from service.catalog.model import Location, Package, PackageType
 from service.catalog.syft_cpe import Candidate
-from service.catalog.syft_native import SYFT_VERSION, NotPlain, go_trim, scanned_lines
+from service.catalog.syft_native import (
+    MAX_FILE,
+    SYFT_VERSION,
+    NotPlain,
+    go_trim,
+    scanned_lines,
+)
 
 # The archive kinds Syft's archive globs name, and the package type each is.
 SUFFIXES = (".jar", ".war", ".ear", ".par", ".sar", ".nar", ".jpi", ".hpi", ".kar", ".lpkg")
@@ -115,8 +122,7 @@ def package(path: str, layer: str, content: bytes) -> Package | None:
         return None  # no main package, and no Maven files to find others in
     if len(manifests) > 1:
         raise NotPlain("more than one manifest")
-    with zipfile.ZipFile(io.BytesIO(content)) as archive:
-        main, sections = _manifest(archive.read(_MANIFEST))
+    main, sections = _manifest(_read_manifest(content))
     if _get(main, "Weave-Classes") is not None:
         return None  # Syft leaves out instrumentation archives
     if any(_field(main, sections, field) for field in ("Bundle-License", "Plugin-License-Name")):
@@ -164,6 +170,20 @@ def _entries(content: bytes) -> list[str]:
         if base.lower() in _LICENSE_FILES and directory in ("", "META-INF"):
             raise NotPlain(f"{name}: a license file Syft would scan")
     return names
+
+
+def _read_manifest(content: bytes) -> bytes:
+    """The manifest's bytes; anything the zip reader refuses (a compression method it
+    lacks, encryption, a corrupt stream, a manifest larger than the readers read) is
+    left to Syft."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(content)) as archive:
+            if archive.getinfo(_MANIFEST).file_size > MAX_FILE:
+                raise NotPlain("a manifest larger than the readers read")
+            return archive.read(_MANIFEST)
+    except (zipfile.BadZipFile, NotImplementedError, RuntimeError, ValueError, OSError,
+            EOFError, zlib.error, KeyError) as error:  # fmt: skip
+        raise NotPlain("a manifest the zip reader cannot read") from error
 
 
 def _manifest(content: bytes) -> tuple[_Section, list[_Section]]:

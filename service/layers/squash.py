@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import posixpath
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,6 +79,7 @@ class SquashedTree:
         """The tree of the evidence ``layers`` (digest, uncompressed tar), lowest first,
         read from the tar headers alone. Raises :class:`HardLink` for a hard link."""
         nodes: dict[str, Node] = {}
+        directories: set[str] = set()  # every ancestor of a path written so far
         for digest, blob in layers:
             with blob.open("rb") as raw:
                 stream = TarStream(raw)
@@ -104,7 +105,12 @@ class SquashedTree:
                         )
                     elif entry.isdir():
                         gone.add(path)  # a directory replaces a file or symlink
-            _apply(nodes, gone, below | added.keys(), added)
+            # a file or symlink replacing a directory hides what was under it; a
+            # directory implied by an added path replaces a file or symlink there
+            below |= {path for path in added if path in directories}
+            gone |= {parent for parent in _parents(added) if parent in nodes}
+            _apply(nodes, gone, below, added)
+            _add_ancestors(directories, added)
         return cls(nodes)
 
     def files(self) -> Iterator[tuple[str, Node]]:
@@ -153,13 +159,31 @@ class SquashedTree:
 
 def _apply(nodes: dict[str, Node], gone: set[str], below: set[str], added: dict[str, Node]) -> None:
     """Apply one layer: the paths it deletes and everything below the directories it
-    hides (``""``: the root) go first, then its entries are added."""
+    hides (``""``: the root) go first, then its entries are added. A layer that only
+    adds (most do) costs no pass over the paths below it."""
     if gone or below:
         everything = "" in below
         doomed = [path for path in nodes if everything or path in gone or _under(path, below)]
         for path in doomed:
             del nodes[path]
     nodes.update(added)
+
+
+def _parents(paths: Iterable[str]) -> set[str]:
+    """Every directory holding one of ``paths``, each once."""
+    found: set[str] = set()
+    _add_ancestors(found, paths)
+    return found
+
+
+def _add_ancestors(directories: set[str], paths: Iterable[str]) -> None:
+    """Add every ancestor directory of ``paths`` to ``directories`` (stopping at one
+    already there: its own ancestors are too)."""
+    for path in paths:
+        cut = path.rfind("/")
+        while cut > 0 and path[:cut] not in directories:
+            directories.add(path[:cut])
+            cut = path.rfind("/", 0, cut)
 
 
 def _under(path: str, directories: set[str]) -> bool:

@@ -149,3 +149,14 @@ def test_an_archive_without_a_manifest_or_with_weave_classes_is_no_package() -> 
     assert syft_java.package("opt/x.jar", "sha256:l", _archive(None, {"a/B.class": b""})) is None
     weave = _archive("Weave-Classes: x\nImplementation-Version: 1\n")
     assert syft_java.package("opt/x.jar", "sha256:l", weave) is None
+
+
+def test_a_manifest_the_zip_reader_cannot_inflate_is_left_to_syft() -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("META-INF/MANIFEST.MF", JRT * 20)
+    content = bytearray(buffer.getvalue())
+    start = content.index(b"PK\x03\x04") + 30 + len("META-INF/MANIFEST.MF")
+    content[start : start + 16] = b"\xff" * 16  # the deflate stream, corrupted
+    with pytest.raises(NotPlain):
+        syft_java.package("opt/x.jar", "sha256:l", bytes(content))

@@ -35,6 +35,15 @@ def test_later_layers_delete_hide_and_replace(tmp_path: Path) -> None:
     }
 
 
+def test_a_path_under_a_former_file_or_symlink_replaces_it(tmp_path: Path) -> None:
+    tree = _tree(
+        tmp_path, {"a": b"file", "l": Symlink("x"), "m/n": b"1"}, {"a/b": b"2", "m": Symlink("z")}
+    )
+    assert set(tree.nodes) == {"a/b", "l", "m"}
+    tree = _tree(tmp_path, {"a": b"file"}, {"a/b/c": b"2"})
+    assert set(tree.nodes) == {"a/b/c"}
+
+
 def test_contents_are_read_where_they_lie_up_to_the_limit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
