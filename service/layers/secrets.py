@@ -8,6 +8,7 @@ searched for keys, since packages ship sample keys there.
 
 from __future__ import annotations
 
+import functools
 import json
 import posixpath
 import re
@@ -102,9 +103,16 @@ def _docker_auths(data: bytes) -> bool:
 
 
 def _searched_for_keys(path: str) -> bool:
-    if path.startswith(_DOC_ROOT):
+    return _searched_directory(posixpath.dirname(path))
+
+
+@functools.lru_cache(maxsize=8192)  # a layer's files come directory by directory
+def _searched_directory(directory: str) -> bool:
+    """Whether files of ``directory`` are searched for keys (not documentation, not a
+    test fixture tree)."""
+    if f"{directory}/".startswith(_DOC_ROOT):
         return False
-    return not _SAMPLE_DIRS.intersection(path.split("/")[:-1])
+    return not _SAMPLE_DIRS.intersection(directory.split("/"))
 
 
 def _text(content: bytes) -> bool:
