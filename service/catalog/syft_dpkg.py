@@ -115,11 +115,11 @@ def _paragraphs(lines: list[str]) -> Iterator[dict[str, str]]:
             raw = go_trim(line[:colon]).replace("-", "")
             if raw.lower() in _FIELDS and raw != raw.capitalize():
                 raise NotPlain(f"field {raw!r} in another case")
-            if raw.lower() in {name for name in fields}:
+            if raw.lower() in fields:
                 raise NotPlain(f"field {raw!r} twice")
             key = raw.lower()
             fields[key] = go_trim(line[colon + 1 :])
-            if key == "installedsize" and not fields[key].isdigit():
+            if key == "installedsize" and not (fields[key].isascii() and fields[key].isdigit()):
                 raise NotPlain("an Installed-Size Syft reads otherwise")
         else:
             key = ""  # skipped by Syft, which then refuses a continuation of it

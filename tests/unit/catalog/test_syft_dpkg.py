@@ -47,6 +47,7 @@ def test_paragraphs_fields_and_the_last_line_without_its_newline() -> None:
         b"Package: a\nnot a field\n continued\n\n",
         b"package: a\nVersion: 1\n\n",  # mapstructure ignores case
         b"Package: a\nVersion: 1\nInstalled-Size: huge\n\n",
+        "Package: a\nVersion: 1\nInstalled-Size: \u00b2\n\n".encode(),  # a digit to Python
         b"Package: A b\nVersion: 1\n\n",
     ],
 )
