@@ -93,11 +93,24 @@ loglevel_option = click.option(
 @click.option("--concurrency", default=2, show_default=True, help="Worker processes.")
 @loglevel_option
 def worker(queues: str, concurrency: int, loglevel: str) -> None:
-    """Process queued scans (needs TOLLGATE_BROKER_URL)."""
+    """Process queued scans (needs TOLLGATE_BROKER_URL).
+
+    Mingle, gossip and event heartbeats are off: nothing in Tollgate talks to workers
+    through them, and they are extra broker traffic at every reconnection (where Celery's
+    Redis transport has had bugs that left a worker connected but not consuming).
+    """
     from workers.app import app as celery_app
 
     celery_app.worker_main(
-        ["worker", f"--queues={queues}", f"--concurrency={concurrency}", f"--loglevel={loglevel}"]
+        [
+            "worker",
+            f"--queues={queues}",
+            f"--concurrency={concurrency}",
+            f"--loglevel={loglevel}",
+            "--without-mingle",
+            "--without-gossip",
+            "--without-heartbeat",
+        ]
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -59,11 +60,26 @@ ROOT = Path(__file__).resolve().parents[2]
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 
 
+def _port_below_ephemeral_range() -> int:
+    """A free loopback port no outgoing connection can take as its own while Redis is down
+    (a port from ``bind(0)`` can be, and then Redis cannot come back on it)."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    for _ in range(100):
+        port = random.randrange(max(1024, low - 8000), low)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    return free_loopback_port()
+
+
 class Redis:
     """A private redis-server on a free loopback port (the shared one is never touched)."""
 
     def __init__(self, workdir: Path) -> None:
-        self.port = free_loopback_port()
+        self.port = _port_below_ephemeral_range()
         self.workdir = workdir
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -90,14 +106,19 @@ class Redis:
             stderr=subprocess.DEVNULL,
         )
 
-        def accepting() -> bool:
+        process = self.process
+
+        def answering() -> bool:
+            if process.poll() is not None:
+                raise AssertionError(f"redis-server exited ({process.returncode})")
             try:
-                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+                with socket.create_connection(("127.0.0.1", self.port), 0.5) as conn:
+                    conn.sendall(b"PING\r\n")
+                    return conn.recv(16).startswith(b"+PONG")
             except OSError:
                 return False
-            return True
 
-        wait_for(accepting, 10, "redis-server did not start")
+        wait_for(answering, 20, "redis-server did not answer PING")
 
     def stop(self) -> None:
         if self.process is not None:
@@ -277,7 +298,8 @@ def test_scan_submitted_while_redis_is_down_runs_after_it_returns(service):
     assert response.status_code == 202
     assert client.get("/readyz").status_code == 503
     redis.start()
-    scan = finished_scan(client, response.json()["id"], timeout=120)
+    wait_for(lambda: client.get("/readyz").status_code == 200, 60, "broker not ready again")
+    scan = finished_scan(client, response.json()["id"], timeout=180)
     assert scan["status"] == "done", scan["error"]
 
 
