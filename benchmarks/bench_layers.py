@@ -14,7 +14,11 @@ each with empty caches:
   * `tollgate sbom DERIVED` from evidence once BASE was analysed (only the new layer is
     read) and cold in an empty data directory, from the registry and the archive (PIP,
     the pip layer's image, once BASE was analysed; its cold time is DERIVED's),
-  * `tollgate sbom APP2` once APP1 was analysed (same evidence: Syft does not run) and cold.
+  * `tollgate sbom APP2` once APP1 was analysed (same evidence: Syft does not run) and cold,
+  * and in one process, as a running service makes them (imports paid once, before the
+    first: ``benchmarks/in_process.py``), BASE cold, then DERIVED, PIP and APP1 once BASE
+    was analysed, and DERIVED cold, from the registry and the archive: a push's cost
+    where pushes are scanned.
 Prints medians and ratios of wall time, and peak resident memory (the sum over the
 processes of a run alive at once).
 
@@ -28,6 +32,7 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -133,6 +138,15 @@ class _Runs:
     def run(self, key: str, argv: list[str], env: dict[str, str]) -> None:
         self.runs.setdefault(key, []).append(measured(argv, env))
 
+    def in_process(self, jobs: list[tuple[str, Path, str]], env: dict[str, str]) -> None:
+        """``jobs`` (key, data directory, image) run in one process, in order; no peak."""
+        argv = [sys.executable, "-m", "benchmarks.in_process"]
+        for _key, data_dir, image in jobs:
+            argv += [str(data_dir), image]
+        timings = json.loads(subprocess.run(argv, env=env, check=True, capture_output=True).stdout)
+        for (key, _data_dir, _image), timing in zip(jobs, timings, strict=True):
+            self.runs.setdefault(key, []).append(Run(timing["wall"], timing["cpu"], 0))
+
     def medians(self) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
         return (
             {key: median([r.wall for r in runs]) for key, runs in self.runs.items()},
@@ -202,6 +216,11 @@ def _round(
     runs.run("derived-cold", [*TOLLGATE, "sbom", derived], alone)
     alone = {**evidence, "TOLLGATE_DATA_DIR": str(root / "alone-app")}
     runs.run("app2-cold", [*TOLLGATE, "sbom", images["app2"]], alone)
+    service, cold = root / "service", root / "service-alone"
+    jobs = [("s-evidence", service, base), ("s-derived-on-base", service, derived),
+            ("s-pip-on-base", service, images["pip"]), ("s-app1-on-base", service, images["app1"]),
+            ("s-derived-cold", cold, derived)]  # fmt: skip
+    runs.in_process(jobs, evidence)
 
 
 def _archive_round(runs: _Runs, root: Path, trivy: str | None, base: Path, derived: Path) -> None:
@@ -221,6 +240,11 @@ def _archive_round(runs: _Runs, root: Path, trivy: str | None, base: Path, deriv
     runs.run("a-derived-on-base", [*TOLLGATE, "sbom", f"docker-archive:{derived}"], evidence)
     alone = {**evidence, "TOLLGATE_DATA_DIR": str(root / "alone")}
     runs.run("a-derived-cold", [*TOLLGATE, "sbom", f"docker-archive:{derived}"], alone)
+    service, cold = root / "service", root / "service-alone"
+    jobs = [("as-evidence", service, f"docker-archive:{base}"),
+            ("as-derived-on-base", service, f"docker-archive:{derived}"),
+            ("as-derived-cold", cold, f"docker-archive:{derived}")]  # fmt: skip
+    runs.in_process(jobs, evidence)
 
 
 # (section, label, key, what its ratios are to)
@@ -240,6 +264,14 @@ _ROWS = (
     ("", "tollgate sbom BASE, layer evidence", "a-evidence", ("a-syft", "a-trivy")),
     ("", "tollgate sbom DERIVED, cold", "a-derived-cold", ()),
     ("", "tollgate sbom DERIVED, BASE analysed", "a-derived-on-base", ("a-derived-cold",)),
+    ("in one process (a running service: imports paid once)", "sbom BASE", "s-evidence", ()),
+    ("", "sbom DERIVED, cold", "s-derived-cold", ()),
+    ("", "sbom DERIVED, BASE analysed", "s-derived-on-base", ("s-derived-cold",)),
+    ("", "sbom PIP, BASE analysed", "s-pip-on-base", ("s-derived-cold",)),
+    ("", "sbom APP v1, BASE analysed", "s-app1-on-base", ("s-derived-cold",)),
+    ("", "sbom archive BASE", "as-evidence", ()),
+    ("", "sbom archive DERIVED, cold", "as-derived-cold", ()),
+    ("", "sbom archive DERIVED, BASE analysed", "as-derived-on-base", ("as-derived-cold",)),
 )
 
 
@@ -261,7 +293,8 @@ def _report(
         ratios = ", ".join(
             f"{b} {wall[key] / wall[b]:.2f}x ({cpu[key] / cpu[b]:.2f}x)" for b in bases if b in wall
         )
-        print(f"  {label:<42} {wall[key]:6.2f} s {cpu[key]:6.2f} s {peak[key]:5.0f} MiB   {ratios}")
+        memory = f"{peak[key]:5.0f} MiB" if peak[key] else "        -"
+        print(f"  {label:<42} {wall[key]:6.2f} s {cpu[key]:6.2f} s {memory}   {ratios}")
 
 
 def main() -> None:

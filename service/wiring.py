@@ -10,7 +10,6 @@ pipeline, so ``tollgate sbom`` never pays for them.
 
 from __future__ import annotations
 
-import functools
 import importlib
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -25,7 +24,7 @@ from service.image.cache import BlobCache
 from service.registry.credentials import CredentialStore
 from service.registry.factory import RegistryClientFactory
 from service.registry.outbound import OutboundPolicy
-from service.sbom import SbomFormat, preload
+from service.sbom import SbomFormat, WriterPreload
 from service.scanning import Orchestrator
 from service.settings import Settings
 
@@ -141,7 +140,7 @@ def sbom_orchestrator(settings: Settings, fmt: SbomFormat) -> Iterator[Orchestra
             catalogers=catalogers(settings),
             default_engine=settings.engine,
             cache=CatalogCache(settings.blob_cache_dir),
-            before_render=functools.partial(preload, fmt),
+            before_render=WriterPreload(fmt),
         )
 
 

@@ -3,7 +3,9 @@ reproducible: the same catalog and creation time always render the same document
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import threading
 from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -27,21 +29,39 @@ _MEDIA_TYPES = {
 }
 
 
-def preload(fmt: SbomFormat) -> None:
-    """Import the writer of ``fmt`` ahead of use.
+class WriterPreload:
+    """The writer of ``fmt`` imported ahead of use, in a thread started at creation.
 
     cyclonedx-python-lib, spdx-tools and the SPDX license list they load take about a
-    tenth of a second to import and ~9 MiB: the SBOM command imports only the writer it
-    needs, before its first document, once the engine subprocess is done (beside it,
-    they added to the peak memory the two hold at once). What the imports built lives
-    as long as the process, so it is then frozen out of the garbage collector's sight:
-    otherwise every later collection walks those tables again.
+    tenth of a second to import and ~9 MiB: the SBOM command starts importing the writer
+    it needs as it starts fetching, so the imports run while the layers are read (which
+    leave the interpreter idle part of the time) instead of after. Calling the object
+    waits for them before the first document. What the imports built lives as long as
+    the process, so it is then frozen out of the garbage collector's sight: otherwise
+    every later collection walks those tables again.
     """
-    if fmt is SbomFormat.CYCLONEDX_JSON:
-        from service.sbom import cyclonedx  # noqa: F401
-    else:
-        from service.sbom import spdx  # noqa: F401
-    gc.freeze()
+
+    def __init__(self, fmt: SbomFormat) -> None:
+        self._fmt = fmt
+        self._thread = threading.Thread(
+            target=self._import_quietly, name="sbom-writer-import", daemon=True
+        )
+        self._thread.start()
+
+    def _import_quietly(self) -> None:
+        with contextlib.suppress(Exception):  # raised again, where it is reported, by __call__
+            self._import()
+
+    def _import(self) -> None:
+        if self._fmt is SbomFormat.CYCLONEDX_JSON:
+            from service.sbom import cyclonedx  # noqa: F401
+        else:
+            from service.sbom import spdx  # noqa: F401
+
+    def __call__(self) -> None:
+        self._thread.join()
+        self._import()  # done by now; raises here what failed in the thread
+        gc.freeze()
 
 
 def resubjected(
