@@ -20,7 +20,9 @@ each with empty caches:
     was analysed, and DERIVED cold, from the registry and the archive: a push's cost
     where pushes are scanned.
 Prints medians and ratios of wall time, and peak resident memory (the sum over the
-processes of a run alive at once).
+processes of a run alive at once), and checks that the layer-evidence SBOMs of BASE list
+the components whole-image Syft lists (the only parity check of the large image, which
+the suite does not build).
 
     python -m benchmarks.bench_layers [--rounds 3] [--image app|large]
 """
@@ -183,7 +185,34 @@ def bench(rounds: int, large: bool) -> None:
                 _archive_round(
                     runs, root / f"archive-{number}", trivy, base_archive, derived_archive
                 )
+        parity = _parity(root)
     _report(rounds, large, *runs.medians())
+    print(parity)
+
+
+# the SBOM of BASE each kind of run writes, in its round's directory
+SBOMS = {"whole": "whole.cdx.json", "evidence": "evidence.cdx.json", "a-evidence": "a.cdx.json"}
+
+
+def _parity(root: Path) -> str:
+    """Whether the first round's layer-evidence SBOMs of BASE (from the registry and the
+    archive) list exactly the components (name, version, type, purl, licences, CPEs,
+    locations and layers as properties) of whole-image Syft's; the benchmark stops if not:
+    a time for a wrong answer is no result."""
+    whole, *others = (
+        json.loads((root / directory / SBOMS[key]).read_text())["components"]
+        for directory, key in (("round-0", "whole"), ("round-0", "evidence"),
+                               ("archive-0", "a-evidence"))
+    )  # fmt: skip
+    for label, components in zip(("registry", "archive"), others, strict=True):
+        if components != whole:
+            missing = [c["bom-ref"] for c in whole if c not in components]
+            extra = [c["bom-ref"] for c in components if c not in whole]
+            raise SystemExit(f"{label}: layer evidence differs from Syft: {missing=} {extra=}")
+    return (
+        f"parity: the layer-evidence SBOMs of BASE (registry, archive) list the same "
+        f"{len(whole)} components as whole-image Syft's, field for field"
+    )
 
 
 def _round(
@@ -201,13 +230,13 @@ def _round(
         "TOLLGATE_SYFT_LAYER_EVIDENCE": "false",
         "TOLLGATE_DATA_DIR": str(root / "whole"),
     }
-    runs.run("whole", [*TOLLGATE, "sbom", base], whole)
+    runs.run("whole", [*TOLLGATE, "sbom", base, "-o", str(root / SBOMS["whole"])], whole)
     evidence = {
         **os.environ,
         "TOLLGATE_SYFT_LAYER_EVIDENCE": "true",
         "TOLLGATE_DATA_DIR": str(root / "evidence"),
     }
-    runs.run("evidence", [*TOLLGATE, "sbom", base], evidence)
+    runs.run("evidence", [*TOLLGATE, "sbom", base, "-o", str(root / SBOMS["evidence"])], evidence)
     runs.run("derived-on-base", [*TOLLGATE, "sbom", derived], evidence)
     runs.run("pip-on-base", [*TOLLGATE, "sbom", images["pip"]], evidence)
     runs.run("app1-on-base", [*TOLLGATE, "sbom", images["app1"]], evidence)
@@ -236,7 +265,8 @@ def _archive_round(runs: _Runs, root: Path, trivy: str | None, base: Path, deriv
         "TOLLGATE_SYFT_LAYER_EVIDENCE": "true",
         "TOLLGATE_DATA_DIR": str(root / "evidence"),
     }
-    runs.run("a-evidence", [*TOLLGATE, "sbom", f"docker-archive:{base}"], evidence)
+    command = [*TOLLGATE, "sbom", f"docker-archive:{base}", "-o", str(root / SBOMS["a-evidence"])]
+    runs.run("a-evidence", command, evidence)
     runs.run("a-derived-on-base", [*TOLLGATE, "sbom", f"docker-archive:{derived}"], evidence)
     alone = {**evidence, "TOLLGATE_DATA_DIR": str(root / "alone")}
     runs.run("a-derived-cold", [*TOLLGATE, "sbom", f"docker-archive:{derived}"], alone)
