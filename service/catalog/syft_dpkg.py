@@ -25,7 +25,13 @@ from packageurl import PackageURL
 from service.catalog import syft_cpe
 from service.catalog.model import Location, Package, PackageType
 from service.catalog.syft_licenses import spdx_expression
-from service.catalog.syft_native import SCANNER_LINE, NotPlain, go_trim, scanned_lines
+from service.catalog.syft_native import (
+    SCANNER_LINE,
+    NotPlain,
+    go_trim,
+    scanned_lines,
+    scanned_text_lines,
+)
 from service.layers.squash import SquashedTree
 
 STATUS = "var/lib/dpkg/status"
@@ -93,7 +99,7 @@ def entries(content: bytes) -> list[Entry]:
                 architecture=fields.get("architecture", ""),
                 source=source,
                 source_version=source_version,
-                conffiles=tuple(_conffiles(fields.get("conffiles", ""))),
+                conffiles=tuple(_conffile_paths(scanned_text_lines(fields.get("conffiles", "")))),
             )
         )
     return found
@@ -206,8 +212,11 @@ def _md5sums(content: bytes) -> Iterator[str]:
             yield "/" + go_trim(digest_and_path[1]).removeprefix("/")
 
 
-def _conffiles(content: bytes | str) -> Iterator[str]:
-    lines = scanned_lines(content.encode()) if isinstance(content, str) else scanned_lines(content)
+def _conffiles(content: bytes) -> Iterator[str]:
+    return _conffile_paths(scanned_lines(content))
+
+
+def _conffile_paths(lines: list[str]) -> Iterator[str]:
     for line in lines:
         path = go_trim(line.strip(" \n").split(" ", 1)[0])
         if path:

@@ -108,7 +108,7 @@ def _catalog(tree: SquashedTree) -> tuple[Distro | None, list[Package]] | None:
     found = language.packages()
     java = packages_of(
         found_files.archives,
-        lambda archive: syft_java.package(*archive, _whole(tree.nodes[archive[0]], archive[0])),
+        lambda archive: _java_package(tree, *archive),
         lambda archive: archive[0],
     )
     if found is None or java is None:
@@ -117,6 +117,11 @@ def _catalog(tree: SquashedTree) -> tuple[Distro | None, list[Package]] | None:
     if release is not None:
         distro = Distro(id=release.id, version_id=release.version_id, codename=release.codename)
     return distro, [*packages, *found, *java]
+
+
+def _java_package(tree: SquashedTree, path: str, layer: str) -> Package | None:
+    with tree.nodes[path].open() as file:
+        return syft_java.package(path, layer, file)
 
 
 def _linked_candidates(tree: SquashedTree) -> set[str]:

@@ -15,7 +15,6 @@ scan, a name Syft's CPE rules single out, or anything unreadable is left to Syft
 from __future__ import annotations
 
 import functools
-import io
 import json
 import posixpath
 import re
@@ -23,6 +22,7 @@ import unicodedata
 import zipfile
 import zlib
 from importlib import resources
+from typing import IO
 
 from packageurl import PackageURL
 
@@ -113,16 +113,23 @@ def is_archive(path: str) -> bool:
     return path.endswith(SUFFIXES)
 
 
-def package(path: str, layer: str, content: bytes) -> Package | None:
+def package(path: str, layer: str, file: IO[bytes]) -> Package | None:
     """The package Syft reports for the archive at ``path`` (no leading slash) of the
-    evidence layer ``layer``; None when it reports none."""
-    names = _entries(content)
-    manifests = [name for name in names if name == _MANIFEST]
-    if not manifests:
-        return None  # no main package, and no Maven files to find others in
-    if len(manifests) > 1:
-        raise NotPlain("more than one manifest")
-    main, sections = _manifest(_read_manifest(content))
+    evidence layer ``layer``, read from ``file`` (seekable: only the zip directory and
+    the manifest are read); None when it reports none."""
+    try:
+        archive = zipfile.ZipFile(file)
+    except (zipfile.BadZipFile, ValueError, OSError) as error:
+        raise NotPlain("not a zip archive Python reads") from error
+    with archive:
+        names = _entries(archive)
+        manifests = [name for name in names if name == _MANIFEST]
+        if not manifests:
+            return None  # no main package, and no Maven files to find others in
+        if len(manifests) > 1:
+            raise NotPlain("more than one manifest")
+        manifest = _read_manifest(archive)
+    main, sections = _manifest(manifest)
     if _get(main, "Weave-Classes") is not None:
         return None  # Syft leaves out instrumentation archives
     if any(_field(main, sections, field) for field in ("Bundle-License", "Plugin-License-Name")):
@@ -153,13 +160,9 @@ def package(path: str, layer: str, content: bytes) -> Package | None:
     )
 
 
-def _entries(content: bytes) -> list[str]:
+def _entries(archive: zipfile.ZipFile) -> list[str]:
     """The archive's entry names; refuses what makes Syft read more than the manifest."""
-    try:
-        with zipfile.ZipFile(io.BytesIO(content)) as archive:
-            names = archive.namelist()
-    except (zipfile.BadZipFile, ValueError, OSError) as error:
-        raise NotPlain("not a zip archive Python reads") from error
+    names = archive.namelist()
     if len(set(names)) != len(names):
         raise NotPlain("an entry twice")
     for name in names:
@@ -172,15 +175,14 @@ def _entries(content: bytes) -> list[str]:
     return names
 
 
-def _read_manifest(content: bytes) -> bytes:
+def _read_manifest(archive: zipfile.ZipFile) -> bytes:
     """The manifest's bytes; anything the zip reader refuses (a compression method it
     lacks, encryption, a corrupt stream, a manifest larger than the readers read) is
     left to Syft."""
+    if archive.getinfo(_MANIFEST).file_size > MAX_FILE:
+        raise NotPlain("a manifest larger than the readers read")
     try:
-        with zipfile.ZipFile(io.BytesIO(content)) as archive:
-            if archive.getinfo(_MANIFEST).file_size > MAX_FILE:
-                raise NotPlain("a manifest larger than the readers read")
-            return archive.read(_MANIFEST)
+        return archive.read(_MANIFEST)
     except (zipfile.BadZipFile, NotImplementedError, RuntimeError, ValueError, OSError,
             EOFError, zlib.error, KeyError) as error:  # fmt: skip
         raise NotPlain("a manifest the zip reader cannot read") from error

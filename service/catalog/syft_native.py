@@ -153,6 +153,11 @@ def scanned_lines(content: bytes) -> list[str]:
         text = content.decode("utf-8")
     except UnicodeDecodeError as error:
         raise NotPlain("not UTF-8") from error
+    return scanned_text_lines(text)
+
+
+def scanned_text_lines(text: str) -> list[str]:
+    """:func:`scanned_lines` of text already decoded."""
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()

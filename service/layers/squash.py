@@ -11,14 +11,19 @@ directory holding them.
 
 from __future__ import annotations
 
+import io
 import os
 import posixpath
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, TYPE_CHECKING
 
 from service.layers.reader import OPAQUE, WHITEOUT
 from service.layers.tarstream import TarStream
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 # Symlinks followed while resolving one path before it counts as a loop (Linux's limit).
 _MAX_LINKS = 40
@@ -54,6 +59,13 @@ class Node:
         """The file's first bytes (enough to tell an executable)."""
         return self.data[:_HEAD] if self.data is not None else self._read(min(_HEAD, self.size))
 
+    def open(self) -> IO[bytes]:
+        """The file's bytes as a seekable file, read only where a reader asks (a zip
+        reader: its directory and the entries it reads)."""
+        if self.data is not None or self.blob is None:
+            return io.BytesIO(self.data or b"")
+        return io.BufferedReader(_FileView(self.blob, self.offset, self.size))
+
     def _read(self, count: int) -> bytes:
         if self.blob is None or count == 0:
             return b""
@@ -62,6 +74,47 @@ class Node:
         if len(data) != count:
             raise OSError(f"{self.blob} ends inside a file it holds")
         return data
+
+
+class _FileView(io.RawIOBase):
+    """``size`` bytes of ``blob`` from ``offset``, read with pread."""
+
+    def __init__(self, blob: Path, offset: int, size: int) -> None:
+        self._blob = blob
+        self._fd = os.open(blob, os.O_RDONLY)
+        self._offset = offset
+        self._size = size
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._position, os.SEEK_END: self._size}[whence]
+        if base + offset < 0:
+            raise OSError(f"seek before the start of a file in {self._blob}")
+        self._position = base + offset
+        return self._position
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        wanted = max(0, min(len(memoryview(buffer)), self._size - self._position))
+        data = os.pread(self._fd, wanted, self._offset + self._position)
+        if len(data) != wanted:
+            raise OSError(f"{self._blob} ends inside a file it holds")
+        memoryview(buffer).cast("B")[: len(data)] = data
+        self._position += len(data)
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            os.close(self._fd)
+        super().close()
 
 
 class HardLink(Exception):

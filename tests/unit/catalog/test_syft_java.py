@@ -97,7 +97,8 @@ JRT = (
 
 
 def test_a_manifest_only_archive_is_named_versioned_and_grouped_as_syft_does() -> None:
-    package = syft_java.package("usr/lib/jvm/x/lib/jrt-fs.jar", "sha256:l", _archive(JRT))
+    jar = io.BytesIO(_archive(JRT))
+    package = syft_java.package("usr/lib/jvm/x/lib/jrt-fs.jar", "sha256:l", jar)
     assert package is not None
     assert (package.name, package.version, package.purl) == (
         "jrt-fs",
@@ -111,7 +112,7 @@ def test_a_manifest_only_archive_is_named_versioned_and_grouped_as_syft_does() -
 def test_a_missing_version_is_stubbed_after_the_purl_and_cpes() -> None:
     manifest = "Manifest-Version: 1.0\nMain-Class: org.debian.security.UpdateCertificates\n"
     package = syft_java.package(
-        "usr/share/x/ca-certificates-java.jar", "sha256:l", _archive(manifest)
+        "usr/share/x/ca-certificates-java.jar", "sha256:l", io.BytesIO(_archive(manifest))
     )
     assert package is not None and package.version == "UNKNOWN"
     assert package.purl == "pkg:maven/org.debian.security.UpdateCertificates/ca-certificates-java"
@@ -142,12 +143,13 @@ def test_a_manifest_continuation_and_sections_are_read_as_syft_reads_them() -> N
 )
 def test_archives_syft_reads_more_of_are_left_to_it(content: bytes) -> None:
     with pytest.raises(NotPlain):
-        syft_java.package("opt/x.jar", "sha256:l", content)
+        syft_java.package("opt/x.jar", "sha256:l", io.BytesIO(content))
 
 
 def test_an_archive_without_a_manifest_or_with_weave_classes_is_no_package() -> None:
-    assert syft_java.package("opt/x.jar", "sha256:l", _archive(None, {"a/B.class": b""})) is None
-    weave = _archive("Weave-Classes: x\nImplementation-Version: 1\n")
+    bare = io.BytesIO(_archive(None, {"a/B.class": b""}))
+    assert syft_java.package("opt/x.jar", "sha256:l", bare) is None
+    weave = io.BytesIO(_archive("Weave-Classes: x\nImplementation-Version: 1\n"))
     assert syft_java.package("opt/x.jar", "sha256:l", weave) is None
 
 
@@ -159,4 +161,4 @@ def test_a_manifest_the_zip_reader_cannot_inflate_is_left_to_syft() -> None:
     start = content.index(b"PK\x03\x04") + 30 + len("META-INF/MANIFEST.MF")
     content[start : start + 16] = b"\xff" * 16  # the deflate stream, corrupted
     with pytest.raises(NotPlain):
-        syft_java.package("opt/x.jar", "sha256:l", bytes(content))
+        syft_java.package("opt/x.jar", "sha256:l", io.BytesIO(bytes(content)))

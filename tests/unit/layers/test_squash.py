@@ -3,6 +3,8 @@ and paths resolved through symlinks as Syft's resolver resolves them."""
 
 from __future__ import annotations
 
+import io
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -51,6 +53,25 @@ def test_contents_are_read_where_they_lie_up_to_the_limit(
     tree = _tree(tmp_path, {"small": b"abc", "empty": b"", "large": b"\x7fELF" + b"0" * 10})
     assert tree.nodes["small"].content == b"abc" and tree.nodes["empty"].content == b""
     assert tree.nodes["large"].content is None and tree.nodes["large"].head == b"\x7fELF"
+
+
+def test_a_file_opens_as_a_seekable_view_of_its_bytes_whatever_its_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(squash, "MAX_CONTENT", 8)
+    data = bytes(range(256)) * 40
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\n")
+    tree = _tree(tmp_path, {"before": b"x" * 700, "f": data, "a.jar": buffer.getvalue()})
+    with tree.nodes["f"].open() as view:
+        assert view.read(3) == data[:3]
+        view.seek(-5, io.SEEK_END)
+        assert view.read() == data[-5:] and view.read() == b""
+        view.seek(1000)
+        assert view.read(10) == data[1000:1010]
+    with tree.nodes["a.jar"].open() as view, zipfile.ZipFile(view) as archive:
+        assert archive.read("META-INF/MANIFEST.MF") == b"Manifest-Version: 1.0\n"
 
 
 def test_paths_resolve_through_symlinks(tmp_path: Path) -> None:
