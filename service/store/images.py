@@ -404,20 +404,26 @@ class ImageStore:
         offset: int,
         sort: ImageSort = ImageSort.SCANNED,
     ) -> tuple[list[ImageSummary], int]:
-        """One page of images in ``sort`` order and the total matching (both in SQL)."""
+        """One page of images in ``sort`` order and the total matching, from one
+        statement (the total as a window over the same rows): a row committed between
+        two queries could otherwise be counted and not listed."""
         conditions = _conditions(where)
         page = (
-            select(ImageRow)
+            select(ImageRow, func.count().over())
             .where(*conditions)
             .order_by(*_ORDER[sort], col(ImageRow.digest))
             .limit(limit)
             .offset(offset)
         )
-        total = select(func.count()).select_from(ImageRow).where(*conditions)
         with self._read() as session:
             rows = session.exec(page).all()
-            count = int(session.exec(total).one())
-        return [_summary(row) for row in rows], count
+            if rows:
+                return [_summary(row) for row, _ in rows], int(rows[0][1])
+            if offset == 0:
+                return [], 0
+            # past the last page: the count alone (nothing listed to disagree with)
+            total = select(func.count()).select_from(ImageRow).where(*conditions)
+            return [], int(session.exec(total).one())
 
     def totals(self) -> Totals:
         sums = [func.coalesce(func.sum(getattr(ImageRow, s.value)), 0) for s in SEVERITIES]

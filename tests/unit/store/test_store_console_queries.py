@@ -84,6 +84,12 @@ def test_image_filters_and_orders(engine: Engine) -> None:
     assert digests(ImageFilter(signed=False)) == [c, a]
     assert digests(ImageFilter(min_severity=Severity.HIGH, policy_outcome="warn")) == [b]
     assert images.page(ImageFilter(), limit=1, offset=1)[0][0].digest == b
+    # the total is of every matching image, on a partial page and past the last one
+    assert [(len(items), total) for items, total in (
+        images.page(ImageFilter(), limit=2, offset=2),
+        images.page(ImageFilter(), limit=2, offset=5),
+        images.page(ImageFilter(registry="nowhere"), limit=2, offset=0),
+    )] == [(1, 3), (0, 3), (0, 0)]  # fmt: skip
 
     totals = images.totals()
     assert totals.scan_states == {"scanned": 3, "failed": 0}
