@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -37,6 +37,11 @@ class LayerArrivals(Protocol):
 
     def store_all(self) -> None:
         """Every layer in the cache, those read in place too (for a reader of the cache)."""
+        ...
+
+    def uncompressed_in_place(self, digests: Collection[str]) -> bool:
+        """Whether each of ``digests`` is read in place from an uncompressed blob: its
+        walk is then all the work reading it costs (no download, no inflater)."""
         ...
 
 
@@ -86,6 +91,12 @@ class LayerDownload:
         if settled is None or self._path is None:
             return None
         return incoming.follow(self._path(digest), settled, f"layer {digest}")
+
+    def uncompressed_in_place(self, digests: Collection[str]) -> bool:
+        return all(
+            (where := self._in_place.get(digest)) is not None and where.uncompressed
+            for digest in digests
+        )
 
     def store_all(self) -> None:
         """Wait for the download, then store the layers it left in place."""

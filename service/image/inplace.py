@@ -43,11 +43,14 @@ def chunks_at(fd: int, offset: int, size: int, path: Path, what: str) -> Iterato
 
 @dataclass(frozen=True)
 class BlobRange:
-    """Where a blob's bytes lie: ``size`` bytes of ``path`` from ``offset``."""
+    """Where a blob's bytes lie: ``size`` bytes of ``path`` from ``offset``;
+    ``uncompressed``: a plain tar (as its media type or first bytes say), nothing to
+    inflate beside its walk."""
 
     path: Path
     offset: int
     size: int
+    uncompressed: bool
 
 
 class InPlaceReader:

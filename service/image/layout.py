@@ -21,6 +21,7 @@ from service.image.inplace import BlobRange
 from service.image.manifest import (
     MAX_MANIFEST_SIZE,
     OCI_INDEX,
+    OCI_LAYER,
     Descriptor,
     ImageIndex,
     parse_index_document,
@@ -85,7 +86,8 @@ class LayoutReader:
     def blob_range(self, descriptor: Descriptor) -> BlobRange:
         """The blob's file, whole (read in place, verified by the caller)."""
         path = self.blob_path(descriptor.digest)
-        return BlobRange(path, 0, path.stat().st_size)
+        plain = descriptor.media_type == OCI_LAYER
+        return BlobRange(path, 0, path.stat().st_size, uncompressed=plain)
 
 
 def check_layout_marker(content: bytes | None, where: str) -> None:

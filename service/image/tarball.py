@@ -274,7 +274,7 @@ class _SeekableTarball(Tarball):
         if name in self._stored or layer_media_type(self.head(name)) != OCI_LAYER:
             return None
         member = self._members[name]
-        return BlobRange(self.path, member.offset_data, member.size)
+        return BlobRange(self.path, member.offset_data, member.size, uncompressed=True)
 
     def _chunks(self, name: str, size: int) -> Iterator[bytes]:
         # pread: the layer thread and the caller can both read

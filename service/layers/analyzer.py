@@ -184,6 +184,11 @@ class LayerAnalyzer:
                 known[digest] = cached
         if missing:
             threads = min(len(missing), _MAX_THREADS, os.cpu_count() or 1)
+            if arrivals is not None and arrivals.uncompressed_in_place(missing):
+                # the walks are all the work: side by side they would only contend for
+                # the interpreter (the bench archive: 2.19 s instead of 2.29 s, 2.8 s of
+                # CPU instead of 2.9 s, medians of 12 interleaved runs in one process)
+                threads = 1
             with (
                 _quick_switching(),
                 ThreadPoolExecutor(threads, thread_name_prefix="layer") as pool,

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 
 from service.errors import DigestMismatchError
 from service.image.download import LayerDownload
+from service.image.inplace import BlobRange
 
 
 def test_each_layer_is_announced_once_fetched_in_order() -> None:
@@ -64,3 +66,16 @@ def test_abandoning_stops_after_the_layer_in_progress() -> None:
     releaser.join()
     assert fetched == ["sha256:a"]
     download.finish()  # abandoning is not an error
+
+
+def test_layers_read_in_place_say_whether_they_are_uncompressed(tmp_path: Path) -> None:
+    ranges = {
+        "sha256:plain": BlobRange(tmp_path / "a", 0, 1, uncompressed=True),
+        "sha256:gzip": BlobRange(tmp_path / "b", 0, 1, uncompressed=False),
+    }
+    digests = [*ranges, "sha256:fetched"]
+    download = LayerDownload(digests, lambda digest: None, in_place=ranges.get)
+    download.finish()
+    assert download.uncompressed_in_place(["sha256:plain"])
+    assert not download.uncompressed_in_place(["sha256:plain", "sha256:gzip"])
+    assert not download.uncompressed_in_place(["sha256:fetched"])  # downloaded, not in place

@@ -21,7 +21,7 @@ def _digest(data: bytes) -> str:
 def _file(tmp_path: Path) -> tuple[Path, BlobRange]:
     path = tmp_path / "archive"
     path.write_bytes(b"header" + BLOB + b"trailer")
-    return path, BlobRange(path, len(b"header"), len(BLOB))
+    return path, BlobRange(path, len(b"header"), len(BLOB), uncompressed=True)
 
 
 def _read_all(reader: InPlaceReader, size: int) -> bytes:
