@@ -173,14 +173,19 @@ def _regular(tar: TarStream, member: Entry, path: str, kept: _EvidenceTar) -> Se
 
 
 def _executable(member: Entry, path: str, chunks: Iterator[bytes], kept: _EvidenceTar) -> None:
-    """Keep an executable that is evidence: spooled (a large one to a temporary file, not
-    into memory) to look at its sections or markers."""
-    with tempfile.SpooledTemporaryFile(_SPOOLED_IN_MEMORY) as spool:
+    """Keep an executable that is evidence: held in memory, a large one in a temporary
+    file, to look at its sections or markers."""
+    spool: IO[bytes]
+    if member.size <= _SPOOLED_IN_MEMORY:  # joined once: no buffer grown chunk by chunk
+        spool = io.BytesIO(b"".join(chunks))
+    else:
+        spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed below
         for chunk in chunks:
             spool.write(chunk)
-        if evidence.stored_executable(cast(IO[bytes], spool), member.size):
+    with spool:
+        if evidence.stored_executable(spool, member.size):
             spool.seek(0)
-            kept.file(member, path, cast(IO[bytes], spool))
+            kept.file(member, path, spool)
 
 
 def _normalised(name: str) -> str | None:
