@@ -15,9 +15,11 @@ scan, a name Syft's CPE rules single out, or anything unreadable is left to Syft
 from __future__ import annotations
 
 import functools
+import io
 import json
 import posixpath
 import re
+import struct
 import unicodedata
 import zipfile
 import zlib
@@ -41,6 +43,13 @@ from service.catalog.syft_native import (
 SUFFIXES = (".jar", ".war", ".ear", ".par", ".sar", ".nar", ".jpi", ".hpi", ".kar", ".lpkg")
 _JENKINS = (".jpi", ".hpi")
 _MANIFEST = "META-INF/MANIFEST.MF"
+# The zip end-of-central-directory record (APPNOTE 4.3.16): signature, disk numbers,
+# entries on this disk and in all, directory size and offset, comment length.
+_END_SIGNATURE = b"PK\x05\x06"
+_END_RECORD = struct.Struct("<4s4H2LH")
+# Fat jars hold some 10-60 thousand entries; zipfile keeps ~0.5 KiB per entry.
+_MAX_ENTRIES = 200_000
+_MAX_DIRECTORY = 32 << 20
 # licenses.FileNames(): files Syft scans for a license, in META-INF/ or at the root.
 _LICENSE_FILES = frozenset(
     name.lower()
@@ -117,6 +126,7 @@ def package(path: str, layer: str, file: IO[bytes]) -> Package | None:
     """The package Syft reports for the archive at ``path`` (no leading slash) of the
     evidence layer ``layer``, read from ``file`` (seekable: only the zip directory and
     the manifest are read); None when it reports none."""
+    _check_directory(file)
     try:
         archive = zipfile.ZipFile(file)
     except (zipfile.BadZipFile, ValueError, OSError) as error:
@@ -158,6 +168,28 @@ def package(path: str, layer: str, file: IO[bytes]) -> Package | None:
         cpes=_cpes(name, version, group_ids, main, sections),
         locations=(Location(path=f"/{path}", layer=layer),),
     )
+
+
+def _check_directory(file: IO[bytes]) -> None:
+    """Refuse an archive whose zip directory Python would hold in memory at great cost
+    (zipfile reads it whole, an object per entry): more than :data:`_MAX_ENTRIES` entries
+    or :data:`_MAX_DIRECTORY` bytes, as its end record says, or a Zip64 archive (whose
+    record defers to another). Such archives are left to Syft."""
+    size = file.seek(0, io.SEEK_END)
+    tail_size = min(size, _END_RECORD.size + 0xFFFF)  # the record, then a comment
+    file.seek(size - tail_size)
+    tail = file.read(tail_size)
+    start = len(tail) - _END_RECORD.size  # where zipfile looks first (no comment)
+    if start < 0 or not tail.startswith(_END_SIGNATURE, start):
+        start = tail.rfind(_END_SIGNATURE)  # then, as zipfile does, the last one
+    if start < 0 or len(tail) - start < _END_RECORD.size:
+        return  # not a zip archive: zipfile says so
+    fields = _END_RECORD.unpack_from(tail, start)
+    entries, directory_size = fields[4], fields[5]
+    if entries == 0xFFFF or directory_size == 0xFFFFFFFF:
+        raise NotPlain("a Zip64 archive")
+    if entries > _MAX_ENTRIES or directory_size > _MAX_DIRECTORY:
+        raise NotPlain(f"a zip directory of {entries} entries, {directory_size} bytes")
 
 
 def _entries(archive: zipfile.ZipFile) -> list[str]:

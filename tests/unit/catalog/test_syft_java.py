@@ -162,3 +162,27 @@ def test_a_manifest_the_zip_reader_cannot_inflate_is_left_to_syft() -> None:
     content[start : start + 16] = b"\xff" * 16  # the deflate stream, corrupted
     with pytest.raises(NotPlain):
         syft_java.package("opt/x.jar", "sha256:l", io.BytesIO(bytes(content)))
+
+
+def _many_entries(count: int, comment: bytes = b"") -> io.BytesIO:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("META-INF/MANIFEST.MF", JRT)
+        for index in range(count):
+            archive.writestr(f"c/{index}.class", b"")
+        archive.comment = comment
+    buffer.seek(0)
+    return buffer
+
+
+def test_an_archive_whose_zip_directory_is_too_large_to_hold_is_left_to_syft(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(syft_java, "_MAX_ENTRIES", 50)
+    assert syft_java.package("opt/x.jar", "sha256:l", _many_entries(40)) is not None
+    for archive in (
+        _many_entries(60),
+        _many_entries(60, comment=b"the record is found before a comment too"),
+    ):
+        with pytest.raises(NotPlain, match="a zip directory of 61 entries"):
+            syft_java.package("opt/x.jar", "sha256:l", archive)
