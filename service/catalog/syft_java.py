@@ -132,12 +132,8 @@ def package(path: str, layer: str, file: IO[bytes]) -> Package | None:
     except (zipfile.BadZipFile, ValueError, OSError) as error:
         raise NotPlain("not a zip archive Python reads") from error
     with archive:
-        names = _entries(archive)
-        manifests = [name for name in names if name == _MANIFEST]
-        if not manifests:
+        if _MANIFEST not in _entries(archive):  # each name once: _entries refuses twins
             return None  # no main package, and no Maven files to find others in
-        if len(manifests) > 1:
-            raise NotPlain("more than one manifest")
         manifest = _read_manifest(archive)
     main, sections = _manifest(manifest)
     if _get(main, "Weave-Classes") is not None:
@@ -303,8 +299,9 @@ def _manifest_group_ids(
 def _group_ids(name: str, main: _Section, sections: list[_Section]) -> list[str]:
     """GroupIDsFromJavaMetadata for an archive without Maven metadata: Syft's table of
     known artifacts, else the manifest's primary group-ID fields, else its secondary ones."""
-    if name in _known_group_ids():
-        return [_known_group_ids()[name]]
+    known = _known_group_ids().get(name)
+    if known is not None:
+        return [known]
     return _manifest_group_ids(main, sections, _PRIMARY_GROUP_FIELDS) or _manifest_group_ids(
         main, sections, _SECONDARY_GROUP_FIELDS
     )

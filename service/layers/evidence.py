@@ -119,7 +119,7 @@ def by_path(path: str) -> bool:
     name = posixpath.basename(path)
     if name in _NAMES or name.endswith(_SUFFIXES):
         return True
-    return bool(_PATTERNS.match(path) or _CLASSIFIERS.fullmatch(name))
+    return bool(_PATTERNS.match(path)) or classifier_named(name)
 
 
 def classifier_named(name: str) -> bool:

@@ -70,10 +70,15 @@ class Node:
         if self.blob is None or count == 0:
             return b""
         with self.blob.open("rb") as raw:
-            data = os.pread(raw.fileno(), count, self.offset)
-        if len(data) != count:
-            raise OSError(f"{self.blob} ends inside a file it holds")
-        return data
+            return _pread(raw.fileno(), count, self.offset, self.blob)
+
+
+def _pread(fd: int, count: int, offset: int, blob: Path) -> bytes:
+    """``count`` bytes at ``offset`` of the open ``blob``; OSError if it ends first."""
+    data = os.pread(fd, count, offset)
+    if len(data) != count:
+        raise OSError(f"{blob} ends inside a file it holds")
+    return data
 
 
 class _FileView(io.RawIOBase):
@@ -104,9 +109,7 @@ class _FileView(io.RawIOBase):
 
     def readinto(self, buffer: WriteableBuffer) -> int:
         wanted = max(0, min(len(memoryview(buffer)), self._size - self._position))
-        data = os.pread(self._fd, wanted, self._offset + self._position)
-        if len(data) != wanted:
-            raise OSError(f"{self._blob} ends inside a file it holds")
+        data = _pread(self._fd, wanted, self._offset + self._position, self._blob)
         memoryview(buffer).cast("B")[: len(data)] = data
         self._position += len(data)
         return len(data)
