@@ -17,8 +17,10 @@ import subprocess
 import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -231,6 +233,18 @@ def service(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Iter
         log.close()
 
 
+@pytest.fixture(autouse=True)
+def worker_log_of_each_test(service: dict) -> Iterator[None]:
+    """What the worker and beat logged during a test, printed after it (pytest shows it
+    when the test fails: the workers run in other processes)."""
+    path = service["tmp"] / "worker.log"
+    start = path.stat().st_size
+    yield
+    with path.open("rb") as log:
+        log.seek(start)
+        print(log.read()[-20_000:].decode(errors="replace"))
+
+
 def scans_of(engine: Engine, reference_part: str) -> list[ScanRow]:
     with Session(engine) as session:
         return list(
@@ -286,10 +300,17 @@ def test_worker_killed_mid_scan_loses_nothing_and_finishes_once(service):
 
 
 def test_scan_submitted_while_redis_is_down_runs_after_it_returns(service):
-    client, registry, redis = service["client"], service["registry"], service["redis"]
+    client, registry = service["client"], service["registry"]
     push_tiny_image(service["tmp"], registry.host, "tollgate-broker/redis", "redis")
     scan_ids = wait_for(lambda: scans_of(service["engine"], "tollgate-broker/redis"), 60, "no scan")
     finished_scan(client, scan_ids[0].id)
+    _scan_submitted_while_redis_is_down(service)
+
+
+def _scan_submitted_while_redis_is_down(service: dict[str, Any]) -> None:
+    """Stops Redis, submits a scan of the image the test above pushed, starts Redis again:
+    the scan is accepted while Redis is down and done once it is back."""
+    client, registry, redis = service["client"], service["registry"], service["redis"]
     redis.stop()
     response = client.post(
         "/api/v1/scans",
@@ -303,8 +324,9 @@ def test_scan_submitted_while_redis_is_down_runs_after_it_returns(service):
     assert scan["status"] == "done", scan["error"]
 
 
-def test_registry_that_never_answers_fails_with_a_reason(service):
-    client = service["client"]
+@contextmanager
+def silent_registry() -> Iterator[str]:
+    """A loopback "registry" that accepts connections and never answers; yields its host."""
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))
     silent.listen(16)
@@ -321,17 +343,41 @@ def test_registry_that_never_answers_fails_with_a_reason(service):
 
     threading.Thread(target=hold, daemon=True).start()
     try:
-        host = f"127.0.0.1:{silent.getsockname()[1]}"
-        response = client.post("/api/v1/scans", json={"image": f"{host}/slow/app:1"})
-        scan = finished_scan(client, response.json()["id"], timeout=120)
-        assert scan["status"] == "failed"
-        assert scan["error"]
-        assert len(scans_of(service["engine"], f"{host}/slow/app")) == 1
+        yield f"127.0.0.1:{silent.getsockname()[1]}"
     finally:
         stop.set()
         for conn in accepted:
             conn.close()
         silent.close()
+
+
+def test_redis_stopped_under_a_running_scan_loses_no_scan(service):
+    """Redis stops while the worker runs a scan (its message not yet acknowledged) and
+    while another is submitted: once Redis is back, the worker reconnects, the submitted
+    scan runs and the interrupted one ends with its own reason."""
+    client = service["client"]
+    with silent_registry() as host:
+        running = client.post("/api/v1/scans", json={"image": f"{host}/slow/running:1"}).json()
+        wait_for(
+            lambda: client.get(f"/api/v1/scans/{running['id']}").json()["status"] == "running",
+            60,
+            "the scan never started",
+            every=0.05,
+        )
+        _scan_submitted_while_redis_is_down(service)
+        interrupted = finished_scan(client, running["id"], timeout=180)
+    assert interrupted["status"] == "failed" and interrupted["error"]
+    assert len(scans_of(service["engine"], f"{host}/slow/running")) == 1
+
+
+def test_registry_that_never_answers_fails_with_a_reason(service):
+    client = service["client"]
+    with silent_registry() as host:
+        response = client.post("/api/v1/scans", json={"image": f"{host}/slow/app:1"})
+        scan = finished_scan(client, response.json()["id"], timeout=120)
+    assert scan["status"] == "failed"
+    assert scan["error"]
+    assert len(scans_of(service["engine"], f"{host}/slow/app")) == 1
 
 
 def test_harbor_credentials_reach_the_worker_sealed(service):
