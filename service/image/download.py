@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -39,9 +39,8 @@ class LayerArrivals(Protocol):
         """Every layer in the cache, those read in place too (for a reader of the cache)."""
         ...
 
-    def uncompressed_in_place(self, digests: Collection[str]) -> bool:
-        """Whether each of ``digests`` is read in place from an uncompressed blob: its
-        walk is then all the work reading it costs (no download, no inflater)."""
+    def in_place(self, digest: str) -> BlobRange | None:
+        """Where the layer lies on disk when it is read in place (see :meth:`follow`)."""
         ...
 
 
@@ -92,11 +91,8 @@ class LayerDownload:
             return None
         return incoming.follow(self._path(digest), settled, f"layer {digest}")
 
-    def uncompressed_in_place(self, digests: Collection[str]) -> bool:
-        return all(
-            (where := self._in_place.get(digest)) is not None and where.uncompressed
-            for digest in digests
-        )
+    def in_place(self, digest: str) -> BlobRange | None:
+        return self._in_place.get(digest)
 
     def store_all(self) -> None:
         """Wait for the download, then store the layers it left in place."""

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO, cast
 
 from service.errors import ImageError
+from service.image.cache import BlobCache
 from service.image.incoming import Follower
 from service.image.inplace import InPlaceReader
 from service.layers import evidence, secrets
@@ -53,6 +54,16 @@ def read_layer(
             return _read(raw, digest, evidence, lambda: blob.stat().st_size)
     except (tarfile.TarError, EOFError, OSError) as error:
         raise ImageError(f"layer {digest} is not a readable tar stream: {error}") from error
+
+
+def read_keeping_evidence(
+    blobs: BlobCache, blob: Path | Follower | InPlaceReader, digest: str
+) -> LayerContents:
+    """:func:`read_layer` with the evidence published in ``blobs`` under the digest it
+    hashes to (nothing if the read fails), that digest in the result."""
+    with blobs.writer(None, f"evidence of layer {digest}") as sink:
+        contents = read_layer(blob, digest, cast(IO[bytes], sink))
+    return contents.model_copy(update={"evidence": sink.hasher.digest})
 
 
 def _read(

@@ -59,7 +59,7 @@ def classify(path: str, content: bytes | None) -> SecretKind | None:
         return None
     if b"PRIVATE KEY-----" in content and _PRIVATE_KEY.search(content):
         return SecretKind.PRIVATE_KEY
-    if _AWS_KEY_PREFIX.search(content) and _text(content) and _AWS_KEY_ID.search(content):
+    if _text(content) and _AWS_KEY_PREFIX.search(content) and _AWS_KEY_ID.search(content):
         return SecretKind.AWS_ACCESS_KEY_ID
     return None
 

@@ -17,6 +17,7 @@ Errors are :class:`tarfile.ReadError`, as from :mod:`tarfile`.
 from __future__ import annotations
 
 import tarfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -256,10 +257,18 @@ class TarStream:
         self._data, self._pos = b"".join(parts), 0
 
 
+def _byte_sum(block: bytes) -> int:
+    """The sum of a 512-byte block's bytes, in C: Adler-32's first half is one plus the
+    sum modulo 65521, exact for 256 bytes (at most 65,280); ``sum(block)`` iterates in
+    the interpreter, a tenth of a second for the 30,000 headers of a large layer."""
+    low, high = zlib.adler32(block[:256]) & 0xFFFF, zlib.adler32(block[256:]) & 0xFFFF
+    return low + high - 2
+
+
 def _checksum_matches(block: bytes, stored: int) -> bool:
     """The header's bytes summed with the checksum field read as spaces; some old tars
     summed signed bytes, which Go's reader and tarfile accept too."""
-    unsigned = sum(block) - sum(block[148:156]) + 8 * 0x20
+    unsigned = _byte_sum(block) - sum(block[148:156]) + 8 * 0x20
     if unsigned == stored:
         return True
     high = sum(1 for byte in block if byte >= 0x80) - sum(1 for b in block[148:156] if b >= 0x80)

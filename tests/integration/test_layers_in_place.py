@@ -16,7 +16,9 @@ from service.catalog.model import Catalog
 from service.catalog.syft import SyftCataloger, syft_environment
 from service.errors import DigestMismatchError
 from service.image.cache import BlobCache
+from service.image.inplace import BlobRange
 from service.image.reference import parse_reference
+from service.layers import analyzer, child_read, standby
 from service.layers.cache import LayerCache
 from service.sbom import SbomFormat
 from service.scanning import CatalogOutcome
@@ -88,9 +90,26 @@ def limits(monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
     return seen
 
 
+@pytest.fixture(params=["here", "child"])
+def children(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The layers read by a child process: none, or (any size worth a child) the largest
+    of each image whose layers are all uncompressed and in place."""
+    started: list[str] = []
+    if request.param == "child":
+        monkeypatch.setattr(standby, "MIN_SIZE", 0)
+
+        class Recorded(child_read.ChildRead):
+            def __init__(self, blobs: BlobCache, where: BlobRange, digest: str) -> None:
+                started.append(digest)
+                super().__init__(blobs, where, digest)
+
+        monkeypatch.setattr(analyzer, "ChildRead", Recorded)
+    return started
+
+
 @pytest.mark.parametrize("transport", ["oci-dir", "docker-archive"])
 def test_layers_on_disk_are_read_in_place_for_the_same_catalog(
-    tmp_path: Path, transport: str, limits: list[str | None]
+    tmp_path: Path, transport: str, limits: list[str | None], children: list[str]
 ) -> None:
     reference, layout = _reference(tmp_path, transport, [BASE, APP])
     outcome = _catalog(reference, tmp_path / "data")
@@ -103,10 +122,11 @@ def test_layers_on_disk_are_read_in_place_for_the_same_catalog(
     assert len(layers) == 2 and not any(blobs.has(digest) for digest in layers)
     cached = LayerCache(blobs.root)
     assert all(cached.get(digest) is not None for digest in layers)  # analysed, verified
+    assert children in ([], [layers[1]])  # the largest layer, when read by a child
 
 
 def test_an_archive_layer_that_does_not_match_its_digest_fails_and_leaves_nothing(
-    tmp_path: Path,
+    tmp_path: Path, children: list[str]
 ) -> None:
     reference, _ = _reference(tmp_path, "docker-archive", [BASE, APP])
     archive = Path(reference.removeprefix("docker-archive:"))
@@ -122,6 +142,7 @@ def test_an_archive_layer_that_does_not_match_its_digest_fails_and_leaves_nothin
     tampered = config["rootfs"]["diff_ids"][1]
     assert LayerCache(root).get(tampered) is None
     assert not BlobCache(root).has(tampered)
+    assert children in ([], [tampered])  # the child's error, raised here
 
 
 def test_a_layer_whose_evidence_cannot_be_kept_is_stored_for_syft_after_all(

@@ -68,7 +68,7 @@ def test_abandoning_stops_after_the_layer_in_progress() -> None:
     download.finish()  # abandoning is not an error
 
 
-def test_layers_read_in_place_say_whether_they_are_uncompressed(tmp_path: Path) -> None:
+def test_layers_read_in_place_say_where_they_lie_until_stored(tmp_path: Path) -> None:
     ranges = {
         "sha256:plain": BlobRange(tmp_path / "a", 0, 1, uncompressed=True),
         "sha256:gzip": BlobRange(tmp_path / "b", 0, 1, uncompressed=False),
@@ -76,6 +76,6 @@ def test_layers_read_in_place_say_whether_they_are_uncompressed(tmp_path: Path) 
     digests = [*ranges, "sha256:fetched"]
     download = LayerDownload(digests, lambda digest: None, in_place=ranges.get)
     download.finish()
-    assert download.uncompressed_in_place(["sha256:plain"])
-    assert not download.uncompressed_in_place(["sha256:plain", "sha256:gzip"])
-    assert not download.uncompressed_in_place(["sha256:fetched"])  # downloaded, not in place
+    assert [download.in_place(digest) for digest in digests] == [*ranges.values(), None]
+    download.store_all()  # in the cache now: read from there
+    assert [download.in_place(digest) for digest in digests] == [None, None, None]

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from service.layers import tarstream
 from service.layers.tarstream import TarStream
 
 LONG = "d" * 90 + "/" + "e" * 90 + "/" + "f" * 120  # past both ustar name and prefix
@@ -214,3 +215,8 @@ def test_the_end_without_end_of_archive_blocks_is_the_end() -> None:
     assert [e.name for e in TarStream(io.BytesIO(archive[:end]))] == [
         row[0] if row[1] != tarfile.DIRTYPE else row[0] + "/" for row in _oracle(archive)
     ]
+
+
+def test_header_bytes_are_summed_exactly() -> None:
+    blocks = [bytes(512), b"\xff" * 512, bytes(range(256)) * 2, os.urandom(512)]
+    assert [tarstream._byte_sum(block) for block in blocks] == [sum(block) for block in blocks]

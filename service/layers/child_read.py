@@ -1,0 +1,136 @@
+"""A layer read in a process of its own, beside the layers this process reads.
+
+A layer read in place from an uncompressed blob (``docker save``, a plain OCI layout)
+costs its walk alone, and a walk holds the interpreter: two walks in one process take
+their sum, on any number of cores. The largest of an image's such layers is read by a
+child process instead (``python -m service.layers.child_read``, started ahead by
+:mod:`service.layers.standby` or when needed), as this process would
+read it — in place, digest verified, its evidence published in the blob cache — while
+this process reads the others: the walks take the largest one's time (and the child's
+start, ~0.15 s) instead of their sum.
+
+The child answers on its stdout: the layer's contents, or an :class:`ImageError` it
+met (a digest mismatch, an unreadable tar), raised again here as the same class. A
+child that ends otherwise (killed, out of memory) is logged and the layer read here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import threading
+from pathlib import Path
+from typing import IO, cast
+
+from pydantic import ValidationError
+
+from service import errors
+from service.errors import ImageError
+from service.image.cache import BlobCache
+from service.image.inplace import BlobRange, InPlaceReader
+from service.layers import standby
+from service.layers.model import LayerContents
+from service.layers.reader import read_keeping_evidence
+
+logger = logging.getLogger(__name__)
+
+_STDERR_KEPT = 2000  # characters of a failed child's stderr in the log
+
+
+def worth_a_child(layers: dict[str, BlobRange]) -> str | None:
+    """Of ``layers`` to read, all uncompressed and in place, the one to read in a child:
+    the largest, when there are others to read here, cores for both, and it is large
+    enough to be worth a process."""
+    if len(layers) < 2 or (os.cpu_count() or 1) < 2:
+        return None
+    largest = max(layers, key=lambda digest: layers[digest].size)
+    return largest if layers[largest].size >= standby.MIN_SIZE else None
+
+
+class ChildRead:
+    """The read of layer ``digest`` at ``where`` by a child process, started at once."""
+
+    def __init__(self, blobs: BlobCache, where: BlobRange, digest: str) -> None:
+        self.digest = digest
+        self._lock = threading.Lock()
+        self._done = False  # the child's exit collected
+        job = {
+            "blobs": str(blobs.root),
+            "path": str(where.path),
+            "offset": where.offset,
+            "size": where.size,
+            "digest": digest,
+        }
+        self._process = standby.take()
+        stdin = cast(IO[bytes], self._process.stdin)
+        stdin.write(json.dumps(job).encode())
+        stdin.close()
+        self._process.stdin = None  # sent: communicate() has nothing more to write
+
+    def result(self) -> LayerContents | None:
+        """The layer's contents once the child is done; None if it ended without an answer
+        (read the layer here). Raises the ImageError the child met."""
+        with self._lock:
+            out, err = self._process.communicate()
+            self._done = True
+        if self._process.returncode == 0:
+            try:
+                return LayerContents.model_validate_json(out)
+            except ValidationError:
+                pass
+        else:
+            _raise_reported(out)
+        logger.warning(
+            "the process reading layer %s ended (status %s) without its contents: reading "
+            "it here. %s",
+            self.digest,
+            self._process.returncode,
+            err.decode(errors="replace")[-_STDERR_KEPT:],
+        )
+        return None
+
+    def cancel(self) -> None:
+        """Stop the child if it still runs (its result is not needed), from any thread."""
+        if self._process.poll() is None:
+            self._process.kill()  # first: a thread waiting in result() is released
+        with self._lock:
+            if not self._done:
+                self._process.communicate()
+                self._done = True
+
+
+def _raise_reported(out: bytes) -> None:
+    try:
+        report = json.loads(out)
+    except ValueError:
+        return
+    failure = report.get("error") if isinstance(report, dict) else None
+    if not isinstance(failure, dict):
+        return
+    kind = getattr(errors, str(failure.get("kind")), None)
+    if not (isinstance(kind, type) and issubclass(kind, ImageError)):
+        kind = ImageError
+    raise kind(str(failure.get("message")), hint=failure.get("hint"))
+
+
+def main() -> None:
+    sent = sys.stdin.buffer.read()
+    if not sent:  # started ahead and never given a job
+        return
+    job = json.loads(sent)
+    where = BlobRange(Path(job["path"]), job["offset"], job["size"], uncompressed=True)
+    digest = job["digest"]
+    try:
+        with InPlaceReader(where, digest, f"layer {digest}") as blob:
+            contents = read_keeping_evidence(BlobCache(Path(job["blobs"])), blob, digest)
+    except ImageError as error:
+        report = {"kind": type(error).__name__, "message": error.message, "hint": error.hint}
+        sys.stdout.write(json.dumps({"error": report}))
+        sys.exit(1)
+    sys.stdout.write(contents.model_dump_json())
+
+
+if __name__ == "__main__":
+    main()

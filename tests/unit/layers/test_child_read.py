@@ -1,0 +1,106 @@
+"""A layer read by a child process: the same contents and evidence as read here, its
+errors raised here as the same class, and a child that dies leaves the read to us."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from service.errors import DigestMismatchError
+from service.image.cache import BlobCache
+from service.image.inplace import BlobRange, InPlaceReader
+from service.layers import child_read, standby
+from service.layers.child_read import ChildRead, worth_a_child
+from service.layers.reader import read_keeping_evidence
+
+PREFIX = b"archive bytes before the layer\n" * 100  # read in place from an offset
+
+
+def _layer(files: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+@pytest.fixture
+def layer(tmp_path: Path) -> tuple[BlobRange, str]:
+    """A layer with evidence (os-release, a package.json) and a private key, lying in an
+    archive after other bytes; and its digest."""
+    data = _layer(
+        {
+            "etc/os-release": b"ID=debian\nVERSION_ID=12\n",
+            "app/node_modules/qs/package.json": b'{"name": "qs", "version": "6.2.0"}',
+            "root/.ssh/id_rsa": b"-----BEGIN RSA PRIVATE KEY-----\nMII\n",
+            "app/data.bin": bytes(70_000),
+        }
+    )
+    archive = tmp_path / "image.tar"
+    archive.write_bytes(PREFIX + data + b"trailing members")
+    where = BlobRange(archive, len(PREFIX), len(data), uncompressed=True)
+    return where, f"sha256:{hashlib.sha256(data).hexdigest()}"
+
+
+def test_a_child_reads_a_layer_as_this_process_does(
+    tmp_path: Path, layer: tuple[BlobRange, str]
+) -> None:
+    where, digest = layer
+    here_blobs, child_blobs = BlobCache(tmp_path / "here"), BlobCache(tmp_path / "child")
+    with InPlaceReader(where, digest, "layer") as blob:
+        here = read_keeping_evidence(here_blobs, blob, digest)
+    child = ChildRead(child_blobs, where, digest).result()
+    assert child == here
+    assert here.secrets and here.evidence is not None
+    assert (
+        child_blobs.path(here.evidence).read_bytes() == here_blobs.path(here.evidence).read_bytes()
+    )
+
+
+def test_a_layer_that_does_not_match_its_digest_fails_in_the_child_and_here(
+    tmp_path: Path, layer: tuple[BlobRange, str]
+) -> None:
+    where, _ = layer
+    other = "sha256:" + "0" * 64
+    with pytest.raises(DigestMismatchError, match="hashes to"):
+        ChildRead(BlobCache(tmp_path / "blobs"), where, other).result()
+
+
+def test_a_child_that_ends_without_an_answer_leaves_the_read_here(
+    tmp_path: Path, layer: tuple[BlobRange, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    where, digest = layer
+    gone = BlobRange(tmp_path / "no-such-archive.tar", 0, where.size, uncompressed=True)
+    assert ChildRead(BlobCache(tmp_path / "blobs"), gone, digest).result() is None
+    assert "reading it here" in caplog.text and "FileNotFoundError" in caplog.text
+
+
+def test_a_cancelled_child_is_stopped_and_collected(
+    tmp_path: Path, layer: tuple[BlobRange, str]
+) -> None:
+    where, digest = layer
+    child = ChildRead(BlobCache(tmp_path / "blobs"), where, digest)
+    child.cancel()
+    child.cancel()  # twice: nothing more to do
+    assert child._process.returncode is not None  # exited and collected
+
+
+def test_the_largest_of_several_layers_is_worth_a_child_when_large(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def at(size: int) -> BlobRange:
+        return BlobRange(tmp_path / "a.tar", 0, size, uncompressed=True)
+
+    large, small = at(standby.MIN_SIZE * 2), at(1024)
+    assert worth_a_child({"s": small, "l": large, "m": at(standby.MIN_SIZE)}) == "l"
+    assert worth_a_child({}) is None
+    assert worth_a_child({"l": large}) is None  # nothing else to read meanwhile
+    assert worth_a_child({"s": small, "m": at(standby.MIN_SIZE - 1)}) is None  # too small
+    monkeypatch.setattr(child_read.os, "cpu_count", lambda: 1)
+    assert worth_a_child({"s": small, "l": large}) is None  # one core: nothing to gain
