@@ -192,7 +192,12 @@ class LayerAnalyzer:
                 # contend for the interpreter; the largest goes to a process of its own
                 threads = 1
                 if (largest := worth_a_child(plain)) is not None:
-                    children[largest] = ChildRead(self._blobs, plain[largest], largest)
+                    try:
+                        children[largest] = ChildRead(self._blobs, plain[largest], largest)
+                    except OSError as error:
+                        logger.warning(
+                            "no process to read layer %s (%s): read here", largest, error
+                        )
             with (
                 _quick_switching(),
                 ThreadPoolExecutor(threads, thread_name_prefix="layer") as pool,

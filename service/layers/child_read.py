@@ -16,6 +16,7 @@ child that ends otherwise (killed, out of memory) is logged and the layer read h
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -50,7 +51,8 @@ def worth_a_child(layers: dict[str, BlobRange]) -> str | None:
 
 
 class ChildRead:
-    """The read of layer ``digest`` at ``where`` by a child process, started at once."""
+    """The read of layer ``digest`` at ``where`` by a child process, started at once
+    (OSError if no process can be started)."""
 
     def __init__(self, blobs: BlobCache, where: BlobRange, digest: str) -> None:
         self.digest = digest
@@ -65,8 +67,10 @@ class ChildRead:
         }
         self._process = standby.take()
         stdin = cast(IO[bytes], self._process.stdin)
-        stdin.write(json.dumps(job).encode())
-        stdin.close()
+        with contextlib.suppress(BrokenPipeError):  # the child ended: result() says so
+            stdin.write(json.dumps(job).encode())
+        with contextlib.suppress(BrokenPipeError):
+            stdin.close()
         self._process.stdin = None  # sent: communicate() has nothing more to write
 
     def result(self) -> LayerContents | None:

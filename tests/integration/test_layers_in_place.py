@@ -90,11 +90,19 @@ def limits(monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
     return seen
 
 
-@pytest.fixture(params=["here", "child"])
+@pytest.fixture(params=["here", "child", "no-process"])
 def children(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The layers read by a child process: none, or (any size worth a child) the largest
-    of each image whose layers are all uncompressed and in place."""
+    of each image whose layers are all uncompressed and in place; or none, as no process
+    can be started (read here instead)."""
     started: list[str] = []
+    if request.param == "no-process":
+        monkeypatch.setattr(standby, "MIN_SIZE", 0)
+
+        def fails() -> None:
+            raise OSError("no interpreter to start")
+
+        monkeypatch.setattr(standby, "spawn", fails)
     if request.param == "child":
         monkeypatch.setattr(standby, "MIN_SIZE", 0)
 
