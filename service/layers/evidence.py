@@ -19,7 +19,6 @@ the squashed tree holds). What evidence cannot be kept faithfully makes the laye
 from __future__ import annotations
 
 import fnmatch
-import posixpath
 import re
 from collections.abc import Iterable
 from typing import IO
@@ -116,7 +115,7 @@ def by_path(path: str) -> bool:
     """Whether a file at ``path`` is evidence whatever its content."""
     if path in _EXACT:
         return True
-    name = posixpath.basename(path)
+    name = path.rpartition("/")[2]
     if name in _NAMES or name.endswith(_SUFFIXES):
         return True
     return bool(_PATTERNS.match(path)) or classifier_named(name)

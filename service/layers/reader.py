@@ -25,6 +25,7 @@ from service.image.inplace import InPlaceReader
 from service.layers import evidence, secrets
 from service.layers.inflate import Blob, tar_stream
 from service.layers.model import LayerContents, LayerSecret, SecretKind
+from service.layers.tarcopy import TarCopy
 from service.layers.tarstream import Entry, TarStream
 
 MAX_ENTRIES = 2_000_000  # beyond this a layer is refused: its listing would not fit in memory
@@ -77,11 +78,7 @@ class _EvidenceTar:
     """The layer's evidence (see :mod:`service.layers.evidence`), or nothing without a sink."""
 
     def __init__(self, sink: IO[bytes] | None) -> None:
-        self._tar = (
-            tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT)  # noqa: SIM115 - closed by __exit__
-            if sink
-            else None
-        )
+        self._tar = TarCopy(sink) if sink else None
         self._files: set[str] = set()
         self.understood = True
 
@@ -102,14 +99,14 @@ class _EvidenceTar:
                 if evidence.by_path(path):  # its content is in a file that was not kept
                     self.understood = False
                 return
-            self._tar.addfile(member.tarinfo(path, target))
+            self._tar.add(member, path, target)
             return
-        self._tar.addfile(member.tarinfo(path))
+        self._tar.add(member, path)
 
     def file(self, member: Entry, path: str, content: IO[bytes]) -> None:
         if self._tar is None:
             return
-        self._tar.addfile(member.tarinfo(path, size=member.size), content)
+        self._tar.add(member, path, content=content, size=member.size)
         self._files.add(path)
 
     @property
@@ -200,8 +197,11 @@ def _executable(member: Entry, path: str, chunks: Iterator[bytes], kept: _Eviden
 
 
 def _normalised(name: str) -> str | None:
-    path = posixpath.normpath("/" + name).lstrip("/")
-    return path or None
+    if name.startswith("./"):
+        name = name[2:]
+    if "//" in name or "/." in name or name.startswith((".", "/")) or name.endswith("/"):
+        name = posixpath.normpath("/" + name).lstrip("/")  # what the fast path cannot be sure of
+    return name or None
 
 
 # The digest of the evidence of a layer that holds none.

@@ -42,7 +42,7 @@ def wanted(path: str, size: int) -> bool:
     """Whether the content of ``path`` (``size`` bytes) is needed to classify it."""
     if size > CONTENT_LIMIT:
         return False
-    name = posixpath.basename(path)
+    name = path.rpartition("/")[2]
     return name in _CREDENTIAL_FILES or _dotenv(name) or _searched_for_keys(path)
 
 
@@ -51,7 +51,7 @@ def classify(path: str, content: bytes | None) -> SecretKind | None:
     large, or not :func:`wanted`) holds none that could be told."""
     if content is None:
         return None
-    name = posixpath.basename(path)
+    name = path.rpartition("/")[2]
     named = _by_name(path, name, content)
     if named is not None:
         return named
@@ -101,7 +101,7 @@ def _docker_auths(data: bytes) -> bool:
 
 
 def _searched_for_keys(path: str) -> bool:
-    return _searched_directory(posixpath.dirname(path))
+    return _searched_directory(path.rpartition("/")[0])
 
 
 @functools.lru_cache(maxsize=8192)  # a layer's files come directory by directory

@@ -34,7 +34,7 @@ DIRECTORY = b"5"
 _PAX, _PAX_GLOBAL = b"x", b"g"
 _GNU_LONG_NAME, _GNU_LONG_LINK, _GNU_SPARSE = b"L", b"K", b"S"
 _META = frozenset({_PAX, _PAX_GLOBAL, _GNU_LONG_NAME, _GNU_LONG_LINK})
-_USTAR = b"ustar\x00"  # POSIX: ``prefix`` holds the head of a long name; GNU's magic differs
+USTAR = b"ustar\x00"  # POSIX: ``prefix`` holds the head of a long name; GNU's magic differs
 
 
 class Readable(Protocol):
@@ -159,7 +159,7 @@ class TarStream:
             raise tarfile.ReadError(f"tar header at byte {at} has a bad checksum")
         kind = block[156:157]
         name = block[0:100].split(b"\0", 1)[0]
-        if block[257:263] == _USTAR and block[345] != 0:
+        if block[257:263] == USTAR and block[345] != 0:
             name = block[345:500].split(b"\0", 1)[0] + b"/" + name
         if kind == b"\0" and name.endswith(b"/"):  # pre-POSIX archives mark directories so
             kind = DIRECTORY
@@ -257,7 +257,7 @@ class TarStream:
         self._data, self._pos = b"".join(parts), 0
 
 
-def _byte_sum(block: bytes) -> int:
+def byte_sum(block: bytes) -> int:
     """The sum of a 512-byte block's bytes, in C: Adler-32's first half is one plus the
     sum modulo 65521, exact for 256 bytes (at most 65,280); ``sum(block)`` iterates in
     the interpreter, a tenth of a second for the 30,000 headers of a large layer."""
@@ -268,7 +268,7 @@ def _byte_sum(block: bytes) -> int:
 def _checksum_matches(block: bytes, stored: int) -> bool:
     """The header's bytes summed with the checksum field read as spaces; some old tars
     summed signed bytes, which Go's reader and tarfile accept too."""
-    unsigned = _byte_sum(block) - sum(block[148:156]) + 8 * 0x20
+    unsigned = byte_sum(block) - sum(block[148:156]) + 8 * 0x20
     if unsigned == stored:
         return True
     high = sum(1 for byte in block if byte >= 0x80) - sum(1 for b in block[148:156] if b >= 0x80)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import gzip
 import io
+import itertools
 import os
+import posixpath
 import sys
 import tarfile
 from pathlib import Path
@@ -18,6 +20,7 @@ from service.errors import ImageError
 from service.image.cache import BlobCache
 from service.image.model import PinnedImage
 from service.image.reference import parse_reference
+from service.layers import reader
 from service.layers.analyzer import LayerAnalyzer
 from service.layers.cache import LayerCache
 from service.layers.compose import compose
@@ -244,3 +247,12 @@ def test_large_evidence_is_copied_from_the_stream_whole(tmp_path: Path) -> None:
     with tarfile.open(fileobj=kept) as evidence:
         member = evidence.extractfile("opt/app/big.jar")
         assert member is not None and member.read() == jar
+
+
+def test_member_names_are_normalised_as_the_filesystem_applies_them() -> None:
+    """The fast path (names with nothing to resolve) agrees with resolving every name."""
+    parts = ["a", ".", "..", "/", "//", "./", "../", ".x", "x.", ".wh.y"]
+    names = {"".join(p) for n in range(5) for p in itertools.product(parts, repeat=n)}
+    for name in names:
+        resolved = posixpath.normpath("/" + name).lstrip("/") or None
+        assert reader._normalised(name) == resolved, name

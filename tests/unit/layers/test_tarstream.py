@@ -219,4 +219,4 @@ def test_the_end_without_end_of_archive_blocks_is_the_end() -> None:
 
 def test_header_bytes_are_summed_exactly() -> None:
     blocks = [bytes(512), b"\xff" * 512, bytes(range(256)) * 2, os.urandom(512)]
-    assert [tarstream._byte_sum(block) for block in blocks] == [sum(block) for block in blocks]
+    assert [tarstream.byte_sum(block) for block in blocks] == [sum(block) for block in blocks]
