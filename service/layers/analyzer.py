@@ -42,6 +42,7 @@ from service.layers.tarstream import TarStream
 logger = logging.getLogger(__name__)
 
 _MAX_THREADS = 4
+_BEHIND_CHILDREN = 10  # this process's layer reads beside a child's: that much nicer
 _reading: dict[str, threading.Lock] = {}
 _reading_guard = threading.Lock()
 
@@ -200,7 +201,11 @@ class LayerAnalyzer:
                         )
             with (
                 _quick_switching(),
-                ThreadPoolExecutor(threads, thread_name_prefix="layer") as pool,
+                ThreadPoolExecutor(
+                    threads,
+                    thread_name_prefix="layer",
+                    initializer=_behind_children if children else None,
+                ) as pool,
             ):
                 blobs = image.layout / "blobs"  # the cache's for a fetched image
                 read = functools.partial(
@@ -291,6 +296,17 @@ class _QuickSwitching:
 
 
 _quick_switching = _QuickSwitching()
+
+
+def _behind_children() -> None:
+    """A thread reading layers beside a child process gives way to it: the child's read
+    (the largest layer) is the longest, and while this process also reads, both cores
+    are busy with two walks and the hashing threads beside each. Linux sets a thread's
+    own niceness; the threads it starts (hashing) inherit it, and all end with the reads."""
+    thread = threading.get_native_id()
+    with contextlib.suppress(OSError):
+        niceness = os.getpriority(os.PRIO_PROCESS, thread) + _BEHIND_CHILDREN
+        os.setpriority(os.PRIO_PROCESS, thread, min(niceness, 19))
 
 
 def _uncompressed_in_place(

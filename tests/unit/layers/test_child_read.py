@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import tarfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,7 @@ import pytest
 from service.errors import DigestMismatchError
 from service.image.cache import BlobCache
 from service.image.inplace import BlobRange, InPlaceReader
-from service.layers import child_read, standby
+from service.layers import analyzer, child_read, standby
 from service.layers.child_read import ChildRead, worth_a_child
 from service.layers.reader import read_keeping_evidence
 
@@ -104,3 +106,18 @@ def test_the_largest_of_several_layers_is_worth_a_child_when_large(
     assert worth_a_child({"s": small, "m": at(standby.MIN_SIZE - 1)}) is None  # too small
     monkeypatch.setattr(child_read.os, "cpu_count", lambda: 1)
     assert worth_a_child({"s": small, "l": large}) is None  # one core: nothing to gain
+
+
+def test_a_thread_reading_beside_a_child_gives_way_to_it_alone() -> None:
+    seen: list[int] = []
+
+    def reader() -> None:
+        analyzer._behind_children()
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+
+    before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    thread = threading.Thread(target=reader)
+    thread.start()
+    thread.join()
+    assert seen == [min(before + analyzer._BEHIND_CHILDREN, 19)]
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before
