@@ -4,10 +4,9 @@ A layer read in place from an uncompressed blob (``docker save``, a plain OCI la
 costs its walk alone, and a walk holds the interpreter: two walks in one process take
 their sum, on any number of cores. The largest of an image's such layers is read by a
 child process instead (``python -m service.layers.child_read``, started ahead by
-:mod:`service.layers.standby` or when needed), as this process would
-read it — in place, digest verified, its evidence published in the blob cache — while
-this process reads the others: the walks take the largest one's time (and the child's
-start, ~0.15 s) instead of their sum.
+:mod:`service.layers.standby` or when needed), as this process would read it — in
+place, digest verified, its evidence published in the blob cache — while this process
+reads the others: the walks take about the largest one's time instead of their sum.
 
 The child answers on its stdout: the layer's contents, or an :class:`ImageError` it
 met (a digest mismatch, an unreadable tar), raised again here as the same class. A
