@@ -216,6 +216,9 @@ class LayerAnalyzer:
                 try:
                     for contents in pool.map(read, ordered):
                         known[contents.digest] = contents
+                except BaseException:
+                    pool.shutdown(wait=False, cancel_futures=True)  # the others: not needed
+                    raise
                 finally:
                     for child in children.values():  # done, or not needed after an error
                         child.cancel()

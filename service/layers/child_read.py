@@ -19,6 +19,8 @@ import contextlib
 import json
 import logging
 import os
+import signal
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -37,6 +39,7 @@ from service.layers.reader import read_keeping_evidence
 logger = logging.getLogger(__name__)
 
 _STDERR_KEPT = 2000  # characters of a failed child's stderr in the log
+_STOP_WAIT = 5  # seconds a child asked to end has before it is killed
 
 
 def worth_a_child(layers: dict[str, BlobRange]) -> str | None:
@@ -57,6 +60,7 @@ class ChildRead:
         self.digest = digest
         self._lock = threading.Lock()
         self._done = False  # the child's exit collected
+        self._cancelled = False
         job = {
             "blobs": str(blobs.root),
             "path": str(where.path),
@@ -78,6 +82,8 @@ class ChildRead:
         with self._lock:
             out, err = self._process.communicate()
             self._done = True
+        if self._cancelled:
+            raise ImageError(f"layer {self.digest}: its read was stopped")
         if self._process.returncode == 0:
             try:
                 return LayerContents.model_validate_json(out)
@@ -95,12 +101,19 @@ class ChildRead:
         return None
 
     def cancel(self) -> None:
-        """Stop the child if it still runs (its result is not needed), from any thread."""
+        """Stop the child if it still runs, from any thread: its result is not needed
+        (:meth:`result` raises). Asked to end, it removes the evidence it was writing;
+        one that has not ended after a few seconds is killed."""
+        self._cancelled = True
         if self._process.poll() is None:
-            self._process.kill()  # first: a thread waiting in result() is released
+            self._process.terminate()  # first: a thread waiting in result() is released
         with self._lock:
             if not self._done:
-                self._process.communicate()
+                try:
+                    self._process.communicate(timeout=_STOP_WAIT)
+                except subprocess.TimeoutExpired:
+                    self._process.kill()
+                    self._process.communicate()
                 self._done = True
 
 
@@ -118,7 +131,12 @@ def _raise_reported(out: bytes) -> None:
     raise kind(str(failure.get("message")), hint=failure.get("hint"))
 
 
+def _stop(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds the read: what it was writing is removed
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _stop)
     sent = sys.stdin.buffer.read()
     if not sent:  # started ahead and never given a job
         return

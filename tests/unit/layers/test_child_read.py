@@ -8,11 +8,12 @@ import io
 import os
 import tarfile
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from service.errors import DigestMismatchError
+from service.errors import DigestMismatchError, ImageError
 from service.image.cache import BlobCache
 from service.image.inplace import BlobRange, InPlaceReader
 from service.layers import analyzer, child_read, standby
@@ -121,3 +122,25 @@ def test_a_thread_reading_beside_a_child_gives_way_to_it_alone() -> None:
     thread.join()
     assert seen == [min(before + analyzer._BEHIND_CHILDREN, 19)]
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before
+
+
+def test_a_child_stopped_mid_read_leaves_no_evidence_behind(tmp_path: Path) -> None:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for n in range(40_000):  # a walk long enough to be stopped in
+            data = b'{"name": "p%d", "version": "1.0.0"}' % n
+            info = tarfile.TarInfo(f"app/node_modules/p{n}/package.json")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    archive = tmp_path / "layer.tar"
+    archive.write_bytes(out.getvalue())
+    where = BlobRange(archive, 0, len(out.getvalue()), uncompressed=True)
+    blobs = BlobCache(tmp_path / "blobs")
+    child = ChildRead(blobs, where, f"sha256:{hashlib.sha256(out.getvalue()).hexdigest()}")
+    deadline = time.monotonic() + 30
+    while not list(blobs.blobs_dir.glob(".incoming-*")) and time.monotonic() < deadline:
+        time.sleep(0.005)  # until its evidence is being written
+    child.cancel()
+    with pytest.raises(ImageError, match="stopped"):
+        child.result()
+    assert list(blobs.blobs_dir.iterdir()) == []
