@@ -31,7 +31,7 @@ from service.layers.tarstream import Entry, TarStream
 MAX_ENTRIES = 2_000_000  # beyond this a layer is refused: its listing would not fit in memory
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
-_SPOOLED_IN_MEMORY = 8 << 20  # an executable kept as evidence, past this: on disk
+_EXECUTABLE_IN_MEMORY = 8 << 20  # an executable kept as evidence, past this: on disk
 
 
 def _empty_evidence() -> str:
@@ -184,7 +184,7 @@ def _executable(member: Entry, path: str, chunks: Iterator[bytes], kept: _Eviden
     """Keep an executable that is evidence: held in memory, a large one in a temporary
     file, to look at its sections or markers."""
     spool: IO[bytes]
-    if member.size <= _SPOOLED_IN_MEMORY:  # joined once: no buffer grown chunk by chunk
+    if member.size <= _EXECUTABLE_IN_MEMORY:  # joined once: no buffer grown chunk by chunk
         spool = io.BytesIO(b"".join(chunks))
     else:
         spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed below

@@ -14,7 +14,7 @@ from __future__ import annotations
 import tarfile
 from typing import IO
 
-from service.layers.tarstream import BLOCK, USTAR, Entry, byte_sum
+from service.layers.tarstream import BLOCK, USTAR, Entry, header_checksum
 
 _RECORD = 20 * BLOCK
 _CHUNK = 1 << 20
@@ -86,6 +86,5 @@ def _copied_header(member: Entry, name: str, link: str, size: int) -> bytes | No
     header[_SIZE] = b"%011o\0" % size
     if header[_MAGIC] == USTAR:
         header[_PREFIX] = bytes(155)  # the name is whole: no prefix to join it to
-    header[_CHECKSUM] = b" " * 8
-    header[_CHECKSUM] = b"%06o\0 " % byte_sum(bytes(header))
+    header[_CHECKSUM] = b"%06o\0 " % header_checksum(header)
     return bytes(header)

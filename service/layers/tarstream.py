@@ -257,7 +257,7 @@ class TarStream:
         self._data, self._pos = b"".join(parts), 0
 
 
-def byte_sum(block: bytes) -> int:
+def byte_sum(block: bytes | bytearray) -> int:
     """The sum of a 512-byte block's bytes, in C: Adler-32's first half is one plus the
     sum modulo 65521, exact for 256 bytes (at most 65,280); ``sum(block)`` iterates in
     the interpreter, a tenth of a second for the 30,000 headers of a large layer."""
@@ -265,10 +265,16 @@ def byte_sum(block: bytes) -> int:
     return low + high - 2
 
 
+def header_checksum(block: bytes | bytearray) -> int:
+    """A header's checksum as ustar defines it: its bytes summed, unsigned, with the
+    checksum field read as eight spaces."""
+    return byte_sum(block) - sum(block[148:156]) + 8 * 0x20
+
+
 def _checksum_matches(block: bytes, stored: int) -> bool:
-    """The header's bytes summed with the checksum field read as spaces; some old tars
-    summed signed bytes, which Go's reader and tarfile accept too."""
-    unsigned = byte_sum(block) - sum(block[148:156]) + 8 * 0x20
+    """:func:`header_checksum`, or, as some old tars summed signed bytes (which Go's
+    reader and tarfile accept too), the signed sum."""
+    unsigned = header_checksum(block)
     if unsigned == stored:
         return True
     high = sum(1 for byte in block if byte >= 0x80) - sum(1 for b in block[148:156] if b >= 0x80)
