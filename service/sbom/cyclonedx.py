@@ -10,14 +10,16 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import jsonschema_rs
+import msgspec
+from cyclonedx.contrib.bom.utils import BomDependencyGraphFlatMerger, BomRefDiscriminator
 from cyclonedx.model import Property
 from cyclonedx.model.bom import Bom, BomMetaData
 from cyclonedx.model.component import Component, ComponentType
 from cyclonedx.model.dependency import Dependency
 from cyclonedx.model.license import DisjunctiveLicense, License, LicenseExpression
-from cyclonedx.output.json import JsonV1Dot6
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.schema._res import BOM_JSON  # the schema files the library ships
+from cyclonedx.schema.schema import SchemaVersion1Dot6
 from cyclonedx.spdx import is_supported_id
 from packageurl import PackageURL
 
@@ -26,6 +28,7 @@ from service.catalog.model import Catalog, Distro, Package
 from service.catalog.purl import oci_purl
 from service.errors import SBOMError
 from service.sbom.identity import document_time, document_uuid
+from service.sbom.json_text import indented
 from service.sbom.licenses import LicenseTerm, combined_expression, license_terms
 
 PROPERTY_PREFIX = "tollgate"
@@ -33,6 +36,11 @@ PROPERTY_PREFIX = "tollgate"
 
 def render_cyclonedx(catalog: Catalog, *, created: datetime | None = None) -> str:
     """The catalog as a CycloneDX 1.6 JSON document describing the image."""
+    return _checked(_generated(bom_of(catalog, created)), catalog)
+
+
+def bom_of(catalog: Catalog, created: datetime | None) -> Bom:
+    """The library's model of the catalog's document."""
     root = Component(
         type=ComponentType.CONTAINER,
         name=catalog.image.reference,
@@ -59,7 +67,31 @@ def render_cyclonedx(catalog: Catalog, *, created: datetime | None = None) -> st
         components.append(_operating_system(catalog.distro))
     _add_in_order(bom.components, components, key=_component_order)
     _add_in_order(bom.dependencies, _dependencies(root, components), key=_dependency_order)
-    return _checked(JsonV1Dot6(bom).output_as_string(indent=2), catalog)
+    return bom
+
+
+# What the library's JSON 1.6 writer adds to the BOM's own fields, after them.
+_JSON_CORE = {
+    "$schema": "http://cyclonedx.org/schema/bom-1.6.schema.json",
+    "bomFormat": "CycloneDX",
+    "specVersion": SchemaVersion.V1_6.to_version(),
+}
+
+
+def _generated(bom: Bom) -> dict[str, Any]:
+    """What ``JsonV1Dot6(bom).output_as_string()`` writes, built as its ``generate``
+    builds it but for ``Bom.validate()``, the library's data-model check (deprecated
+    there): that every component has a dependency entry, that every dependency names a
+    component, that no component mixes a license expression with licenses. All three
+    hold by construction here (:func:`_dependencies`, :func:`_licenses`), and the
+    schema check follows; the check itself looks each component up among the
+    dependencies one by one and hashes every component whole: 0.2 s of a 0.5 s render
+    of 450 packages. A test holds the two equal."""
+    with BomRefDiscriminator.from_bom(bom), BomDependencyGraphFlatMerger(bom):
+        written = bom.as_json(view_=SchemaVersion1Dot6)  # type: ignore[attr-defined]
+    document: dict[str, Any] = msgspec.json.decode(written)
+    document.update(_JSON_CORE)
+    return document
 
 
 def resubjected_cyclonedx(
@@ -69,7 +101,7 @@ def resubjected_cyclonedx(
     rendered for another image with the same packages, distro and engine run: only the
     serial number and the metadata (the image, the tools, the time) depend on the image;
     the components and the dependencies (on the root's fixed bom-ref) do not."""
-    return _made_for(json.loads(template), catalog, (), created)
+    return _made_for(msgspec.json.decode(template), catalog, (), created)
 
 
 def extended_cyclonedx(
@@ -93,7 +125,7 @@ def extended_cyclonedx(
     kept = {id(package) for package in added}
     if not set(added_keys).isdisjoint(p.key for p in catalog.packages if id(p) not in kept):
         return None
-    return _made_for(json.loads(template), catalog, added, created)
+    return _made_for(msgspec.json.decode(template), catalog, added, created)
 
 
 def _made_for(
@@ -105,11 +137,8 @@ def _made_for(
     """``document`` made ``catalog``'s: the serial number and metadata of ``catalog``'s
     image, and the components and dependency entries of ``added`` (rendered alone, with
     the metadata) put in place."""
-    new = json.loads(
-        render_cyclonedx(
-            catalog.model_copy(update={"packages": added, "distro": None}), created=created
-        )
-    )
+    alone = catalog.model_copy(update={"packages": added, "distro": None})
+    new = _generated(bom_of(alone, created))
     document["serialNumber"] = f"urn:uuid:{document_uuid(catalog, 'cyclonedx')}"
     document["metadata"] = new["metadata"]
     if added:
@@ -124,7 +153,7 @@ def _made_for(
         document["dependencies"] = sorted(
             [*document["dependencies"], *entries], key=lambda entry: str(entry["ref"])
         )
-    return _checked(json.dumps(document, indent=2), catalog)
+    return _checked(document, catalog)
 
 
 def _dependency(document: dict[str, Any], ref: str) -> dict[str, Any]:
@@ -146,16 +175,17 @@ def _json_component_order(component: dict[str, Any]) -> _Order:
     )
 
 
-def _checked(document: str, catalog: Catalog) -> str:
-    """``document``, once it is valid against the CycloneDX 1.6 schema."""
-    error = next(_validator().iter_errors(json.loads(document)), None)
+def _checked(document: dict[str, Any], catalog: Catalog) -> str:
+    """``document`` as the library writes it (``indent=2``), once it is valid against
+    the CycloneDX 1.6 schema."""
+    error = next(_validator().iter_errors(document), None)
     if error is not None:
         raise SBOMError(
             f"the CycloneDX document for {catalog.image.reference} is invalid"
             f" at /{'/'.join(map(str, error.instance_path))}: {_shortened(error.message)}",
             hint="report this as a Tollgate bug with the image reference",
         )
-    return document
+    return indented(document)
 
 
 # Schemas the CycloneDX schema refers to by relative $ref resolve against its $id here.

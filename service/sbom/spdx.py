@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import re
 from datetime import datetime
 from typing import Any
 
+import msgspec
 from license_expression import LicenseExpression
 from spdx_tools.common.spdx_licensing import spdx_licensing
 from spdx_tools.spdx.jsonschema.document_converter import DocumentConverter
@@ -36,6 +36,7 @@ from service.catalog.model import Package as CatalogPackage
 from service.catalog.purl import oci_purl
 from service.errors import SBOMError
 from service.sbom.identity import document_time, document_uuid
+from service.sbom.json_text import indented
 from service.sbom.licenses import LicenseTerm, combined_expression, license_terms
 from service.sbom.spdx_validation import validation_messages
 
@@ -50,7 +51,7 @@ _SHOWN_ERRORS = 5
 def render_spdx(catalog: Catalog, *, created: datetime | None = None) -> str:
     """The catalog as an SPDX 2.3 JSON document describing the image."""
     document = _document(catalog, _with_ids(catalog.packages), created)
-    return json.dumps(_checked_json(document, catalog), indent=2)
+    return indented(_checked_json(document, catalog))
 
 
 def extended_spdx(
@@ -82,7 +83,7 @@ def extended_spdx(
     built = [(spdx_id, package) for spdx_id, package in with_ids if id(package) in new]
     kept = [spdx_id for spdx_id, package in with_ids if id(package) not in new]
     ends = [IMAGE_ID, *kept, *([OPERATING_SYSTEM_ID] if catalog.distro is not None else [])]
-    document = json.loads(template)
+    document = msgspec.json.decode(template)
     base_packages, base_relationships = document["packages"], document["relationships"]
     ids = [DOCUMENT_ID, *ends, *(spdx_id for spdx_id, _ in built)]
     if (
@@ -96,7 +97,7 @@ def extended_spdx(
     is_new = [id(package) in new for package in catalog.packages]
     extended["packages"] = _spliced(extended["packages"], base_packages, is_new)
     extended["relationships"] = _spliced(extended["relationships"], base_relationships, is_new)
-    return json.dumps(extended, indent=2)
+    return indented(extended)
 
 
 def _spliced(built: list[Any], base: list[Any], is_new: list[bool]) -> list[Any]:
