@@ -30,7 +30,7 @@ from service.settings import Settings
 if TYPE_CHECKING:
     from service.catalog.model import Catalog, Package
     from service.layers.analyzer import EvidenceImage, LayerAnalyzer
-    from service.layers.increment import EvidenceListing
+    from service.layers.model import EvidenceListing
 
 logger = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ class SyftCataloger(Cataloger):
             if not prepared:
                 evidence = self._evidence_image(image, arrivals)
             if evidence is not None:
-                return restored(self._evidence_catalog(evidence.image), evidence, image)
+                return restored(self._evidence_catalog(evidence), evidence, image)
             logger.info(
                 "%s: a layer holds what its evidence cannot keep (a Nix store, a hard link "
                 "to a file that is not evidence) or never arrived: Syft reads the whole image",
@@ -148,24 +148,25 @@ class SyftCataloger(Cataloger):
         assert self._evidence is not None
         return self._evidence.evidence_image(image, arrivals)
 
-    def _evidence_catalog(self, evidence: PinnedImage) -> Catalog:
+    def _evidence_catalog(self, evidence_image: EvidenceImage) -> Catalog:
         """Syft's catalog of an evidence image: images whose layers hold the same evidence
         (a push that changes only application code) share it."""
         assert self._evidence_catalogs is not None
+        evidence = evidence_image.image
         platform, version = str(evidence.platform), self.version()
         cached = self._evidence_catalogs.get(evidence.digest, platform, self.name, version)
         if cached is not None:
             logger.info("%s: its layers' evidence was catalogued before", evidence.display_name)
             return cached
         catalog = (
-            self._added_to_catalogued(evidence)
+            self._added_to_catalogued(evidence_image)
             or self._native_image(evidence, version)
             or self._scan(evidence, None, evidence=True)
         )
         self._evidence_catalogs.put(catalog, platform)
         return catalog
 
-    def _added_to_catalogued(self, evidence: PinnedImage) -> Catalog | None:
+    def _added_to_catalogued(self, evidence_image: EvidenceImage) -> Catalog | None:
         """The catalog of an evidence image whose lower layers were catalogued before and
         whose upper layers only add packages (:mod:`service.layers.increment`): the upper
         layers alone are catalogued, without Syft when they hold only plain package
@@ -176,13 +177,14 @@ class SyftCataloger(Cataloger):
         from service.layers.increment import adds_only_packages
 
         assert self._evidence is not None and self._evidence_catalogs is not None
+        evidence = evidence_image.image
         layers, platform, version = evidence.layers, str(evidence.platform), self.version()
         for lower in range(len(layers) - 1, max(0, len(layers) - _MAX_ADDED_LAYERS - 1), -1):
             below_digest = self._evidence.composed_digest(evidence.platform, layers[:lower])
             below = self._evidence_catalogs.get(below_digest, platform, self.name, version)
             if below is None:
                 continue
-            listings = [self._evidence.listing(digest) for digest in layers]
+            listings = [evidence_image.listings[digest] for digest in layers]
             if not adds_only_packages(listings[:lower], listings[lower:]):
                 return None
             upper = dict(zip(layers[lower:], listings[lower:], strict=True))

@@ -19,7 +19,7 @@ from service.catalog.syft_native import MAX_FILE, NotPlain
 
 if TYPE_CHECKING:
     from service.catalog.model import Package
-    from service.layers.increment import EvidenceListing
+    from service.layers.model import EvidenceListing
 
 # Reads the named files of an evidence layer, each up to a number of bytes.
 FileReader = Callable[[str, Collection[str], int], dict[str, bytes]]

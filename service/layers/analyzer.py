@@ -33,8 +33,7 @@ from service.image.model import ImageConfig, PinnedImage, Platform
 from service.layers.cache import LayerCache
 from service.layers.child_read import ChildRead, worth_a_child
 from service.layers.compose import compose
-from service.layers.increment import EvidenceListing
-from service.layers.model import LayerAnalysis, LayerContents
+from service.layers.model import EvidenceListing, LayerAnalysis, LayerContents
 from service.layers.reader import EMPTY_EVIDENCE, read_keeping_evidence
 from service.layers.squash import SquashedTree
 from service.layers.tarstream import TarStream
@@ -58,6 +57,7 @@ class EvidenceImage:
 
     image: PinnedImage
     layers: dict[str, str]  # evidence layer digest -> the real layer's diff_id
+    listings: dict[str, EvidenceListing]  # what each evidence layer holds
 
 
 class LayerAnalyzer:
@@ -86,19 +86,22 @@ class LayerAnalyzer:
             return None
         if not all(layer.evidence_understood for layer in layers):
             return None
-        pairs = [
-            (layer.evidence, diff_id)
-            for layer, diff_id in zip(layers, image.config.diff_ids, strict=True)
-        ]
-        if any(digest is None or not self._blobs.has(digest) for digest, _ in pairs):
-            return None
+        listings: dict[str, EvidenceListing] = {}
+        pairs: list[tuple[str, str]] = []  # (evidence layer digest, the real layer's diff_id)
+        for layer, diff_id in zip(layers, image.config.diff_ids, strict=True):
+            if layer.evidence is None or layer.evidence_listing is None:
+                return None  # read without keeping its evidence
+            if not self._blobs.has(layer.evidence):
+                return None
+            listings[layer.evidence] = layer.evidence_listing
+            pairs.append((layer.evidence, diff_id))
         # A layer without evidence changes nothing Syft sees: an image that adds one (an
         # application-code push) shares the evidence image, and its catalog, of its base.
         pairs = [(d, diff_id) for d, diff_id in pairs if d != EMPTY_EVIDENCE] or pairs[:1]
-        digests = [digest for digest, _ in pairs if digest is not None]
+        digests = [digest for digest, _ in pairs]
         # identical evidence in two layers: the upper one provides the squashed file
-        real = {digest: diff_id for digest, diff_id in pairs if digest is not None}
-        return EvidenceImage(self.composed(image, digests), real)
+        real = dict(pairs)
+        return EvidenceImage(self.composed(image, digests), real, listings)
 
     def composed(self, image: PinnedImage, digests: Sequence[str]) -> PinnedImage:
         """The image of the evidence layers ``digests`` (in the blob cache), named as
@@ -123,10 +126,6 @@ class LayerAnalyzer:
     def composed_digest(self, platform: Platform, digests: Sequence[str]) -> str:
         """The digest :meth:`composed` would give the image of ``digests``, nothing written."""
         return sha256_digest(self._documents(platform, digests)[1])
-
-    def listing(self, digest: str) -> EvidenceListing:
-        """What the evidence layer ``digest`` holds."""
-        return EvidenceListing.of(self._blobs.path(digest))
 
     def files(self, digest: str, names: Collection[str], limit: int) -> dict[str, bytes]:
         """The regular files ``names`` of the evidence layer ``digest`` (paths without

@@ -23,7 +23,7 @@ from service.layers.model import LayerContents
 logger = logging.getLogger(__name__)
 
 # Schema version of the entries: bump it when what a layer contributes changes.
-_VERSION = "v3"
+_VERSION = "v4"
 DEFAULT_MAX_BYTES = 512 << 20
 
 

@@ -16,14 +16,10 @@ a lower layer also holds) is not additive, and the whole evidence is catalogued.
 
 from __future__ import annotations
 
-import posixpath
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
 
-from service.layers.reader import WHITEOUT
-from service.layers.tarstream import TarStream
+from service.layers.model import EvidenceListing
 
 _SELF_CONTAINED = re.compile(
     r"""(?:^|.*/)(?:
@@ -37,34 +33,9 @@ _SELF_CONTAINED = re.compile(
 )
 
 
-@dataclass(frozen=True)
-class EvidenceListing:
-    """The entries of one evidence layer: regular files, symlinks, and whether it deletes."""
-
-    files: frozenset[str]
-    symlinks: frozenset[str]
-    deletes: bool
-
-    @classmethod
-    def of(cls, blob: Path) -> EvidenceListing:
-        files: set[str] = set()
-        symlinks: set[str] = set()
-        deletes = False
-        with blob.open("rb") as raw:
-            for entry in TarStream(raw):
-                name = entry.name.strip("/")
-                if posixpath.basename(name).startswith(WHITEOUT):
-                    deletes = True
-                elif entry.issym():
-                    symlinks.add(name)
-                elif not entry.isdir():
-                    files.add(name)
-        return cls(frozenset(files), frozenset(symlinks), deletes)
-
-    @property
-    def units(self) -> frozenset[str]:
-        """The files and metadata directories a cataloger reads as one package."""
-        return self.files | frozenset(_unit(path) for path in self.files)
+def _units(layer: EvidenceListing) -> frozenset[str]:
+    """The files and metadata directories of ``layer`` a cataloger reads as one package."""
+    return layer.files | frozenset(_unit(path) for path in layer.files)
 
 
 def adds_only_packages(lower: Sequence[EvidenceListing], upper: Sequence[EvidenceListing]) -> bool:
@@ -75,7 +46,7 @@ def adds_only_packages(lower: Sequence[EvidenceListing], upper: Sequence[Evidenc
     added = [path for layer in upper for path in layer.files]
     if not added or not all(_SELF_CONTAINED.match(path) for path in added):
         return False
-    below_units: frozenset[str] = frozenset().union(*(layer.units for layer in lower))
+    below_units: frozenset[str] = frozenset().union(*(_units(layer) for layer in lower))
     below_links: frozenset[str] = frozenset().union(*(layer.symlinks for layer in lower))
     for path in added:
         if _unit(path) in below_units:

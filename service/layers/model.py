@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import Field
+from pydantic import Field, field_serializer
 
 from service.model_base import FrozenModel
 
@@ -32,6 +32,19 @@ class LayerSecret(FrozenModel):
     kind: SecretKind
 
 
+class EvidenceListing(FrozenModel):
+    """The entries of one evidence layer: regular files (and hard links, devices),
+    symlinks, and whether it deletes (a whiteout or an opaque marker)."""
+
+    files: frozenset[str] = frozenset()
+    symlinks: frozenset[str] = frozenset()
+    deletes: bool = False
+
+    @field_serializer("files", "symlinks")
+    def _sorted(self, paths: frozenset[str]) -> list[str]:
+        return sorted(paths)  # the same listing, the same JSON
+
+
 class LayerContents(FrozenModel):
     """The facts one layer contributes, from its tar alone (paths without a leading ``/``).
 
@@ -50,6 +63,7 @@ class LayerContents(FrozenModel):
     # also its diff_id), and whether it holds all a cataloger could read.
     evidence: str | None = None
     evidence_understood: bool = True
+    evidence_listing: EvidenceListing | None = None  # what the evidence tar holds
 
     @property
     def size(self) -> int:

@@ -24,7 +24,7 @@ from service.image.incoming import Follower
 from service.image.inplace import InPlaceReader
 from service.layers import evidence, secrets
 from service.layers.inflate import Blob, tar_stream
-from service.layers.model import LayerContents, LayerSecret, SecretKind
+from service.layers.model import EvidenceListing, LayerContents, LayerSecret, SecretKind
 from service.layers.tarcopy import TarCopy
 from service.layers.tarstream import Entry, TarStream
 
@@ -79,7 +79,10 @@ class _EvidenceTar:
 
     def __init__(self, sink: IO[bytes] | None) -> None:
         self._tar = TarCopy(sink) if sink else None
-        self._files: set[str] = set()
+        self._files: set[str] = set()  # regular: what a hard link may point to
+        self._links: set[str] = set()  # hard links, devices
+        self._symlinks: set[str] = set()
+        self._deletes = False
         self.understood = True
 
     def __enter__(self) -> _EvidenceTar:
@@ -90,7 +93,7 @@ class _EvidenceTar:
             self._tar.close()
 
     def entry(self, member: Entry, path: str) -> None:
-        """A symlink, hard link, whiteout or opaque marker."""
+        """A symlink, hard link, device, whiteout or opaque marker."""
         if self._tar is None:
             return
         if member.islnk():
@@ -100,8 +103,15 @@ class _EvidenceTar:
                     self.understood = False
                 return
             self._tar.add(member, path, target)
+            self._links.add(path)
             return
         self._tar.add(member, path)
+        if path.rpartition("/")[2].startswith(WHITEOUT):
+            self._deletes = True
+        elif member.issym():
+            self._symlinks.add(path)
+        else:
+            self._links.add(path)
 
     def file(self, member: Entry, path: str, content: IO[bytes]) -> None:
         if self._tar is None:
@@ -112,6 +122,17 @@ class _EvidenceTar:
     @property
     def keeping(self) -> bool:
         return self._tar is not None
+
+    def listing(self) -> EvidenceListing | None:
+        """What the evidence tar holds, as :func:`service.layers.increment.listing_of`
+        reads it back; None without a sink."""
+        if self._tar is None:
+            return None
+        return EvidenceListing(
+            files=frozenset(self._files | self._links),
+            symlinks=frozenset(self._symlinks),
+            deletes=self._deletes,
+        )
 
 
 def _contents(
@@ -161,6 +182,7 @@ def _contents(
         opaque=tuple(opaque),
         secrets=tuple(found),
         evidence_understood=kept.understood,
+        evidence_listing=kept.listing(),
     )
 
 

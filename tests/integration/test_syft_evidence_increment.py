@@ -14,6 +14,8 @@ from service.catalog.syft import SyftCataloger
 from service.image.cache import BlobCache
 from service.layers.analyzer import LayerAnalyzer
 from service.layers.cache import LayerCache
+from service.layers.model import EvidenceListing
+from service.layers.reader import WHITEOUT
 from service.layers.tarstream import TarStream
 from service.settings import Settings
 from tests.integration.test_syft_evidence_parity import (
@@ -23,7 +25,7 @@ from tests.integration.test_syft_evidence_parity import (
     _package_json,
     pinned,
 )
-from tests.support.layers import LayerEntries, Symlink
+from tests.support.layers import Hardlink, LayerEntries, Symlink, Whiteout
 from tests.support.oci import ImageSpec, write_image
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -85,18 +87,49 @@ def test_a_layer_on_an_analysed_base_is_catalogued_as_syft_does_the_whole_image(
         }
 
 
-def test_the_listing_of_an_evidence_layer_is_what_its_tar_holds(tmp_path: Path) -> None:
+def test_the_listing_each_evidence_layer_keeps_is_what_its_tar_holds(tmp_path: Path) -> None:
+    """Files, hard links, symlinks, whiteouts and opaque markers, as the evidence tar
+    read back lists them."""
+    layers: list[LayerEntries] = [
+        *BASE,
+        {
+            "usr/lib/python3/dist-packages/requests-2.25.0.dist-info": Whiteout(),
+            "app/node_modules/.wh..wh..opq": b"",
+            "app/node_modules/qs/package.json": _package_json("qs", "6.2.1"),
+            "app/node_modules/qt/package.json": Hardlink("app/node_modules/qs/package.json"),
+            "usr/lib/os-release.d": Symlink("os-release"),
+        },
+    ]
     layout = tmp_path / "layout"
-    write_image(layout, ImageSpec(layers=BASE), tag="base")
+    write_image(layout, ImageSpec(layers=layers), tag="image")
     cache = tmp_path / "cache"
-    _catalog(layout, "base", cache, evidence=True)
+    _catalog(layout, "image", cache, evidence=True)
     analyzer = LayerAnalyzer(BlobCache(cache), LayerCache(cache))
-    image = analyzer.evidence_image(pinned(layout, cache, "base"))
+    image = analyzer.evidence_image(pinned(layout, cache, "image"))
     assert image is not None
-    first = image.image.layers[0]
-    listing = analyzer.listing(first)
-    with BlobCache(cache).path(first).open("rb") as raw:
-        names = {entry.name.strip("/") for entry in TarStream(raw)}
-    assert listing.files | listing.symlinks <= names
-    assert "etc/os-release" in listing.symlinks
-    assert "app/node_modules/qs/package.json" in listing.files
+    assert image.listings.keys() == set(image.image.layers)
+    read_back = [_listing_of(BlobCache(cache).path(d)) for d in image.image.layers]
+    assert [image.listings[d] for d in image.image.layers] == read_back
+    first, _jar_layer, top = read_back
+    assert "etc/os-release" in first.symlinks
+    assert "app/node_modules/qs/package.json" in first.files
+    assert not first.deletes and top.deletes
+    assert "app/node_modules/qt/package.json" in top.files
+    assert "usr/lib/os-release.d" in top.symlinks
+
+
+def _listing_of(blob: Path) -> EvidenceListing:
+    """What the evidence tar ``blob`` holds, read back."""
+    files: set[str] = set()
+    symlinks: set[str] = set()
+    deletes = False
+    with blob.open("rb") as raw:
+        for entry in TarStream(raw):
+            name = entry.name.strip("/")
+            if name.rpartition("/")[2].startswith(WHITEOUT):
+                deletes = True
+            elif entry.issym():
+                symlinks.add(name)
+            elif not entry.isdir():
+                files.add(name)
+    return EvidenceListing(files=frozenset(files), symlinks=frozenset(symlinks), deletes=deletes)
