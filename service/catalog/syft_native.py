@@ -149,11 +149,20 @@ def scanned_lines(content: bytes) -> list[str]:
     """``content`` in the lines Go's bufio.Scanner gives (ScanLines): UTF-8 split at
     newlines, a carriage return before one dropped, no empty line after the last one. A
     line near the scanner's limit is not plain."""
+    return scanned_text_lines(scanned_text(content))
+
+
+def scanned_text(content: bytes) -> str:
+    """``content`` decoded, where Go's scanner reads it as :func:`scanned_lines` says
+    (NotPlain otherwise): for a search of the whole text, where a pattern that does not
+    cross a newline finds what it finds in one of those lines."""
     try:
         text = content.decode("utf-8")
     except UnicodeDecodeError as error:
         raise NotPlain("not UTF-8") from error
-    return scanned_text_lines(text)
+    if len(text) > SCANNER_LINE and max(map(len, text.split("\n"))) > SCANNER_LINE:
+        raise NotPlain("a line near Go's scanner limit")
+    return text
 
 
 def scanned_text_lines(text: str) -> list[str]:

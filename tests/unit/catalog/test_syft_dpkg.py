@@ -4,11 +4,16 @@ on real images in tests/integration/test_syft_evidence_parity.py."""
 
 from __future__ import annotations
 
+import random
+import re
+from pathlib import Path
+
 import pytest
 
 from service.catalog import syft_dpkg
 from service.catalog.syft_image import image_catalog
-from service.catalog.syft_native import NotPlain
+from service.catalog.syft_licenses import spdx_expression
+from service.catalog.syft_native import NotPlain, go_trim, scanned_lines
 from service.layers.squash import Node, SquashedTree
 
 RELEASE = syft_dpkg.Release(id="debian", version_id="12", id_like=(), codename="bookworm")
@@ -163,3 +168,62 @@ def test_a_jvm_release_file_dpkg_owns_goes_with_its_package() -> None:
         "sha256:l", data=b"abc  bin/bash\nabd  usr/lib/jvm/java-17/release\n"
     )
     assert image_catalog(tree) is not None
+
+
+def _licenses_line_by_line(content: bytes) -> tuple[str, ...]:
+    """Syft's dpkg license reading as it is written there, one scanned line at a time."""
+    found: set[str] = set()
+    for line in scanned_lines(content):
+        matches = []
+        if line.startswith("License: "):
+            matches.append(re.match(r"License: ([^\t\n\f\r ]*)", line))
+        matches.append(re.search(r"/usr/share/common-licenses/([0-9A-Za-z_.\-]+)", line))
+        for matched in filter(None, matches):
+            candidate = go_trim(matched[1])
+            alone = " or " not in candidate and " and " not in candidate
+            if alone and candidate and candidate.lower() != "none":
+                found.add(candidate.removesuffix("."))
+    return tuple(sorted({spdx_expression(value) or value for value in found}))
+
+
+_COPYRIGHT_LINES = [
+    b"License: GPL-2+\n",
+    b"License: MIT\r\n",
+    b"License:  leading-space\n",
+    b"License:\tTab\n",
+    b" License: Indented\n",
+    b"License: none\n",
+    b"License: BSD-3-clause.\n",
+    b"License: \n",
+    b"see /usr/share/common-licenses/GPL-3 and /usr/share/common-licenses/LGPL-2.1\n",
+    b"/usr/share/common-licenses/ then /usr/share/common-licenses/Apache-2.0.\r\n",
+    b"License: Artistic /usr/share/common-licenses/Artistic\n",
+    b"On Debian systems, see `/usr/share/common-licenses/GFDL-1.3'.\n",
+    b"text without a license\r\n",
+    b"\n",
+]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_copyright_licenses_are_found_as_syft_finds_them_line_by_line(seed: int) -> None:
+    rng = random.Random(seed)
+    content = b"".join(rng.choices(_COPYRIGHT_LINES, k=rng.randrange(1, 40)))
+    if seed % 2:
+        content = content.rstrip(b"\n")  # the last line without its newline
+    assert syft_dpkg._licenses(content) == _licenses_line_by_line(content)
+
+
+def test_copyright_files_of_this_machine_are_read_as_line_by_line() -> None:
+    """Real copyright files (Debian's packages installed here), up to a few hundred."""
+    files = sorted(Path("/usr/share/doc").glob("*/copyright"))[:400]
+    if not files:
+        pytest.skip("no Debian copyright files on this machine")
+    for path in files:
+        content = path.read_bytes()
+        try:
+            expected = _licenses_line_by_line(content)
+        except NotPlain:
+            with pytest.raises(NotPlain):
+                syft_dpkg._licenses(content)
+            continue
+        assert syft_dpkg._licenses(content) == expected, path
