@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
-from typing import Protocol
-
-import httpx
+from typing import TYPE_CHECKING, Protocol
 
 from service.image.cache import BlobCache, ProgressCallback
 from service.registry.breaker import CircuitBreaker
-from service.registry.client import RegistryClient
 from service.registry.credentials import CredentialStore
 from service.registry.interface import Registry
 from service.registry.outbound import OutboundPolicy
 from service.settings import Settings
+
+if TYPE_CHECKING:  # the clients, and httpx, load with the first: not for a local image
+    import httpx
+
+    from service.registry.client import RegistryClient
 
 
 class PullRegistry(Registry, Protocol):
@@ -57,6 +59,8 @@ class RegistryClientFactory:
         self._breaker = CircuitBreaker(settings.registry_circuit_seconds)
 
     def __call__(self, host: str) -> RegistryClient:
+        from service.registry.client import RegistryClient
+
         client = self._clients.get(host)
         if client is None:
             client = RegistryClient(

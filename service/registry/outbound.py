@@ -26,16 +26,16 @@ from __future__ import annotations
 import ipaddress
 import logging
 import socket
-import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
-
-import httpx
+from typing import TYPE_CHECKING
 
 from service.errors import RegistryNotAllowedError
-from service.registry.transport import OnDemandTransport
 from service.settings import Settings
+
+if TYPE_CHECKING:  # httpx loads with the first registry client: not for a local image
+    import httpx
 
 logger = logging.getLogger(__name__)
 
@@ -83,10 +83,6 @@ def _patterns(entry: str) -> tuple[str, ...]:
     if has_port:
         return (entry,)
     return tuple(f"{entry}:{port}" for port in _DEFAULT_PORTS.values())
-
-
-def _origin(url: httpx.URL) -> tuple[str, int]:
-    return url.host.lower(), url.port or _DEFAULT_PORTS.get(url.scheme, 443)
 
 
 @dataclass(frozen=True)
@@ -165,54 +161,28 @@ class OutboundPolicy:
             hint=_HINT,
         )
 
+    @staticmethod
+    def origin(url: httpx.URL) -> tuple[str, int]:
+        """The host (lower case) and port ``url`` connects to."""
+        return url.host.lower(), url.port or _DEFAULT_PORTS.get(url.scheme, 443)
+
     def may_send_credentials(self, registry: httpx.URL, realm: httpx.URL) -> bool:
         """Whether the credentials of the ``registry`` (its base URL) may go to the token
         ``realm``: on the registry's own host and port, Docker Hub's token service, or
         (restricted) a host a listed entry names."""
-        if not self.restricted or _origin(realm) == _origin(registry):
+        if not self.restricted or self.origin(realm) == self.origin(registry):
             return True
         if registry.host in _HUB_REGISTRIES and realm.host == _HUB_REALM:
             return True
-        return self.names(*_origin(realm))
+        return self.names(*self.origin(realm))
 
     def transport(self) -> httpx.BaseTransport | None:
         """The transport registry clients connect through (None: httpx's own, which follows
         environment proxies; only unrestricted pulls use them)."""
+        import urllib.request
+
+        from service.registry.transport import OnDemandTransport, PinnedTransport
+
         if not self.restricted:
             return None if urllib.request.getproxies() else OnDemandTransport()
         return PinnedTransport(self, OnDemandTransport())
-
-
-class PinnedTransport(httpx.BaseTransport):
-    """Every request (redirects and token realms included, as each passes here) goes to the
-    address :meth:`OutboundPolicy.address_for` checked: the URL's host is replaced by that
-    address, the Host header and the TLS server name (``sni_hostname``, also the name the
-    certificate is verified against) stay the host's."""
-
-    def __init__(self, policy: OutboundPolicy, inner: httpx.BaseTransport) -> None:
-        self._policy = policy
-        self._inner = inner
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        url = request.url
-        host, port = _origin(url)
-        if url.scheme != "https":
-            self._policy.check_plain_http(host, port)
-        try:
-            address = self._policy.address_for(host, port)
-        except OSError as exc:  # the name does not resolve: as a failed connection
-            raise httpx.ConnectError(f"cannot resolve {host}: {exc}", request=request) from exc
-        extensions = dict(request.extensions)
-        if url.scheme == "https":
-            extensions.setdefault("sni_hostname", host)
-        pinned = httpx.Request(
-            request.method,
-            url.copy_with(host=address),
-            headers=request.headers,
-            stream=request.stream,
-            extensions=extensions,
-        )
-        return self._inner.handle_request(pinned)
-
-    def close(self) -> None:
-        self._inner.close()

@@ -1,4 +1,5 @@
-"""The command line loads httpx without httpx's own command-line client."""
+"""The command line loads httpx without httpx's own command-line client, and only when
+it talks to a registry."""
 
 from __future__ import annotations
 
@@ -16,3 +17,16 @@ def test_httpx_loads_without_its_command_line_client() -> None:
         [sys.executable, "-c", IMPORT_AND_REPORT], capture_output=True, text=True, check=True
     )
     assert result.stdout.split() == ["[]", "None"]
+
+
+def test_a_command_on_a_local_image_does_not_load_httpx() -> None:
+    """What an SBOM of an archive or a layout loads before its layers are read: httpx
+    (and urllib's request module) come with the first registry client."""
+    report = (
+        "import sys; import service.cli.main, service.wiring, service.layers.analyzer; "
+        "print(sorted({'httpx', 'urllib.request'} & set(sys.modules)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", report], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.split() == ["[]"]
