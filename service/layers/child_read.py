@@ -151,6 +151,10 @@ def main() -> None:
         sys.stdout.write(json.dumps({"error": report}))
         sys.exit(1)
     sys.stdout.write(contents.model_dump_json())
+    sys.stdout.flush()
+    # The answer is out: the parent waits for this exit before it catalogues. Tearing the
+    # interpreter down (freeing the read's objects and every module's) took 40-60 ms.
+    os._exit(0)
 
 
 if __name__ == "__main__":
