@@ -12,6 +12,7 @@ needs the engine's version (remembered per binary) but never the report models.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import logging
 import os
@@ -25,6 +26,8 @@ from service.catalog.process import EngineProcess, resolve_binary
 from service.image.cache import BlobCache
 from service.image.download import LayerArrivals
 from service.image.model import PinnedImage
+from service.layers.cache import LayerCache
+from service.layers.child_read import read_ahead
 from service.settings import Settings
 
 if TYPE_CHECKING:
@@ -78,18 +81,14 @@ class SyftCataloger(Cataloger):
         self._binary_setting = settings.syft_path
         self._timeout = settings.engine_timeout
         self._disk_limit = int(settings.engine_max_disk_gb * 2**30)
-        self._evidence: LayerAnalyzer | None = None
         self._evidence_catalogs: CatalogCache | None = None
+        self._evidence_root: Path | None = None
         # the layers' evidence is all Syft needs of them, unless it falls back (then
         # the layers are stored: see catalog)
         self.reads_layers_in_place = settings.syft_layer_evidence
         if settings.syft_layer_evidence:
-            from service.layers.analyzer import LayerAnalyzer
-            from service.layers.cache import LayerCache
-
-            root = settings.blob_cache_dir
-            self._evidence = LayerAnalyzer(BlobCache(root), LayerCache(root))
-            self._evidence_catalogs = CatalogCache(root)
+            self._evidence_root = settings.blob_cache_dir
+            self._evidence_catalogs = CatalogCache(settings.blob_cache_dir)
         # image digest -> its evidence image (None: it has none), from prepare()
         self._prepared: dict[str, EvidenceImage | None] = {}
 
@@ -115,9 +114,25 @@ class SyftCataloger(Cataloger):
             raw = process.run([self._binary(), "version", "-o", "json"])
         return syft_report.read_version(raw)
 
+    @functools.cached_property
+    def _evidence(self) -> LayerAnalyzer | None:
+        """With layer evidence, the layer analyzer, built on first use: its imports
+        (pydantic's among them) come once the image is pinned and its longest read
+        given ahead (see prepare)."""
+        if self._evidence_root is None:
+            return None
+        from service.layers.analyzer import LayerAnalyzer
+
+        return LayerAnalyzer(BlobCache(self._evidence_root), LayerCache(self._evidence_root))
+
     def prepare(self, image: PinnedImage, arrivals: LayerArrivals | None = None) -> None:
-        """With layer evidence: each layer's evidence, read as the layer arrives."""
-        if self._evidence is not None:
+        """With layer evidence: each layer's evidence, read as the layer arrives; the
+        read a child process will make given ahead to the child standing by, if one does
+        (:func:`service.layers.child_read.read_ahead`), before this process's imports."""
+        if self._evidence_root is not None:
+            if arrivals is not None:
+                root = self._evidence_root
+                read_ahead(BlobCache(root), image.layers, arrivals, LayerCache(root).has)
             evidence = self._evidence_image(image, arrivals)
             with self._lock:
                 self._prepared[image.digest] = evidence

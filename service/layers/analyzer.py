@@ -26,12 +26,11 @@ from service.errors import BlobNotStoredError
 from service.image.cache import BlobCache
 from service.image.digest import digest_hex, sha256_digest
 from service.image.download import LayerArrivals
-from service.image.inplace import BlobRange
 from service.image.layout import write_image_layout
 from service.image.manifest import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, Descriptor
 from service.image.model import ImageConfig, PinnedImage, Platform
 from service.layers.cache import LayerCache
-from service.layers.child_read import ChildRead, worth_a_child
+from service.layers.child_read import ChildRead, child_layer
 from service.layers.compose import compose
 from service.layers.model import EvidenceListing, LayerAnalysis, LayerContents
 from service.layers.reader import EMPTY_EVIDENCE, read_keeping_evidence
@@ -185,13 +184,13 @@ class LayerAnalyzer:
                 known[digest] = cached
         if missing:
             threads = min(len(missing), _MAX_THREADS, os.cpu_count() or 1)
-            plain = _uncompressed_in_place(missing, arrivals)
+            plain, largest = child_layer(missing, arrivals)
             children: dict[str, ChildRead] = {}
             if len(plain) == len(missing):
                 # the walks are all the work: side by side in this process they would only
                 # contend for the interpreter; the largest goes to a process of its own
                 threads = 1
-                if (largest := worth_a_child(plain)) is not None:
+                if largest is not None:
                     try:
                         children[largest] = ChildRead(self._blobs, plain[largest], largest)
                     except OSError as error:
@@ -309,18 +308,6 @@ def _behind_children() -> None:
     with contextlib.suppress(OSError):
         niceness = os.getpriority(os.PRIO_PROCESS, thread) + _BEHIND_CHILDREN
         os.setpriority(os.PRIO_PROCESS, thread, min(niceness, 19))
-
-
-def _uncompressed_in_place(
-    digests: Sequence[str], arrivals: LayerArrivals | None
-) -> dict[str, BlobRange]:
-    """Where those of ``digests`` lie that are read in place from an uncompressed blob."""
-    found = {}
-    for digest in digests:
-        where = arrivals.in_place(digest) if arrivals is not None else None
-        if where is not None and where.uncompressed:
-            found[digest] = where
-    return found
 
 
 def _layer_commands(config: ImageConfig, count: int) -> list[str]:

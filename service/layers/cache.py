@@ -13,12 +13,13 @@ import logging
 import os
 import tempfile
 from pathlib import Path
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING
 
 from service.directories import ensure_directory
 from service.image.digest import digest_hex
-from service.layers.model import LayerContents
+
+if TYPE_CHECKING:  # loaded with the first entry read or written: has() needs none
+    from service.layers.model import LayerContents
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +37,15 @@ class LayerCache:
     def _path(self, digest: str) -> Path:
         return self._root / f"{digest_hex(digest)}.json"
 
+    def has(self, digest: str) -> bool:
+        """Whether an entry for ``digest`` is there (:meth:`get` reads and checks it)."""
+        return self._path(digest).exists()
+
     def get(self, digest: str) -> LayerContents | None:
+        from pydantic import ValidationError
+
+        from service.layers.model import LayerContents
+
         path = self._path(digest)
         try:
             contents = LayerContents.model_validate_json(path.read_bytes())

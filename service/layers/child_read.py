@@ -15,7 +15,6 @@ child that ends otherwise (killed, out of memory) is logged and the layer read h
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -23,18 +22,19 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, cast
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING
 
 from service import errors
 from service.errors import ImageError
 from service.image.cache import BlobCache
+from service.image.download import LayerArrivals
 from service.image.inplace import BlobRange, InPlaceReader
 from service.layers import standby
-from service.layers.model import LayerContents
-from service.layers.reader import read_keeping_evidence
+
+if TYPE_CHECKING:  # loaded with a result: a read ahead is given before these imports
+    from service.layers.model import LayerContents
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +52,46 @@ def worth_a_child(layers: dict[str, BlobRange]) -> str | None:
     return largest if layers[largest].size >= standby.MIN_SIZE else None
 
 
+def child_layer(
+    missing: Sequence[str], arrivals: LayerArrivals | None
+) -> tuple[dict[str, BlobRange], str | None]:
+    """Of the layers ``missing`` from the cache, those read in place from an uncompressed
+    blob, and the one of them to read in a child when they all are (their walks are then
+    all the work)."""
+    plain = {}
+    for digest in missing:
+        where = arrivals.in_place(digest) if arrivals is not None else None
+        if where is not None and where.uncompressed:
+            plain[digest] = where
+    return plain, worth_a_child(plain) if len(plain) == len(missing) else None
+
+
+def read_ahead(
+    blobs: BlobCache,
+    layers: Sequence[str],
+    arrivals: LayerArrivals,
+    cached: Callable[[str], bool],
+) -> None:
+    """Give the child standing by (:mod:`service.layers.standby`), if one does, the read
+    a :class:`ChildRead` will ask of it once this process has imported what reading
+    layers needs: the layer :func:`child_layer` picks of ``layers`` not ``cached``."""
+    missing = [digest for digest in dict.fromkeys(layers) if not cached(digest)]
+    plain, largest = child_layer(missing, arrivals)
+    if largest is not None:
+        standby.read_ahead(largest, _job(blobs, plain[largest], largest))
+
+
+def _job(blobs: BlobCache, where: BlobRange, digest: str) -> bytes:
+    job = {
+        "blobs": str(blobs.root),
+        "path": str(where.path),
+        "offset": where.offset,
+        "size": where.size,
+        "digest": digest,
+    }
+    return json.dumps(job).encode()
+
+
 class ChildRead:
     """The read of layer ``digest`` at ``where`` by a child process, started at once
     (OSError if no process can be started)."""
@@ -61,24 +101,15 @@ class ChildRead:
         self._lock = threading.Lock()
         self._done = False  # the child's exit collected
         self._cancelled = False
-        job = {
-            "blobs": str(blobs.root),
-            "path": str(where.path),
-            "offset": where.offset,
-            "size": where.size,
-            "digest": digest,
-        }
-        self._process = standby.take()
-        stdin = cast(IO[bytes], self._process.stdin)
-        with contextlib.suppress(BrokenPipeError):  # the child ended: result() says so
-            stdin.write(json.dumps(job).encode())
-        with contextlib.suppress(BrokenPipeError):
-            stdin.close()
-        self._process.stdin = None  # sent: communicate() has nothing more to write
+        self._process = standby.take(digest, _job(blobs, where, digest))
 
     def result(self) -> LayerContents | None:
         """The layer's contents once the child is done; None if it ended without an answer
         (read the layer here). Raises the ImageError the child met."""
+        from pydantic import ValidationError
+
+        from service.layers.model import LayerContents
+
         with self._lock:
             out, err = self._process.communicate()
             self._done = True
@@ -136,6 +167,8 @@ def _stop(signum: int, frame: object) -> None:
 
 
 def main() -> None:
+    from service.layers.reader import read_keeping_evidence
+
     signal.signal(signal.SIGTERM, _stop)
     sent = sys.stdin.buffer.read()
     if not sent:  # started ahead and never given a job

@@ -11,13 +11,17 @@ it is imported before anything else a command needs.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import subprocess
 import sys
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 MIN_SIZE = 64 << 20  # a layer smaller than this is walked in less time than a start takes
+_STOP_WAIT = 5  # seconds a child asked to end has before it is killed
+_ARCHIVE = "docker-archive:"
 
 
 def spawn() -> subprocess.Popen[bytes]:
@@ -30,12 +34,25 @@ def spawn() -> subprocess.Popen[bytes]:
     )
 
 
+def send(process: subprocess.Popen[bytes], job: bytes) -> None:
+    """Give a waiting child its job (a child that ended meanwhile: its result says so)."""
+    stdin = process.stdin
+    assert stdin is not None
+    with contextlib.suppress(BrokenPipeError):
+        stdin.write(job)
+    with contextlib.suppress(BrokenPipeError):
+        stdin.close()
+    process.stdin = None  # sent: communicate() has nothing more to write
+
+
 class _Standby:
-    """At most one child started ahead, this process's."""
+    """At most one child started ahead, this process's, and the children given a read
+    ahead (by layer digest) until their read is taken."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._ready: subprocess.Popen[bytes] | None = None
+        self._ahead: dict[str, subprocess.Popen[bytes]] = {}
 
     def start(self) -> None:
         with self._lock:
@@ -48,12 +65,36 @@ class _Standby:
             process, self._ready = self._ready, None
         return process
 
+    def give(self, digest: str, job: bytes) -> None:
+        """The child standing by, if one does, starts ``job`` now: the read of ``digest``."""
+        with self._lock:
+            process, self._ready = self._ready, None
+            if process is None:
+                return
+            self._ahead[digest] = process
+        send(process, job)
+
+    def given(self, digest: str) -> subprocess.Popen[bytes] | None:
+        """The child given the read of ``digest`` ahead, now the caller's."""
+        with self._lock:
+            return self._ahead.pop(digest, None)
+
     def dismiss(self) -> None:
-        """Stop the child if it was never given a job."""
+        """Stop the child if it was never given a job, and those whose read ahead was
+        never taken (asked to end: each removes the evidence it was writing)."""
         process = self.take()
         if process is not None:
             process.kill()
             process.communicate()
+        with self._lock:
+            ahead, self._ahead = list(self._ahead.values()), {}
+        for process in ahead:
+            process.terminate()
+            try:
+                process.communicate(timeout=_STOP_WAIT)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.communicate()
 
 
 _standby = _Standby()
@@ -70,11 +111,37 @@ def stand_by_for(archive: Path) -> None:
         _standby.start()
 
 
-def take() -> subprocess.Popen[bytes]:
-    """The child started ahead if it is still waiting, else a new one."""
-    process = _standby.take()
-    if process is not None and process.poll() is None:
-        return process
+def stand_by_for_command(arguments: Sequence[str]) -> None:
+    """:func:`stand_by_for` the archive of ``tollgate sbom|scan docker-archive:FILE``,
+    from the command's arguments before they are parsed: the child then starts before
+    any of the command's own imports (the command calls :func:`stand_by_for` again once
+    it has parsed them, which starts nothing more)."""
+    words = [argument for argument in arguments if not argument.startswith("-")]
+    if words[:1] not in (["sbom"], ["scan"]):
+        return
+    for word in words[1:]:
+        if word.startswith(_ARCHIVE):
+            stand_by_for(Path(word.removeprefix(_ARCHIVE)))
+            return
+
+
+def read_ahead(digest: str, job: bytes) -> None:
+    """Give the child standing by, if one does, the read of layer ``digest`` now, as
+    :func:`take` will: a command's own imports then no longer delay the start of the
+    read that takes longest."""
+    _standby.give(digest, job)
+
+
+def take(digest: str, job: bytes) -> subprocess.Popen[bytes]:
+    """The child that reads layer ``digest`` (``job``): the one given it ahead, else the
+    child started ahead if it is still waiting, else a new one."""
+    process = _standby.given(digest)
     if process is not None:
+        return process
+    process = _standby.take()
+    if process is not None and process.poll() is not None:
         process.communicate()  # ended before its job: collected, replaced
-    return spawn()
+        process = None
+    process = process or spawn()
+    send(process, job)
+    return process

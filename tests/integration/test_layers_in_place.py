@@ -7,6 +7,7 @@ all, for Syft to read the whole image."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -90,12 +91,16 @@ def limits(monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
     return seen
 
 
-@pytest.fixture(params=["here", "child", "no-process"])
-def children(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+@pytest.fixture(params=["here", "child", "ahead", "no-process"])
+def children(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[list[str]]:
     """The layers read by a child process: none, or (any size worth a child) the largest
-    of each image whose layers are all uncompressed and in place; or none, as no process
-    can be started (read here instead)."""
+    of each image whose layers are all uncompressed and in place — that read given ahead,
+    once the image is pinned, to a child started before (as the CLI starts one for an
+    archive); or none, as no process can be started (read here instead)."""
     started: list[str] = []
+    given: list[str] = []
     if request.param == "no-process":
         monkeypatch.setattr(standby, "MIN_SIZE", 0)
 
@@ -103,7 +108,7 @@ def children(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) ->
             raise OSError("no interpreter to start")
 
         monkeypatch.setattr(standby, "spawn", fails)
-    if request.param == "child":
+    if request.param in ("child", "ahead"):
         monkeypatch.setattr(standby, "MIN_SIZE", 0)
 
         class Recorded(child_read.ChildRead):
@@ -112,7 +117,20 @@ def children(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) ->
                 super().__init__(blobs, where, digest)
 
         monkeypatch.setattr(analyzer, "ChildRead", Recorded)
-    return started
+    if request.param == "ahead":
+        give = standby.read_ahead
+
+        def recorded(digest: str, job: bytes) -> None:
+            given.append(digest)
+            give(digest, job)
+
+        monkeypatch.setattr(standby, "read_ahead", recorded)
+        standby._standby.start()
+    yield started
+    if request.param == "ahead":
+        assert given == started  # the read given ahead is the one the analyzer took
+        assert not standby._standby._ahead  # taken, none left running
+        standby._standby.dismiss()
 
 
 @pytest.mark.parametrize("transport", ["oci-dir", "docker-archive"])
