@@ -21,6 +21,7 @@ import click
 from service import __version__
 from service.allocator import one_heap
 from service.errors import TollgateError
+from service.layers import standby
 from service.sbom import SbomFormat
 
 if TYPE_CHECKING:
@@ -120,7 +121,6 @@ def _image_reference(image: str) -> ImageReference:
     started first thing (see :mod:`service.layers.standby`), before this one's imports."""
     from service.image.model import Transport
     from service.image.reference import parse_reference
-    from service.layers import standby
 
     ref = parse_reference(image)
     if ref.transport is Transport.DOCKER_ARCHIVE and ref.path is not None:
@@ -258,8 +258,10 @@ def _leave(code: int) -> NoReturn:
 
     Freeing every imported module's objects at exit takes longer (about 80 ms) than
     answering a cached SBOM. Commands release what they hold in their own ``with``
-    blocks; here output is flushed and logging shut down, then the process ends.
+    blocks; here output is flushed, logging shut down and a layer-reading child left
+    over stopped (:func:`service.layers.standby.dismiss`), then the process ends.
     """
+    standby.dismiss()
     logging.shutdown()
     try:
         sys.stdout.flush()

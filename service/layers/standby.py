@@ -111,6 +111,12 @@ def stand_by_for(archive: Path) -> None:
         _standby.start()
 
 
+def dismiss() -> None:
+    """Stop this process's children that will not be needed (at its exit): the one
+    standing by, and those given a read ahead that was never taken."""
+    _standby.dismiss()
+
+
 def stand_by_for_command(arguments: Sequence[str]) -> None:
     """:func:`stand_by_for` the archive of ``tollgate sbom|scan docker-archive:FILE``,
     from the command's arguments before they are parsed: the child then starts before
