@@ -9,8 +9,16 @@ from pathlib import Path
 
 
 def write_output(text: str, output: Path | None) -> None:
+    """``text`` to stdout, or to the file ``output`` by a rename over it (readers see the
+    old file or the new one); to anything else ``output`` names already — a device such
+    as ``/dev/null``, a pipe, ``/dev/stdout`` — it is written in place (a rename would
+    put a regular file in the device's place)."""
     if output is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return
+    if output.exists() and not output.is_file():
+        with output.open("w", encoding="utf-8") as handle:
+            handle.write(text)
         return
     output.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")

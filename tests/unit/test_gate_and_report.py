@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import stat
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -183,3 +185,21 @@ def test_output_file_is_never_partial(tmp_path: Path) -> None:
         write_output(None, tmp_path / "other.json")  # type: ignore[arg-type]
     assert not (tmp_path / "other.json").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json"]
+
+
+def test_output_to_a_device_or_a_pipe_is_written_into_it_not_renamed_over_it(
+    tmp_path: Path,
+) -> None:
+    """``-o /dev/null`` (run as root, a rename would have put a regular file there) and a
+    named pipe (read as it is written) keep what they are."""
+    write_output("{}", Path("/dev/null"))
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    received: list[str] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_text()))
+    reader.start()
+    write_output('{"a": 1}', fifo)
+    reader.join(timeout=10)
+    assert received == ['{"a": 1}'] and stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo"]
