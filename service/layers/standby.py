@@ -3,9 +3,12 @@
 A command that will likely read a large layer in place — ``tollgate sbom|scan
 docker-archive:FILE`` — starts the child first thing: its start-up (the interpreter
 and its imports, ~0.2 s) then runs on another core beside this process's own, instead
-of before the layer's read. The child waits for its job on stdin; one never given a
-job is stopped when this process exits. Only the standard library is imported here:
-it is imported before anything else a command needs.
+of before the layer's read. The child waits for its job on stdin. Once the image is
+pinned it is given the read the analyzer will ask of it (:func:`read_ahead`), before
+this process's own imports for reading layers, and the analyzer then takes it by the
+layer's digest (:func:`take`). One never given a job, or whose read is never taken, is
+stopped when this process exits. Only the standard library is imported here: it is
+imported before anything else a command needs.
 """
 
 from __future__ import annotations
