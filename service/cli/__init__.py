@@ -14,4 +14,4 @@ import sys
 from service.layers import standby
 
 sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
-standby.stand_by_for_command(sys.argv[1:])
+standby.stand_by_for_command(getattr(sys, "argv", [])[1:])  # an embedding may set none
