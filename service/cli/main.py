@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -23,9 +23,6 @@ from service.allocator import one_heap
 from service.errors import TollgateError
 from service.layers import standby
 from service.sbom import SbomFormat
-
-if TYPE_CHECKING:
-    from service.image.model import ImageReference
 
 # command name -> (module holding a click group `app`, command inside it or None for the group)
 _LAZY: dict[str, tuple[str, str | None]] = {
@@ -116,18 +113,6 @@ def app(ctx: click.Context, verbose: bool) -> None:
     )
 
 
-def _image_reference(image: str) -> ImageReference:
-    """IMAGE parsed; for an image archive, a process that may read its largest layer is
-    started first thing (see :mod:`service.layers.standby`), before this one's imports."""
-    from service.image.model import Transport
-    from service.image.reference import parse_reference
-
-    ref = parse_reference(image)
-    if ref.transport is Transport.DOCKER_ARCHIVE and ref.path is not None:
-        standby.stand_by_for(Path(ref.path))
-    return ref
-
-
 @app.command(epilog=IMAGE_HELP)
 @image_argument
 @_enum_option("--format", "-f", enum=SbomFormat, default=SbomFormat.CYCLONEDX_JSON.value)
@@ -148,14 +133,15 @@ def sbom(
     all_platforms: bool,
 ) -> None:
     """Write a schema-valid CycloneDX 1.6 or SPDX 2.3 SBOM of IMAGE."""
-    if all_platforms and output is None:
-        raise click.BadParameter("--all-platforms writes one file per platform: give --output")
-    ref = _image_reference(image)
     from service.cli.output import StderrProgress, write_output
     from service.image.manifest import parse_platform
+    from service.image.reference import parse_reference
     from service.settings import get_settings
     from service.wiring import sbom_orchestrator
 
+    if all_platforms and output is None:
+        raise click.BadParameter("--all-platforms writes one file per platform: give --output")
+    ref = parse_reference(image)
     name = engine.value if engine else None
     with sbom_orchestrator(get_settings(), format) as orchestrator:
         if all_platforms:
@@ -201,15 +187,16 @@ def scan(
     The image, its findings and decision are recorded in the data directory's database,
     where `tollgate serve` shows them and `tollgate db update` decides again on them.
     """
-    ref = _image_reference(image)
     from policies.decision import Outcome
     from service.cli.output import StderrProgress, write_output
     from service.image.manifest import parse_platform
+    from service.image.reference import parse_reference
     from service.report import build_report, report_json, report_table
     from service.settings import get_settings
     from service.vulndb.vex import parse_vex
     from service.wiring import pipeline_components
 
+    ref = parse_reference(image)
     statements = [
         statement
         for path in vex_files

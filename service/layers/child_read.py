@@ -19,7 +19,6 @@ import json
 import logging
 import os
 import signal
-import subprocess
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -39,7 +38,6 @@ if TYPE_CHECKING:  # loaded with a result: a read ahead is given before these im
 logger = logging.getLogger(__name__)
 
 _STDERR_KEPT = 2000  # characters of a failed child's stderr in the log
-_STOP_WAIT = 5  # seconds a child asked to end has before it is killed
 
 
 def worth_a_child(layers: dict[str, BlobRange]) -> str | None:
@@ -140,11 +138,7 @@ class ChildRead:
             self._process.terminate()  # first: a thread waiting in result() is released
         with self._lock:
             if not self._done:
-                try:
-                    self._process.communicate(timeout=_STOP_WAIT)
-                except subprocess.TimeoutExpired:
-                    self._process.kill()
-                    self._process.communicate()
+                standby.stop(self._process)
                 self._done = True
 
 

@@ -48,6 +48,18 @@ def send(process: subprocess.Popen[bytes], job: bytes) -> None:
     process.stdin = None  # sent: communicate() has nothing more to write
 
 
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """Ask a child to end (SIGTERM: it removes the evidence it was writing) and collect
+    its exit; one still running after a few seconds is killed."""
+    if process.poll() is None:
+        process.terminate()
+    try:
+        process.communicate(timeout=_STOP_WAIT)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+
+
 class _Standby:
     """At most one child started ahead, this process's, and the children given a read
     ahead (by layer digest) until their read is taken."""
@@ -92,12 +104,7 @@ class _Standby:
         with self._lock:
             ahead, self._ahead = list(self._ahead.values()), {}
         for process in ahead:
-            process.terminate()
-            try:
-                process.communicate(timeout=_STOP_WAIT)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.communicate()
+            stop(process)
 
 
 _standby = _Standby()
@@ -123,8 +130,8 @@ def dismiss() -> None:
 def stand_by_for_command(arguments: Sequence[str]) -> None:
     """:func:`stand_by_for` the archive of ``tollgate sbom|scan docker-archive:FILE``,
     from the command's arguments before they are parsed: the child then starts before
-    any of the command's own imports (the command calls :func:`stand_by_for` again once
-    it has parsed them, which starts nothing more)."""
+    any of the command's own imports (``docker-archive:`` and the path after it are all
+    :func:`service.image.reference.parse_reference` reads of such a reference)."""
     words = [argument for argument in arguments if not argument.startswith("-")]
     if words[:1] not in (["sbom"], ["scan"]):
         return
