@@ -82,13 +82,15 @@ class SyftCataloger(Cataloger):
         self._timeout = settings.engine_timeout
         self._disk_limit = int(settings.engine_max_disk_gb * 2**30)
         self._evidence_catalogs: CatalogCache | None = None
-        self._evidence_root: Path | None = None
+        # with layer evidence, where the layers' evidence and contents are kept
+        self._evidence_caches: tuple[BlobCache, LayerCache] | None = None
         # the layers' evidence is all Syft needs of them, unless it falls back (then
         # the layers are stored: see catalog)
         self.reads_layers_in_place = settings.syft_layer_evidence
         if settings.syft_layer_evidence:
-            self._evidence_root = settings.blob_cache_dir
-            self._evidence_catalogs = CatalogCache(settings.blob_cache_dir)
+            root = settings.blob_cache_dir
+            self._evidence_caches = BlobCache(root), LayerCache(root)
+            self._evidence_catalogs = CatalogCache(root)
         # image digest -> its evidence image (None: it has none), from prepare()
         self._prepared: dict[str, EvidenceImage | None] = {}
 
@@ -119,20 +121,20 @@ class SyftCataloger(Cataloger):
         """With layer evidence, the layer analyzer, built on first use: its imports
         (pydantic's among them) come once the image is pinned and its longest read
         given ahead (see prepare)."""
-        if self._evidence_root is None:
+        if self._evidence_caches is None:
             return None
         from service.layers.analyzer import LayerAnalyzer
 
-        return LayerAnalyzer(BlobCache(self._evidence_root), LayerCache(self._evidence_root))
+        return LayerAnalyzer(*self._evidence_caches)
 
     def prepare(self, image: PinnedImage, arrivals: LayerArrivals | None = None) -> None:
         """With layer evidence: each layer's evidence, read as the layer arrives; the
         read a child process will make given ahead to the child standing by, if one does
         (:func:`service.layers.child_read.read_ahead`), before this process's imports."""
-        if self._evidence_root is not None:
+        if self._evidence_caches is not None:
+            blobs, layers = self._evidence_caches
             if arrivals is not None:
-                root = self._evidence_root
-                read_ahead(BlobCache(root), image.layers, arrivals, LayerCache(root).has)
+                read_ahead(blobs, image.layers, arrivals, layers.has)
             evidence = self._evidence_image(image, arrivals)
             with self._lock:
                 self._prepared[image.digest] = evidence
