@@ -149,19 +149,16 @@ def scanned_lines(content: bytes) -> list[str]:
     """``content`` in the lines Go's bufio.Scanner gives (ScanLines): UTF-8 split at
     newlines, a carriage return before one dropped, no empty line after the last one. A
     line near the scanner's limit is not plain."""
-    return scanned_text_lines(scanned_text(content))
+    return scanned_text_lines(_decoded(content))
 
 
 def scanned_text(content: bytes) -> str:
     """``content`` decoded, where Go's scanner reads it as :func:`scanned_lines` says
     (NotPlain otherwise): for a search of the whole text, where a pattern that does not
     cross a newline finds what it finds in one of those lines."""
-    try:
-        text = content.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise NotPlain("not UTF-8") from error
-    if len(text) > SCANNER_LINE and max(map(len, text.split("\n"))) > SCANNER_LINE:
-        raise NotPlain("a line near Go's scanner limit")
+    text = _decoded(content)
+    if len(text) > SCANNER_LINE:  # shorter, no line can be too long
+        _check_lengths(text.split("\n"))
     return text
 
 
@@ -170,9 +167,20 @@ def scanned_text_lines(text: str) -> list[str]:
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
-    if any(len(line) > SCANNER_LINE for line in lines):
-        raise NotPlain("a line near Go's scanner limit")
+    _check_lengths(lines)
     return [line.removesuffix("\r") for line in lines]
+
+
+def _decoded(content: bytes) -> str:
+    try:
+        return content.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise NotPlain("not UTF-8") from error
+
+
+def _check_lengths(lines: list[str]) -> None:
+    if lines and max(map(len, lines)) > SCANNER_LINE:
+        raise NotPlain("a line near Go's scanner limit")
 
 
 def go_trim(text: str) -> str:
