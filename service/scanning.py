@@ -226,27 +226,20 @@ class Orchestrator:
             if cached is not None:
                 log.info("catalog of %s served from cache", image.digest)
                 return CatalogOutcome(cached.for_image(image), image, True, timings)
-        # CPU work that can overlap the engine subprocess: asking a new engine binary its
-        # version (nothing can be cached under an unknown version).
+        # Asking a new engine binary its version (nothing can be cached under an unknown
+        # version) overlaps the work before the engine's run, which needs it: it is a
+        # subprocess this process only waits for, and takes the GIL from no one.
         side_work: list[Callable[[], object]] = [cataloger.version] if version is None else []
         started = time.perf_counter()
         if layers is not None and not cataloger.reads_layers_as_they_arrive:
             layers.finish()
             layers = None
-        helpers: list[threading.Thread] = []
+        helpers = [threading.Thread(target=_aside, args=(work,), daemon=True) for work in side_work]
         try:
+            for helper in helpers:
+                helper.start()
             try:
                 cataloger.prepare(image, layers)
-                # Side work starts once the layers are in and the cataloger's own Python
-                # work is done: work holding the GIL would otherwise starve the download
-                # thread and that work, which the engine is waiting on.
-                after = layers.wait if layers is not None else None
-                helpers = [
-                    threading.Thread(target=_aside, args=(work, after), daemon=True)
-                    for work in side_work
-                ]
-                for helper in helpers:
-                    helper.start()
                 catalog = cataloger.catalog(image, layers)
             except EngineError:
                 if layers is not None:  # a failed download made the engine fail: raise that
@@ -383,16 +376,14 @@ class _LayerAnalysis:
         return self._analysis
 
 
-def _aside(work: Callable[[], object], after: Callable[[], None] | None = None) -> None:
+def _aside(work: Callable[[], object]) -> None:
     """Run side work without slowing the engine down, and without failing the scan.
 
     Its thread gets a lower CPU priority than the engine (Linux schedules each thread
     by its own nice value, and processes it starts inherit it): on a busy machine the
     engine, which the user waits for, goes first. Side work may fail (e.g. a missing
-    engine): the engine run itself reports that. ``after``: what to wait for first.
+    engine): the engine run itself reports that.
     """
-    if after is not None:
-        after()
     with contextlib.suppress(OSError):
         thread = threading.get_native_id()
         niceness = os.getpriority(os.PRIO_PROCESS, thread) + _SIDE_WORK_NICENESS

@@ -37,11 +37,11 @@ class Cataloger(ABC):
     def __init__(self, memo_dir: Path | None = None) -> None:
         self._version: str | None = None
         self._memo_dir = memo_dir
-        self._lock = threading.Lock()
+        self._version_lock = threading.Lock()  # one ask at a time
 
     def version(self) -> str:
         """The engine's version: asked once per binary (path, size, mtime), then remembered."""
-        with self._lock:
+        with self._version_lock:
             if self._version is None:
                 self._version = self.known_version() or self._ask_and_remember()
             return self._version

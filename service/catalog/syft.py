@@ -16,6 +16,7 @@ import functools
 import importlib.util
 import logging
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -91,8 +92,10 @@ class SyftCataloger(Cataloger):
             root = settings.blob_cache_dir
             self._evidence_caches = BlobCache(root), LayerCache(root)
             self._evidence_catalogs = CatalogCache(root)
-        # image digest -> its evidence image (None: it has none), from prepare()
+        # image digest -> its evidence image (None: it has none), from prepare(); a lock
+        # of its own, not the version's (an ask for the version may still be running)
         self._prepared: dict[str, EvidenceImage | None] = {}
+        self._prepared_lock = threading.Lock()
 
     def _process(self, reads: int | None = None) -> EngineProcess:
         """A Syft run; ``reads``: the size of the evidence image it catalogs."""
@@ -136,14 +139,14 @@ class SyftCataloger(Cataloger):
             if arrivals is not None:
                 read_ahead(blobs, image.layers, arrivals, layers.has)
             evidence = self._evidence_image(image, arrivals)
-            with self._lock:
+            with self._prepared_lock:
                 self._prepared[image.digest] = evidence
 
     def catalog(self, image: PinnedImage, arrivals: LayerArrivals | None = None) -> Catalog:
         if self._evidence is not None:
             from service.catalog.evidence import restored
 
-            with self._lock:
+            with self._prepared_lock:
                 prepared = image.digest in self._prepared
                 evidence = self._prepared.pop(image.digest, None)
             if not prepared:
