@@ -5,13 +5,22 @@ those are installed, which sigstore makes them: that doubles httpx's import time
 (httpx issue "Do a lazy import of the _main CLI module"). Tollgate never runs it,
 so the CLI keeps it from loading; a cached answer is mostly start-up time.
 
+Pydantic looks for plugins the first time it builds a model: it reads the entry points
+of every installed distribution (0.1 s here, in every process: this one, a layer-reading
+child, each worker) and would run what it finds inside every scan. Tollgate uses none,
+so its commands and the processes they start load none, unless
+``PYDANTIC_DISABLE_PLUGINS`` is set (empty: load them all, as pydantic does by default).
+
 An SBOM or scan of a large ``docker save`` archive starts the process that will read its
 largest layer here, before the command's imports (:mod:`service.layers.standby`).
 """
 
+import os
 import sys
 
 from service.layers import standby
+
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")  # before any child starts
 
 sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 standby.stand_by_for_command(getattr(sys, "argv", [])[1:])  # an embedding may set none
