@@ -19,10 +19,10 @@ each with empty caches:
     first: ``benchmarks/in_process.py``), BASE cold, then DERIVED, PIP and APP1 once BASE
     was analysed, and DERIVED cold, from the registry and the archive: a push's cost
     where pushes are scanned.
-Prints medians and ratios of wall time, and peak resident memory (the sum over the
-processes of a run alive at once), and checks that the layer-evidence SBOMs of BASE list
-the components whole-image Syft lists (the only parity check of the large image, which
-the suite does not build).
+Prints medians of wall time, of its ratios (each to a run of the same round) and of peak
+resident memory (the sum over the processes of a run alive at once), and checks that the
+layer-evidence SBOMs of BASE list the components whole-image Syft lists (the only parity
+check of the large image, which the suite does not build).
 
     python -m benchmarks.bench_layers [--rounds 3] [--image app|large]
 """
@@ -156,6 +156,17 @@ class _Runs:
             {key: median([r.peak for r in runs]) / 2**20 for key, runs in self.runs.items()},
         )
 
+    def ratio(self, key: str, base: str, measure: str) -> float:
+        """The median over the rounds of ``key``'s ``measure`` (wall or cpu) over ``base``'s
+        in the same round: runs minutes apart on a shared machine may not run at the same
+        speed, runs of one round ran seconds apart."""
+        return median(
+            [
+                getattr(run, measure) / getattr(other, measure)
+                for run, other in zip(self.runs[key], self.runs[base], strict=True)
+            ]
+        )
+
 
 def bench(rounds: int, large: bool) -> None:
     trivy = os.environ.get("TOLLGATE_TRIVY_PATH") or shutil.which("trivy")
@@ -186,7 +197,7 @@ def bench(rounds: int, large: bool) -> None:
                     runs, root / f"archive-{number}", trivy, base_archive, derived_archive
                 )
         parity = _parity(root)
-    _report(rounds, large, *runs.medians())
+    _report(rounds, large, runs)
     print(parity)
 
 
@@ -305,15 +316,11 @@ _ROWS = (
 )
 
 
-def _report(
-    rounds: int,
-    large: bool,
-    wall: dict[str, float],
-    cpu: dict[str, float],
-    peak: dict[str, float],
-) -> None:
+def _report(rounds: int, large: bool, runs: _Runs) -> None:
+    wall, cpu, peak = runs.medians()
     print(f"image: {'large' if large else 'app'}   rounds: {rounds}   (medians; every run")
-    print("with empty caches but those named; cpu: user + system; peak: resident memory)")
+    print("with empty caches but those named; cpu: user + system; peak: resident memory;")
+    print("a ratio is the median of the ratios of runs of one round)")
     print(f"{'':44} {'wall':>8} {'cpu':>8} {'peak':>9}   wall (cpu) ratio to")
     for section, label, key, bases in _ROWS:
         if section:
@@ -321,7 +328,9 @@ def _report(
         if key not in wall:
             continue
         ratios = ", ".join(
-            f"{b} {wall[key] / wall[b]:.2f}x ({cpu[key] / cpu[b]:.2f}x)" for b in bases if b in wall
+            f"{b} {runs.ratio(key, b, 'wall'):.2f}x ({runs.ratio(key, b, 'cpu'):.2f}x)"
+            for b in bases
+            if b in wall
         )
         memory = f"{peak[key]:5.0f} MiB" if peak[key] else "        -"
         print(f"  {label:<42} {wall[key]:6.2f} s {cpu[key]:6.2f} s {memory}   {ratios}")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import resource
 import statistics
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -54,9 +56,9 @@ def _tree_rss(pid: int) -> int:
 
 @dataclass(frozen=True)
 class Run:
-    """One run of a command: wall seconds, CPU seconds (user + system, its own and its
-    children's) and the peak resident bytes of its process tree (the sum over the
-    processes alive at once, sampled every 50 ms)."""
+    """One run of a command: wall seconds (to the moment it exited), CPU seconds (user +
+    system, its own and its children's) and the peak resident bytes of its process tree
+    (the sum over the processes alive at once, sampled every 50 ms)."""
 
     wall: float
     cpu: float
@@ -64,7 +66,8 @@ class Run:
 
 
 def measured(argv: Sequence[str], env: Mapping[str, str] | None = None) -> Run:
-    """One run of ``argv``; a failing command aborts the benchmark."""
+    """One run of ``argv``; a failing command aborts the benchmark. Its exit is waited
+    for in a thread of its own, so the wall time does not include a sampling interval."""
     started = time.perf_counter()
     with tempfile.TemporaryFile() as stderr:
         process = subprocess.Popen(
@@ -73,15 +76,21 @@ def measured(argv: Sequence[str], env: Mapping[str, str] | None = None) -> Run:
             stdout=subprocess.DEVNULL,
             stderr=stderr,
         )
+        ended: list[tuple[float, int, resource.struct_rusage]] = []
+
+        def wait() -> None:
+            _, status, usage = os.wait4(process.pid, 0)
+            ended.append((time.perf_counter(), status, usage))
+
+        waiter = threading.Thread(target=wait, daemon=True)
+        waiter.start()
         peak = 0
-        while True:
-            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-            if pid:
-                break
+        while waiter.is_alive():
             peak = max(peak, _tree_rss(process.pid))
-            time.sleep(0.05)
+            waiter.join(0.05)
+        [(finished, status, usage)] = ended
         process.returncode = os.waitstatus_to_exitcode(status)
         if process.returncode != 0:
             stderr.seek(0)
             raise subprocess.CalledProcessError(process.returncode, argv, stderr=stderr.read())
-    return Run(time.perf_counter() - started, usage.ru_utime + usage.ru_stime, peak)
+    return Run(finished - started, usage.ru_utime + usage.ru_stime, peak)
