@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -467,3 +469,27 @@ def test_spdx_validation_finds_what_spdx_tools_finds(
     change(document)
     ours = sorted(m.validation_message for m in validation_messages(document))
     assert ours == sorted(m.validation_message for m in validate_full_spdx_document(document))
+
+
+LICENSE_LIST_LOADED = """
+import sys
+from tests.unit.catalog.fixtures import syft_catalog
+from service.sbom import SbomFormat, render
+catalog = syft_catalog()
+unlicensed = catalog.model_copy(
+    update={"packages": tuple(p.model_copy(update={"licenses": ()}) for p in catalog.packages)}
+)
+render(unlicensed, SbomFormat.CYCLONEDX_JSON)
+print("spdx_tools.common.spdx_licensing" in sys.modules)
+render(catalog, SbomFormat.CYCLONEDX_JSON)
+print("spdx_tools.common.spdx_licensing" in sys.modules)
+"""
+
+
+def test_the_spdx_license_list_is_built_for_the_first_license_to_normalise() -> None:
+    """A CycloneDX document whose packages declare no license (a push that adds only
+    application code keeps its base's) does not build spdx-tools' license list."""
+    result = subprocess.run(
+        [sys.executable, "-c", LICENSE_LIST_LOADED], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.split() == ["False", "True"]
