@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from service import errors
+from service import errors, garbage
 from service.errors import ImageError
 from service.image.cache import BlobCache
 from service.image.download import LayerArrivals
@@ -161,6 +161,7 @@ def _stop(signum: int, frame: object) -> None:
 
 
 def main() -> None:
+    garbage.for_one_shot()
     from service.layers.reader import read_keeping_evidence
 
     signal.signal(signal.SIGTERM, _stop)
