@@ -11,9 +11,6 @@ child, each worker) and would run what it finds inside every scan. Tollgate uses
 so its commands and the processes they start load none, unless
 ``PYDANTIC_DISABLE_PLUGINS`` is set (empty: load them all, as pydantic does by default).
 
-A command collects cyclic garbage rarely (:mod:`service.garbage`): ``serve``, ``worker``
-and ``beat`` go back to CPython's default once they start.
-
 An SBOM or scan of a large ``docker save`` archive starts the process that will read its
 largest layer here, before the command's imports (:mod:`service.layers.standby`).
 """
@@ -21,10 +18,8 @@ largest layer here, before the command's imports (:mod:`service.layers.standby`)
 import os
 import sys
 
-from service import garbage
 from service.layers import standby
 
-garbage.for_one_shot()  # before the command's imports
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")  # before any child starts
 
 sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]

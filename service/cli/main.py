@@ -18,7 +18,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from service import __version__
+from service import __version__, garbage
 from service.allocator import one_heap
 from service.errors import TollgateError
 from service.layers import standby
@@ -219,8 +219,13 @@ def scan(
 
 
 def main() -> None:
-    """Console-script entry point: every TollgateError is one line on stderr and exit 2."""
+    """Console-script entry point: every TollgateError is one line on stderr and exit 2.
+
+    The process's allocator and collector are set first (:mod:`service.allocator`,
+    :mod:`service.garbage`: ``serve``, ``worker`` and ``beat`` go back to CPython's
+    collection thresholds once they start)."""
     one_heap()
+    garbage.for_one_shot()
     try:
         app()  # usage errors exit 2, click's Exit(n) exits n; success raises SystemExit(0)
     except TollgateError as error:

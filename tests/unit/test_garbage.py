@@ -23,7 +23,11 @@ def thresholds() -> Iterator[None]:
 
 
 def test_a_command_collects_rarely() -> None:
-    report = "import gc, service.cli; print(gc.get_threshold())"
+    """As the console script runs a command (the command replaced by a report)."""
+    report = (
+        "import gc, sys; from service.cli import main as cli; "
+        "cli.app = lambda: sys.exit(print(gc.get_threshold())); cli.main()"
+    )
     result = subprocess.run(
         [sys.executable, "-c", report], capture_output=True, text=True, check=True
     )
