@@ -6,8 +6,8 @@ those are installed, which sigstore makes them: that doubles httpx's import time
 so the CLI keeps it from loading; a cached answer is mostly start-up time.
 
 Pydantic looks for plugins the first time it builds a model: it reads the entry points
-of every installed distribution (0.1 s here, in every process: this one, a layer-reading
-child, each worker) and would run what it finds inside every scan. Tollgate uses none,
+of every installed distribution (~35 ms here, in every process: this one, a
+layer-reading child, each worker) and would run what it finds inside every scan. Tollgate uses none,
 so its commands and the processes they start load none, unless
 ``PYDANTIC_DISABLE_PLUGINS`` is set (empty: load them all, as pydantic does by default).
 

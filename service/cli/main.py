@@ -106,6 +106,8 @@ engine_option = _enum_option("--engine", enum=Engine, help="catalog engine (defa
 def app(ctx: click.Context, verbose: bool) -> None:
     _state["verbose"] = verbose
     _state["command"] = ctx.invoked_subcommand
+    if ctx.invoked_subcommand in _LONG_RUNNING:
+        garbage.for_long_running()  # main() set the one-shot thresholds
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
@@ -222,8 +224,8 @@ def main() -> None:
     """Console-script entry point: every TollgateError is one line on stderr and exit 2.
 
     The process's allocator and collector are set first (:mod:`service.allocator`,
-    :mod:`service.garbage`: ``serve``, ``worker`` and ``beat`` go back to CPython's
-    collection thresholds once they start)."""
+    :mod:`service.garbage`: the long-running commands go back to CPython's collection
+    thresholds as they start)."""
     one_heap()
     garbage.for_one_shot()
     try:

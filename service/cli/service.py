@@ -8,7 +8,6 @@ from pathlib import Path
 
 import click
 
-from service import garbage
 from service.auth.tokens import TokenAuthority, default_lifetime, parse_lifetime, parse_scopes
 from service.errors import NotFoundError
 from service.jobs.dispatch import WORKER_QUEUES
@@ -48,7 +47,6 @@ def serve(
     """Serve the API; without TOLLGATE_BROKER_URL scans also run in this process."""
     if (tls_cert is None) != (tls_key is None):
         raise click.BadParameter("give --tls-cert and --tls-key together")
-    garbage.for_long_running()
     import uvicorn
 
     from service.api.app import create_app
@@ -103,7 +101,6 @@ def worker(queues: str, concurrency: int, loglevel: str) -> None:
     """
     from workers.app import app as celery_app
 
-    garbage.for_long_running()
     celery_app.worker_main(
         [
             "worker",
@@ -128,7 +125,6 @@ def beat(loglevel: str, schedule: Path | None) -> None:
     """Schedule recovery, database updates and re-evaluation (needs TOLLGATE_BROKER_URL)."""
     from workers.app import app as celery_app
 
-    garbage.for_long_running()
     state = schedule or get_settings().data_dir / "celerybeat-schedule"
     state.parent.mkdir(parents=True, exist_ok=True)
     celery_app.start(["beat", f"--loglevel={loglevel}", f"--schedule={state}"])
