@@ -14,11 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cache, lru_cache
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from license_expression import Licensing
+from functools import lru_cache
 
 _NOT_IDSTRING = re.compile(r"[^A-Za-z0-9.]+")
 
@@ -65,16 +61,11 @@ def combined_expression(terms: Iterable[LicenseTerm]) -> str | None:
 @lru_cache(maxsize=4096)
 def _normalised(text: str) -> str | None:
     """The SPDX expression ``text`` normalises to (the same strings recur across packages)."""
+    from spdx_tools.common.spdx_licensing import spdx_licensing  # built on first import
+
     try:
-        info = _licensing().validate(text)
+        info = spdx_licensing.validate(text)
     except AttributeError:
         # license-expression 30.4 fails this way on some malformed input ("MIT/X11")
         return None
     return None if info.errors else str(info.normalized_expression)
-
-
-@cache
-def _licensing() -> Licensing:
-    from spdx_tools.common.spdx_licensing import spdx_licensing
-
-    return spdx_licensing
