@@ -1,4 +1,5 @@
-"""A layer blob's tar stream: a compressed blob inflated by a child process.
+"""A layer blob's tar stream: a compressed blob inflated by a child process, or here when
+it is small.
 
 Inflating a large layer costs as much CPU as walking its tar. In a thread of the same
 process the two barely overlap: ISA-L releases the GIL while it inflates a block but
@@ -11,12 +12,18 @@ a pipe, while this process walks it. The child imports nothing of Tollgate.
 A blob still being stored is fed to the child by a thread as it arrives. A blob the
 child cannot inflate ends the pipe early; the walk's error then names what the child
 said. Once the walk is done the child is stopped, whatever it had left to inflate.
+
+A blob of at most ``_IN_PROCESS`` bytes (an application or package layer pushed on a base)
+is inflated in this process: the walk is short, and starting the child (an interpreter
+and ISA-L, ~50 ms) would cost more than the whole read.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
+import io
 import os
 import subprocess
 import sys
@@ -30,6 +37,7 @@ from service.image.manifest import LAYER_HEAD, OCI_LAYER_GZIP, OCI_LAYER_ZSTD, l
 from service.layers.tarstream import Readable
 
 _CHILD_KINDS = {OCI_LAYER_GZIP: "gzip", OCI_LAYER_ZSTD: "zstd"}  # what the child inflates
+_IN_PROCESS = 1 << 20  # compressed bytes: a blob this small is inflated here
 _FEED = 4 << 20
 _PIPE_SIZE = 1 << 20  # Linux's default limit for an unprivileged pipe
 _F_SETPIPE_SZ = 1031
@@ -74,19 +82,19 @@ class Blob(Readable, Protocol):
     def seek(self, position: int, /) -> int: ...
 
 
-class _Pipe:
-    """The read end of the child's output, refusing a decompression bomb: more inflated
-    bytes than :func:`~service.image.inflation.inflation_limit` allows for the compressed
-    bytes the child was given so far (``compressed()``)."""
+class _Limited:
+    """A tar stream that refuses a decompression bomb: more inflated bytes than
+    :func:`~service.image.inflation.inflation_limit` allows for the compressed bytes
+    inflated so far (``compressed()``). ``read``: the inflated stream's."""
 
-    def __init__(self, fd: int, compressed: Callable[[], int], what: str) -> None:
-        self._fd = fd
+    def __init__(self, read: Callable[[int], bytes], compressed: Callable[[], int], what: str):
+        self._read = read
         self._compressed = compressed
         self._what = what
         self._inflated = 0
 
     def read(self, size: int, /) -> bytes:
-        data = os.read(self._fd, size)
+        data = self._read(size)
         self._inflated += len(data)
         if self._inflated > inflation_limit(self._compressed()):
             raise UnsafeArchiveError(
@@ -95,6 +103,34 @@ class _Pipe:
                 hint="the layer is malformed or hostile; do not use this image",
             )
         return data
+
+
+class _Inflated:
+    """A small blob's tar, inflated here as the child would inflate it."""
+
+    def __init__(self, kind: str, blob: bytes, what: str) -> None:
+        self._kind = kind
+        self._what = what
+        source = io.BytesIO(blob)
+        self._source: Readable
+        if kind == "gzip":  # zlib: at this size ISA-L's speed is not worth its import
+            import gzip
+
+            self._source = gzip.GzipFile(fileobj=source, mode="rb")
+        else:
+            import zstandard
+
+            self._source = zstandard.ZstdDecompressor().stream_reader(
+                source, read_across_frames=True
+            )
+
+    def read(self, size: int, /) -> bytes:
+        try:
+            return self._source.read(size)
+        except Exception as error:  # what the child would write on stderr, as its error
+            raise ImageError(
+                f"{self._what} does not inflate as {self._kind}: {type(error).__name__}: {error}"
+            ) from error
 
 
 @contextlib.contextmanager
@@ -108,12 +144,25 @@ def tar_stream(raw: Blob, what: str) -> Iterator[Readable]:
     if kind is None:  # an uncompressed tar
         yield raw
         return
-    with _child(raw, kind, what) as stream:
+    first = _read_up_to(raw, _IN_PROCESS + 1)
+    if len(first) <= _IN_PROCESS:  # the whole blob
+        yield _Limited(_Inflated(kind, first, what).read, lambda: len(first), what)
+        return
+    with _child(raw, kind, what, first) as stream:
         yield stream
 
 
+def _read_up_to(raw: Blob, size: int) -> bytes:
+    """The next ``size`` bytes of ``raw``, fewer only where it ends."""
+    data = bytearray()
+    while len(data) < size and (more := raw.read(size - len(data))):
+        data += more
+    return bytes(data)
+
+
 @contextlib.contextmanager
-def _child(raw: Blob, kind: str, what: str) -> Iterator[Readable]:
+def _child(raw: Blob, kind: str, what: str, first: bytes) -> Iterator[Readable]:
+    """``first``: the blob's first bytes, already read from ``raw``."""
     fileno = _fileno(raw)
     if fileno is not None:  # the child reads the file from its start, not from our buffer's
         os.lseek(fileno, 0, os.SEEK_SET)
@@ -128,11 +177,11 @@ def _child(raw: Blob, kind: str, what: str) -> Iterator[Readable]:
         with contextlib.suppress(OSError):  # a smaller pipe only costs more hand-overs
             if pipe is not None:
                 fcntl.fcntl(pipe.fileno(), _F_SETPIPE_SZ, _PIPE_SIZE)
-    feeder = None if fileno is not None else _Feeder(raw, child)
+    feeder = None if fileno is not None else _Feeder(first, raw, child)
     size = os.fstat(fileno).st_size if fileno is not None else 0
     compressed = (lambda: size) if feeder is None else (lambda: feeder.fed)
     try:
-        yield _Pipe(child.stdout.fileno(), compressed, what)
+        yield _Limited(functools.partial(os.read, child.stdout.fileno()), compressed, what)
     except Exception as error:
         child.stdout.close()
         if feeder is not None and feeder.error is not None:
@@ -163,10 +212,11 @@ def _fileno(raw: Blob) -> int | None:
 
 
 class _Feeder(threading.Thread):
-    """Copies a blob that is still arriving into the child."""
+    """Copies a blob that is still arriving into the child, ``first`` (read already) first."""
 
-    def __init__(self, raw: Blob, child: subprocess.Popen[bytes]) -> None:
+    def __init__(self, first: bytes, raw: Blob, child: subprocess.Popen[bytes]) -> None:
         super().__init__(name="feed", daemon=True)
+        self._first = first
         self._raw = raw
         self._child = child
         self.error: Exception | None = None
@@ -178,6 +228,8 @@ class _Feeder(threading.Thread):
         assert sink is not None
         try:
             with sink:
+                self.fed = len(self._first)
+                sink.write(self._first)
                 while chunk := self._raw.read(_FEED):
                     self.fed += len(chunk)
                     sink.write(chunk)

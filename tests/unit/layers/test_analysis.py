@@ -16,15 +16,15 @@ import pytest
 import zstandard
 
 from service.acquire.fetcher import ImageFetcher
-from service.errors import ImageError
+from service.errors import ImageError, UnsafeArchiveError
 from service.image.cache import BlobCache
 from service.image.model import PinnedImage
 from service.image.reference import parse_reference
-from service.layers import reader
+from service.layers import inflate, reader
 from service.layers.analyzer import LayerAnalyzer
 from service.layers.cache import LayerCache
 from service.layers.compose import compose
-from service.layers.model import LayerContents, SecretKind
+from service.layers.model import LayerContents, LayerEvidence, SecretKind
 from service.layers.reader import read_layer
 from service.settings import Settings
 from tests.support.oci import File, History, ImageSpec, Symlink, Whiteout, write_image
@@ -128,6 +128,22 @@ def test_each_layer_is_read_once_and_the_result_is_the_same_warm(tmp_path: Path)
     assert analyser(tmp_path, blobs).analyse(image) == cold
 
 
+def test_the_evidence_image_is_the_same_from_cached_evidence_alone(tmp_path: Path) -> None:
+    """Once the layers were read, the evidence image is composed from the evidence part of
+    their cache entries (the file listings skipped): the same image as when read."""
+    image, blobs = pinned(tmp_path, WRITE_THEN_DELETE)
+    read = analyser(tmp_path, blobs).evidence_image(image)
+    cache = LayerCache(tmp_path / "cache")
+    for digest in image.layers:
+        entry = cache.get(digest)
+        evidence = cache.get_evidence(digest)
+        assert entry is not None and evidence is not None
+        assert type(evidence) is LayerEvidence
+        assert evidence == LayerEvidence.model_validate(entry.model_dump(), from_attributes=True)
+        blobs.path(digest).unlink()  # a layer is not read again
+    assert analyser(tmp_path, blobs).evidence_image(image) == read
+
+
 def test_an_image_of_one_file_per_path_is_fully_efficient(tmp_path: Path) -> None:
     spec = ImageSpec(layers=[{"a": b"1" * 10}, {"b": b"2" * 20}])
     image, blobs = pinned(tmp_path, spec)
@@ -165,7 +181,16 @@ def test_dive_reference_figures() -> None:
     assert efficiency.wasted_bytes == 7000 + 3000
 
 
+@pytest.fixture(params=["here", "child"])
+def inflated_where(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Compressed blobs inflated in this process (small ones) or by a child (all of them)."""
+    if request.param == "child":
+        monkeypatch.setattr(inflate, "_IN_PROCESS", 0)
+    return str(request.param)
+
+
 @pytest.mark.parametrize("compression", ["gzip", "zstd", "none"])
+@pytest.mark.usefixtures("inflated_where")
 def test_layers_are_read_in_every_compression(tmp_path: Path, compression: str) -> None:
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w") as tar:
@@ -201,6 +226,7 @@ def test_layers_are_read_in_every_compression(tmp_path: Path, compression: str) 
         ("zstd", "truncated"),  # a cut zstd frame just ends: the tar inside is cut short
     ],
 )
+@pytest.mark.usefixtures("inflated_where")
 def test_a_layer_cut_short_is_a_clear_error(tmp_path: Path, compression: str, message: str) -> None:
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w") as tar:
@@ -216,6 +242,46 @@ def test_a_layer_cut_short_is_a_clear_error(tmp_path: Path, compression: str, me
     blob.write_bytes(data[: len(data) // 2])  # cut short
     with pytest.raises(ImageError, match=message):
         read_layer(blob, "sha256:" + "d" * 64)
+
+
+@pytest.mark.parametrize("compression", ["gzip", "zstd"])
+@pytest.mark.usefixtures("inflated_where")
+def test_a_bomb_layer_is_refused(tmp_path: Path, compression: str) -> None:
+    """A small blob inflating past the cap (64 MiB for anything under 640 KiB) is refused,
+    in this process as by the child."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        info = tarfile.TarInfo("zeros")
+        info.size = 70 << 20
+        tar.addfile(info, io.BytesIO(bytes(info.size)))
+    data = (
+        gzip.compress(raw.getvalue(), compresslevel=1)
+        if compression == "gzip"
+        else zstandard.ZstdCompressor().compress(raw.getvalue())
+    )
+    blob = tmp_path / "blob"
+    blob.write_bytes(data)
+    with pytest.raises(UnsafeArchiveError, match="refusing a decompression bomb"):
+        read_layer(blob, "sha256:" + "e" * 64)
+
+
+def test_a_blob_read_as_it_arrives_reaches_the_child_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A blob that is not a file (one still arriving) and larger than what is inflated
+    here goes to the child with the bytes read to tell its size first."""
+    monkeypatch.setattr(inflate, "_IN_PROCESS", 1000)
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        for number in range(20):
+            data = os.urandom(500)
+            info = tarfile.TarInfo(f"files/{number}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    expected = raw.getvalue()
+    with inflate.tar_stream(io.BytesIO(gzip.compress(expected)), "layer x") as stream:
+        inflated = b"".join(iter(lambda: stream.read(4096), b""))
+    assert inflated == expected
 
 
 def test_the_interpreter_switches_quickly_only_while_layers_are_read() -> None:
