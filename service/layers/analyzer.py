@@ -17,10 +17,11 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from service.errors import BlobNotStoredError
 from service.image.cache import BlobCache
@@ -32,13 +33,14 @@ from service.image.model import ImageConfig, PinnedImage, Platform
 from service.layers.cache import LayerCache
 from service.layers.child_read import ChildRead, child_layer
 from service.layers.compose import compose
-from service.layers.model import EvidenceListing, LayerAnalysis, LayerContents
+from service.layers.model import EvidenceListing, LayerAnalysis, LayerContents, LayerEvidence
 from service.layers.reader import EMPTY_EVIDENCE, read_keeping_evidence
 from service.layers.squash import SquashedTree
 from service.layers.tarstream import TarStream
 
 logger = logging.getLogger(__name__)
 
+_Layer = TypeVar("_Layer", bound=LayerEvidence)
 _MAX_THREADS = 4
 _BEHIND_CHILDREN = 10  # this process's layer reads beside a child's: that much nicer
 _reading: dict[str, threading.Lock] = {}
@@ -68,7 +70,7 @@ class LayerAnalyzer:
         """The analysis of ``image``, whose layers are in the blob cache or, with
         ``arrivals`` (all settled), read in place."""
         try:
-            layers = self._contents(image, arrivals)
+            layers = self._contents(image, self._cache.get, arrivals)
         except _NeverArrived as missing:
             raise BlobNotStoredError(f"layer {missing}: its download failed") from None
         return compose(layers, _layer_commands(image.config, len(layers)))
@@ -80,7 +82,7 @@ class LayerAnalyzer:
         cache with its layout; None when a layer holds evidence that cannot be kept or
         never arrives. ``arrivals``: layers still arriving, each read as it arrives."""
         try:
-            layers = self._contents(image, arrivals)
+            layers = self._contents(image, self._cache.get_evidence, arrivals)
         except (_NeverArrived, BlobNotStoredError):
             return None
         if not all(layer.evidence_understood for layer in layers):
@@ -171,13 +173,18 @@ class LayerAnalyzer:
         return self._blobs.path(digest).stat().st_size
 
     def _contents(
-        self, image: PinnedImage, arrivals: LayerArrivals | None = None
-    ) -> list[LayerContents]:
+        self,
+        image: PinnedImage,
+        cached_entry: Callable[[str], _Layer | None],
+        arrivals: LayerArrivals | None = None,
+    ) -> list[_Layer | LayerContents]:
+        """What each layer of ``image`` contributes: ``cached_entry``'s part of it for a
+        layer in the cache, all of it for one read now."""
         digests = list(image.layers)
-        known: dict[str, LayerContents] = {}
+        known: dict[str, _Layer | LayerContents] = {}
         missing = []
         for digest in dict.fromkeys(digests):
-            cached = self._cache.get(digest)
+            cached = cached_entry(digest)
             if cached is None:
                 missing.append(digest)
             else:

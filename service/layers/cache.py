@@ -13,15 +13,17 @@ import logging
 import os
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from service.directories import ensure_directory
 from service.image.digest import digest_hex
 
 if TYPE_CHECKING:  # loaded with the first entry read or written: has() needs none
-    from service.layers.model import LayerContents
+    from service.layers.model import LayerContents, LayerEvidence
 
 logger = logging.getLogger(__name__)
+
+_Entry = TypeVar("_Entry", bound="LayerEvidence")
 
 # Schema version of the entries: bump it when what a layer contributes changes.
 _VERSION = "v4"
@@ -42,13 +44,22 @@ class LayerCache:
         return self._path(digest).exists()
 
     def get(self, digest: str) -> LayerContents | None:
-        from pydantic import ValidationError
-
         from service.layers.model import LayerContents
+
+        return self._get(digest, LayerContents)
+
+    def get_evidence(self, digest: str) -> LayerEvidence | None:
+        """The evidence part of the entry for ``digest`` alone (the rest is skipped)."""
+        from service.layers.model import LayerEvidence
+
+        return self._get(digest, LayerEvidence)
+
+    def _get(self, digest: str, model: type[_Entry]) -> _Entry | None:
+        from pydantic import ValidationError
 
         path = self._path(digest)
         try:
-            contents = LayerContents.model_validate_json(path.read_bytes())
+            contents = model.model_validate_json(path.read_bytes())
         except FileNotFoundError:
             return None
         except ValidationError:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import Field, field_serializer
+from pydantic import ConfigDict, Field, field_serializer
 
 from service.model_base import FrozenModel
 
@@ -45,7 +45,22 @@ class EvidenceListing(FrozenModel):
         return sorted(paths)  # the same listing, the same JSON
 
 
-class LayerContents(FrozenModel):
+class LayerEvidence(FrozenModel):
+    """What a layer keeps for Syft: its evidence (an uncompressed tar in the blob cache,
+    its digest also its diff_id), whether it holds all a cataloger could read, and what
+    the tar holds. Read alone from a cached :class:`LayerContents` (its other fields
+    skipped): an SBOM needs no more of the layers below a push, and the largest layer's
+    file sizes are most of its entry (1.7 MB of 1.8 MB on the bench image's)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    digest: str
+    evidence: str | None = None
+    evidence_understood: bool = True
+    evidence_listing: EvidenceListing | None = None  # what the evidence tar holds
+
+
+class LayerContents(LayerEvidence):
     """The facts one layer contributes, from its tar alone (paths without a leading ``/``).
 
     ``files``: every non-directory entry and its size (links and empty files are 0);
@@ -53,17 +68,13 @@ class LayerContents(FrozenModel):
     ``opaque``: directories whose lower content the layer hides (``.wh..wh..opq``).
     """
 
-    digest: str
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
     compressed_size: int  # the blob
     files: dict[str, int] = Field(default_factory=dict)
     whiteouts: tuple[str, ...] = ()
     opaque: tuple[str, ...] = ()
     secrets: tuple[LayerSecret, ...] = ()
-    # The layer's evidence for Syft (an uncompressed tar in the blob cache, its digest
-    # also its diff_id), and whether it holds all a cataloger could read.
-    evidence: str | None = None
-    evidence_understood: bool = True
-    evidence_listing: EvidenceListing | None = None  # what the evidence tar holds
 
     @property
     def size(self) -> int:
