@@ -24,7 +24,7 @@ from service.image.cache import BlobCache
 from service.registry.credentials import CredentialStore
 from service.registry.factory import RegistryClientFactory
 from service.registry.outbound import OutboundPolicy
-from service.sbom import SbomFormat, WriterPreload
+from service.sbom import SbomFormat, import_writer
 from service.scanning import Orchestrator
 from service.settings import Settings
 
@@ -140,7 +140,7 @@ def sbom_orchestrator(settings: Settings, fmt: SbomFormat) -> Iterator[Orchestra
             catalogers=catalogers(settings),
             default_engine=settings.engine,
             cache=CatalogCache(settings.blob_cache_dir),
-            before_render=WriterPreload(fmt),
+            before_render=partial(import_writer, fmt),
         )
 
 
