@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 from collections.abc import Callable, Iterable, MutableSet
 from datetime import datetime
 from pathlib import Path
@@ -26,16 +27,45 @@ import service
 from service.catalog.model import Catalog, Distro, Package
 from service.catalog.purl import oci_purl
 from service.errors import SBOMError
+from service.sbom import forked
 from service.sbom.identity import document_time, document_uuid
 from service.sbom.json_text import indented
 from service.sbom.licenses import LicenseTerm, combined_expression, license_terms
 
 PROPERTY_PREFIX = "tollgate"
+log = logging.getLogger(__name__)
 
 
 def render_cyclonedx(catalog: Catalog, *, created: datetime | None = None) -> str:
-    """The catalog as a CycloneDX 1.6 JSON document describing the image."""
-    return _checked(_generated(bom_of(catalog, created)), catalog)
+    """The catalog as a CycloneDX 1.6 JSON document describing the image: where it may
+    (:mod:`service.sbom.forked`), half its packages rendered in a forked child while the
+    other half is here, and the two put together as an extended document is."""
+    kept, sent = _halves(catalog.packages)
+    if len(sent) < forked.MIN_FORKED or not forked.may_fork():
+        return _checked(_generated(bom_of(catalog, created)), catalog)
+    log.info("rendering %d of %d components in a forked child", len(sent), len(catalog.packages))
+    alone = catalog.model_copy(update={"packages": sent, "distro": None})
+    pending = forked.started(lambda: msgspec.json.encode(_generated(bom_of(alone, created))))
+    try:
+        document = _generated(bom_of(catalog.model_copy(update={"packages": kept}), created))
+    finally:
+        answer = pending()
+    new = msgspec.json.decode(answer) if answer is not None else None
+    return _merged(document, catalog, new or _generated(bom_of(alone, created)))
+
+
+def _halves(packages: tuple[Package, ...]) -> tuple[tuple[Package, ...], tuple[Package, ...]]:
+    """``packages`` in two parts that render as the whole does: every other package whose
+    key no other package has, and the rest in their order (a key's packages are numbered
+    in the order they come: all stay in one part)."""
+    counts: dict[str, int] = {}
+    for package in packages:
+        counts[package.key] = counts.get(package.key, 0) + 1
+    kept: list[Package] = []
+    sent: list[Package] = []
+    for number, package in enumerate(packages):
+        (sent if number % 2 and counts[package.key] == 1 else kept).append(package)
+    return tuple(kept), tuple(sent)
 
 
 def bom_of(catalog: Catalog, created: datetime | None) -> Bom:
@@ -140,10 +170,16 @@ def _made_for(
     image, and the components and dependency entries of ``added`` (rendered alone, with
     the metadata) put in place."""
     alone = catalog.model_copy(update={"packages": added, "distro": None})
-    new = _generated(bom_of(alone, created))
+    return _merged(document, catalog, _generated(bom_of(alone, created)))
+
+
+def _merged(document: dict[str, Any], catalog: Catalog, new: dict[str, Any]) -> str:
+    """``document`` made ``catalog``'s: the serial number, the metadata of ``new`` (the
+    document of other packages of ``catalog``, alone) and its components and dependency
+    entries put in place."""
     document["serialNumber"] = f"urn:uuid:{document_uuid(catalog, 'cyclonedx')}"
     document["metadata"] = new["metadata"]
-    if added:
+    if new.get("components"):
         document["components"] = sorted(
             [*document["components"], *new["components"]], key=_json_component_order
         )

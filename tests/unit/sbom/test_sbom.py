@@ -6,6 +6,7 @@ import json
 import random
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +23,7 @@ from spdx_tools.spdx.parser.parse_anything import parse_file
 from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
 
 from service.catalog.model import Catalog, Package, PackageType
-from service.sbom import SbomFormat, extended, render, resubjected
+from service.sbom import SbomFormat, extended, forked, render, resubjected
 from service.sbom.cyclonedx import bom_of
 from service.sbom.spdx_validation import validation_messages
 from tests.unit.catalog.fixtures import syft_catalog, trivy_catalog
@@ -493,3 +494,53 @@ def test_the_spdx_license_list_is_built_for_the_first_license_to_normalise() -> 
         [sys.executable, "-c", LICENSE_LIST_LOADED], capture_output=True, text=True, check=True
     )
     assert result.stdout.split() == ["False", "True"]
+
+
+@pytest.mark.parametrize("catalog", [syft_catalog, trivy_catalog], ids=["syft", "trivy"])
+def test_a_document_rendered_in_two_processes_is_the_document_rendered_in_one(
+    catalog: Callable[[], Catalog], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Half the packages rendered by a forked child, put together with the other half:
+    byte for byte the document rendered here alone (numbered bom-refs included)."""
+    full = _with_many_packages(_with_odd_licenses(catalog()))
+    twin = full.packages[3].model_copy(update={"licenses": ("MIT",)})
+    full = full.model_copy(update={"packages": (*full.packages, twin)})
+    monkeypatch.setattr(forked, "may_fork", lambda: False)
+    alone = render(full, SbomFormat.CYCLONEDX_JSON, created=CREATED)
+    monkeypatch.undo()
+    monkeypatch.setattr(forked, "MIN_FORKED", 1)
+    started = []
+    monkeypatch.setattr(forked, "started", _recorded(forked.started, started))
+    assert render(full, SbomFormat.CYCLONEDX_JSON, created=CREATED) == alone
+    assert started  # the render did fork
+
+
+def _recorded(
+    start: Callable[[Callable[[], bytes]], Callable[[], bytes | None]], calls: list[int]
+) -> Callable[[Callable[[], bytes]], Callable[[], bytes | None]]:
+    def recording(work: Callable[[], bytes]) -> Callable[[], bytes | None]:
+        calls.append(1)
+        return start(work)
+
+    return recording
+
+
+def test_a_forked_part_that_fails_is_rendered_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    full = _with_many_packages(syft_catalog())
+    expected = render(full, SbomFormat.CYCLONEDX_JSON, created=CREATED)
+    monkeypatch.setattr(forked, "MIN_FORKED", 1)
+    monkeypatch.setattr(forked, "started", lambda work: lambda: None)  # the child failed
+    assert render(full, SbomFormat.CYCLONEDX_JSON, created=CREATED) == expected
+
+
+def test_a_forked_child_answers_or_fails_and_no_process_with_threads_forks() -> None:
+    assert forked.started(lambda: b"rendered")() == b"rendered"
+    assert forked.started(lambda: str(1 / 0).encode())() is None
+    stop = threading.Event()
+    beside = threading.Thread(target=stop.wait)
+    beside.start()
+    try:
+        assert not forked.may_fork()
+    finally:
+        stop.set()
+        beside.join()
