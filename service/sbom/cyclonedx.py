@@ -51,7 +51,7 @@ def render_cyclonedx(catalog: Catalog, *, created: datetime | None = None) -> st
     finally:
         answer = pending()
     new = msgspec.json.decode(answer) if answer is not None else None
-    return _merged(document, catalog, new or _generated(bom_of(alone, created)))
+    return _merged(document, catalog, new or _generated(bom_of(alone, created)), fresh=True)
 
 
 def _halves(packages: tuple[Package, ...]) -> tuple[tuple[Package, ...], tuple[Package, ...]]:
@@ -170,13 +170,21 @@ def _made_for(
     image, and the components and dependency entries of ``added`` (rendered alone, with
     the metadata) put in place."""
     alone = catalog.model_copy(update={"packages": added, "distro": None})
-    return _merged(document, catalog, _generated(bom_of(alone, created)))
+    return _merged(document, catalog, _generated(bom_of(alone, created)), fresh=False)
 
 
-def _merged(document: dict[str, Any], catalog: Catalog, new: dict[str, Any]) -> str:
+def _merged(document: dict[str, Any], catalog: Catalog, new: dict[str, Any], *, fresh: bool) -> str:
     """``document`` made ``catalog``'s: the serial number, the metadata of ``new`` (the
     document of other packages of ``catalog``, alone) and its components and dependency
-    entries put in place."""
+    entries put in place.
+
+    Each part is checked against the schema before, ``document`` only when ``fresh``
+    (not a template checked when it was rendered): what they make is valid when they
+    are, its components and dependency entries theirs, of distinct bom-refs. On a push,
+    checking the 1 MB document of a base again took more than the rest of its merge."""
+    _validated(new, catalog)
+    if fresh:
+        _validated(document, catalog)
     document["serialNumber"] = f"urn:uuid:{document_uuid(catalog, 'cyclonedx')}"
     document["metadata"] = new["metadata"]
     if new.get("components"):
@@ -191,7 +199,7 @@ def _merged(document: dict[str, Any], catalog: Catalog, new: dict[str, Any]) -> 
         document["dependencies"] = sorted(
             [*document["dependencies"], *entries], key=lambda entry: str(entry["ref"])
         )
-    return _checked(document, catalog)
+    return indented(document)
 
 
 def _dependency(document: dict[str, Any], ref: str) -> dict[str, Any]:
@@ -216,6 +224,12 @@ def _json_component_order(component: dict[str, Any]) -> _Order:
 def _checked(document: dict[str, Any], catalog: Catalog) -> str:
     """``document`` as the library writes it (``indent=2``), once it is valid against
     the CycloneDX 1.6 schema."""
+    _validated(document, catalog)
+    return indented(document)
+
+
+def _validated(document: dict[str, Any], catalog: Catalog) -> None:
+    """SBOMError unless ``document`` is valid against the CycloneDX 1.6 schema."""
     error = next(_validator().iter_errors(document), None)
     if error is not None:
         raise SBOMError(
@@ -223,7 +237,6 @@ def _checked(document: dict[str, Any], catalog: Catalog) -> str:
             f" at /{'/'.join(map(str, error.instance_path))}: {_shortened(error.message)}",
             hint="report this as a Tollgate bug with the image reference",
         )
-    return indented(document)
 
 
 # Schemas the CycloneDX schema refers to by relative $ref resolve against its $id here.

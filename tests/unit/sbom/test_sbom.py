@@ -23,7 +23,8 @@ from spdx_tools.spdx.parser.parse_anything import parse_file
 from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
 
 from service.catalog.model import Catalog, Package, PackageType
-from service.sbom import SbomFormat, extended, forked, render, resubjected
+from service.errors import SBOMError
+from service.sbom import SbomFormat, cyclonedx, extended, forked, render, resubjected
 from service.sbom.cyclonedx import bom_of
 from service.sbom.spdx_validation import validation_messages
 from tests.unit.catalog.fixtures import syft_catalog, trivy_catalog
@@ -544,3 +545,30 @@ def test_a_forked_child_answers_or_fails_and_no_process_with_threads_forks() -> 
     finally:
         stop.set()
         beside.join()
+
+
+def test_a_component_invalid_against_the_schema_is_refused_however_rendered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Rendered whole, in two processes or added to a base's document: a component the
+    schema refuses is an SBOMError naming where it is, never a document."""
+    full = _with_many_packages(syft_catalog())
+    base = full.model_copy(update={"packages": full.packages[:-3]})
+    template = render(base, SbomFormat.CYCLONEDX_JSON, created=CREATED)
+    written = cyclonedx._generated
+
+    def corrupted(bom: Any) -> dict[str, Any]:
+        document = written(bom)
+        for component in document.get("components", []):
+            component["type"] = "not-a-type"
+        return document
+
+    monkeypatch.setattr(cyclonedx, "_generated", corrupted)
+    invalid = r"is invalid at /components/0/type"
+    with pytest.raises(SBOMError, match=invalid):
+        extended(template, full, full.packages[-3:], SbomFormat.CYCLONEDX_JSON)
+    with pytest.raises(SBOMError, match=invalid):
+        render(full, SbomFormat.CYCLONEDX_JSON)
+    monkeypatch.setattr(forked, "MIN_FORKED", 1)
+    with pytest.raises(SBOMError, match=invalid):
+        render(full, SbomFormat.CYCLONEDX_JSON)
