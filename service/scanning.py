@@ -23,7 +23,8 @@ from service.catalog.interface import Cataloger
 from service.errors import ConfigurationError, EngineError
 from service.image.download import LayerDownload, Pinning
 from service.image.model import ImageReference, PinnedImage, Platform
-from service.sbom import SbomFormat, extended, render, resubjected
+from service.sbom import SbomFormat
+from service.sbom.writer import SbomWriter
 
 if TYPE_CHECKING:  # models load when a catalog is read or made, not for a cached SBOM
     from service.catalog.model import Catalog
@@ -112,13 +113,12 @@ class Orchestrator:
         cache: CatalogCache,
         matcher: FindingMatcher | None = None,
         sink: CatalogSink | None = None,
-        before_render: Callable[[], None] | None = None,
+        writer: SbomWriter | None = None,
         layers: LayerAnalyzer | None = None,
     ) -> None:
-        """``before_render``: what to do once before the first SBOM document is made (the
-        writer's imports: done after the engine subprocess, whose peak memory they would
-        add to); ``layers`` analyses a scanned image's layers (efficiency, secrets left
-        in them)."""
+        """``writer``: who makes SBOM documents (default: this process, as they are
+        asked for); ``layers`` analyses a scanned image's layers (efficiency, secrets
+        left in them)."""
         self._source = source
         self._layers = layers
         self._catalogers = catalogers
@@ -126,7 +126,7 @@ class Orchestrator:
         self._cache = cache
         self._matcher = matcher
         self._sink = sink
-        self._before_render = before_render
+        self._writer = writer or SbomWriter()
 
     def cataloger(self, engine: str | None) -> Cataloger:
         name = engine or self._default_engine
@@ -263,14 +263,15 @@ class Orchestrator:
         cached = self._cache.get_document(key)
         if cached is not None:
             return cached
-        if self._before_render is not None:
-            self._before_render()
-            self._before_render = None
         same_packages = DocumentKey.of_contents(catalog, fmt.value, service.__version__)
         template = self._cache.get_document(same_packages)
-        text = resubjected(template, catalog, fmt, created=created) if template else None
+        text = (
+            self._writer.resubjected(template, catalog, fmt, created=created) if template else None
+        )
         if text is None:
-            text = self._extended(outcome, fmt) or render(catalog, fmt, created=created)
+            text = self._extended(outcome, fmt) or self._writer.render(
+                catalog, fmt, created=created
+            )
             self._cache.put_document(same_packages, text)
         self._cache.put_document(key, text)
         return text
@@ -299,7 +300,7 @@ class Orchestrator:
                 kept = {id(package) for package in below}
                 added = tuple(p for p in catalog.packages if id(p) not in kept)
                 created = outcome.image.config.created
-                return extended(template, catalog, added, fmt, created=created)
+                return self._writer.extended(template, catalog, added, fmt, created=created)
         return None
 
     def scan(

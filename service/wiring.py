@@ -24,7 +24,8 @@ from service.image.cache import BlobCache
 from service.registry.credentials import CredentialStore
 from service.registry.factory import RegistryClientFactory
 from service.registry.outbound import OutboundPolicy
-from service.sbom import SbomFormat, import_writer
+from service.sbom import SbomFormat
+from service.sbom.writer import WriterProcess
 from service.scanning import Orchestrator
 from service.settings import Settings
 
@@ -131,17 +132,24 @@ def layer_analyzer(settings: Settings) -> LayerAnalyzer:
 
 
 @contextmanager
-def sbom_orchestrator(settings: Settings, fmt: SbomFormat) -> Iterator[Orchestrator]:
+def sbom_orchestrator(
+    settings: Settings, fmt: SbomFormat, *, fork_writer: bool = False
+) -> Iterator[Orchestrator]:
     """Fetch and catalog only, for SBOMs in ``fmt``: no database is touched (``tollgate
-    sbom``)."""
-    with image_fetcher(settings) as fetcher:
-        yield Orchestrator(
-            source=fetcher,
-            catalogers=catalogers(settings),
-            default_engine=settings.engine,
-            cache=CatalogCache(settings.blob_cache_dir),
-            before_render=partial(import_writer, fmt),
-        )
+    sbom``). ``fork_writer``: the documents are made by a child forked now
+    (:class:`~service.sbom.writer.WriterProcess`), for a command that makes one."""
+    writer = WriterProcess(fmt, fork=fork_writer)
+    try:
+        with image_fetcher(settings) as fetcher:
+            yield Orchestrator(
+                source=fetcher,
+                catalogers=catalogers(settings),
+                default_engine=settings.engine,
+                cache=CatalogCache(settings.blob_cache_dir),
+                writer=writer,
+            )
+    finally:
+        writer.close()
 
 
 class CatalogRecords:

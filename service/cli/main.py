@@ -145,7 +145,7 @@ def sbom(
         raise click.BadParameter("--all-platforms writes one file per platform: give --output")
     ref = parse_reference(image)
     name = engine.value if engine else None
-    with sbom_orchestrator(get_settings(), format) as orchestrator:
+    with sbom_orchestrator(get_settings(), format, fork_writer=True) as orchestrator:
         if all_platforms:
             assert output is not None
             for outcome in orchestrator.catalog_all_platforms(ref, engine=name):

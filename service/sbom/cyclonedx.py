@@ -230,7 +230,7 @@ def _checked(document: dict[str, Any], catalog: Catalog) -> str:
 
 def _validated(document: dict[str, Any], catalog: Catalog) -> None:
     """SBOMError unless ``document`` is valid against the CycloneDX 1.6 schema."""
-    error = next(_validator().iter_errors(document), None)
+    error = next(schema_validator().iter_errors(document), None)
     if error is not None:
         raise SBOMError(
             f"the CycloneDX document for {catalog.image.reference} is invalid"
@@ -245,7 +245,7 @@ _SHOWN_MESSAGE = 300  # characters: a message quotes the failing value, all comp
 
 
 @functools.cache
-def _validator() -> jsonschema_rs.Validator:
+def schema_validator() -> jsonschema_rs.Validator:
     """The CycloneDX 1.6 JSON schema that cyclonedx-python-lib's strict validator uses,
     compiled by jsonschema-rs with its format checks (date-time, iri-reference,
     idn-email, uri) and built once: a few milliseconds per document where jsonschema's

@@ -7,18 +7,19 @@ import hashlib
 import os
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
-from service import scanning
 from service.catalog.cache import CatalogCache
 from service.catalog.interface import Cataloger, LayerArrivals
 from service.catalog.model import Catalog, Location
 from service.errors import ConfigurationError, DigestMismatchError, EngineError
 from service.image.model import ImageConfig, ImageReference, PinnedImage, Platform
 from service.image.reference import parse_reference
-from service.sbom import SbomFormat
+from service.sbom import SbomFormat, render
+from service.sbom.writer import SbomWriter
 from service.scanning import Orchestrator
 from service.vulndb.model import Finding
 from tests.unit.jobs.fakes import FakeCataloger, FakeSource, fake_match
@@ -49,6 +50,17 @@ class RecordingSink:
 @pytest.fixture
 def cataloger() -> CountingCataloger:
     return CountingCataloger()
+
+
+class CountingWriter(SbomWriter):
+    """Records the packages of each catalog rendered whole."""
+
+    def __init__(self) -> None:
+        self.rendered: list[tuple[str, ...]] = []
+
+    def render(self, catalog: Catalog, fmt: SbomFormat, *, created: datetime | None) -> str:
+        self.rendered.append(tuple(p.name for p in catalog.packages))
+        return super().render(catalog, fmt, created=created)
 
 
 def _orchestrator(tmp_path: Path, cataloger: CountingCataloger, **extra: object) -> Orchestrator:
@@ -95,28 +107,22 @@ def test_sbom_is_rendered_once_and_identical(tmp_path: Path, cataloger: Counting
 
 
 def test_an_image_with_the_packages_of_one_rendered_before_is_not_rendered_whole(
-    tmp_path: Path, cataloger: CountingCataloger, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, cataloger: CountingCataloger
 ) -> None:
     """Two tags of one repository with other digests: the same packages (a push of
     application code). The second document is the first re-subjected, as rendered."""
-    orchestrator = _orchestrator(tmp_path, cataloger)
+    writer = CountingWriter()
+    orchestrator = _orchestrator(tmp_path, cataloger, writer=writer)
     first = orchestrator.catalog(parse_reference("127.0.0.1:5000/team/bash-zlib:1"))
     orchestrator.sbom(first, SbomFormat.CYCLONEDX_JSON)
     second = orchestrator.catalog(parse_reference("127.0.0.1:5000/team/bash-zlib:2"))
     assert second.catalog.image.digest != first.catalog.image.digest
-    rendered: list[str] = []
-    original = scanning.render
-
-    def counted(catalog: Catalog, fmt: SbomFormat, **kwargs: object) -> str:
-        rendered.append(catalog.image.digest)
-        return original(catalog, fmt, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(scanning, "render", counted)
+    writer.rendered.clear()
     document = orchestrator.sbom(second, SbomFormat.CYCLONEDX_JSON)
-    assert rendered == []
-    assert document == original(second.catalog, SbomFormat.CYCLONEDX_JSON)
+    assert writer.rendered == []
+    assert document == render(second.catalog, SbomFormat.CYCLONEDX_JSON)
     orchestrator.sbom(second, SbomFormat.SPDX_JSON)  # SPDX documents are rendered whole
-    assert rendered == [second.catalog.image.digest]
+    assert writer.rendered == [("bash", "zlib")]
 
 
 class LayeredCataloger(CountingCataloger):
@@ -145,34 +151,29 @@ class LayeredSource(FakeSource):
 
 @pytest.mark.parametrize("fmt", list(SbomFormat))
 def test_an_image_adding_packages_to_a_rendered_base_renders_only_those(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: SbomFormat
+    tmp_path: Path, fmt: SbomFormat
 ) -> None:
     """A push of a layer of packages on a base whose SBOM was rendered: the base's document
     gets the new packages, and is what rendering the new image whole gives."""
+    writer = CountingWriter()
     orchestrator = Orchestrator(
         source=LayeredSource(tmp_path / "layout"),
         catalogers={"fake": LayeredCataloger()},
         default_engine="fake",
         cache=CatalogCache(tmp_path / "cache"),
+        writer=writer,
     )
     base = orchestrator.catalog(parse_reference("127.0.0.1:5000/team/zlib-bash:1"))
     orchestrator.sbom(base, fmt)
     derived = orchestrator.catalog(parse_reference("127.0.0.1:5000/team/zlib-bash-curl-apt:1"))
-    rendered: list[tuple[str, ...]] = []
-    original = scanning.render
-
-    def counted(catalog: Catalog, wanted: SbomFormat, **kwargs: object) -> str:
-        rendered.append(tuple(p.name for p in catalog.packages))
-        return original(catalog, wanted, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(scanning, "render", counted)
+    writer.rendered.clear()
     document = orchestrator.sbom(derived, fmt)
-    assert rendered == []
+    assert writer.rendered == []
     created = derived.image.config.created
-    assert document == original(derived.catalog, fmt, created=created)
+    assert document == render(derived.catalog, fmt, created=created)
     other = orchestrator.catalog(parse_reference("127.0.0.1:5000/team/zlib-curl:1"))
     orchestrator.sbom(other, fmt)  # no base rendered: rendered whole
-    assert rendered == [("curl", "zlib")]
+    assert writer.rendered == [("curl", "zlib")]
 
 
 def test_an_sbom_rendered_before_is_answered_without_its_catalog(
@@ -213,23 +214,6 @@ def test_an_sbom_waits_for_an_engine_version_it_does_not_know(
     fresh = CountingCataloger()  # another process; this engine's version is remembered nowhere
     _orchestrator(tmp_path, fresh).sbom_of(ref, SbomFormat.CYCLONEDX_JSON)
     assert fresh.runs == 1
-
-
-def test_the_work_before_rendering_runs_once_after_the_engine(
-    tmp_path: Path, cataloger: CountingCataloger
-) -> None:
-    calls: list[str] = []
-
-    def record() -> None:
-        calls.append(f"before render, {cataloger.runs} engine run(s) done")
-
-    orchestrator = _orchestrator(tmp_path, cataloger, before_render=record)
-    ref = parse_reference("127.0.0.1:5000/team/bash:1")
-    orchestrator.catalog(ref)
-    assert calls == []  # no document made
-    orchestrator.sbom_of(ref, SbomFormat.CYCLONEDX_JSON)
-    orchestrator.sbom_of(ref, SbomFormat.SPDX_JSON)
-    assert calls == ["before render, 1 engine run(s) done"]
 
 
 class VersionTellingCataloger(CountingCataloger):

@@ -300,7 +300,7 @@ def test_the_compiled_validator_finds_duplicates_as_the_library_does() -> None:
     """The validator Tollgate checks its CycloneDX with (jsonschema-rs) finds what
     cyclonedx-python-lib's strict validator finds: duplicate components (keys in another
     order, 1 and 1.0 alike; true is not 1)."""
-    from service.sbom.cyclonedx import _validator
+    from service.sbom.cyclonedx import schema_validator
 
     bom = _cyclonedx_with(lambda bom: None)
     first = bom["components"][0]
@@ -311,7 +311,7 @@ def test_the_compiled_validator_finds_duplicates_as_the_library_does() -> None:
         ([{**first, "x": [1, True]}, {**first, "x": [True, 1]}], True),
     ):
         document = {**bom, "components": components}
-        ours = [e for e in _validator().iter_errors(document) if e.kind.name == "uniqueItems"]
+        ours = [e for e in schema_validator().iter_errors(document) if e.kind.name == "uniqueItems"]
         theirs = library.validate_str(json.dumps(document), all_errors=True) or []
         assert bool(ours) == (not unique)
         assert any("non-unique" in str(e) for e in theirs) == (not unique)
@@ -352,17 +352,16 @@ def test_the_compiled_validator_refuses_what_the_library_refuses(
 ) -> None:
     """A malformed timestamp or e-mail address, an empty bom-ref, a license list mixed
     with an expression, a license id not on the SPDX list (a schema of its own)."""
-    from service.sbom.cyclonedx import _validator
+    from service.sbom.cyclonedx import schema_validator
 
     document = _cyclonedx_with(change)
     assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(json.dumps(document))
-    assert list(_validator().iter_errors(document))
+    assert list(schema_validator().iter_errors(document))
 
 
 def test_the_compiled_validator_checks_iri_references() -> None:
     """The library's validator skips ``iri-reference`` without rfc3987 installed (it is
     not): the compiled one checks it too, so an external reference must be one."""
-    from service.sbom.cyclonedx import _validator
 
     def with_reference(url: str) -> dict[str, Any]:
         return _cyclonedx_with(
@@ -371,8 +370,8 @@ def test_the_compiled_validator_checks_iri_references() -> None:
             )
         )
 
-    assert _validator().is_valid(with_reference("https://example.org/a%20b"))
-    assert not _validator().is_valid(with_reference("https://example.org/a b"))
+    assert cyclonedx.schema_validator().is_valid(with_reference("https://example.org/a%20b"))
+    assert not cyclonedx.schema_validator().is_valid(with_reference("https://example.org/a b"))
 
 
 def test_the_validator_reads_only_the_schemas_the_library_ships(tmp_path: Path) -> None:
