@@ -180,7 +180,7 @@ _UNANSWERED = _Unanswered.UNANSWERED
 def _serve(fmt: SbomFormat, jobs: int, answers: int) -> NoReturn:
     """The child: import the writer, then answer each job until the jobs end."""
     with contextlib.suppress(BaseException):
-        _detach()
+        _detach(jobs, answers)
         import_writer(fmt)
         with os.fdopen(jobs, "rb") as inbox, os.fdopen(answers, "wb") as outbox:
             while True:
@@ -193,14 +193,20 @@ def _serve(fmt: SbomFormat, jobs: int, answers: int) -> NoReturn:
     os._exit(0)  # no exit handlers of the parent's, no buffers of its flushed
 
 
-def _detach() -> None:
-    """The child's standard input and output on /dev/null: it reads no input of the
-    command's and writes none of its output (a reader of the output sees its end when
-    the command ends). Its log goes where the command's does."""
+def _detach(*kept: int) -> None:
+    """Let go of what the child inherited but its pipes (``kept``) and its log (standard
+    error, where the command's goes): a pipe another process reads to its end (the
+    job given to a layer-reading child, the command's output) must end when the command
+    closes it, not when this child exits."""
     null = os.open(os.devnull, os.O_RDWR)
     for stream in (0, 1):
         os.dup2(null, stream)
     os.close(null)
+    lowest = 3
+    for descriptor in sorted(kept):
+        os.closerange(lowest, descriptor)
+        lowest = descriptor + 1
+    os.closerange(lowest, os.sysconf("SC_OPEN_MAX"))
 
 
 def _answered(job: _Job) -> tuple[Any, ...]:

@@ -5,6 +5,7 @@ once it is gone."""
 from __future__ import annotations
 
 import os
+import select
 import signal
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -102,3 +103,19 @@ def test_a_writer_not_forked_makes_its_documents_here() -> None:
     catalog = syft_catalog()
     expected = SbomWriter().render(catalog, SbomFormat.SPDX_JSON, created=CREATED)
     assert writer.render(catalog, SbomFormat.SPDX_JSON, created=CREATED) == expected
+
+
+def test_the_child_holds_no_pipe_of_the_command_open() -> None:
+    """A pipe the command made before the fork (a layer-reading child's job, read to its
+    end) ends when the command closes it, though the writer child lives on."""
+    readable, writable = os.pipe()
+    writer = WriterProcess(SbomFormat.CYCLONEDX_JSON)
+    try:
+        assert writer._child is not None
+        os.close(writable)
+        ready, _, _ = select.select([readable], [], [], 5)
+        assert ready  # the end of the pipe, not a wait for the child's exit
+        assert os.read(readable, 1) == b""
+    finally:
+        os.close(readable)
+        writer.close()
