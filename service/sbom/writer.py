@@ -109,7 +109,7 @@ class WriterProcess(SbomWriter):
 
     def __init__(self, fmt: SbomFormat, *, fork: bool = True) -> None:
         self._fmt = fmt
-        self._imported = False
+        self._imported: set[SbomFormat] = set()
         self._child: tuple[int, IO[bytes], IO[bytes]] | None = None
         if not (fork and forked.may_fork()):
             return
@@ -144,9 +144,9 @@ class WriterProcess(SbomWriter):
         answer = self._answer(request)
         if answer is not _UNANSWERED:
             return answer
-        if not self._imported:  # this process as the writer: its imports once, frozen
-            import_writer(self._fmt)
-            self._imported = True
+        if request.fmt not in self._imported:  # this process as the writer: imports once
+            import_writer(request.fmt)
+            self._imported.add(request.fmt)
         return request.made()
 
     def _answer(self, request: _Request) -> str | _Unanswered | None:
