@@ -30,9 +30,12 @@ def may_fork() -> bool:
 
 def started(work: Callable[[], bytes]) -> Callable[[], bytes | None]:
     """``work`` started in a forked child; the returned function waits for what it
-    returned (None if it failed). Call only where :func:`may_fork`."""
-    readable, writable = os.pipe()
-    pid = os.fork()
+    returned (None if it failed, or no child could be forked). Call only where
+    :func:`may_fork`."""
+    try:
+        pid, [(readable, writable)] = forked_with_pipes(1)
+    except OSError:  # no process or pipe to be had (a limit reached): the work is done here
+        return lambda: None
     if pid == 0:  # the child: no return from here, no exit handlers, no buffers flushed
         code = 1
         with contextlib.suppress(BaseException):
@@ -51,3 +54,18 @@ def started(work: Callable[[], bytes]) -> Callable[[], bytes | None]:
         return data if os.waitstatus_to_exitcode(status) == 0 else None
 
     return result
+
+
+def forked_with_pipes(count: int) -> tuple[int, list[tuple[int, int]]]:
+    """``os.fork()`` after ``count`` pipes are made: (pid, [(read end, write end), ...]);
+    OSError, and no descriptor left open, where a pipe or the process cannot be had."""
+    pipes: list[tuple[int, int]] = []
+    try:
+        for _ in range(count):
+            pipes.append(os.pipe())
+        return os.fork(), pipes
+    except OSError:
+        for pipe in pipes:
+            for descriptor in pipe:
+                os.close(descriptor)
+        raise

@@ -113,9 +113,10 @@ class WriterProcess(SbomWriter):
         self._child: tuple[int, IO[bytes], IO[bytes]] | None = None
         if not (fork and forked.may_fork()):
             return
-        jobs_out, jobs_in = os.pipe()
-        answers_out, answers_in = os.pipe()
-        pid = os.fork()
+        try:
+            pid, [(jobs_out, jobs_in), (answers_out, answers_in)] = forked.forked_with_pipes(2)
+        except OSError:  # no process or pipe to be had: the documents are made here
+            return
         if pid == 0:
             os.close(jobs_in)
             os.close(answers_out)

@@ -16,6 +16,7 @@ import pytest
 from service.catalog.model import Catalog
 from service.errors import SBOMError
 from service.sbom import SbomFormat, cyclonedx
+from service.sbom import forked as forked_render
 from service.sbom.writer import SbomWriter, WriterProcess
 from tests.unit.catalog.fixtures import syft_catalog
 
@@ -119,3 +120,24 @@ def test_the_child_holds_no_pipe_of_the_command_open() -> None:
     finally:
         os.close(readable)
         writer.close()
+
+
+def test_no_process_to_be_had_leaves_the_documents_to_this_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Past a process limit (fork fails): no child, no descriptor left open, the document
+    made here; the split render keeps both halves here too."""
+
+    def refused() -> int:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "fork", refused)
+    before = set(os.listdir("/proc/self/fd"))
+    writer = WriterProcess(SbomFormat.CYCLONEDX_JSON)
+    assert writer._child is None
+    monkeypatch.setattr(forked_render, "MIN_FORKED", 1)
+    catalog = syft_catalog()
+    made = writer.render(catalog, SbomFormat.CYCLONEDX_JSON, created=CREATED)
+    assert set(os.listdir("/proc/self/fd")) <= before
+    monkeypatch.undo()
+    assert made == SbomWriter().render(catalog, SbomFormat.CYCLONEDX_JSON, created=CREATED)
