@@ -68,7 +68,7 @@ class LayerContents(LayerEvidence):
     ``opaque``: directories whose lower content the layer hides (``.wh..wh..opq``).
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(extra="forbid")  # FrozenModel's, relaxed by LayerEvidence
 
     compressed_size: int  # the blob
     files: dict[str, int] = Field(default_factory=dict)
