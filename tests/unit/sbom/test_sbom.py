@@ -507,7 +507,7 @@ def test_a_document_rendered_in_two_processes_is_the_document_rendered_in_one(
     full = full.model_copy(update={"packages": (*full.packages, twin)})
     monkeypatch.setattr(forked, "may_fork", lambda: False)
     alone = render(full, SbomFormat.CYCLONEDX_JSON, created=CREATED)
-    monkeypatch.undo()
+    monkeypatch.setattr(forked, "may_fork", lambda: True)  # though another test left a thread
     monkeypatch.setattr(forked, "MIN_FORKED", 1)
     started = []
     monkeypatch.setattr(forked, "started", _recorded(forked.started, started))
@@ -528,6 +528,7 @@ def _recorded(
 def test_a_forked_part_that_fails_is_rendered_here(monkeypatch: pytest.MonkeyPatch) -> None:
     full = _with_many_packages(syft_catalog())
     expected = render(full, SbomFormat.CYCLONEDX_JSON, created=CREATED)
+    monkeypatch.setattr(forked, "may_fork", lambda: True)
     monkeypatch.setattr(forked, "MIN_FORKED", 1)
     monkeypatch.setattr(forked, "started", lambda work: lambda: None)  # the child failed
     assert render(full, SbomFormat.CYCLONEDX_JSON, created=CREATED) == expected
@@ -568,6 +569,7 @@ def test_a_component_invalid_against_the_schema_is_refused_however_rendered(
         extended(template, full, full.packages[-3:], SbomFormat.CYCLONEDX_JSON)
     with pytest.raises(SBOMError, match=invalid):
         render(full, SbomFormat.CYCLONEDX_JSON)
+    monkeypatch.setattr(forked, "may_fork", lambda: True)
     monkeypatch.setattr(forked, "MIN_FORKED", 1)
     with pytest.raises(SBOMError, match=invalid):
         render(full, SbomFormat.CYCLONEDX_JSON)
