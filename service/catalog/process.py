@@ -151,6 +151,9 @@ class EngineProcess:
                     "layers: refusing a possible decompression bomb",
                     hint="raise TOLLGATE_ENGINE_MAX_DISK_GB if the image really is this large",
                 ) from exc
+            except BaseException:  # interrupted (Ctrl-C): its own session would outlive it
+                _kill_group(process)
+                raise
             if status != 0:
                 stderr.seek(0)
                 raise EngineError(

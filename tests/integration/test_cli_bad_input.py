@@ -27,7 +27,7 @@ import zstandard
 from typing_extensions import Buffer
 
 from tests.support.archives import write_docker_archive, write_oci_archive
-from tests.support.cli import assert_clean_failure, run_tollgate
+from tests.support.cli import assert_clean_failure, fake_syft, run_tollgate
 from tests.support.oci import (
     MEDIA_CONFIG,
     MEDIA_LAYER_GZIP,
@@ -630,18 +630,6 @@ def test_bomb_layer(
 
 # -- engines ----------------------------------------------------------------------------
 
-VERSION_JSON = '{"application":"syft","version":"0.0.0-fake"}'
-
-
-def _fake_syft(tmp_path: Path, scan_body: str) -> Path:
-    script = tmp_path / "fake-syft"
-    script.write_text(
-        f"#!/bin/sh\nif [ \"$1\" = version ]; then echo '{VERSION_JSON}'; exit 0; fi\n{scan_body}\n"
-    )
-    script.chmod(0o755)
-    return script
-
-
 @pytest.mark.parametrize(
     ("scan_body", "phrases"),
     [
@@ -656,7 +644,7 @@ def test_engine_failures(
     scan_body: str, phrases: tuple[str, ...], tiny_layout: Path, out: Path, tmp_path: Path
 ) -> None:
     env = {
-        "TOLLGATE_SYFT_PATH": str(_fake_syft(tmp_path, scan_body)),
+        "TOLLGATE_SYFT_PATH": str(fake_syft(tmp_path, scan_body)),
         "TOLLGATE_ENGINE_TIMEOUT": "1",
     }
     _fails(f"oci-dir:{tiny_layout}:{TAG}", out, tmp_path, *phrases, env=env, pulled=True)

@@ -25,8 +25,10 @@ def run_tollgate(
     env: Mapping[str, str] | None = None,
     *,
     timeout: float = 300,
+    cwd: Path = REPO_ROOT,
 ) -> subprocess.CompletedProcess[str]:
-    """``tollgate ARGS`` with its own data dir; ``env`` adds or overrides variables."""
+    """``tollgate ARGS`` with its own data dir, run in ``cwd``; ``env`` adds or overrides
+    variables."""
     environment = {
         key: value for key, value in os.environ.items() if not key.startswith("TOLLGATE_")
     }
@@ -36,12 +38,24 @@ def run_tollgate(
     return subprocess.run(
         [*TOLLGATE, *args],
         env=environment,
-        cwd=REPO_ROOT,
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=timeout,
         check=False,
     )
+
+
+def fake_syft(directory: Path, scan_body: str) -> Path:
+    """A stand-in ``syft`` in ``directory``: answers ``syft version``, runs the shell
+    ``scan_body`` for anything else."""
+    script = directory / "fake-syft"
+    version = '{"application":"syft","version":"0.0.0-fake"}'
+    script.write_text(
+        f"#!/bin/sh\nif [ \"$1\" = version ]; then echo '{version}'; exit 0; fi\n{scan_body}\n"
+    )
+    script.chmod(0o755)
+    return script
 
 
 def assert_clean_failure(
