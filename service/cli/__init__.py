@@ -11,6 +11,9 @@ layer-reading child, each worker) and would run what it finds inside every scan.
 so its commands and the processes they start load none, unless
 ``PYDANTIC_DISABLE_PLUGINS`` is set (empty: load them all, as pydantic does by default).
 
+With ``TOLLGATE_RESIDENT_IDLE`` set, ``tollgate sbom|scan`` is run by a resident process
+that imported all of this once (:mod:`service.cli.resident`), before anything else here.
+
 An SBOM or scan of a large ``docker save`` archive starts the process that will read its
 largest layer here, before the command's imports (:mod:`service.layers.standby`).
 """
@@ -18,9 +21,13 @@ largest layer here, before the command's imports (:mod:`service.layers.standby`)
 import os
 import sys
 
+from service.cli import resident
 from service.layers import standby
 
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")  # before any child starts
 
 sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+_status = resident.run_for_program(getattr(sys, "argv", []))
+if _status is not None:
+    os._exit(_status)  # the resident process ran the command (nothing is buffered here)
 standby.stand_by_for_command(getattr(sys, "argv", [])[1:])  # an embedding may set none

@@ -27,13 +27,24 @@ _MEDIA_TYPES = {
 }
 
 
+_IMPORTED: set[SbomFormat] = set()
+
+
+def writer_imported(fmt: SbomFormat) -> bool:
+    """Whether this process imported the writer of ``fmt`` (:func:`import_writer`)."""
+    return fmt in _IMPORTED
+
+
 def import_writer(fmt: SbomFormat) -> None:
     """Import the writer of ``fmt`` (cyclonedx-python-lib and its compiled schema, or
     spdx-tools: ~0.1 s, ~9 MiB) and freeze what that built out of the garbage collector's
     sight: it lives as long as the process, and every later collection would walk it
     again. The SBOM command's writer child does this as it starts
     (:mod:`service.sbom.writer`), the command itself only when it makes a document
-    without the child."""
+    without the child, a resident process (:mod:`service.cli.resident`) before it
+    serves. Once per process."""
+    if fmt in _IMPORTED:
+        return
     if fmt is SbomFormat.CYCLONEDX_JSON:
         from service.sbom import cyclonedx
 
@@ -41,6 +52,7 @@ def import_writer(fmt: SbomFormat) -> None:
     else:
         from service.sbom import spdx  # noqa: F401
     gc.freeze()
+    _IMPORTED.add(fmt)
 
 
 def resubjected(

@@ -24,7 +24,15 @@ from datetime import datetime
 from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 from service.errors import SBOMError
-from service.sbom import SbomFormat, extended, forked, import_writer, render, resubjected
+from service.sbom import (
+    SbomFormat,
+    extended,
+    forked,
+    import_writer,
+    render,
+    resubjected,
+    writer_imported,
+)
 
 if TYPE_CHECKING:
     from service.catalog.model import Catalog, Package
@@ -105,13 +113,13 @@ class _Request:
 
 class WriterProcess(SbomWriter):
     """The documents of ``fmt`` made by a child forked at creation when ``fork`` (see the
-    module), here where it cannot fork or is gone. :meth:`close` ends it."""
+    module), here where it cannot fork or is gone, or already imported the writer (a
+    resident process's command): nothing to run beside. :meth:`close` ends it."""
 
     def __init__(self, fmt: SbomFormat, *, fork: bool = True) -> None:
         self._fmt = fmt
-        self._imported: set[SbomFormat] = set()
         self._child: tuple[int, IO[bytes], IO[bytes]] | None = None
-        if not (fork and forked.may_fork()):
+        if not (fork and forked.may_fork()) or writer_imported(fmt):
             return
         try:
             pid, [(jobs_out, jobs_in), (answers_out, answers_in)] = forked.forked_with_pipes(2)
@@ -145,9 +153,7 @@ class WriterProcess(SbomWriter):
         answer = self._answer(request)
         if answer is not _UNANSWERED:
             return answer
-        if request.fmt not in self._imported:  # this process as the writer: imports once
-            import_writer(request.fmt)
-            self._imported.add(request.fmt)
+        import_writer(request.fmt)  # this process as the writer: imports once
         return request.made()
 
     def _answer(self, request: _Request) -> str | _Unanswered | None:

@@ -15,6 +15,7 @@ import pytest
 
 from service.catalog.model import Catalog
 from service.errors import SBOMError
+from service import sbom
 from service.sbom import SbomFormat, cyclonedx
 from service.sbom import forked as forked_render
 from service.sbom.writer import SbomWriter, WriterProcess
@@ -28,8 +29,10 @@ FORMATS = list(SbomFormat)
 def may_fork(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fork though a thread another test left behind runs in this test process: the
     children here render only (no lock such a thread could hold); the check itself is
-    tested in test_sbom.py."""
+    tested in test_sbom.py. As a command does, this process has not imported the writer
+    yet (other tests here did: it would make the documents itself)."""
     monkeypatch.setattr(forked_render, "may_fork", lambda: True)
+    monkeypatch.setattr(sbom, "_IMPORTED", set())
 
 
 @pytest.fixture
@@ -152,3 +155,14 @@ def test_no_process_to_be_had_leaves_the_documents_to_this_process(
     assert set(os.listdir("/proc/self/fd")) <= before
     monkeypatch.undo()
     assert made == SbomWriter().render(catalog, SbomFormat.CYCLONEDX_JSON, created=CREATED)
+
+
+@pytest.mark.usefixtures("may_fork")
+def test_a_process_that_imported_the_writer_forks_none() -> None:
+    """A resident process's command (service.cli.resident): nothing to import beside."""
+    sbom.import_writer(SbomFormat.CYCLONEDX_JSON)
+    writer = WriterProcess(SbomFormat.CYCLONEDX_JSON)
+    assert writer._child is None
+    catalog = syft_catalog()
+    expected = SbomWriter().render(catalog, SbomFormat.CYCLONEDX_JSON, created=CREATED)
+    assert writer.render(catalog, SbomFormat.CYCLONEDX_JSON, created=CREATED) == expected
