@@ -15,12 +15,16 @@ each with empty caches:
     read) and cold in an empty data directory, from the registry and the archive (PIP,
     the pip layer's image, once BASE was analysed; its cold time is DERIVED's),
   * `tollgate sbom APP2` once APP1 was analysed (same evidence: Syft does not run) and cold,
+  * `tollgate sbom DERIVED` once BASE was analysed, run by a resident process
+    (``TOLLGATE_RESIDENT_IDLE``, started by an untimed command: imports paid once),
+    from the registry and the archive (its CPU is the caller's alone, its peak not shown),
   * and in one process, as a running service makes them (imports paid once, before the
     first: ``benchmarks/in_process.py``), BASE cold, then DERIVED, PIP and APP1 once BASE
     was analysed, and DERIVED cold, from the registry and the archive: a push's cost
     where pushes are scanned.
 Prints medians of wall time, of its ratios (each to a run of the same round) and of peak
-resident memory (the sum over the processes of a run alive at once), and checks that the
+memory (the proportional set sizes of a run's processes alive at once, summed: a page
+shared by a forked child and its parent counts once), and checks that the
 layer-evidence SBOMs of BASE list the components whole-image Syft lists (the only parity
 check of the large image, which the suite does not build).
 
@@ -30,13 +34,16 @@ check of the large image, which the suite does not build).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from benchmarks.timing import Run, measured, median
@@ -131,14 +138,53 @@ def _archive(layout: Path, tag: str, name: str) -> Path:
     return archive
 
 
+class _Resident:
+    """A resident process (``TOLLGATE_RESIDENT_IDLE``) for runs of one round: its socket
+    in a directory of the benchmark's own, stopped at the end."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = root  # short: a socket's path holds at most 107 bytes
+        self._directory = root / f"tollgate-{os.getuid()}"
+
+    def __enter__(self) -> _Resident:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for lock in self._directory.glob("*.lock"):
+            with contextlib.suppress(ValueError, ProcessLookupError):
+                os.kill(int(lock.read_text()), signal.SIGTERM)
+        shutil.rmtree(self._root, ignore_errors=True)
+
+    def env(self, env: dict[str, str]) -> dict[str, str]:
+        return {**env, "TOLLGATE_RESIDENT_IDLE": "600", "TMPDIR": str(self._root),
+                "XDG_RUNTIME_DIR": ""}  # fmt: skip
+
+    def start(self, env: dict[str, str], image: str) -> None:
+        """Start it with ``tollgate sbom IMAGE`` (untimed), and wait until it serves."""
+        argv = [*TOLLGATE, "sbom", image]
+        subprocess.run(argv, env=self.env(env), check=True, stdout=subprocess.DEVNULL)
+        for _ in range(1200):
+            logs = "".join(log.read_text() for log in self._directory.glob("*.log"))
+            if "serving on" in logs:
+                return
+            time.sleep(0.05)
+        raise SystemExit(f"no resident process answered: {logs}")
+
+
 class _Runs:
-    """Wall and CPU seconds and peak resident bytes of each kind of run."""
+    """Wall and CPU seconds and peak memory (PSS, summed over its processes) of each kind
+    of run."""
 
     def __init__(self) -> None:
         self.runs: dict[str, list[Run]] = {}
 
     def run(self, key: str, argv: list[str], env: dict[str, str]) -> None:
         self.runs.setdefault(key, []).append(measured(argv, env))
+
+    def served(self, key: str, argv: list[str], env: dict[str, str]) -> None:
+        """A run whose work a resident process does: the caller's CPU only, no peak."""
+        run = measured(argv, env)
+        self.runs.setdefault(key, []).append(Run(run.wall, run.cpu, 0))
 
     def in_process(self, jobs: list[tuple[str, Path, str]], env: dict[str, str]) -> None:
         """``jobs`` (key, data directory, image) run in one process, in order; no peak."""
@@ -248,6 +294,7 @@ def _round(
         "TOLLGATE_DATA_DIR": str(root / "evidence"),
     }
     runs.run("evidence", [*TOLLGATE, "sbom", base, "-o", str(root / SBOMS["evidence"])], evidence)
+    shutil.copytree(root / "evidence", root / "resident")  # BASE analysed, DERIVED not
     runs.run("derived-on-base", [*TOLLGATE, "sbom", derived], evidence)
     runs.run("pip-on-base", [*TOLLGATE, "sbom", images["pip"]], evidence)
     runs.run("app1-on-base", [*TOLLGATE, "sbom", images["app1"]], evidence)
@@ -256,6 +303,10 @@ def _round(
     runs.run("derived-cold", [*TOLLGATE, "sbom", derived], alone)
     alone = {**evidence, "TOLLGATE_DATA_DIR": str(root / "alone-app")}
     runs.run("app2-cold", [*TOLLGATE, "sbom", images["app2"]], alone)
+    with _Resident(Path(tempfile.mkdtemp(prefix="tg-", dir="/tmp"))) as resident:
+        served = resident.env({**evidence, "TOLLGATE_DATA_DIR": str(root / "resident")})
+        resident.start(served, base)
+        runs.served("derived-resident", [*TOLLGATE, "sbom", derived], served)
     service, cold = root / "service", root / "service-alone"
     jobs = [("s-evidence", service, base), ("s-derived-on-base", service, derived),
             ("s-pip-on-base", service, images["pip"]), ("s-app1-on-base", service, images["app1"]),
@@ -278,9 +329,15 @@ def _archive_round(runs: _Runs, root: Path, trivy: str | None, base: Path, deriv
     }
     command = [*TOLLGATE, "sbom", f"docker-archive:{base}", "-o", str(root / SBOMS["a-evidence"])]
     runs.run("a-evidence", command, evidence)
+    shutil.copytree(root / "evidence", root / "resident")  # BASE analysed, DERIVED not
     runs.run("a-derived-on-base", [*TOLLGATE, "sbom", f"docker-archive:{derived}"], evidence)
     alone = {**evidence, "TOLLGATE_DATA_DIR": str(root / "alone")}
     runs.run("a-derived-cold", [*TOLLGATE, "sbom", f"docker-archive:{derived}"], alone)
+    with _Resident(Path(tempfile.mkdtemp(prefix="tg-", dir="/tmp"))) as resident:
+        served = resident.env({**evidence, "TOLLGATE_DATA_DIR": str(root / "resident")})
+        resident.start(served, f"docker-archive:{base}")
+        command = [*TOLLGATE, "sbom", f"docker-archive:{derived}"]
+        runs.served("a-derived-resident", command, served)
     service, cold = root / "service", root / "service-alone"
     jobs = [("as-evidence", service, f"docker-archive:{base}"),
             ("as-derived-on-base", service, f"docker-archive:{derived}"),
@@ -296,6 +353,7 @@ _ROWS = (
     ("", "tollgate sbom BASE, layer evidence", "evidence", ("syft", "trivy")),
     ("", "tollgate sbom DERIVED, cold", "derived-cold", ()),
     ("", "tollgate sbom DERIVED, BASE analysed", "derived-on-base", ("derived-cold",)),
+    ("", "  the same, run by a resident process", "derived-resident", ("derived-cold",)),
     ("", "tollgate sbom PIP, BASE analysed", "pip-on-base", ("derived-cold",)),
     ("", "tollgate sbom APP v1, BASE analysed", "app1-on-base", ("derived-cold",)),
     ("", "tollgate sbom APP v2, cold", "app2-cold", ()),
@@ -305,6 +363,7 @@ _ROWS = (
     ("", "tollgate sbom BASE, layer evidence", "a-evidence", ("a-syft", "a-trivy")),
     ("", "tollgate sbom DERIVED, cold", "a-derived-cold", ()),
     ("", "tollgate sbom DERIVED, BASE analysed", "a-derived-on-base", ("a-derived-cold",)),
+    ("", "  the same, run by a resident process", "a-derived-resident", ("a-derived-cold",)),
     ("in one process (a running service: imports paid once)", "sbom BASE", "s-evidence", ()),
     ("", "sbom DERIVED, cold", "s-derived-cold", ()),
     ("", "sbom DERIVED, BASE analysed", "s-derived-on-base", ("s-derived-cold",)),
@@ -319,7 +378,8 @@ _ROWS = (
 def _report(rounds: int, large: bool, runs: _Runs) -> None:
     wall, cpu, peak = runs.medians()
     print(f"image: {'large' if large else 'app'}   rounds: {rounds}   (medians; every run")
-    print("with empty caches but those named; cpu: user + system; peak: resident memory;")
+    print("with empty caches but those named; cpu: user + system; peak: PSS summed over")
+    print("the processes of a run alive at once;")
     print("a ratio is the median of the ratios of runs of one round)")
     print(f"{'':44} {'wall':>8} {'cpu':>8} {'peak':>9}   wall (cpu) ratio to")
     for section, label, key, bases in _ROWS:

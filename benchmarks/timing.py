@@ -38,14 +38,15 @@ def percentile(values: Sequence[float], fraction: float) -> float:
     return ordered[index]
 
 
-def _tree_rss(pid: int) -> int:
-    """Resident bytes of ``pid`` and every process below it (0 once it is gone)."""
+def _tree_memory(pid: int) -> int:
+    """Proportional resident bytes (PSS) of ``pid`` and every process below it (0 once it
+    is gone): a page shared by processes (a forked child's, a library's) counts once in
+    all, shared out among them, where resident sizes would count it in each."""
     total, pending = 0, [pid]
     while pending:
         current = pending.pop()
         try:
-            with open(f"/proc/{current}/statm") as statm:
-                total += int(statm.read().split()[1]) * _PAGE
+            total += _proportional(current)
             for task in os.listdir(f"/proc/{current}/task"):
                 with open(f"/proc/{current}/task/{task}/children") as children:
                     pending.extend(int(child) for child in children.read().split())
@@ -54,11 +55,24 @@ def _tree_rss(pid: int) -> int:
     return total
 
 
+def _proportional(pid: int) -> int:
+    """PSS bytes of ``pid`` (its resident size where the kernel has no smaps_rollup)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as rollup:
+            for line in rollup:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except PermissionError:
+        pass
+    with open(f"/proc/{pid}/statm") as statm:
+        return int(statm.read().split()[1]) * _PAGE
+
+
 @dataclass(frozen=True)
 class Run:
     """One run of a command: wall seconds (to the moment it exited), CPU seconds (user +
-    system, its own and its children's) and the peak resident bytes of its process tree
-    (the sum over the processes alive at once, sampled every 50 ms)."""
+    system, its own and its children's) and the peak memory of its process tree (the
+    proportional set sizes of the processes alive at once, summed, sampled every 50 ms)."""
 
     wall: float
     cpu: float
@@ -86,7 +100,7 @@ def measured(argv: Sequence[str], env: Mapping[str, str] | None = None) -> Run:
         waiter.start()
         peak = 0
         while waiter.is_alive():
-            peak = max(peak, _tree_rss(process.pid))
+            peak = max(peak, _tree_memory(process.pid))
             waiter.join(0.05)
         [(finished, status, usage)] = ended
         process.returncode = os.waitstatus_to_exitcode(status)

@@ -145,11 +145,14 @@ def _ask(connection: socket.socket, arguments: list[str]) -> int | None:
     try:
         sent = socket.send_fds(connection, [message], [0, 1, 2])
         connection.sendall(message[sent:])
-        answer = _read_interruptible(connection)
     except OSError:
         return None  # gone before it took the command
+    try:
+        answer = _read_interruptible(connection)
     except KeyboardInterrupt:  # interrupted twice: leave (the command is being stopped)
         return 130
+    except OSError:
+        answer = b""  # the command may have run: it is not run again
     try:
         reply = json.loads(answer)
     except ValueError:
@@ -166,7 +169,8 @@ def _read_interruptible(connection: socket.socket) -> bytes:
     try:
         return _read_all(connection)
     except KeyboardInterrupt:
-        connection.shutdown(socket.SHUT_WR)
+        with contextlib.suppress(OSError):
+            connection.shutdown(socket.SHUT_WR)
     return _read_all(connection)
 
 
@@ -182,11 +186,15 @@ def _start(path: Path, idle: float) -> None:
     wait for it. Its own failures go to its log beside the socket."""
     import subprocess
 
+    source = str(Path(__file__).resolve().parents[2])  # importable from "/" as from here
+    search = os.pathsep.join(filter(None, (source, os.environ.get("PYTHONPATH"))))
     with contextlib.suppress(OSError), open(path.with_suffix(".log"), "ab") as log:
         subprocess.Popen(
             [sys.executable, "-m", "service.cli.resident_server", str(path), str(idle)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=log,
+            cwd="/",  # holds no caller's directory (each command runs in its caller's)
+            env={**os.environ, "PYTHONPATH": search},
             start_new_session=True,  # not stopped with the terminal's foreground job
         )

@@ -55,6 +55,7 @@ WARM = (
 )
 _RECEIVE_TIMEOUT = 5.0  # seconds a caller has to send its request once connected
 _KILL_AFTER = 10.0  # seconds an interrupted command has to end before it is killed
+_MAX_LOG = 1 << 20  # bytes of log kept
 _PEER = struct.Struct("3i")  # struct ucred: pid, uid, gid
 
 
@@ -260,6 +261,7 @@ class ResidentServer:
         code = os.waitstatus_to_exitcode(status)
         self._forget(command)
         seconds = time.monotonic() - command.started
+        _bound_log()
         logger.info("command run by pid %d: exit status %d in %.3f s", command.pid, code, seconds)
         with contextlib.suppress(OSError):
             command.connection.setblocking(True)
@@ -301,6 +303,14 @@ class ResidentServer:
                 os.unlink(self._path)
         self._listener.close()
         self._listener = None
+
+
+def _bound_log(limit: int = _MAX_LOG) -> None:
+    """Empty this process's log (its stderr, a file opened to append) once it holds more
+    than ``limit`` bytes: a resident process may serve for weeks."""
+    with contextlib.suppress(OSError):  # not a file: a terminal, a pipe
+        if os.fstat(2).st_size > limit:
+            os.ftruncate(2, 0)
 
 
 def _signal_group(pid: int, signum: int) -> None:
@@ -383,6 +393,7 @@ def main(arguments: list[str]) -> None:
         return  # another one is starting or serving
     os.ftruncate(lock, 0)
     os.write(lock, f"{os.getpid()}\n".encode())  # who serves, for whoever would stop it
+    _bound_log(0)  # the log is this process's alone
     for name in WARM:
         importlib.import_module(name)
     from service.sbom import SbomFormat, import_writer
