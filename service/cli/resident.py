@@ -2,13 +2,14 @@
 
 A one-shot command spends most of a cached or incremental answer starting up: the
 interpreter, click, pydantic and Tollgate's models, the layer readers and the SBOM
-writer take ~0.2 s of the 0.3 s a push read from a ``docker save`` archive takes, what
-ever the caches hold. On a build host that runs command after command,
+writer take ~0.2 s of the 0.3 s a push read from a ``docker save`` archive takes,
+whatever the caches hold. On a build host that runs command after command,
 ``TOLLGATE_RESIDENT_IDLE=SECONDS`` keeps one process per user and installation with all
 of that imported. Each ``tollgate sbom|scan`` connects to it over a Unix socket and it
 forks a child that runs the command as the command's own process would: same arguments,
-environment, working directory and standard streams (passed over the socket), and the
-child's exit status becomes the command's. The resident process ends after SECONDS
+environment, working directory, umask and standard streams (passed over the socket),
+and the child's exit status becomes the command's; an interrupt (Ctrl-C) interrupts the
+child and what it runs. The resident process ends after SECONDS
 without a command.
 
 Where none answers, the command starts one in the background and runs itself, as
@@ -16,8 +17,8 @@ without this setting; so does a command the resident process refuses. Only the u
 who started it can connect: its socket lies in a directory of theirs alone (mode 0700,
 checked before use) and each caller's credentials are checked. A module it imported
 that changed on disk since (an upgrade, an edit) makes it refuse and end: the next
-command starts a fresh one. Its own failures are written to ``resident-KEY.log``
-beside the socket.
+command starts a fresh one. Its own log is ``resident-KEY.log`` beside the socket (the
+server: :mod:`service.cli.resident_server`).
 
 Only the standard library is imported here: the command's side runs before anything
 else the command needs.

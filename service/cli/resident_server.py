@@ -2,14 +2,18 @@
 
     python -m service.cli.resident_server SOCKET IDLE_SECONDS
 
-It takes the socket's lock (one process per socket: a second one ends at once), imports
-what ``tollgate sbom|scan`` import, then serves: each caller (this user only) sends its
-arguments, environment, working directory and its standard streams' descriptors; a
-child forked for it runs the command as ``tollgate`` would and ends; the caller is
-answered the child's exit status (``{"status": N}``, 128+N for a signal). A caller that
-goes away (interrupted) has its child terminated. A module file changed since this
-process imported it makes it answer ``{"refused": ...}`` and stop serving. It ends
-after IDLE_SECONDS with no command, or once it stopped serving and its children ended.
+It takes the socket's lock (one process per socket: a second one ends at once; the lock
+file holds its pid), imports what ``tollgate sbom|scan`` import, then serves, one
+process, no thread: each caller (this user only) sends a length-prefixed JSON request
+(arguments, environment, working directory, umask) with its standard streams'
+descriptors; a child forked for it, leading its own process group, runs the command as
+``tollgate`` would and ends; the caller is answered the child's exit status
+(``{"status": N}``, 128+N for a signal). A caller that closes its side (interrupted) or
+goes away has its command's group sent SIGINT, and SIGKILL if it still runs 10 s later.
+A request that cannot be read, or a module file changed since this process imported it,
+is answered ``{"refused": ...}`` (the caller runs the command itself); a change also
+makes it stop serving. It ends after IDLE_SECONDS with no command, or once it stopped
+serving and its children ended.
 """
 
 from __future__ import annotations

@@ -185,7 +185,10 @@ def silent_server() -> Iterator[str]:
     thread.start()
     yield f"127.0.0.1:{listener.getsockname()[1]}"
     stop.set()
+    listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept (close alone does not)
     listener.close()
+    thread.join(timeout=10)
+    assert not thread.is_alive()  # no thread left to the rest of the session's tests
     for connection in held:
         connection.close()
 
