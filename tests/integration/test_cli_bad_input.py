@@ -633,6 +633,7 @@ def test_bomb_layer(
 
 # -- engines ----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("scan_body", "phrases"),
     [

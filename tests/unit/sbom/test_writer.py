@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from service import sbom
 from service.catalog.model import Catalog
 from service.errors import SBOMError
-from service import sbom
 from service.sbom import SbomFormat, cyclonedx
 from service.sbom import forked as forked_render
 from service.sbom.writer import SbomWriter, WriterProcess
