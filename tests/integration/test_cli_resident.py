@@ -135,6 +135,29 @@ def test_a_served_command_answers_as_the_command_alone(
     assert failed_served.stderr.startswith("tollgate: error: ")
 
 
+def test_a_served_scan_decides_as_the_scan_alone(resident: Resident, tmp_path: Path) -> None:
+    """``tollgate scan`` of an image that ships a private key: the shipped default bundle
+    blocks it (exit 1), run alone or by the resident process, with the same report."""
+    layout = tmp_path / "layout"
+    key = b"-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n"
+    layer = {"etc/os-release": File(OS_RELEASE), "root/.ssh/id_ed25519": File(key, 0o600)}
+    write_image(layout, ImageSpec(layers=[layer]), tag="1")
+    scan = ["scan", f"oci-dir:{layout}:1", "-f", "json"]
+    alone = run_tollgate(scan, tmp_path / "alone")
+    run_tollgate(["sbom", "oci-dir:/no/such/layout:1"], tmp_path / "d", resident.env)
+    resident.wait_serving()
+    served = run_tollgate(scan, tmp_path / "served", resident.env)
+    assert resident.served() == 1
+    assert served.returncode == alone.returncode == 1, served.stderr
+    reports = [json.loads(run.stdout) for run in (alone, served)]
+    for report in reports:  # when each was decided and how long it took: theirs alone
+        report.pop("timings", None)
+        report["decision"].pop("evaluated_at")
+    assert reports[0] == reports[1]
+    assert reports[0]["decision"]["outcome"] == "block"
+    assert [secret["path"] for secret in reports[0]["secret_files"]] == ["root/.ssh/id_ed25519"]
+
+
 @pytest.mark.parametrize("served", [True, False], ids=["resident", "alone"])
 def test_an_interrupted_command_stops_its_engine(
     served: bool, resident: Resident, image: str, tmp_path: Path
