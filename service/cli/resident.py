@@ -138,9 +138,13 @@ def run_resident(arguments: Sequence[str]) -> int | None:
 
 
 def _ask(connection: socket.socket, arguments: list[str]) -> int | None:
+    try:
+        cwd = os.getcwd()
+    except OSError:
+        return None  # a directory removed under the caller: the command says what it can
     umask = os.umask(0o077)
     os.umask(umask)
-    fields = {"argv": arguments, "cwd": os.getcwd(), "env": dict(os.environ), "umask": umask}
+    fields = {"argv": arguments, "cwd": cwd, "env": dict(os.environ), "umask": umask}
     request = json.dumps(fields).encode()
     message = len(request).to_bytes(HEADER, "big") + request
     try:

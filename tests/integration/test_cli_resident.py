@@ -312,3 +312,24 @@ def test_a_refusal_runs_the_command_itself(resident: Resident, image: str, tmp_p
     assert asked.is_set()
     assert run.returncode == 0, run.stderr
     assert run.stdout == alone.stdout
+
+
+def test_a_caller_in_a_removed_directory_runs_the_command_itself(
+    resident: Resident, tmp_path: Path
+) -> None:
+    bad = ["sbom", "oci-dir:/no/such/layout:1"]
+    run_tollgate(bad, tmp_path / "d", resident.env)
+    resident.wait_serving()
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    script = f'cd {gone} && rmdir {gone} && exec "$0" -m service.cli "$@"'
+    caller = subprocess.Popen(  # its directory removed once it is in it
+        ["sh", "-c", script, sys.executable, *bad],
+        env={**os.environ, **resident.env, "PYTHONPATH": str(REPO_ROOT)},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    _, stderr = caller.communicate(timeout=120)
+    assert caller.returncode == 2
+    assert stderr.startswith("tollgate: error: ")
+    assert resident.served() == 0
