@@ -37,6 +37,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "worker": ("service.cli.service", "worker"),
     "beat": ("service.cli.service", "beat"),
     "token": ("service.cli.service", "token"),
+    "resident": ("service.cli.resident_control", None),
 }
 
 

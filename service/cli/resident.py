@@ -27,6 +27,7 @@ else the command needs.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -99,6 +100,23 @@ def socket_path(directory: Path) -> Path:
     source = Path(__file__).resolve().parents[2]
     key = hashlib.sha256(f"{sys.executable}\0{source}\0{__version__}".encode()).hexdigest()
     return directory / f"resident-{key[:16]}.sock"
+
+
+def serving(path: Path) -> int | None:
+    """The pid of the resident process serving ``path``, if one does (it holds the lock
+    beside the socket for its whole life, and wrote its pid in it)."""
+    try:
+        descriptor = os.open(path.with_suffix(".lock"), os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        text = os.read(descriptor, 32).decode(errors="replace").strip()
+        return int(text) if text.isdigit() else None
+    finally:
+        os.close(descriptor)  # a lock taken here goes with it
+    return None
 
 
 def run_for_program(argv: Sequence[str]) -> int | None:

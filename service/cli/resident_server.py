@@ -12,8 +12,8 @@ descriptors; a child forked for it, leading its own process group, runs the comm
 goes away has its command's group sent SIGINT, and SIGKILL if it still runs 10 s later.
 A request that cannot be read, or a module file changed since this process imported it,
 is answered ``{"refused": ...}`` (the caller runs the command itself); a change also
-makes it stop serving. It ends after IDLE_SECONDS with no command, or once it stopped
-serving and its children ended.
+makes it stop serving, as SIGTERM does (``tollgate resident stop``). It ends after
+IDLE_SECONDS with no command, or once it stopped serving and its children ended.
 """
 
 from __future__ import annotations
@@ -170,12 +170,29 @@ class ResidentServer:
         self._path = listener.getsockname()
         self._inode = os.stat(self._path).st_ino  # removed at the end only if still this
         self._idle = idle
-        self._keep = keep  # descriptors a child closes (the lock's)
+        self._keep = keep  # descriptors a child closes (the lock's, the wake-up pipe's)
         self._selector = selectors.DefaultSelector()
         self._selector.register(listener, selectors.EVENT_READ, self._accept)
         self._commands: dict[int, _Command] = {}
         self._fingerprint = Fingerprint()
         self._last = time.monotonic()
+        self._stopping = False
+        wake, self._woken = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._wake = wake
+        self._keep.extend((wake, self._woken))
+        self._selector.register(wake, selectors.EVENT_READ, self._drain)
+        signal.set_wakeup_fd(self._woken)  # a signal wakes the selector
+        signal.signal(signal.SIGTERM, self._stop_asked)
+
+    def _stop_asked(self, signum: int, frame: object) -> None:
+        """SIGTERM (``tollgate resident stop``): stop serving at the loop's next turn; the
+        commands running end first."""
+        self._stopping = True
+
+    def _drain(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            while os.read(self._wake, 512):
+                pass
 
     def serve(self) -> None:
         while self._listener is not None or self._commands:
@@ -184,8 +201,13 @@ class ResidentServer:
                 break  # idle for long enough
             for key, _events in self._selector.select(timeout):
                 handler: Callable[[], None] = key.data
-                handler()
+                try:
+                    handler()
+                except Exception:  # one caller's trouble: logged, the others still served
+                    logger.exception("serving a caller failed")
             self._kill_overdue()
+            if self._stopping:
+                self._stop_serving()
         self._stop_serving()
 
     def _timeout(self) -> float | None:
@@ -282,6 +304,8 @@ class ResidentServer:
         (ignored). The command is interrupted as a terminal would (SIGINT to its process
         group: the command and the engines it runs), and killed if still running
         ``_KILL_AFTER`` seconds later."""
+        if self._commands.get(command.pidfd) is not command:
+            return  # ended in the same wake-up: answered and closed already
         try:
             more = command.connection.recv(4096)
         except BlockingIOError:
@@ -334,6 +358,7 @@ def run_command(request: Request) -> NoReturn:
     working directory and streams, then this process ends with its status."""
     code: int = 2
     try:
+        signal.set_wakeup_fd(-1)  # the server's pipe, closed here
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         for target, stream in enumerate(request.streams):

@@ -283,11 +283,11 @@ def test_a_refusal_runs_the_command_itself(resident: Resident, image: str, tmp_p
     probe = run_tollgate(["sbom", "oci-dir:/no/such/layout:1"], tmp_path / "d", resident.env)
     assert probe.returncode == 2
     resident.wait_serving()
-    for pid in resident.pids():
-        os.kill(pid, signal.SIGTERM)
-        _wait(lambda pid=pid: not _alive(pid))
     [path] = resident.directory.glob("*.sock")
-    path.unlink()
+    for pid in resident.pids():
+        os.kill(pid, signal.SIGTERM)  # it stops serving: its socket is removed
+        _wait(lambda pid=pid: not _alive(pid))
+    assert not path.exists()
     stand_in = socket.socket(socket.AF_UNIX)
     stand_in.bind(str(path))
     stand_in.listen()
@@ -333,3 +333,22 @@ def test_a_caller_in_a_removed_directory_runs_the_command_itself(
     assert caller.returncode == 2
     assert stderr.startswith("tollgate: error: ")
     assert resident.served() == 0
+
+
+def test_status_and_stop(resident: Resident, tmp_path: Path) -> None:
+    def resident_command(name: str) -> str:
+        run = run_tollgate(["resident", name], tmp_path / "d", resident.env)
+        assert run.returncode == 0, run.stderr
+        return run.stdout.strip()
+
+    assert resident_command("status").startswith("none serving on ")
+    run_tollgate(["sbom", "oci-dir:/no/such/layout:1"], tmp_path / "d", resident.env)
+    resident.wait_serving()
+    [pid] = resident.pids()
+    [socket_file] = resident.directory.glob("*.sock")
+    assert resident_command("status") == f"serving on {socket_file} (pid {pid})"
+    assert resident_command("stop") == f"stopped the resident process {pid}"
+    assert not _alive(pid)
+    assert not socket_file.exists()
+    assert resident_command("status") == f"none serving on {socket_file}"
+    assert resident_command("stop") == f"none serving on {socket_file}"
