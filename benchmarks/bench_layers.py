@@ -49,6 +49,7 @@ from pathlib import Path
 from benchmarks.timing import Run, measured, median
 from service.catalog.syft import wheel_binary
 from service.catalog.trivy import listing_arguments
+from service.cli import resident
 from tests.support.archives import write_docker_archive
 from tests.support.images import REPO_ROOT, debian_app_layout, debian_large_layout
 from tests.support.layers import LayerEntries, write_gzip_layer
@@ -151,8 +152,10 @@ class _Resident:
 
     def __exit__(self, *exc: object) -> None:
         for lock in self._directory.glob("*.lock"):
-            with contextlib.suppress(ValueError, ProcessLookupError):
-                os.kill(int(lock.read_text()), signal.SIGTERM)
+            pid = resident.serving(lock.with_suffix(".sock"))  # None: it ended already
+            if pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
         shutil.rmtree(self._root, ignore_errors=True)
 
     def env(self, env: dict[str, str]) -> dict[str, str]:

@@ -94,11 +94,16 @@ def _without(reason: str) -> None:
     sys.stderr.write(f"tollgate: warning: {reason}: no resident process\n")
 
 
+def _source() -> Path:
+    """The directory this installation's ``service`` package is imported from."""
+    return Path(__file__).resolve().parents[2]
+
+
 def socket_path(directory: Path) -> Path:
     """The socket of this installation's resident process: one per interpreter, source
     tree and version, so that no command is served by other code."""
-    source = Path(__file__).resolve().parents[2]
-    key = hashlib.sha256(f"{sys.executable}\0{source}\0{__version__}".encode()).hexdigest()
+    identity = f"{sys.executable}\0{_source()}\0{__version__}"
+    key = hashlib.sha256(identity.encode()).hexdigest()
     return directory / f"resident-{key[:16]}.sock"
 
 
@@ -209,7 +214,7 @@ def _start(path: Path, idle: float) -> None:
     wait for it. Its own failures go to its log beside the socket."""
     import subprocess
 
-    source = str(Path(__file__).resolve().parents[2])  # importable from "/" as from here
+    source = str(_source())  # importable from "/" as from here
     search = os.pathsep.join(filter(None, (source, os.environ.get("PYTHONPATH"))))
     with contextlib.suppress(OSError), open(path.with_suffix(".log"), "ab") as log:
         subprocess.Popen(

@@ -170,18 +170,16 @@ class ResidentServer:
         self._path = listener.getsockname()
         self._inode = os.stat(self._path).st_ino  # removed at the end only if still this
         self._idle = idle
-        self._keep = keep  # descriptors a child closes (the lock's, the wake-up pipe's)
         self._selector = selectors.DefaultSelector()
         self._selector.register(listener, selectors.EVENT_READ, self._accept)
         self._commands: dict[int, _Command] = {}
         self._fingerprint = Fingerprint()
         self._last = time.monotonic()
         self._stopping = False
-        wake, self._woken = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        self._wake = wake
-        self._keep.extend((wake, self._woken))
-        self._selector.register(wake, selectors.EVENT_READ, self._drain)
-        signal.set_wakeup_fd(self._woken)  # a signal wakes the selector
+        self._wake, woken = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._keep = [*keep, self._wake, woken]  # what a child closes: the lock, the pipe
+        self._selector.register(self._wake, selectors.EVENT_READ, self._drain)
+        signal.set_wakeup_fd(woken)  # a signal wakes the selector
         signal.signal(signal.SIGTERM, self._stop_asked)
 
     def _stop_asked(self, signum: int, frame: object) -> None:
