@@ -439,8 +439,9 @@ def main(arguments: list[str]) -> None:
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(str(path))
     listener.listen(64)
+    server = ResidentServer(listener, idle, [lock])  # SIGTERM handled from here on
     logger.info("serving on %s (pid %d)", path, os.getpid())
-    ResidentServer(listener, idle, [lock]).serve()
+    server.serve()
     logger.info("ended")
 
 
